@@ -1,0 +1,278 @@
+//! Offline tab: a queue of files upscaled one after another on a worker thread.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use eframe::egui;
+
+use crate::media::{EncoderChoice, Quality};
+use crate::pipeline::{JobEvent, OfflineJob};
+use crate::sr::DevicePreference;
+
+#[derive(Debug, Clone, PartialEq)]
+enum JobState {
+    Queued,
+    Running,
+    Done { output: PathBuf, seconds: f64 },
+    Failed(String),
+    Cancelled,
+}
+
+struct QueueEntry {
+    id: u64,
+    input: PathBuf,
+    state: JobState,
+    frames_done: u64,
+    total_frames: Option<u64>,
+    fps: f64,
+    eta: Option<Duration>,
+    encoder: String,
+    cancel: Arc<AtomicBool>,
+}
+
+enum WorkerEvent {
+    Job(u64, JobEvent),
+    Finished(u64, Result<(PathBuf, f64), String>),
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct OfflineQueue {
+    /// Empty = beside each input.
+    output_dir: String,
+    encoder: String,
+    crf: u8,
+    #[serde(skip)]
+    entries: Vec<QueueEntry>,
+    #[serde(skip)]
+    next_id: u64,
+    #[serde(skip)]
+    worker: Option<(Sender<(u64, OfflineJob, Arc<AtomicBool>)>, Receiver<WorkerEvent>)>,
+    #[serde(skip)]
+    busy: bool,
+}
+
+impl Default for OfflineQueue {
+    fn default() -> Self {
+        Self {
+            output_dir: String::new(),
+            encoder: "auto".into(),
+            crf: 20,
+            entries: Vec::new(),
+            next_id: 0,
+            worker: None,
+            busy: false,
+        }
+    }
+}
+
+impl OfflineQueue {
+    /// Start the worker thread; it wakes the UI on every event instead of the UI polling.
+    pub fn attach(&mut self, ctx: egui::Context) {
+        let (job_tx, job_rx) = crossbeam_channel::unbounded::<(u64, OfflineJob, Arc<AtomicBool>)>();
+        let (event_tx, event_rx) = crossbeam_channel::unbounded();
+        let repaint = ctx;
+        let spawned = std::thread::Builder::new()
+            .name("offline-queue".into())
+            .spawn(move || {
+                for (id, job, cancel) in job_rx.iter() {
+                    let result = job.run(cancel, &mut |event| {
+                        let _ = event_tx.send(WorkerEvent::Job(id, event));
+                        repaint.request_repaint();
+                    });
+                    let _ = event_tx.send(WorkerEvent::Finished(
+                        id,
+                        result
+                            .map(|r| (r.start.output, r.elapsed.as_secs_f64()))
+                            .map_err(|e| e.to_string()),
+                    ));
+                    repaint.request_repaint();
+                }
+            });
+        if spawned.is_ok() {
+            self.worker = Some((job_tx, event_rx));
+        }
+    }
+
+    pub fn add_file(&mut self, input: PathBuf) {
+        self.next_id += 1;
+        self.entries.push(QueueEntry {
+            id: self.next_id,
+            input,
+            state: JobState::Queued,
+            frames_done: 0,
+            total_frames: None,
+            fps: 0.0,
+            eta: None,
+            encoder: String::new(),
+            cancel: Arc::new(AtomicBool::new(false)),
+        });
+    }
+
+    fn output_for(&self, input: &std::path::Path) -> PathBuf {
+        let stem = input
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "video".into());
+        let dir = if self.output_dir.is_empty() {
+            input.parent().map(PathBuf::from).unwrap_or_default()
+        } else {
+            PathBuf::from(&self.output_dir)
+        };
+        dir.join(format!("{stem}_x4.mp4"))
+    }
+
+    /// Apply worker events and hand the next queued job to the worker when idle.
+    pub fn poll(&mut self) {
+        let Some((job_tx, events)) = &self.worker else {
+            return;
+        };
+        for event in events.try_iter() {
+            match event {
+                WorkerEvent::Job(id, JobEvent::Started(start)) => {
+                    if let Some(e) = self.entries.iter_mut().find(|e| e.id == id) {
+                        e.total_frames = start.total_frames;
+                        e.encoder = start.encoder;
+                    }
+                }
+                WorkerEvent::Job(id, JobEvent::Progress(p)) => {
+                    if let Some(e) = self.entries.iter_mut().find(|e| e.id == id) {
+                        e.frames_done = p.frames_done;
+                        e.fps = p.fps;
+                        e.eta = p.eta;
+                    }
+                }
+                WorkerEvent::Finished(id, result) => {
+                    self.busy = false;
+                    if let Some(e) = self.entries.iter_mut().find(|e| e.id == id) {
+                        e.state = match result {
+                            Ok((output, seconds)) => JobState::Done { output, seconds },
+                            Err(_) if e.cancel.load(Ordering::Relaxed) => JobState::Cancelled,
+                            Err(msg) => JobState::Failed(msg),
+                        };
+                    }
+                }
+            }
+        }
+        if !self.busy {
+            let next = self.entries.iter().position(|e| e.state == JobState::Queued);
+            if let Some(i) = next {
+                let output = self.output_for(&self.entries[i].input);
+                let entry = &mut self.entries[i];
+                let job = OfflineJob {
+                    input: entry.input.clone(),
+                    output,
+                    model: "bicubic".into(),
+                    scale: 4,
+                    encoder: self.encoder.parse().unwrap_or(EncoderChoice::Auto),
+                    quality: Quality::Crf(self.crf),
+                    device: DevicePreference::Auto,
+                    overwrite: true,
+                };
+                if job_tx.send((entry.id, job, Arc::clone(&entry.cancel))).is_ok() {
+                    entry.state = JobState::Running;
+                    self.busy = true;
+                }
+            }
+        }
+    }
+
+    pub fn ui(&mut self, ui: &mut egui::Ui) {
+        let dropped: Vec<PathBuf> = ui.ctx().input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        });
+        for path in dropped {
+            self.add_file(path);
+        }
+        ui.horizontal(|ui| {
+            if ui.button("Add files…").clicked() {
+                if let Some(files) = rfd::FileDialog::new()
+                    .add_filter("video", &["mp4", "mov", "mkv", "m4v", "avi", "webm"])
+                    .pick_files()
+                {
+                    for f in files {
+                        self.add_file(f);
+                    }
+                }
+            }
+            ui.label("or drop video files onto the window");
+        });
+        ui.horizontal(|ui| {
+            ui.label("Output folder:");
+            ui.add(egui::TextEdit::singleline(&mut self.output_dir).hint_text("beside each input"));
+            ui.label("Encoder:");
+            egui::ComboBox::from_id_salt("encoder")
+                .selected_text(self.encoder.clone())
+                .show_ui(ui, |ui| {
+                    for name in ["auto", "hevc_nvenc", "h264_nvenc", "libx265", "libx264"] {
+                        ui.selectable_value(&mut self.encoder, name.to_string(), name);
+                    }
+                });
+            ui.label("Quality (CRF):");
+            ui.add(egui::Slider::new(&mut self.crf, 10..=35));
+        });
+        ui.separator();
+        if self.entries.is_empty() {
+            ui.centered_and_justified(|ui| ui.label("Queue is empty"));
+            return;
+        }
+        let mut remove = None;
+        egui::Grid::new("queue").striped(true).num_columns(6).show(ui, |ui| {
+            ui.strong("file");
+            ui.strong("progress");
+            ui.strong("fps");
+            ui.strong("ETA");
+            ui.strong("state");
+            ui.strong("");
+            ui.end_row();
+            for entry in &self.entries {
+                ui.label(entry.input.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
+                let fraction = match (entry.total_frames, &entry.state) {
+                    (_, JobState::Done { .. }) => 1.0,
+                    (Some(t), _) if t > 0 => entry.frames_done as f32 / t as f32,
+                    _ => 0.0,
+                };
+                ui.add(
+                    egui::ProgressBar::new(fraction.min(1.0))
+                        .desired_width(240.0)
+                        .text(format!("{} frames", entry.frames_done)),
+                );
+                ui.label(format!("{:.1}", entry.fps));
+                ui.label(entry.eta.map_or("-".into(), |d| format!("{}s", d.as_secs())));
+                match &entry.state {
+                    JobState::Queued => ui.label("queued"),
+                    JobState::Running => ui.label(format!("running ({})", entry.encoder)),
+                    JobState::Done { output, seconds } => {
+                        ui.label(format!("done in {seconds:.1}s → {}", output.display()))
+                    }
+                    JobState::Failed(msg) => ui.colored_label(ui.visuals().error_fg_color, msg),
+                    JobState::Cancelled => ui.label("cancelled"),
+                };
+                match entry.state {
+                    JobState::Running => {
+                        if ui.button("Cancel").clicked() {
+                            entry.cancel.store(true, Ordering::Relaxed);
+                        }
+                    }
+                    _ => {
+                        if ui.button("Remove").clicked() {
+                            remove = Some(entry.id);
+                        }
+                    }
+                }
+                ui.end_row();
+            }
+        });
+        if let Some(id) = remove {
+            self.entries.retain(|e| e.id != id);
+        }
+    }
+}

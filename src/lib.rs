@@ -1,0 +1,21 @@
+//! StrongLive Studio engine: neural super-resolution of video, offline and live.
+//!
+//! `sr` is the only module that touches libtorch, `media` the only one that touches FFmpeg,
+//! `app` the only one that touches egui. `pipeline` joins them with named threads and bounded
+//! channels.
+
+pub mod sr;
+
+#[cfg(feature = "media")]
+pub mod media;
+
+#[cfg(feature = "media")]
+pub mod pipeline;
+
+#[cfg(feature = "media")]
+pub mod bench;
+
+#[cfg(all(feature = "gui", feature = "media"))]
+pub mod app;
+
+pub mod frame;

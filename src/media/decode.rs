@@ -1,0 +1,337 @@
+//! Demux and decode: the video stream becomes 8-bit 4:2:0 [`YuvFrame`]s in presentation order,
+//! with exact timestamps and per-frame durations; audio and subtitle packets are handed on
+//! untouched so the muxer can stream-copy them.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+use ffmpeg_next::{
+    codec, decoder, format, frame, media, software::scaling, Error as FfError, Packet, Rational,
+};
+
+use crate::frame::YuvFrame;
+
+use super::probe::{color_info, describe, open_input};
+use super::{rational_f64, MediaError, MediaInfo};
+
+/// A packet of a track that is copied, not re-encoded (audio, subtitles).
+pub struct PassthroughPacket {
+    pub(crate) packet: Packet,
+    pub(crate) input_stream: usize,
+}
+
+/// What the decoder hands downstream, in file order.
+pub enum DemuxItem {
+    Frame(YuvFrame),
+    Packet(PassthroughPacket),
+}
+
+/// sws contexts are not tied to a thread; FFmpeg only forbids concurrent use, which `&mut`
+/// access through the owning decoder already rules out.
+struct ScalerBox(scaling::Context);
+// SAFETY: see above; the context is only ever used through `&mut VideoDecoder`.
+unsafe impl Send for ScalerBox {}
+
+pub struct VideoDecoder {
+    path: PathBuf,
+    info: MediaInfo,
+    input: format::context::Input,
+    decoder: decoder::Video,
+    video_index: usize,
+    time_base: Rational,
+    passthrough: Vec<bool>,
+    /// Converts anything that is not 8-bit 4:2:0 (10-bit, 4:2:2, RGB...) to it.
+    scaler: Option<ScalerBox>,
+    nominal_duration: i64,
+    /// Held back one frame so its duration can be the gap to the next (exact for VFR input).
+    pending: Option<YuvFrame>,
+    ready: VecDeque<DemuxItem>,
+    frames_out: u64,
+    finished: bool,
+    decode_errors: u64,
+    last_error: Option<String>,
+}
+
+impl VideoDecoder {
+    pub fn open(path: &Path) -> Result<Self, MediaError> {
+        let input = open_input(path)?;
+        let info = describe(path, &input)?;
+        let video_index = info.video.stream_index;
+        let stream = input
+            .stream(video_index)
+            .ok_or_else(|| MediaError::NoVideo {
+                path: path.to_path_buf(),
+                streams: "none".into(),
+            })?;
+        let time_base = stream.time_base();
+        let mut ctx = codec::context::Context::from_parameters(stream.parameters()).map_err(|e| {
+            MediaError::Open {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            }
+        })?;
+        // Frame threading: as many threads as FFmpeg deems useful for this machine.
+        ctx.set_threading(codec::threading::Config {
+            kind: codec::threading::Type::Frame,
+            count: 0,
+            ..Default::default()
+        });
+        let decoder = ctx.decoder().video().map_err(|e| MediaError::NoDecoder {
+            path: path.to_path_buf(),
+            codec: info.video.codec.clone(),
+            reason: e.to_string(),
+        })?;
+        let fps = if info.video.fps > 0.0 {
+            info.video.fps
+        } else {
+            rational_f64(stream.rate())
+        };
+        let tb = rational_f64(time_base);
+        let nominal_duration = if fps > 0.0 && tb > 0.0 {
+            ((1.0 / fps) / tb).round().max(1.0) as i64
+        } else {
+            1
+        };
+        let passthrough = input
+            .streams()
+            .map(|s| {
+                s.index() != video_index
+                    && matches!(
+                        s.parameters().medium(),
+                        media::Type::Audio | media::Type::Subtitle
+                    )
+            })
+            .collect();
+        if info.video.bit_depth > 8 {
+            tracing::warn!(
+                "{}: {}-bit video is converted to 8-bit for upscaling",
+                path.display(),
+                info.video.bit_depth
+            );
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            info,
+            input,
+            decoder,
+            video_index,
+            time_base,
+            passthrough,
+            scaler: None,
+            nominal_duration,
+            pending: None,
+            ready: VecDeque::new(),
+            frames_out: 0,
+            finished: false,
+            decode_errors: 0,
+            last_error: None,
+        })
+    }
+
+    pub fn info(&self) -> &MediaInfo {
+        &self.info
+    }
+
+    pub fn input(&self) -> &format::context::Input {
+        &self.input
+    }
+
+    /// Time base of the video stream; frame `pts` and `duration` are in it.
+    pub fn time_base(&self) -> Rational {
+        self.time_base
+    }
+
+    pub fn is_passthrough(&self, stream: usize) -> bool {
+        self.passthrough.get(stream).copied().unwrap_or(false)
+    }
+
+    /// Next frame or copied packet, `None` at the end of the file.
+    pub fn next_item(&mut self) -> Result<Option<DemuxItem>, MediaError> {
+        loop {
+            if let Some(item) = self.ready.pop_front() {
+                return Ok(Some(item));
+            }
+            if self.finished {
+                return Ok(None);
+            }
+            let mut packet = Packet::empty();
+            match packet.read(&mut self.input) {
+                Ok(()) => {
+                    let index = packet.stream();
+                    if index == self.video_index {
+                        if let Err(e) = self.decoder.send_packet(&packet) {
+                            // Corrupt packets are survivable (the next key frame resyncs);
+                            // a file with nothing decodable is reported at the end.
+                            self.note_decode_error(e);
+                        }
+                        self.drain_decoder()?;
+                    } else if self.is_passthrough(index) {
+                        self.ready.push_back(DemuxItem::Packet(PassthroughPacket {
+                            packet,
+                            input_stream: index,
+                        }));
+                    }
+                }
+                Err(FfError::Eof) => self.finish()?,
+                Err(e) => {
+                    tracing::warn!("{}: read error, treating as end of file: {e}", self.path.display());
+                    self.last_error = Some(e.to_string());
+                    self.finish()?;
+                }
+            }
+        }
+    }
+
+    fn note_decode_error(&mut self, e: FfError) {
+        self.decode_errors += 1;
+        tracing::debug!("{}: decode error: {e}", self.path.display());
+        self.last_error = Some(e.to_string());
+    }
+
+    fn finish(&mut self) -> Result<(), MediaError> {
+        let _ = self.decoder.send_eof();
+        self.drain_decoder()?;
+        if let Some(mut last) = self.pending.take() {
+            if last.duration <= 0 {
+                last.duration = self.nominal_duration;
+            }
+            self.ready.push_back(DemuxItem::Frame(last));
+        }
+        self.finished = true;
+        if self.frames_out == 0 {
+            return Err(MediaError::NoFrames(self.path.clone()));
+        }
+        // MP4/MOV sample tables count frames exactly; far fewer decoded than listed means the
+        // file was cut short (a container count that is merely estimated is not trusted here).
+        if let Some(listed) = self.input.stream(self.video_index).map(|s| s.frames()) {
+            if listed > 0 && (self.frames_out as f64) < 0.9 * listed as f64 {
+                return Err(MediaError::Decode {
+                    path: self.path.clone(),
+                    frame: self.frames_out,
+                    reason: format!(
+                        "file is truncated or corrupt: the container lists {listed} frames, only {} could be decoded{}",
+                        self.frames_out,
+                        self.last_error
+                            .as_ref()
+                            .map(|e| format!(" (last error: {e})"))
+                            .unwrap_or_default()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn drain_decoder(&mut self) -> Result<(), MediaError> {
+        let mut decoded = frame::Video::empty();
+        loop {
+            match self.decoder.receive_frame(&mut decoded) {
+                Ok(()) => {
+                    let frame = self.to_yuv(&decoded)?;
+                    self.push_frame(frame);
+                }
+                Err(FfError::Other { errno }) if errno == libc::EAGAIN => return Ok(()),
+                Err(FfError::Eof) => return Ok(()),
+                Err(e) => {
+                    self.note_decode_error(e);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn push_frame(&mut self, mut frame: YuvFrame) {
+        if frame.pts.is_none() {
+            frame.pts = Some(match &self.pending {
+                Some(p) => p.pts.unwrap_or(0) + self.nominal_duration,
+                None => 0,
+            });
+        }
+        if let Some(mut prev) = self.pending.take() {
+            let gap = frame.pts.unwrap_or(0) - prev.pts.unwrap_or(0);
+            if gap > 0 {
+                prev.duration = gap;
+            } else if prev.duration <= 0 {
+                prev.duration = self.nominal_duration;
+            }
+            self.ready.push_back(DemuxItem::Frame(prev));
+        }
+        self.frames_out += 1;
+        self.pending = Some(frame);
+    }
+
+    fn to_yuv(&mut self, decoded: &frame::Video) -> Result<YuvFrame, MediaError> {
+        let (w, h) = (decoded.width(), decoded.height());
+        let color = color_info(decoded.color_space(), decoded.color_range(), decoded.format(), h);
+        let converted;
+        let src = if matches!(
+            decoded.format(),
+            format::Pixel::YUV420P | format::Pixel::YUVJ420P
+        ) {
+            decoded
+        } else {
+            let needs_new = self.scaler.as_ref().is_none_or(|s| {
+                let def = s.0.input();
+                def.format != decoded.format() || def.width != w || def.height != h
+            });
+            if needs_new {
+                let ctx = scaling::Context::get(
+                    decoded.format(),
+                    w,
+                    h,
+                    format::Pixel::YUV420P,
+                    w,
+                    h,
+                    scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND,
+                )
+                .map_err(|e| self.decode_error(format!("no conversion from {:?}: {e}", decoded.format())))?;
+                self.scaler = Some(ScalerBox(ctx));
+            }
+            let mut out = frame::Video::empty();
+            if let Some(scaler) = self.scaler.as_mut() {
+                scaler
+                    .0
+                    .run(decoded, &mut out)
+                    .map_err(|e| MediaError::Decode {
+                        path: self.path.clone(),
+                        frame: self.frames_out,
+                        reason: format!("pixel format conversion failed: {e}"),
+                    })?;
+            }
+            converted = out;
+            &converted
+        };
+        let (cw, ch) = YuvFrame::chroma_size(w, h);
+        let packed = decoded.packet();
+        Ok(YuvFrame {
+            width: w,
+            height: h,
+            y: copy_plane(src, 0, w, h),
+            u: copy_plane(src, 1, cw, ch),
+            v: copy_plane(src, 2, cw, ch),
+            pts: decoded.timestamp(),
+            duration: packed.duration,
+            color,
+        })
+    }
+
+    fn decode_error(&self, reason: String) -> MediaError {
+        MediaError::Decode {
+            path: self.path.clone(),
+            frame: self.frames_out,
+            reason,
+        }
+    }
+}
+
+/// Copy one plane without its row padding.
+fn copy_plane(frame: &frame::Video, index: usize, width: u32, height: u32) -> Vec<u8> {
+    let stride = frame.stride(index);
+    let data = frame.data(index);
+    let (w, h) = (width as usize, height as usize);
+    let mut out = Vec::with_capacity(w * h);
+    for row in 0..h {
+        out.extend_from_slice(&data[row * stride..row * stride + w]);
+    }
+    out
+}

@@ -1,0 +1,203 @@
+//! Video encoder choice: an ordered, hardware-first list. NVENC (HEVC, then H.264) where an
+//! NVIDIA driver and an NVENC-capable GPU exist, then x265 and x264. Each encoder that cannot be
+//! opened is skipped with its reason, and the reasons travel to the user.
+
+use std::ffi::CString;
+use std::fmt;
+
+use ffmpeg_next::{codec, encoder, format, Dictionary, Rational};
+
+/// Encoders tried by `auto`, best first.
+pub const HARDWARE_FIRST: &[&str] = &["hevc_nvenc", "h264_nvenc", "libx265", "libx264"];
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum EncoderChoice {
+    #[default]
+    Auto,
+    Named(String),
+}
+
+impl std::str::FromStr for EncoderChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "auto" {
+            Ok(Self::Auto)
+        } else if HARDWARE_FIRST.contains(&s) {
+            Ok(Self::Named(s.to_string()))
+        } else {
+            Err(format!(
+                "unknown encoder {s:?}: expected auto, {}",
+                HARDWARE_FIRST.join(", ")
+            ))
+        }
+    }
+}
+
+impl fmt::Display for EncoderChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Auto => f.write_str("auto"),
+            Self::Named(n) => f.write_str(n),
+        }
+    }
+}
+
+/// Rate control: constant quality (CRF / NVENC CQ, lower is better) or a target bitrate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Quality {
+    /// Each encoder's own sensible default (x264 CRF 20, x265 CRF 22, NVENC CQ 23).
+    #[default]
+    Default,
+    Crf(u8),
+    BitsPerSecond(u64),
+}
+
+/// Why an encoder in the list was not used.
+#[derive(Debug, Clone)]
+pub struct EncoderAttempt {
+    pub encoder: String,
+    pub reason: String,
+}
+
+impl fmt::Display for EncoderAttempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.encoder, self.reason)
+    }
+}
+
+/// What the encoder is asked to produce.
+pub(crate) struct EncodeParams {
+    pub width: u32,
+    pub height: u32,
+    pub time_base: Rational,
+    pub frame_rate: Option<Rational>,
+    pub aspect: Rational,
+    pub primaries: ffmpeg_next::color::Primaries,
+    pub transfer: ffmpeg_next::color::TransferCharacteristic,
+    pub space: ffmpeg_next::color::Space,
+    pub range: ffmpeg_next::color::Range,
+    pub global_header: bool,
+}
+
+pub(crate) struct OpenedEncoder {
+    pub encoder: encoder::Video,
+    pub name: String,
+    pub skipped: Vec<EncoderAttempt>,
+}
+
+/// Open the first encoder of `choice` that works. A named encoder is tried alone: a user who
+/// asked for NVENC wants to hear that it is unavailable, not silently get x264.
+pub(crate) fn open_encoder(
+    choice: &EncoderChoice,
+    quality: Quality,
+    params: &EncodeParams,
+) -> Result<OpenedEncoder, Vec<EncoderAttempt>> {
+    let candidates: Vec<&str> = match choice {
+        EncoderChoice::Auto => HARDWARE_FIRST.to_vec(),
+        EncoderChoice::Named(n) => vec![n.as_str()],
+    };
+    let mut skipped = Vec::new();
+    for name in candidates {
+        match try_open(name, quality, params) {
+            Ok(encoder) => {
+                for s in &skipped {
+                    tracing::info!("encoder skipped: {s}");
+                }
+                return Ok(OpenedEncoder {
+                    encoder,
+                    name: name.to_string(),
+                    skipped,
+                });
+            }
+            Err(reason) => skipped.push(EncoderAttempt {
+                encoder: name.to_string(),
+                reason,
+            }),
+        }
+    }
+    Err(skipped)
+}
+
+fn try_open(name: &str, quality: Quality, p: &EncodeParams) -> Result<encoder::Video, String> {
+    let codec = encoder::find_by_name(name).ok_or("not built into this FFmpeg")?;
+    let nvenc = name.ends_with("_nvenc");
+    if nvenc && !nvidia_driver_present() {
+        return Err("no NVIDIA driver (libcuda.so.1 cannot be loaded)".into());
+    }
+    let mut enc = codec::context::Context::new_with_codec(codec)
+        .encoder()
+        .video()
+        .map_err(|e| format!("cannot create context: {e}"))?;
+    enc.set_width(p.width);
+    enc.set_height(p.height);
+    enc.set_format(format::Pixel::YUV420P);
+    enc.set_time_base(p.time_base);
+    enc.set_frame_rate(p.frame_rate);
+    enc.set_aspect_ratio(p.aspect);
+    enc.set_color_primaries(p.primaries);
+    enc.set_color_transfer_characteristic(p.transfer);
+    enc.set_colorspace(p.space);
+    enc.set_color_range(p.range);
+    if p.global_header {
+        enc.set_flags(codec::Flags::GLOBAL_HEADER);
+    }
+    let mut options = Dictionary::new();
+    let crf = |default: u8| match quality {
+        Quality::Crf(q) => q,
+        _ => default,
+    };
+    if let Quality::BitsPerSecond(b) = quality {
+        enc.set_bit_rate(b as usize);
+        enc.set_max_bit_rate((b * 2) as usize);
+    }
+    let constant_quality = !matches!(quality, Quality::BitsPerSecond(_));
+    match name {
+        "libx264" => {
+            options.set("preset", "fast");
+            if constant_quality {
+                options.set("crf", &crf(20).to_string());
+            }
+        }
+        "libx265" => {
+            options.set("preset", "fast");
+            // x265 prints its own banner and statistics to stderr otherwise.
+            options.set("x265-params", "log-level=error");
+            if constant_quality {
+                options.set("crf", &crf(22).to_string());
+            }
+        }
+        _ if nvenc => {
+            options.set("preset", "p5");
+            options.set("rc", "vbr");
+            if constant_quality {
+                options.set("cq", &crf(23).to_string());
+            }
+        }
+        _ => {}
+    }
+    enc.open_with(options).map_err(|e| {
+        if nvenc {
+            format!("failed to open ({e}); the NVIDIA driver is present, so this GPU probably has no NVENC unit or it is busy")
+        } else {
+            format!("failed to open ({e})")
+        }
+    })
+}
+
+/// NVENC needs the NVIDIA driver's libcuda; FFmpeg only says "generic error" when it is
+/// missing, so look for it ourselves to give the user the real reason.
+pub fn nvidia_driver_present() -> bool {
+    let Ok(name) = CString::new("libcuda.so.1") else {
+        return false;
+    };
+    // SAFETY: dlopen with a valid C string; the handle is closed right away.
+    unsafe {
+        let handle = libc::dlopen(name.as_ptr(), libc::RTLD_LAZY | libc::RTLD_LOCAL);
+        if handle.is_null() {
+            false
+        } else {
+            libc::dlclose(handle);
+            true
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! Mux the upscaled video with the stream-copied tracks into a temporary file beside the
+//! destination, renamed into place only after the trailer is written: an interrupted or failed
+//! job never leaves a file that looks complete.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use ffmpeg_next::{codec, encoder, format, frame, Dictionary, Packet, Rational};
+
+use crate::frame::YuvFrame;
+
+use super::decode::{PassthroughPacket, VideoDecoder};
+use super::encode::{open_encoder, EncodeParams, EncoderAttempt, EncoderChoice, Quality};
+use super::probe::display_matrix;
+use super::MediaError;
+
+/// What the caller wants written.
+#[derive(Debug, Clone)]
+pub struct OutputPlan {
+    pub path: PathBuf,
+    pub width: u32,
+    pub height: u32,
+    pub encoder: EncoderChoice,
+    pub quality: Quality,
+}
+
+/// FFmpeg muxer name for an output file name.
+pub fn container_for(path: &Path) -> Result<&'static str, MediaError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "mp4" | "m4v" => Ok("mp4"),
+        "mov" => Ok("mov"),
+        "mkv" => Ok("matroska"),
+        _ => Err(MediaError::UnsupportedContainer {
+            path: path.to_path_buf(),
+            ext,
+        }),
+    }
+}
+
+/// The hidden name a job writes to until it is complete.
+pub fn temporary_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    path.with_file_name(format!(".{name}.partial"))
+}
+
+pub struct MediaWriter {
+    final_path: PathBuf,
+    temp_path: PathBuf,
+    octx: format::context::Output,
+    encoder: encoder::Video,
+    encoder_name: String,
+    skipped: Vec<EncoderAttempt>,
+    video_out: usize,
+    encoder_time_base: Rational,
+    video_out_time_base: Rational,
+    /// input stream index -> (output stream index, input time base, output time base)
+    copies: HashMap<usize, (usize, Rational, Rational)>,
+    /// Frame durations by pts: encoders drop them, the muxer needs them (last frame, VFR).
+    durations: HashMap<i64, i64>,
+    frames_in: u64,
+    finished: bool,
+}
+
+impl MediaWriter {
+    /// Create the output for `decoder`'s file: the video stream re-encoded at the plan's size,
+    /// audio and subtitle tracks copied, rotation and colour tags kept.
+    pub fn create(plan: &OutputPlan, decoder: &VideoDecoder) -> Result<Self, MediaError> {
+        let container = container_for(&plan.path)?;
+        let temp_path = temporary_path(&plan.path);
+        if temp_path.to_str().is_none_or(|s| s.contains('\0')) {
+            return Err(MediaError::Write {
+                path: plan.path.clone(),
+                reason: "path is not valid UTF-8".into(),
+            });
+        }
+        let write_err = |reason: String| MediaError::Write {
+            path: plan.path.clone(),
+            reason,
+        };
+        let mut octx = format::output_as(&temp_path, container)
+            .map_err(|e| write_err(format!("cannot create {}: {e}", temp_path.display())))?;
+        // From here on a failure must not leave the temporary file behind.
+        let cleanup = RemoveOnDrop(temp_path.clone());
+
+        let input = decoder.input();
+        let info = decoder.info();
+        let ist = input
+            .stream(info.video.stream_index)
+            .ok_or_else(|| write_err("input video stream vanished".into()))?;
+        let in_params = ist.parameters();
+        // SAFETY: reading plain fields of the stream's codec parameters.
+        let (primaries, transfer, space, range) = unsafe {
+            let p = &*in_params.as_ptr();
+            (
+                p.color_primaries.into(),
+                p.color_trc.into(),
+                p.color_space.into(),
+                p.color_range.into(),
+            )
+        };
+        let avg = ist.avg_frame_rate();
+        let params = EncodeParams {
+            width: plan.width,
+            height: plan.height,
+            time_base: decoder.time_base(),
+            frame_rate: (avg.numerator() > 0 && avg.denominator() > 0).then_some(avg),
+            aspect: Rational(1, 1),
+            primaries,
+            transfer,
+            space,
+            range,
+            global_header: octx.format().flags().contains(format::Flags::GLOBAL_HEADER),
+        };
+        let opened = open_encoder(&plan.encoder, plan.quality, &params).map_err(|tried| {
+            MediaError::NoEncoder {
+                path: plan.path.clone(),
+                tried: tried
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            }
+        })?;
+
+        let video_out;
+        {
+            let mut ost = octx
+                .add_stream(encoder::find(codec::Id::None))
+                .map_err(|e| write_err(format!("cannot add video stream: {e}")))?;
+            ost.set_parameters(&opened.encoder);
+            ost.set_time_base(decoder.time_base());
+            ost.set_avg_frame_rate(avg);
+            ost.set_metadata(ist.metadata().to_owned());
+            video_out = ost.index();
+            // SAFETY: the stream pointer is valid while octx lives; side data is copied in.
+            unsafe {
+                let st = ost.as_mut_ptr();
+                if opened.name.starts_with("hevc") || opened.name == "libx265" {
+                    // "hvc1" lets Apple players open HEVC in MP4/MOV.
+                    (*(*st).codecpar).codec_tag = u32::from_le_bytes(*b"hvc1");
+                } else {
+                    (*(*st).codecpar).codec_tag = 0;
+                }
+                if let Some(matrix) = display_matrix(&ist) {
+                    let dst = ffmpeg_next::ffi::av_stream_new_side_data(
+                        st,
+                        ffmpeg_next::ffi::AVPacketSideDataType::AV_PKT_DATA_DISPLAYMATRIX,
+                        matrix.len() as _,
+                    );
+                    if !dst.is_null() {
+                        std::ptr::copy_nonoverlapping(matrix.as_ptr(), dst, matrix.len());
+                    }
+                }
+            }
+        }
+
+        let mut copies = HashMap::new();
+        for stream in input.streams() {
+            if !decoder.is_passthrough(stream.index()) {
+                continue;
+            }
+            let sp = stream.parameters();
+            // SAFETY: querying the muxer with a valid codec id.
+            let supported = unsafe {
+                ffmpeg_next::ffi::avformat_query_codec(
+                    octx.format().as_ptr(),
+                    sp.id().into(),
+                    ffmpeg_next::ffi::FF_COMPLIANCE_NORMAL,
+                )
+            };
+            if supported != 1 {
+                tracing::warn!(
+                    "{}: {:?} track {} ({:?}) cannot be stored in {container}; dropped",
+                    plan.path.display(),
+                    sp.medium(),
+                    stream.index(),
+                    sp.id()
+                );
+                continue;
+            }
+            let mut ost = octx
+                .add_stream(encoder::find(codec::Id::None))
+                .map_err(|e| write_err(format!("cannot add stream: {e}")))?;
+            ost.set_parameters(sp);
+            ost.set_time_base(stream.time_base());
+            ost.set_metadata(stream.metadata().to_owned());
+            // SAFETY: plain field writes on a valid stream.
+            unsafe {
+                (*(*ost.as_mut_ptr()).codecpar).codec_tag = 0;
+                (*ost.as_mut_ptr()).disposition = (*stream.as_ptr()).disposition;
+            }
+            copies.insert(stream.index(), (ost.index(), stream.time_base(), Rational(0, 1)));
+        }
+        octx.set_metadata(input.metadata().to_owned());
+
+        let mut header_options = Dictionary::new();
+        if container != "matroska" {
+            // Index at the front: the file plays while it downloads or streams.
+            header_options.set("movflags", "+faststart");
+        }
+        octx.write_header_with(header_options)
+            .map_err(|e| write_err(format!("cannot write header: {e}")))?;
+        // The muxer may have changed time bases; read back what it chose.
+        let out_tb = |i: usize| octx.stream(i).map(|s| s.time_base()).unwrap_or(Rational(1, 1));
+        let video_out_time_base = out_tb(video_out);
+        for entry in copies.values_mut() {
+            entry.2 = out_tb(entry.0);
+        }
+        std::mem::forget(cleanup);
+        Ok(Self {
+            final_path: plan.path.clone(),
+            temp_path,
+            encoder_time_base: decoder.time_base(),
+            octx,
+            encoder: opened.encoder,
+            encoder_name: opened.name,
+            skipped: opened.skipped,
+            video_out,
+            video_out_time_base,
+            copies,
+            durations: HashMap::new(),
+            frames_in: 0,
+            finished: false,
+        })
+    }
+
+    /// The encoder in use, e.g. `libx264`.
+    pub fn encoder_name(&self) -> &str {
+        &self.encoder_name
+    }
+
+    /// Encoders tried before the one in use, with the reason each was skipped.
+    pub fn skipped_encoders(&self) -> &[EncoderAttempt] {
+        &self.skipped
+    }
+
+    pub fn write_frame(&mut self, yuv: &YuvFrame) -> Result<(), MediaError> {
+        let mut frame = frame::Video::new(format::Pixel::YUV420P, yuv.width, yuv.height);
+        let (cw, ch) = YuvFrame::chroma_size(yuv.width, yuv.height);
+        fill_plane(&mut frame, 0, &yuv.y, yuv.width, yuv.height);
+        fill_plane(&mut frame, 1, &yuv.u, cw, ch);
+        fill_plane(&mut frame, 2, &yuv.v, cw, ch);
+        frame.set_pts(yuv.pts);
+        if let Some(pts) = yuv.pts {
+            self.durations.insert(pts, yuv.duration);
+        }
+        self.frames_in += 1;
+        self.encoder
+            .send_frame(&frame)
+            .map_err(|e| self.encode_error(e.to_string()))?;
+        self.drain_encoder()
+    }
+
+    pub fn write_passthrough(&mut self, item: PassthroughPacket) -> Result<(), MediaError> {
+        let Some(&(out_index, in_tb, out_tb)) = self.copies.get(&item.input_stream) else {
+            return Ok(());
+        };
+        let mut packet = item.packet;
+        packet.rescale_ts(in_tb, out_tb);
+        packet.set_stream(out_index);
+        packet.set_position(-1);
+        packet
+            .write_interleaved(&mut self.octx)
+            .map_err(|e| self.write_error(format!("cannot write packet: {e}")))
+    }
+
+    /// Flush the encoder, write the trailer and move the file into place.
+    pub fn finish(mut self) -> Result<PathBuf, MediaError> {
+        self.encoder
+            .send_eof()
+            .map_err(|e| self.encode_error(e.to_string()))?;
+        self.drain_encoder()?;
+        self.octx
+            .write_trailer()
+            .map_err(|e| self.write_error(format!("cannot finish file: {e}")))?;
+        std::fs::rename(&self.temp_path, &self.final_path)
+            .map_err(|e| self.write_error(format!("cannot rename finished file into place: {e}")))?;
+        self.finished = true;
+        Ok(self.final_path.clone())
+    }
+
+    fn drain_encoder(&mut self) -> Result<(), MediaError> {
+        let mut packet = Packet::empty();
+        while self.encoder.receive_packet(&mut packet).is_ok() {
+            if let Some(d) = packet.pts().and_then(|pts| self.durations.remove(&pts)) {
+                packet.set_duration(d);
+            }
+            packet.set_stream(self.video_out);
+            packet.rescale_ts(self.encoder_time_base, self.video_out_time_base);
+            packet
+                .write_interleaved(&mut self.octx)
+                .map_err(|e| self.write_error(format!("cannot write video packet: {e}")))?;
+        }
+        Ok(())
+    }
+
+    fn encode_error(&self, reason: String) -> MediaError {
+        MediaError::Encode {
+            path: self.final_path.clone(),
+            frame: self.frames_in,
+            reason: format!("{}: {reason}", self.encoder_name),
+        }
+    }
+
+    fn write_error(&self, reason: String) -> MediaError {
+        MediaError::Write {
+            path: self.final_path.clone(),
+            reason,
+        }
+    }
+}
+
+impl Drop for MediaWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = std::fs::remove_file(&self.temp_path);
+        }
+    }
+}
+
+struct RemoveOnDrop(PathBuf);
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn fill_plane(frame: &mut frame::Video, index: usize, src: &[u8], width: u32, height: u32) {
+    let stride = frame.stride(index);
+    let w = width as usize;
+    let data = frame.data_mut(index);
+    for (row, line) in src.chunks_exact(w).take(height as usize).enumerate() {
+        data[row * stride..row * stride + w].copy_from_slice(line);
+    }
+}

@@ -1,0 +1,6 @@
+//! Stages on named threads joined by bounded channels. Offline jobs never drop a frame
+//! (a full channel blocks its producer); dropping a sender ends the stream downstream.
+
+pub mod offline;
+
+pub use offline::{JobError, JobEvent, JobReport, JobStart, OfflineJob, Progress};

@@ -1,0 +1,343 @@
+//! Offline upscaling job: decode thread -> SR thread -> encode thread, over bounded channels,
+//! with a per-job cancel flag and progress events (frames done, total, fps, ETA).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+use crate::media::{
+    self, DemuxItem, EncoderAttempt, EncoderChoice, MediaError, MediaWriter, OutputPlan, Quality,
+    VideoDecoder,
+};
+use crate::sr::{load_model, ComputeDevice, DevicePreference, SrError, Upscaler};
+
+/// Decoded frames waiting for SR. Small: each 960x540 frame is 0.8 MB, and more buffering only
+/// adds memory, not speed, once the slowest stage is saturated.
+const DECODED_QUEUE: usize = 8;
+/// Upscaled frames waiting for the encoder (each 4K frame is 12 MB).
+const UPSCALED_QUEUE: usize = 4;
+
+#[derive(Debug, Clone)]
+pub struct OfflineJob {
+    pub input: PathBuf,
+    pub output: PathBuf,
+    pub model: String,
+    pub scale: u32,
+    pub encoder: EncoderChoice,
+    pub quality: Quality,
+    pub device: DevicePreference,
+    /// Replace an existing output file.
+    pub overwrite: bool,
+}
+
+/// Known once a job has opened its input, model and encoder.
+#[derive(Debug, Clone)]
+pub struct JobStart {
+    pub input: PathBuf,
+    pub output: PathBuf,
+    pub model: String,
+    pub device: String,
+    pub encoder: String,
+    pub skipped_encoders: Vec<EncoderAttempt>,
+    pub input_size: (u32, u32),
+    pub output_size: (u32, u32),
+    pub total_frames: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub frames_done: u64,
+    pub total_frames: Option<u64>,
+    /// Frames per second since the job started.
+    pub fps: f64,
+    pub eta: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub enum JobEvent {
+    Started(JobStart),
+    Progress(Progress),
+}
+
+#[derive(Debug, Clone)]
+pub struct JobReport {
+    pub start: JobStart,
+    pub frames: u64,
+    pub elapsed: Duration,
+    pub fps: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    #[error("{}: super-resolution failed: {source}", path.display())]
+    Sr { path: PathBuf, source: SrError },
+    #[error("{}: output already exists (pass --overwrite to replace it)", .0.display())]
+    OutputExists(PathBuf),
+    #[error("{}: output would overwrite the input", .0.display())]
+    OutputIsInput(PathBuf),
+    #[error("{}: output directory {} does not exist or is not a directory", path.display(), dir.display())]
+    OutputDir { path: PathBuf, dir: PathBuf },
+    #[error("{}: cancelled", .0.display())]
+    Cancelled(PathBuf),
+    #[error("{}: internal error: {what}", path.display())]
+    Internal { path: PathBuf, what: String },
+}
+
+/// Shared stop state: the user's cancel flag, and a flag any failing stage raises so the others
+/// stop and the encoder abandons (rather than finalises) a partial output.
+struct StopFlags {
+    cancel: Arc<AtomicBool>,
+    failed: AtomicBool,
+}
+
+impl StopFlags {
+    fn stop_requested(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed) || self.failed.load(Ordering::Relaxed)
+    }
+}
+
+impl OfflineJob {
+    fn check_paths(&self) -> Result<(), JobError> {
+        media::output::container_for(&self.output)?;
+        let same = match (self.input.canonicalize(), self.output.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        if same {
+            return Err(JobError::OutputIsInput(self.output.clone()));
+        }
+        if self.output.exists() && !self.overwrite {
+            return Err(JobError::OutputExists(self.output.clone()));
+        }
+        let dir = match self.output.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            return Err(JobError::OutputDir {
+                path: self.output.clone(),
+                dir,
+            });
+        }
+        Ok(())
+    }
+
+    /// Run the job to completion on three threads; `on_event` is called on the caller's thread.
+    pub fn run(
+        &self,
+        cancel: Arc<AtomicBool>,
+        on_event: &mut dyn FnMut(JobEvent),
+    ) -> Result<JobReport, JobError> {
+        self.check_paths()?;
+        let sr_error = |source| JobError::Sr {
+            path: self.input.clone(),
+            source,
+        };
+        let device = ComputeDevice::select(self.device).map_err(sr_error)?;
+        if let Some(reason) = &device.fallback_reason {
+            tracing::info!("SR on CPU: {reason}");
+        }
+        let model = load_model(&self.model, self.scale, &device).map_err(sr_error)?;
+        let upscaler = Upscaler::new(model, device);
+
+        let decoder = VideoDecoder::open(&self.input)?;
+        let info = decoder.info().clone();
+        let (out_w, out_h) = upscaler.output_size(info.video.width, info.video.height);
+        let writer = MediaWriter::create(
+            &OutputPlan {
+                path: self.output.clone(),
+                width: out_w,
+                height: out_h,
+                encoder: self.encoder.clone(),
+                quality: self.quality,
+            },
+            &decoder,
+        )?;
+        let start = JobStart {
+            input: self.input.clone(),
+            output: self.output.clone(),
+            model: upscaler.model_name().to_string(),
+            device: upscaler.device().label(),
+            encoder: writer.encoder_name().to_string(),
+            skipped_encoders: writer.skipped_encoders().to_vec(),
+            input_size: (info.video.width, info.video.height),
+            output_size: (out_w, out_h),
+            total_frames: info.video.frame_count,
+        };
+        on_event(JobEvent::Started(start.clone()));
+
+        let stop = Arc::new(StopFlags {
+            cancel,
+            failed: AtomicBool::new(false),
+        });
+        let (decoded_tx, decoded_rx) = bounded(DECODED_QUEUE);
+        let (upscaled_tx, upscaled_rx) = bounded(UPSCALED_QUEUE);
+        let (progress_tx, progress_rx) = crossbeam_channel::unbounded();
+        let started = Instant::now();
+
+        let decode = spawn_stage("decode", &stop, {
+            let stop = Arc::clone(&stop);
+            move || decode_stage(decoder, decoded_tx, &stop)
+        })?;
+        let sr = spawn_stage("sr", &stop, {
+            let stop = Arc::clone(&stop);
+            let path = self.input.clone();
+            move || sr_stage(upscaler, decoded_rx, upscaled_tx, &stop, &path)
+        })?;
+        let encode = spawn_stage("encode", &stop, {
+            let stop = Arc::clone(&stop);
+            move || encode_stage(writer, upscaled_rx, progress_tx, &stop)
+        })?;
+
+        for frames_done in progress_rx.iter() {
+            let secs = started.elapsed().as_secs_f64().max(1e-6);
+            let fps = frames_done as f64 / secs;
+            let eta = start.total_frames.and_then(|t| {
+                (fps > 0.0 && t >= frames_done)
+                    .then(|| Duration::from_secs_f64((t - frames_done) as f64 / fps))
+            });
+            on_event(JobEvent::Progress(Progress {
+                frames_done,
+                total_frames: start.total_frames,
+                fps,
+                eta,
+            }));
+        }
+
+        let join = |name: &str, h: thread::JoinHandle<StageResult<()>>| {
+            h.join().unwrap_or_else(|_| Err(self.panicked(name)))
+        };
+        let decode_result = join("decode", decode);
+        let sr_result = join("sr", sr);
+        let encode_result = encode.join().unwrap_or_else(|_| Err(self.panicked("encode")));
+        // Report the root cause: a stage's own failure beats the "cancelled" its neighbours saw.
+        let upstream_failure = [decode_result.err(), sr_result.err()]
+            .into_iter()
+            .flatten()
+            .find(|e| !matches!(e, JobError::Cancelled(_)));
+        if let Some(e) = upstream_failure {
+            return Err(e);
+        }
+        let frames = encode_result.map_err(|e| match e {
+            JobError::Cancelled(_) => JobError::Cancelled(self.input.clone()),
+            other => other,
+        })?;
+        let elapsed = started.elapsed();
+        Ok(JobReport {
+            start,
+            frames,
+            elapsed,
+            fps: frames as f64 / elapsed.as_secs_f64().max(1e-6),
+        })
+    }
+}
+
+impl OfflineJob {
+    fn panicked(&self, stage: &str) -> JobError {
+        JobError::Internal {
+            path: self.input.clone(),
+            what: format!("the {stage} thread panicked"),
+        }
+    }
+}
+
+type StageResult<T> = Result<T, JobError>;
+
+fn spawn_stage<T: Send + 'static>(
+    name: &str,
+    stop: &Arc<StopFlags>,
+    body: impl FnOnce() -> StageResult<T> + Send + 'static,
+) -> Result<thread::JoinHandle<StageResult<T>>, JobError> {
+    let stop_on_failure = Arc::clone(stop);
+    thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            let result = body();
+            if matches!(&result, Err(e) if !matches!(e, JobError::Cancelled(_))) {
+                stop_on_failure.failed.store(true, Ordering::Relaxed);
+            }
+            result
+        })
+        .map_err(|e| JobError::Internal {
+            path: PathBuf::new(),
+            what: format!("cannot start {name} thread: {e}"),
+        })
+}
+
+fn decode_stage(
+    mut decoder: VideoDecoder,
+    tx: Sender<DemuxItem>,
+    stop: &StopFlags,
+) -> StageResult<()> {
+    let path = decoder.info().path.clone();
+    while let Some(item) = decoder.next_item()? {
+        if stop.stop_requested() || tx.send(item).is_err() {
+            return Err(JobError::Cancelled(path));
+        }
+    }
+    Ok(())
+}
+
+fn sr_stage(
+    upscaler: Upscaler,
+    rx: Receiver<DemuxItem>,
+    tx: Sender<DemuxItem>,
+    stop: &StopFlags,
+    path: &Path,
+) -> StageResult<()> {
+    for item in rx.iter() {
+        if stop.stop_requested() {
+            return Err(JobError::Cancelled(path.to_path_buf()));
+        }
+        let out = match item {
+            DemuxItem::Frame(frame) => {
+                DemuxItem::Frame(upscaler.upscale(&frame).map_err(|source| JobError::Sr {
+                    path: path.to_path_buf(),
+                    source,
+                })?)
+            }
+            packet => packet,
+        };
+        if tx.send(out).is_err() {
+            return Err(JobError::Cancelled(path.to_path_buf()));
+        }
+    }
+    Ok(())
+}
+
+/// Returns the number of frames written. The output is finalised only if every upstream stage
+/// ended cleanly; otherwise the writer is dropped and its temporary file removed.
+fn encode_stage(
+    mut writer: MediaWriter,
+    rx: Receiver<DemuxItem>,
+    progress: Sender<u64>,
+    stop: &StopFlags,
+) -> StageResult<u64> {
+    let mut frames = 0u64;
+    for item in rx.iter() {
+        if stop.stop_requested() {
+            break;
+        }
+        match item {
+            DemuxItem::Frame(frame) => {
+                writer.write_frame(&frame)?;
+                frames += 1;
+                let _ = progress.send(frames);
+            }
+            DemuxItem::Packet(packet) => writer.write_passthrough(packet)?,
+        }
+    }
+    // The channel closing is ambiguous (end of file, or an upstream stage gave up): the flags
+    // say which. Upstream raises them before dropping its sender.
+    if stop.stop_requested() {
+        return Err(JobError::Cancelled(PathBuf::new()));
+    }
+    writer.finish()?;
+    Ok(frames)
+}

@@ -1,0 +1,43 @@
+//! Super-resolution: the only module that touches libtorch (tch).
+//!
+//! Pictures enter as [`YuvFrame`](crate::frame::YuvFrame)s, become RGB tensors on the compute
+//! device (`color`), go through a model (`model`), possibly tile by tile (`tiling`), and come
+//! back as YUV planes at the output size. `Upscaler` strings those steps together.
+
+pub mod bicubic;
+pub mod color;
+pub mod device;
+pub mod model;
+pub mod tiling;
+pub mod upscaler;
+
+pub use device::{ComputeDevice, DevicePreference};
+pub use model::{load_model, SrModel};
+pub use upscaler::Upscaler;
+
+/// Errors from the super-resolution engine; each names the offending value.
+#[derive(Debug, thiserror::Error)]
+pub enum SrError {
+    #[error("unknown model {name:?}: available models are {available}")]
+    UnknownModel { name: String, available: String },
+    #[error("model {model} supports scale x{supported}, not x{requested}")]
+    UnsupportedScale {
+        model: String,
+        supported: u32,
+        requested: u32,
+    },
+    #[error("scale x{0} is out of range (1..=8)")]
+    ScaleOutOfRange(u32),
+    #[error("CUDA device {index} requested but {reason}")]
+    CudaUnavailable { index: usize, reason: String },
+    #[error("frame plane sizes do not match {width}x{height} 4:2:0 (Y {y}, U {u}, V {v} bytes)")]
+    BadFrame {
+        width: u32,
+        height: u32,
+        y: usize,
+        u: usize,
+        v: usize,
+    },
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}

@@ -1,0 +1,71 @@
+//! One picture in, one picture out: upload, convert to RGB, run the model (tiled when large),
+//! convert back to YUV, download. Used by the offline pipeline, the live path and the benchmarks.
+
+use tch::Tensor;
+
+use crate::frame::YuvFrame;
+
+use super::{
+    color,
+    tiling::{forward_tiled, TilePlan},
+    ComputeDevice, SrError, SrModel,
+};
+
+/// Input pixels above which a frame is processed in tiles: 960x540 is one tile, larger inputs
+/// are split so a network's activations (tens of channels at input size) stay bounded.
+const DEFAULT_TILE: i64 = 960;
+
+pub struct Upscaler {
+    model: Box<dyn SrModel>,
+    device: ComputeDevice,
+    tile: i64,
+}
+
+impl Upscaler {
+    pub fn new(model: Box<dyn SrModel>, device: ComputeDevice) -> Self {
+        Self {
+            model,
+            device,
+            tile: DEFAULT_TILE,
+        }
+    }
+
+    pub fn model_name(&self) -> &str {
+        self.model.name()
+    }
+
+    pub fn scale(&self) -> u32 {
+        self.model.scale()
+    }
+
+    pub fn device(&self) -> &ComputeDevice {
+        &self.device
+    }
+
+    /// Output size for an input size.
+    pub fn output_size(&self, width: u32, height: u32) -> (u32, u32) {
+        (width * self.scale(), height * self.scale())
+    }
+
+    /// Upscale an RGB tensor (1 x 3 x H x W, 0..1, any device) to RGB on the compute device.
+    pub fn upscale_rgb(&self, rgb: &Tensor) -> Tensor {
+        let _guard = tch::no_grad_guard();
+        let input = rgb.to_device(self.device.device).to_kind(self.device.kind);
+        let plan = TilePlan {
+            tile: self.tile,
+            margin: i64::from(self.model.receptive_margin()),
+        };
+        forward_tiled(self.model.as_ref(), &input, plan)
+    }
+
+    /// Upscale a frame; timing and colour tags carry over unchanged.
+    pub fn upscale(&self, frame: &YuvFrame) -> Result<YuvFrame, SrError> {
+        let _guard = tch::no_grad_guard();
+        let rgb = color::yuv_to_rgb(frame, self.device.device)?;
+        let out = self.upscale_rgb(&rgb);
+        let mut result = color::rgb_to_yuv(&out, frame.color)?;
+        result.pts = frame.pts;
+        result.duration = frame.duration;
+        Ok(result)
+    }
+}
