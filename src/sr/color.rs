@@ -131,7 +131,7 @@ mod tests {
         10.0 * (255.0f64 * 255.0 / mse.max(1e-12)).log10()
     }
 
-    /// A smooth gradient frame survives YUV -> RGB -> YUV almost exactly for every convention,
+    /// A smooth, saturated (but in-gamut) gradient frame survives YUV -> RGB -> YUV almost exactly for every convention,
     /// and picking the wrong matrix on the way back is visibly wrong (so the matrix matters).
     #[test]
     fn yuv_rgb_round_trip_respects_matrix_and_range() {
@@ -141,10 +141,10 @@ mod tests {
                 let color = ColorInfo { matrix, range };
                 let mut frame = YuvFrame::filled(w, h, 0, 0, 0, color);
                 for (i, p) in frame.y.iter_mut().enumerate() {
-                    *p = 40 + (i % w as usize) as u8 * 4;
+                    *p = 100 + ((i % w as usize) * 3 / 2) as u8;
                 }
-                frame.u.iter_mut().for_each(|p| *p = 100);
-                frame.v.iter_mut().for_each(|p| *p = 150);
+                frame.u.iter_mut().for_each(|p| *p = 90);
+                frame.v.iter_mut().for_each(|p| *p = 180);
                 let rgb = yuv_to_rgb(&frame, Device::Cpu).unwrap();
                 assert_eq!(rgb.size(), [1, 3, i64::from(h), i64::from(w)]);
                 let back = rgb_to_yuv(&rgb, color).unwrap();
@@ -164,7 +164,8 @@ mod tests {
         }
     }
 
-    /// Known colour: BT.709 limited-range 75% red from the SMPTE bars decodes to R high, G/B low.
+    /// Known colour: BT.709 limited-range 100% red (Y 63, Cb 102, Cr 240) decodes to pure red;
+    /// under the BT.601 matrix the same code values would give visibly non-zero green.
     #[test]
     fn bt709_red_decodes_to_red() {
         let color = ColorInfo {
@@ -174,7 +175,7 @@ mod tests {
         let frame = YuvFrame::filled(4, 4, 63, 102, 240, color);
         let rgb = yuv_to_rgb(&frame, Device::Cpu).unwrap();
         let px: Vec<f32> = Vec::try_from(rgb.mean_dim([2i64, 3].as_slice(), false, Kind::Float).view([-1])).unwrap();
-        assert!((px[0] - 0.75).abs() < 0.02, "{px:?}");
+        assert!((px[0] - 1.0).abs() < 0.02, "{px:?}");
         assert!(px[1] < 0.02 && px[2] < 0.02, "{px:?}");
     }
 }

@@ -1,0 +1,86 @@
+//! Shared helpers for the integration tests: clips made with the real ffmpeg CLI (lavfi
+//! sources), inspection with the real ffprobe, and the real `stronglive` binary.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_stronglive"))
+}
+
+/// Run ffmpeg with the given arguments (quiet, overwrite), panicking with its stderr on failure.
+pub fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .output()
+        .expect("ffmpeg CLI not installed (scripts/setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// ffprobe's JSON description of a file (streams, format, and optionally packets).
+pub fn ffprobe(path: &Path, packets: bool) -> serde_json::Value {
+    let mut cmd = Command::new("ffprobe");
+    cmd.args(["-v", "error", "-print_format", "json", "-show_streams", "-show_format"]);
+    if packets {
+        cmd.args(["-show_packets", "-select_streams", "v:0"]);
+    }
+    let out = cmd.arg(path).output().expect("ffprobe not installed");
+    assert!(out.status.success(), "ffprobe {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("ffprobe JSON")
+}
+
+pub fn streams_of<'a>(probe: &'a serde_json::Value, kind: &str) -> Vec<&'a serde_json::Value> {
+    probe["streams"]
+        .as_array()
+        .map(|a| a.iter().filter(|s| s["codec_type"] == kind).collect())
+        .unwrap_or_default()
+}
+
+pub fn num(v: &serde_json::Value) -> f64 {
+    match v {
+        serde_json::Value::String(s) => s.parse().unwrap_or(f64::NAN),
+        serde_json::Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
+        _ => f64::NAN,
+    }
+}
+
+/// Count decoded video frames exactly (not the container's claim).
+pub fn count_frames(path: &Path) -> u64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    String::from_utf8_lossy(&out.stdout).trim().parse().expect("frame count")
+}
+
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn stronglive(args: &[&str]) -> Run {
+    let out: Output = Command::new(bin()).args(args).output().expect("run stronglive");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Files in `dir`, hidden ones included (a leftover `.x.partial` must be noticed).
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
