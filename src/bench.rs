@@ -1,7 +1,7 @@
 //! `stronglive bench`: frames/s of each stage (decode, SR per model and size, encode) and of the
 //! whole offline job, printed as a table, with ratios against bicubic measured in the same run.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
@@ -65,7 +65,11 @@ fn lavfi_clip(w: u32, h: u32, frames: u32) -> PathBuf {
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     let device = ComputeDevice::select(args.device)?;
-    let sizes: Vec<(u32, u32)> = args.sizes.iter().map(|s| parse_size(s)).collect::<Result<_>>()?;
+    let sizes: Vec<(u32, u32)> = args
+        .sizes
+        .iter()
+        .map(|s| parse_size(s))
+        .collect::<Result<_>>()?;
     let mut models = vec!["bicubic".to_string()];
     models.extend(args.models.iter().filter(|m| *m != "bicubic").cloned());
     let mut rows = Vec::new();
@@ -123,7 +127,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         // Encode at the output size.
         let clip = lavfi_clip(w * 4, h * 4, args.frames);
         let start = Instant::now();
-        let (frames, encoder) = encode_clip_with(&clip, &scratch.join("encode.mp4"), &args.encoder)?;
+        let (frames, encoder) =
+            encode_clip_with(&clip, &scratch.join("encode.mp4"), &args.encoder)?;
         rows.push(Row {
             stage: format!("encode {encoder}"),
             detail: format!("{}x{} (incl. lavfi source)", w * 4, h * 4),
@@ -181,20 +186,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 }
 
 /// Encode a source 1:1 with x264 (fast, always present) into an MP4.
-fn encode_clip(source: &PathBuf, out: &PathBuf) -> Result<u64> {
+fn encode_clip(source: &Path, out: &Path) -> Result<u64> {
     encode_clip_with(source, out, &EncoderChoice::Named("libx264".into())).map(|(n, _)| n)
 }
 
-fn encode_clip_with(
-    source: &PathBuf,
-    out: &PathBuf,
-    encoder: &EncoderChoice,
-) -> Result<(u64, String)> {
+fn encode_clip_with(source: &Path, out: &Path, encoder: &EncoderChoice) -> Result<(u64, String)> {
     let mut decoder = VideoDecoder::open(source)?;
     let info = decoder.info().clone();
     let mut writer = MediaWriter::create(
         &OutputPlan {
-            path: out.clone(),
+            path: out.to_path_buf(),
             width: info.video.width,
             height: info.video.height,
             encoder: encoder.clone(),

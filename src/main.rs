@@ -15,7 +15,11 @@ use stronglive::pipeline::{JobEvent, JobReport, OfflineJob};
 use stronglive::sr::DevicePreference;
 
 #[derive(Parser)]
-#[command(name = "stronglive", version, about = "StrongLive Studio: neural super-resolution of video to 4K")]
+#[command(
+    name = "stronglive",
+    version,
+    about = "StrongLive Studio: neural super-resolution of video to 4K"
+)]
 struct Cli {
     /// More logging (-v info, -vv debug). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -78,7 +82,9 @@ fn parse_bitrate(s: &str) -> Result<u64, String> {
     };
     match digits.parse::<f64>() {
         Ok(v) if v > 0.0 => Ok((v * mult as f64) as u64),
-        _ => Err(format!("invalid bitrate {s:?}: expected e.g. 40M, 25000k or 8000000")),
+        _ => Err(format!(
+            "invalid bitrate {s:?}: expected e.g. 40M, 25000k or 8000000"
+        )),
     }
 }
 
@@ -157,7 +163,11 @@ fn probe(files: &[PathBuf]) -> Result<ExitCode> {
             }
         }
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn output_path_for(input: &Path, out_dir: Option<&Path>, scale: u32) -> PathBuf {
@@ -200,7 +210,9 @@ fn upscale(args: UpscaleArgs) -> Result<ExitCode> {
                 // Second Ctrl-C: the user means it.
                 std::process::exit(130);
             }
-            eprintln!("\ncancelling: finishing nothing, removing partial outputs (Ctrl-C again to force)");
+            eprintln!(
+                "\ncancelling: finishing nothing, removing partial outputs (Ctrl-C again to force)"
+            );
         })
         .context("cannot install the Ctrl-C handler")?;
     }
@@ -236,11 +248,9 @@ fn upscale(args: UpscaleArgs) -> Result<ExitCode> {
         };
         let bar = bars.add(ProgressBar::new(0));
         bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix} [{bar:30}] {pos}/{len} frames {msg} ETA {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} frames {msg} ETA {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
         );
         bar.set_prefix(short_name(input));
         bar.enable_steady_tick(Duration::from_millis(250));

@@ -8,17 +8,46 @@ use std::path::Path;
 use common::*;
 
 fn assert_clean_failure(dir: &Path, input: &Path, cause: &str, keep: &[&str]) {
-    let run = stronglive(&["upscale", input.to_str().unwrap(), "--out-dir", dir.to_str().unwrap()]);
-    assert_eq!(run.code, Some(1), "{}: expected failure\nstdout: {}\nstderr: {}", input.display(), run.stdout, run.stderr);
-    let error_lines: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("error: ")).collect();
-    assert_eq!(error_lines.len(), 1, "one error line expected:\n{}", run.stderr);
+    let run = stronglive(&[
+        "upscale",
+        input.to_str().unwrap(),
+        "--out-dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        run.code,
+        Some(1),
+        "{}: expected failure\nstdout: {}\nstderr: {}",
+        input.display(),
+        run.stdout,
+        run.stderr
+    );
+    let error_lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(
+        error_lines.len(),
+        1,
+        "one error line expected:\n{}",
+        run.stderr
+    );
     let line = error_lines[0];
-    assert!(line.contains(&input.display().to_string()), "error does not name the file: {line}");
+    assert!(
+        line.contains(&input.display().to_string()),
+        "error does not name the file: {line}"
+    );
     assert!(line.contains(cause), "error does not say {cause:?}: {line}");
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     let mut expected: Vec<String> = keep.iter().map(|s| s.to_string()).collect();
     expected.sort();
-    assert_eq!(listing(dir), expected, "output left behind for {}", input.display());
+    assert_eq!(
+        listing(dir),
+        expected,
+        "output left behind for {}",
+        input.display()
+    );
 }
 
 #[test]
@@ -30,16 +59,38 @@ fn missing_empty_and_non_video_files_are_rejected() {
     std::fs::write(d.join("empty.mp4"), b"").unwrap();
     assert_clean_failure(d, &d.join("empty.mp4"), "file is empty", &["empty.mp4"]);
 
-    std::fs::write(d.join("notes.mp4"), "these are shopping notes, not a video\n".repeat(20)).unwrap();
-    assert_clean_failure(d, &d.join("notes.mp4"), "not a readable media file", &["empty.mp4", "notes.mp4"]);
+    std::fs::write(
+        d.join("notes.mp4"),
+        "these are shopping notes, not a video\n".repeat(20),
+    )
+    .unwrap();
+    assert_clean_failure(
+        d,
+        &d.join("notes.mp4"),
+        "not a readable media file",
+        &["empty.mp4", "notes.mp4"],
+    );
 }
 
 #[test]
 fn audio_only_file_has_no_video_stream() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("song.m4a");
-    ffmpeg(&["-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", input.to_str().unwrap()]);
-    assert_clean_failure(dir.path(), &input, "contains no video stream (streams: audio)", &["song.m4a"]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=duration=1",
+        "-c:a",
+        "aac",
+        input.to_str().unwrap(),
+    ]);
+    assert_clean_failure(
+        dir.path(),
+        &input,
+        "contains no video stream (streams: audio)",
+        &["song.m4a"],
+    );
 }
 
 #[test]
@@ -48,39 +99,102 @@ fn truncated_mp4s_are_rejected() {
     let d = dir.path();
     // Index at the end (FFmpeg's default): cut in half, the index is gone.
     let full = d.join("full.mp4");
-    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=2", "-pix_fmt", "yuv420p", full.to_str().unwrap()]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x90:rate=25:duration=2",
+        "-pix_fmt",
+        "yuv420p",
+        full.to_str().unwrap(),
+    ]);
     let bytes = std::fs::read(&full).unwrap();
     std::fs::write(d.join("cut.mp4"), &bytes[..bytes.len() / 2]).unwrap();
     std::fs::remove_file(&full).unwrap();
-    assert_clean_failure(d, &d.join("cut.mp4"), "not a readable media file", &["cut.mp4"]);
+    assert_clean_failure(
+        d,
+        &d.join("cut.mp4"),
+        "not a readable media file",
+        &["cut.mp4"],
+    );
 
     // Index at the front (faststart): it opens, but most frames are missing.
     let fast = d.join("fast.mp4");
-    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=4", "-pix_fmt", "yuv420p", "-movflags", "+faststart", fast.to_str().unwrap()]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x90:rate=25:duration=4",
+        "-pix_fmt",
+        "yuv420p",
+        "-movflags",
+        "+faststart",
+        fast.to_str().unwrap(),
+    ]);
     let bytes = std::fs::read(&fast).unwrap();
     std::fs::write(d.join("cutfast.mp4"), &bytes[..bytes.len() / 3]).unwrap();
     std::fs::remove_file(&fast).unwrap();
-    assert_clean_failure(d, &d.join("cutfast.mp4"), "truncated or corrupt", &["cut.mp4", "cutfast.mp4"]);
+    assert_clean_failure(
+        d,
+        &d.join("cutfast.mp4"),
+        "truncated or corrupt",
+        &["cut.mp4", "cutfast.mp4"],
+    );
 }
 
 #[test]
 fn unwritable_output_locations_are_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("ok.mp4");
-    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=0.5", "-pix_fmt", "yuv420p", input.to_str().unwrap()]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=64x48:rate=10:duration=0.5",
+        "-pix_fmt",
+        "yuv420p",
+        input.to_str().unwrap(),
+    ]);
     // /proc refuses new files even to root, unlike a chmod'ed directory.
-    let run = stronglive(&["upscale", input.to_str().unwrap(), "--out-dir", "/proc/stronglive-out"]);
+    let run = stronglive(&[
+        "upscale",
+        input.to_str().unwrap(),
+        "--out-dir",
+        "/proc/stronglive-out",
+    ]);
     assert_eq!(run.code, Some(1));
-    assert!(run.stderr.contains("/proc/stronglive-out: cannot create output directory"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("/proc/stronglive-out: cannot create output directory"),
+        "{}",
+        run.stderr
+    );
 
     let run = stronglive(&["upscale", input.to_str().unwrap(), "-o", "/proc/out.mp4"]);
     assert_eq!(run.code, Some(1));
-    let line = run.stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_default();
-    assert!(line.contains("/proc/out.mp4: cannot write output"), "{}", run.stderr);
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_default();
+    assert!(
+        line.contains("/proc/out.mp4: cannot write output"),
+        "{}",
+        run.stderr
+    );
 
-    let run = stronglive(&["upscale", input.to_str().unwrap(), "-o", dir.path().join("x.avi").to_str().unwrap()]);
+    let run = stronglive(&[
+        "upscale",
+        input.to_str().unwrap(),
+        "-o",
+        dir.path().join("x.avi").to_str().unwrap(),
+    ]);
     assert_eq!(run.code, Some(1));
-    assert!(run.stderr.contains("unsupported output container \"avi\""), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("unsupported output container \"avi\""),
+        "{}",
+        run.stderr
+    );
     assert_eq!(listing(dir.path()), vec!["ok.mp4"]);
 }
 
@@ -90,17 +204,42 @@ fn batch_continues_past_a_failing_input() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let good = d.join("good.mp4");
-    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=0.5", "-pix_fmt", "yuv420p", good.to_str().unwrap()]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=64x48:rate=10:duration=0.5",
+        "-pix_fmt",
+        "yuv420p",
+        good.to_str().unwrap(),
+    ]);
     let out = d.join("out");
-    let run = stronglive(&["upscale", d.join("missing.mp4").to_str().unwrap(), good.to_str().unwrap(), "--out-dir", out.to_str().unwrap(), "--encoder", "libx264"]);
+    let run = stronglive(&[
+        "upscale",
+        d.join("missing.mp4").to_str().unwrap(),
+        good.to_str().unwrap(),
+        "--out-dir",
+        out.to_str().unwrap(),
+        "--encoder",
+        "libx264",
+    ]);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(run.stdout.contains("1/2 files upscaled"), "{}", run.stdout);
     assert_eq!(listing(&out), vec!["good_x4.mp4"]);
     assert_eq!(count_frames(&out.join("good_x4.mp4")), 5);
     // Re-running refuses to clobber the finished output unless asked.
-    let run = stronglive(&["upscale", good.to_str().unwrap(), "--out-dir", out.to_str().unwrap()]);
+    let run = stronglive(&[
+        "upscale",
+        good.to_str().unwrap(),
+        "--out-dir",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(run.code, Some(1));
-    assert!(run.stderr.contains("output already exists"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("output already exists"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// Ctrl-C mid-job: exit code 130, and neither the output nor its temporary file remains.
@@ -108,7 +247,17 @@ fn batch_continues_past_a_failing_input() {
 fn ctrl_c_cancels_and_leaves_no_output() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("long.mp4");
-    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=480x270:rate=30:duration=20", "-pix_fmt", "yuv420p", "-preset", "ultrafast", input.to_str().unwrap()]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=480x270:rate=30:duration=20",
+        "-pix_fmt",
+        "yuv420p",
+        "-preset",
+        "ultrafast",
+        input.to_str().unwrap(),
+    ]);
     let child = std::process::Command::new(bin())
         .args(["upscale", input.to_str().unwrap(), "--encoder", "libx264"])
         .stdout(std::process::Stdio::piped())

@@ -11,14 +11,37 @@ fn upscales_clip_with_audio_to_four_times_the_size() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("clip.mp4");
     ffmpeg(&[
-        "-f", "lavfi", "-i", "testsrc2=size=240x136:rate=24:duration=2",
-        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=2",
-        "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=240x136:rate=24:duration=2",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000:duration=2",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
         input.to_str().unwrap(),
     ]);
     let output = dir.path().join("clip_4k.mp4");
-    let run = stronglive(&["upscale", input.to_str().unwrap(), "-o", output.to_str().unwrap()]);
-    assert_eq!(run.code, Some(0), "stdout: {}\nstderr: {}", run.stdout, run.stderr);
+    let run = stronglive(&[
+        "upscale",
+        input.to_str().unwrap(),
+        "-o",
+        output.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        run.stdout,
+        run.stderr
+    );
 
     let probe_in = ffprobe(&input, false);
     let probe_out = ffprobe(&output, false);
@@ -32,7 +55,10 @@ fn upscales_clip_with_audio_to_four_times_the_size() {
     let frame = 1.0 / 24.0;
     let dur_in = num(&streams_of(&probe_in, "video")[0]["duration"]);
     let dur_out = num(&video[0]["duration"]);
-    assert!((dur_in - dur_out).abs() <= frame, "video duration {dur_out} vs input {dur_in}");
+    assert!(
+        (dur_in - dur_out).abs() <= frame,
+        "video duration {dur_out} vs input {dur_in}"
+    );
 
     let audio = streams_of(&probe_out, "audio");
     assert_eq!(audio.len(), 1, "audio track missing");
@@ -45,7 +71,14 @@ fn upscales_clip_with_audio_to_four_times_the_size() {
         .into_iter()
         .find(|e| run.stdout.contains(e))
         .unwrap_or_else(|| panic!("no encoder named in summary:\n{}", run.stdout));
-    assert_eq!(codec, if reported.contains("265") || reported.starts_with("hevc") { "hevc" } else { "h264" });
+    assert_eq!(
+        codec,
+        if reported.contains("265") || reported.starts_with("hevc") {
+            "hevc"
+        } else {
+            "h264"
+        }
+    );
     assert!(run.stdout.contains("1/1 files upscaled"));
     // Nothing but the input and the finished output in the folder.
     assert_eq!(listing(dir.path()), vec!["clip.mp4", "clip_4k.mp4"]);
@@ -61,22 +94,64 @@ fn encoder_fallback_explains_why_nvenc_was_skipped() {
     }
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("small.mp4");
-    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=0.5", "-pix_fmt", "yuv420p", input.to_str().unwrap()]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=64x48:rate=10:duration=0.5",
+        "-pix_fmt",
+        "yuv420p",
+        input.to_str().unwrap(),
+    ]);
     let run = stronglive(&["upscale", input.to_str().unwrap()]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert!(run.stderr.contains("skipped encoder hevc_nvenc: no NVIDIA driver"), "{}", run.stderr);
-    assert!(run.stderr.contains("skipped encoder h264_nvenc: no NVIDIA driver"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("skipped encoder hevc_nvenc: no NVIDIA driver"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("skipped encoder h264_nvenc: no NVIDIA driver"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("encoder libx265"), "{}", run.stderr);
     // Asking for NVENC explicitly is an error that names the reason, not a silent fallback.
     let out = dir.path().join("nv.mp4");
-    let run = stronglive(&["upscale", input.to_str().unwrap(), "-o", out.to_str().unwrap(), "--encoder", "h264_nvenc"]);
+    let run = stronglive(&[
+        "upscale",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--encoder",
+        "h264_nvenc",
+    ]);
     assert_eq!(run.code, Some(1));
-    assert!(run.stderr.contains("no usable video encoder: h264_nvenc: no NVIDIA driver"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("no usable video encoder: h264_nvenc: no NVIDIA driver"),
+        "{}",
+        run.stderr
+    );
     assert!(!out.exists());
     // And x264 can be chosen by name.
-    let run = stronglive(&["upscale", input.to_str().unwrap(), "-o", out.to_str().unwrap(), "--encoder", "libx264", "--crf", "30"]);
+    let run = stronglive(&[
+        "upscale",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--encoder",
+        "libx264",
+        "--crf",
+        "30",
+    ]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert_eq!(streams_of(&ffprobe(&out, false), "video")[0]["codec_name"], "h264");
+    assert_eq!(
+        streams_of(&ffprobe(&out, false), "video")[0]["codec_name"],
+        "h264"
+    );
 }
 
 /// Variable frame rate timestamps, the rotation matrix and the colour tags survive.
@@ -86,14 +161,38 @@ fn vfr_timestamps_rotation_and_colour_tags_survive() {
     let input = dir.path().join("vfr.mp4");
     // 30 fps with frames 10..19 dropped: a 1/3 s gap in the middle, so the rate is variable.
     ffmpeg(&[
-        "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=30:duration=2",
-        "-vf", "select='not(between(n\\,10\\,19))'", "-fps_mode", "passthrough",
-        "-c:v", "libx264", "-pix_fmt", "yuv420p",
-        "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709", "-color_range", "tv",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x90:rate=30:duration=2",
+        "-vf",
+        "select='not(between(n\\,10\\,19))'",
+        "-fps_mode",
+        "passthrough",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-color_primaries",
+        "bt709",
+        "-color_trc",
+        "bt709",
+        "-colorspace",
+        "bt709",
+        "-color_range",
+        "tv",
         dir.path().join("plain.mp4").to_str().unwrap(),
     ]);
     // FFmpeg 5.1 turns the rotate tag into a display matrix only when stream-copying.
-    ffmpeg(&["-i", dir.path().join("plain.mp4").to_str().unwrap(), "-c", "copy", "-metadata:s:v:0", "rotate=90", input.to_str().unwrap()]);
+    ffmpeg(&[
+        "-i",
+        dir.path().join("plain.mp4").to_str().unwrap(),
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=90",
+        input.to_str().unwrap(),
+    ]);
     std::fs::remove_file(dir.path().join("plain.mp4")).unwrap();
     let output = dir.path().join("vfr_x4.mp4");
     let run = stronglive(&["upscale", input.to_str().unwrap(), "--encoder", "libx264"]);
@@ -101,7 +200,12 @@ fn vfr_timestamps_rotation_and_colour_tags_survive() {
 
     let pts = |path: &std::path::Path| -> Vec<f64> {
         let probe = ffprobe(path, true);
-        let mut t: Vec<f64> = probe["packets"].as_array().unwrap().iter().map(|p| num(&p["pts_time"])).collect();
+        let mut t: Vec<f64> = probe["packets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| num(&p["pts_time"]))
+            .collect();
         t.sort_by(f64::total_cmp);
         t
     };
@@ -109,10 +213,16 @@ fn vfr_timestamps_rotation_and_colour_tags_survive() {
     assert_eq!(pin.len(), 50, "input should have 60 - 10 frames");
     assert_eq!(pout.len(), pin.len());
     for (a, b) in pin.iter().zip(&pout) {
-        assert!((a - b).abs() < 0.002, "timestamps differ: input {a} output {b}");
+        assert!(
+            (a - b).abs() < 0.002,
+            "timestamps differ: input {a} output {b}"
+        );
     }
     let gap = pout[10] - pout[9];
-    assert!((gap - 11.0 / 30.0).abs() < 0.002, "the VFR gap was not kept: {gap}");
+    assert!(
+        (gap - 11.0 / 30.0).abs() < 0.002,
+        "the VFR gap was not kept: {gap}"
+    );
 
     let probe = ffprobe(&output, false);
     let v = streams_of(&probe, "video")[0];
@@ -127,7 +237,10 @@ fn vfr_timestamps_rotation_and_colour_tags_survive() {
         .unwrap_or_else(|| panic!("no display matrix in output: {v}"));
     assert_eq!(rotation.abs(), 90.0);
     // Stored size stays the un-rotated one (players rotate on display).
-    assert_eq!((v["width"].as_i64(), v["height"].as_i64()), (Some(640), Some(360)));
+    assert_eq!(
+        (v["width"].as_i64(), v["height"].as_i64()),
+        (Some(640), Some(360))
+    );
 }
 
 /// Odd sizes and 10-bit input are upscaled (10-bit is converted to 8-bit, with a warning).
@@ -136,15 +249,50 @@ fn odd_size_and_ten_bit_inputs_are_upscaled() {
     let dir = tempfile::tempdir().unwrap();
     let odd = dir.path().join("odd.mkv");
     // scale, not the source's size option: lavfi sources round 4:2:0 sizes to even.
-    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=0.5", "-vf", "scale=61:41", "-pix_fmt", "yuv420p", "-c:v", "ffv1", odd.to_str().unwrap()]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=64x48:rate=10:duration=0.5",
+        "-vf",
+        "scale=61:41",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:v",
+        "ffv1",
+        odd.to_str().unwrap(),
+    ]);
     let deep = dir.path().join("deep.mp4");
-    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=0.5", "-c:v", "libx264", "-pix_fmt", "yuv420p10le", deep.to_str().unwrap()]);
-    let run = stronglive(&["upscale", odd.to_str().unwrap(), deep.to_str().unwrap(), "--encoder", "libx264"]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=64x48:rate=10:duration=0.5",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p10le",
+        deep.to_str().unwrap(),
+    ]);
+    let run = stronglive(&[
+        "upscale",
+        odd.to_str().unwrap(),
+        deep.to_str().unwrap(),
+        "--encoder",
+        "libx264",
+    ]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert!(run.stderr.contains("10-bit video is converted to 8-bit"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("10-bit video is converted to 8-bit"),
+        "{}",
+        run.stderr
+    );
     let v = ffprobe(&dir.path().join("odd_x4.mkv"), false);
     let v = streams_of(&v, "video")[0].clone();
-    assert_eq!((v["width"].as_i64(), v["height"].as_i64()), (Some(244), Some(164)));
+    assert_eq!(
+        (v["width"].as_i64(), v["height"].as_i64()),
+        (Some(244), Some(164))
+    );
     assert_eq!(count_frames(&dir.path().join("odd_x4.mkv")), 5);
     let d = ffprobe(&dir.path().join("deep_x4.mp4"), false);
     assert_eq!(streams_of(&d, "video")[0]["pix_fmt"], "yuv420p");

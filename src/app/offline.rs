@@ -33,6 +33,9 @@ struct QueueEntry {
     cancel: Arc<AtomicBool>,
 }
 
+/// A job handed to the worker: queue id, the job, its cancel flag.
+type QueuedJob = (u64, OfflineJob, Arc<AtomicBool>);
+
 enum WorkerEvent {
     Job(u64, JobEvent),
     Finished(u64, Result<(PathBuf, f64), String>),
@@ -50,7 +53,7 @@ pub struct OfflineQueue {
     #[serde(skip)]
     next_id: u64,
     #[serde(skip)]
-    worker: Option<(Sender<(u64, OfflineJob, Arc<AtomicBool>)>, Receiver<WorkerEvent>)>,
+    worker: Option<(Sender<QueuedJob>, Receiver<WorkerEvent>)>,
     #[serde(skip)]
     busy: bool,
 }
@@ -72,7 +75,7 @@ impl Default for OfflineQueue {
 impl OfflineQueue {
     /// Start the worker thread; it wakes the UI on every event instead of the UI polling.
     pub fn attach(&mut self, ctx: egui::Context) {
-        let (job_tx, job_rx) = crossbeam_channel::unbounded::<(u64, OfflineJob, Arc<AtomicBool>)>();
+        let (job_tx, job_rx) = crossbeam_channel::unbounded::<QueuedJob>();
         let (event_tx, event_rx) = crossbeam_channel::unbounded();
         let repaint = ctx;
         let spawned = std::thread::Builder::new()
@@ -158,7 +161,10 @@ impl OfflineQueue {
             }
         }
         if !self.busy {
-            let next = self.entries.iter().position(|e| e.state == JobState::Queued);
+            let next = self
+                .entries
+                .iter()
+                .position(|e| e.state == JobState::Queued);
             if let Some(i) = next {
                 let output = self.output_for(&self.entries[i].input);
                 let entry = &mut self.entries[i];
@@ -172,7 +178,10 @@ impl OfflineQueue {
                     device: DevicePreference::Auto,
                     overwrite: true,
                 };
-                if job_tx.send((entry.id, job, Arc::clone(&entry.cancel))).is_ok() {
+                if job_tx
+                    .send((entry.id, job, Arc::clone(&entry.cancel)))
+                    .is_ok()
+                {
                     entry.state = JobState::Running;
                     self.busy = true;
                 }
@@ -225,52 +234,65 @@ impl OfflineQueue {
             return;
         }
         let mut remove = None;
-        egui::Grid::new("queue").striped(true).num_columns(6).show(ui, |ui| {
-            ui.strong("file");
-            ui.strong("progress");
-            ui.strong("fps");
-            ui.strong("ETA");
-            ui.strong("state");
-            ui.strong("");
-            ui.end_row();
-            for entry in &self.entries {
-                ui.label(entry.input.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
-                let fraction = match (entry.total_frames, &entry.state) {
-                    (_, JobState::Done { .. }) => 1.0,
-                    (Some(t), _) if t > 0 => entry.frames_done as f32 / t as f32,
-                    _ => 0.0,
-                };
-                ui.add(
-                    egui::ProgressBar::new(fraction.min(1.0))
-                        .desired_width(240.0)
-                        .text(format!("{} frames", entry.frames_done)),
-                );
-                ui.label(format!("{:.1}", entry.fps));
-                ui.label(entry.eta.map_or("-".into(), |d| format!("{}s", d.as_secs())));
-                match &entry.state {
-                    JobState::Queued => ui.label("queued"),
-                    JobState::Running => ui.label(format!("running ({})", entry.encoder)),
-                    JobState::Done { output, seconds } => {
-                        ui.label(format!("done in {seconds:.1}s → {}", output.display()))
-                    }
-                    JobState::Failed(msg) => ui.colored_label(ui.visuals().error_fg_color, msg),
-                    JobState::Cancelled => ui.label("cancelled"),
-                };
-                match entry.state {
-                    JobState::Running => {
-                        if ui.button("Cancel").clicked() {
-                            entry.cancel.store(true, Ordering::Relaxed);
-                        }
-                    }
-                    _ => {
-                        if ui.button("Remove").clicked() {
-                            remove = Some(entry.id);
-                        }
-                    }
-                }
+        egui::Grid::new("queue")
+            .striped(true)
+            .num_columns(6)
+            .show(ui, |ui| {
+                ui.strong("file");
+                ui.strong("progress");
+                ui.strong("fps");
+                ui.strong("ETA");
+                ui.strong("state");
+                ui.strong("");
                 ui.end_row();
-            }
-        });
+                for entry in &self.entries {
+                    ui.label(
+                        entry
+                            .input
+                            .file_name()
+                            .map(|n| n.to_string_lossy())
+                            .unwrap_or_default(),
+                    );
+                    let fraction = match (entry.total_frames, &entry.state) {
+                        (_, JobState::Done { .. }) => 1.0,
+                        (Some(t), _) if t > 0 => entry.frames_done as f32 / t as f32,
+                        _ => 0.0,
+                    };
+                    ui.add(
+                        egui::ProgressBar::new(fraction.min(1.0))
+                            .desired_width(240.0)
+                            .text(format!("{} frames", entry.frames_done)),
+                    );
+                    ui.label(format!("{:.1}", entry.fps));
+                    ui.label(
+                        entry
+                            .eta
+                            .map_or("-".into(), |d| format!("{}s", d.as_secs())),
+                    );
+                    match &entry.state {
+                        JobState::Queued => ui.label("queued"),
+                        JobState::Running => ui.label(format!("running ({})", entry.encoder)),
+                        JobState::Done { output, seconds } => {
+                            ui.label(format!("done in {seconds:.1}s → {}", output.display()))
+                        }
+                        JobState::Failed(msg) => ui.colored_label(ui.visuals().error_fg_color, msg),
+                        JobState::Cancelled => ui.label("cancelled"),
+                    };
+                    match entry.state {
+                        JobState::Running => {
+                            if ui.button("Cancel").clicked() {
+                                entry.cancel.store(true, Ordering::Relaxed);
+                            }
+                        }
+                        _ => {
+                            if ui.button("Remove").clicked() {
+                                remove = Some(entry.id);
+                            }
+                        }
+                    }
+                    ui.end_row();
+                }
+            });
         if let Some(id) = remove {
             self.entries.retain(|e| e.id != id);
         }

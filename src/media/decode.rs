@@ -64,12 +64,13 @@ impl VideoDecoder {
                 streams: "none".into(),
             })?;
         let time_base = stream.time_base();
-        let mut ctx = codec::context::Context::from_parameters(stream.parameters()).map_err(|e| {
-            MediaError::Open {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            }
-        })?;
+        let mut ctx =
+            codec::context::Context::from_parameters(stream.parameters()).map_err(|e| {
+                MediaError::Open {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                }
+            })?;
         // Frame threading: as many threads as FFmpeg deems useful for this machine.
         ctx.set_threading(codec::threading::Config {
             kind: codec::threading::Type::Frame,
@@ -174,7 +175,10 @@ impl VideoDecoder {
                 }
                 Err(FfError::Eof) => self.finish()?,
                 Err(e) => {
-                    tracing::warn!("{}: read error, treating as end of file: {e}", self.path.display());
+                    tracing::warn!(
+                        "{}: read error, treating as end of file: {e}",
+                        self.path.display()
+                    );
                     self.last_error = Some(e.to_string());
                     self.finish()?;
                 }
@@ -227,7 +231,7 @@ impl VideoDecoder {
         loop {
             match self.decoder.receive_frame(&mut decoded) {
                 Ok(()) => {
-                    let frame = self.to_yuv(&decoded)?;
+                    let frame = self.convert_frame(&decoded)?;
                     self.push_frame(frame);
                 }
                 Err(FfError::Other { errno }) if errno == libc::EAGAIN => return Ok(()),
@@ -260,9 +264,14 @@ impl VideoDecoder {
         self.pending = Some(frame);
     }
 
-    fn to_yuv(&mut self, decoded: &frame::Video) -> Result<YuvFrame, MediaError> {
+    fn convert_frame(&mut self, decoded: &frame::Video) -> Result<YuvFrame, MediaError> {
         let (w, h) = (decoded.width(), decoded.height());
-        let color = color_info(decoded.color_space(), decoded.color_range(), decoded.format(), h);
+        let color = color_info(
+            decoded.color_space(),
+            decoded.color_range(),
+            decoded.format(),
+            h,
+        );
         let converted;
         let src = if matches!(
             decoded.format(),
@@ -284,7 +293,9 @@ impl VideoDecoder {
                     h,
                     scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND,
                 )
-                .map_err(|e| self.decode_error(format!("no conversion from {:?}: {e}", decoded.format())))?;
+                .map_err(|e| {
+                    self.decode_error(format!("no conversion from {:?}: {e}", decoded.format()))
+                })?;
                 self.scaler = Some(ScalerBox(ctx));
             }
             let mut out = frame::Video::empty();

@@ -197,7 +197,10 @@ impl MediaWriter {
                 (*(*ost.as_mut_ptr()).codecpar).codec_tag = 0;
                 (*ost.as_mut_ptr()).disposition = (*stream.as_ptr()).disposition;
             }
-            copies.insert(stream.index(), (ost.index(), stream.time_base(), Rational(0, 1)));
+            copies.insert(
+                stream.index(),
+                (ost.index(), stream.time_base(), Rational(0, 1)),
+            );
         }
         octx.set_metadata(input.metadata().to_owned());
 
@@ -209,7 +212,11 @@ impl MediaWriter {
         octx.write_header_with(header_options)
             .map_err(|e| write_err(format!("cannot write header: {e}")))?;
         // The muxer may have changed time bases; read back what it chose.
-        let out_tb = |i: usize| octx.stream(i).map(|s| s.time_base()).unwrap_or(Rational(1, 1));
+        let out_tb = |i: usize| {
+            octx.stream(i)
+                .map(|s| s.time_base())
+                .unwrap_or(Rational(1, 1))
+        };
         let video_out_time_base = out_tb(video_out);
         for entry in copies.values_mut() {
             entry.2 = out_tb(entry.0);
@@ -281,8 +288,9 @@ impl MediaWriter {
         self.octx
             .write_trailer()
             .map_err(|e| self.write_error(format!("cannot finish file: {e}")))?;
-        std::fs::rename(&self.temp_path, &self.final_path)
-            .map_err(|e| self.write_error(format!("cannot rename finished file into place: {e}")))?;
+        std::fs::rename(&self.temp_path, &self.final_path).map_err(|e| {
+            self.write_error(format!("cannot rename finished file into place: {e}"))
+        })?;
         self.finished = true;
         Ok(self.final_path.clone())
     }

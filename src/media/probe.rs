@@ -71,7 +71,10 @@ pub(crate) fn open_input(path: &Path) -> Result<format::context::Input, MediaErr
     format::input(&path).map_err(|e| open_err(e.to_string()))
 }
 
-pub(crate) fn describe(path: &Path, input: &format::context::Input) -> Result<MediaInfo, MediaError> {
+pub(crate) fn describe(
+    path: &Path,
+    input: &format::context::Input,
+) -> Result<MediaInfo, MediaError> {
     let stream = input
         .streams()
         .best(media::Type::Video)

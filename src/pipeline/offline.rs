@@ -215,7 +215,9 @@ impl OfflineJob {
         };
         let decode_result = join("decode", decode);
         let sr_result = join("sr", sr);
-        let encode_result = encode.join().unwrap_or_else(|_| Err(self.panicked("encode")));
+        let encode_result = encode
+            .join()
+            .unwrap_or_else(|_| Err(self.panicked("encode")));
         // Report the root cause: a stage's own failure beats the "cancelled" its neighbours saw.
         let upstream_failure = [decode_result.err(), sr_result.err()]
             .into_iter()

@@ -159,7 +159,10 @@ mod tests {
                     range,
                 };
                 let wrong = rgb_to_yuv(&rgb, other).unwrap();
-                assert!(psnr(&frame.y, &wrong.y) < 40.0, "{color:?} wrong matrix unnoticed");
+                assert!(
+                    psnr(&frame.y, &wrong.y) < 40.0,
+                    "{color:?} wrong matrix unnoticed"
+                );
             }
         }
     }
@@ -174,7 +177,11 @@ mod tests {
         };
         let frame = YuvFrame::filled(4, 4, 63, 102, 240, color);
         let rgb = yuv_to_rgb(&frame, Device::Cpu).unwrap();
-        let px: Vec<f32> = Vec::try_from(rgb.mean_dim([2i64, 3].as_slice(), false, Kind::Float).view([-1])).unwrap();
+        let px: Vec<f32> = Vec::try_from(
+            rgb.mean_dim([2i64, 3].as_slice(), false, Kind::Float)
+                .view([-1]),
+        )
+        .unwrap();
         assert!((px[0] - 1.0).abs() < 0.02, "{px:?}");
         assert!(px[1] < 0.02 && px[2] < 0.02, "{px:?}");
     }

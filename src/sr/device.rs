@@ -88,7 +88,11 @@ impl ComputeDevice {
             Device::Vulkan => "vulkan".into(),
             _ => "cpu".into(),
         };
-        let precision = if self.kind == Kind::Half { "fp16" } else { "fp32" };
+        let precision = if self.kind == Kind::Half {
+            "fp16"
+        } else {
+            "fp32"
+        };
         format!("{device} {precision}")
     }
 }

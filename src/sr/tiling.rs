@@ -21,7 +21,10 @@ pub fn forward_tiled(model: &dyn SrModel, input: &Tensor, plan: TilePlan) -> Ten
         return model.forward(input);
     }
     let s = i64::from(model.scale());
-    let out = Tensor::zeros([size[0], size[1], h * s, w * s], (input.kind(), input.device()));
+    let out = Tensor::zeros(
+        [size[0], size[1], h * s, w * s],
+        (input.kind(), input.device()),
+    );
     let mut y0 = 0;
     while y0 < h {
         let y1 = (y0 + plan.tile).min(h);
@@ -33,9 +36,11 @@ pub fn forward_tiled(model: &dyn SrModel, input: &Tensor, plan: TilePlan) -> Ten
             let (cx0, cx1) = ((x0 - plan.margin).max(0), (x1 + plan.margin).min(w));
             let tile = input.narrow(2, cy0, cy1 - cy0).narrow(3, cx0, cx1 - cx0);
             let up = model.forward(&tile);
-            let core = up
-                .narrow(2, (y0 - cy0) * s, (y1 - y0) * s)
-                .narrow(3, (x0 - cx0) * s, (x1 - x0) * s);
+            let core = up.narrow(2, (y0 - cy0) * s, (y1 - y0) * s).narrow(
+                3,
+                (x0 - cx0) * s,
+                (x1 - x0) * s,
+            );
             out.narrow(2, y0 * s, (y1 - y0) * s)
                 .narrow(3, x0 * s, (x1 - x0) * s)
                 .copy_(&core);
@@ -57,13 +62,30 @@ mod tests {
         let model = Bicubic::new(4, &ComputeDevice::cpu());
         let input = Tensor::rand([1, 3, 37, 53], (Kind::Float, Device::Cpu));
         let whole = model.forward(&input);
-        let tiled = forward_tiled(&model, &input, TilePlan { tile: 16, margin: 4 });
+        let tiled = forward_tiled(
+            &model,
+            &input,
+            TilePlan {
+                tile: 16,
+                margin: 4,
+            },
+        );
         assert_eq!(tiled.size(), whole.size());
         let diff = (&tiled - &whole).abs().max().double_value(&[]);
         assert!(diff < 1e-5, "tiles differ from whole-frame run by {diff}");
         // Without context the seams show: the test can tell a broken margin from a good one.
-        let seamed = forward_tiled(&model, &input, TilePlan { tile: 16, margin: 0 });
+        let seamed = forward_tiled(
+            &model,
+            &input,
+            TilePlan {
+                tile: 16,
+                margin: 0,
+            },
+        );
         let seam_diff = (&seamed - &whole).abs().max().double_value(&[]);
-        assert!(seam_diff > 1e-3, "zero-margin tiles unexpectedly exact ({seam_diff})");
+        assert!(
+            seam_diff > 1e-3,
+            "zero-margin tiles unexpectedly exact ({seam_diff})"
+        );
     }
 }

@@ -27,12 +27,24 @@ pub fn ffmpeg(args: &[&str]) {
 /// ffprobe's JSON description of a file (streams, format, and optionally packets).
 pub fn ffprobe(path: &Path, packets: bool) -> serde_json::Value {
     let mut cmd = Command::new("ffprobe");
-    cmd.args(["-v", "error", "-print_format", "json", "-show_streams", "-show_format"]);
+    cmd.args([
+        "-v",
+        "error",
+        "-print_format",
+        "json",
+        "-show_streams",
+        "-show_format",
+    ]);
     if packets {
         cmd.args(["-show_packets", "-select_streams", "v:0"]);
     }
     let out = cmd.arg(path).output().expect("ffprobe not installed");
-    assert!(out.status.success(), "ffprobe {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffprobe {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("ffprobe JSON")
 }
 
@@ -54,11 +66,24 @@ pub fn num(v: &serde_json::Value) -> f64 {
 /// Count decoded video frames exactly (not the container's claim).
 pub fn count_frames(path: &Path) -> u64 {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(path)
         .output()
         .expect("ffprobe");
-    String::from_utf8_lossy(&out.stdout).trim().parse().expect("frame count")
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("frame count")
 }
 
 pub struct Run {
@@ -68,7 +93,10 @@ pub struct Run {
 }
 
 pub fn stronglive(args: &[&str]) -> Run {
-    let out: Output = Command::new(bin()).args(args).output().expect("run stronglive");
+    let out: Output = Command::new(bin())
+        .args(args)
+        .output()
+        .expect("run stronglive");
     Run {
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -79,7 +107,11 @@ pub fn stronglive(args: &[&str]) -> Run {
 /// Files in `dir`, hidden ones included (a leftover `.x.partial` must be noticed).
 pub fn listing(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     names.sort();
     names
