@@ -30,7 +30,7 @@ fmt:
 	cargo fmt --all -- --check
 
 clippy: setup
-	cargo clippy --all-targets --locked -- -D warnings
+	cargo clippy --release --all-targets --locked -- -D warnings
 
 check: fmt clippy test
 
