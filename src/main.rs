@@ -257,28 +257,24 @@ fn upscale(args: UpscaleArgs) -> Result<ExitCode> {
         let result = job.run(Arc::clone(&cancel), &mut |event| match event {
             JobEvent::Started(start) => {
                 bar.set_length(start.total_frames.unwrap_or(0));
-                let _ = bars.println(format!(
-                    "{} -> {}: {}x{} -> {}x{}, model {} on {}, encoder {}",
-                    start.input.display(),
-                    start.output.display(),
-                    start.input_size.0,
-                    start.input_size.1,
-                    start.output_size.0,
-                    start.output_size.1,
-                    start.model,
-                    start.device,
-                    start.encoder
-                ));
-                eprintln!(
-                    "{}: model {} on {}, encoder {}",
-                    input.display(),
-                    start.model,
-                    start.device,
-                    start.encoder
-                );
-                for skipped in &start.skipped_encoders {
-                    eprintln!("  skipped encoder {skipped}");
-                }
+                // Above the bars on a terminal; plain lines in logs and tests.
+                bars.suspend(|| {
+                    eprintln!(
+                        "{} -> {}: {}x{} -> {}x{}, model {} on {}, encoder {}",
+                        input.display(),
+                        start.output.display(),
+                        start.input_size.0,
+                        start.input_size.1,
+                        start.output_size.0,
+                        start.output_size.1,
+                        start.model,
+                        start.device,
+                        start.encoder
+                    );
+                    for skipped in &start.skipped_encoders {
+                        eprintln!("  skipped encoder {skipped}");
+                    }
+                });
             }
             JobEvent::Progress(p) => {
                 if p.total_frames.is_some_and(|t| p.frames_done > t) {
