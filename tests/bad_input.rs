@@ -99,15 +99,11 @@ fn truncated_mp4s_are_rejected() {
     let d = dir.path();
     // Index at the end (FFmpeg's default): cut in half, the index is gone.
     let full = d.join("full.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=160x90:rate=25:duration=2",
-        "-pix_fmt",
-        "yuv420p",
-        full.to_str().unwrap(),
-    ]);
+    test_pattern(
+        "size=160x90:rate=25:duration=2",
+        &["-pix_fmt", "yuv420p"],
+        &full,
+    );
     let bytes = std::fs::read(&full).unwrap();
     std::fs::write(d.join("cut.mp4"), &bytes[..bytes.len() / 2]).unwrap();
     std::fs::remove_file(&full).unwrap();
@@ -120,17 +116,11 @@ fn truncated_mp4s_are_rejected() {
 
     // Index at the front (faststart): it opens, but most frames are missing.
     let fast = d.join("fast.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=160x90:rate=25:duration=4",
-        "-pix_fmt",
-        "yuv420p",
-        "-movflags",
-        "+faststart",
-        fast.to_str().unwrap(),
-    ]);
+    test_pattern(
+        "size=160x90:rate=25:duration=4",
+        &["-pix_fmt", "yuv420p", "-movflags", "+faststart"],
+        &fast,
+    );
     let bytes = std::fs::read(&fast).unwrap();
     std::fs::write(d.join("cutfast.mp4"), &bytes[..bytes.len() / 3]).unwrap();
     std::fs::remove_file(&fast).unwrap();
@@ -146,15 +136,7 @@ fn truncated_mp4s_are_rejected() {
 fn unwritable_output_locations_are_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("ok.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=64x48:rate=10:duration=0.5",
-        "-pix_fmt",
-        "yuv420p",
-        input.to_str().unwrap(),
-    ]);
+    tiny_clip(&input);
     // /proc refuses new files even to root, unlike a chmod'ed directory.
     let run = stronglive(&[
         "upscale",
@@ -204,15 +186,7 @@ fn batch_continues_past_a_failing_input() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let good = d.join("good.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=64x48:rate=10:duration=0.5",
-        "-pix_fmt",
-        "yuv420p",
-        good.to_str().unwrap(),
-    ]);
+    tiny_clip(&good);
     let out = d.join("out");
     let run = stronglive(&[
         "upscale",
@@ -247,17 +221,11 @@ fn batch_continues_past_a_failing_input() {
 fn ctrl_c_cancels_and_leaves_no_output() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("long.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=480x270:rate=30:duration=20",
-        "-pix_fmt",
-        "yuv420p",
-        "-preset",
-        "ultrafast",
-        input.to_str().unwrap(),
-    ]);
+    test_pattern(
+        "size=480x270:rate=30:duration=20",
+        &["-pix_fmt", "yuv420p", "-preset", "ultrafast"],
+        &input,
+    );
     let child = std::process::Command::new(bin())
         .args(["upscale", input.to_str().unwrap(), "--encoder", "libx264"])
         .stdout(std::process::Stdio::piped())

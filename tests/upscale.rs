@@ -10,24 +10,23 @@ use common::*;
 fn upscales_clip_with_audio_to_four_times_the_size() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("clip.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=240x136:rate=24:duration=2",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:sample_rate=48000:duration=2",
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-shortest",
-        input.to_str().unwrap(),
-    ]);
+    test_pattern(
+        "size=240x136:rate=24:duration=2",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=2",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ],
+        &input,
+    );
     let output = dir.path().join("clip_4k.mp4");
     let run = stronglive(&[
         "upscale",
@@ -94,15 +93,7 @@ fn encoder_fallback_explains_why_nvenc_was_skipped() {
     }
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("small.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=64x48:rate=10:duration=0.5",
-        "-pix_fmt",
-        "yuv420p",
-        input.to_str().unwrap(),
-    ]);
+    tiny_clip(&input);
     let run = stronglive(&["upscale", input.to_str().unwrap()]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(
@@ -160,29 +151,28 @@ fn vfr_timestamps_rotation_and_colour_tags_survive() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("vfr.mp4");
     // 30 fps with frames 10..19 dropped: a 1/3 s gap in the middle, so the rate is variable.
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=160x90:rate=30:duration=2",
-        "-vf",
-        "select='not(between(n\\,10\\,19))'",
-        "-fps_mode",
-        "passthrough",
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        "-color_primaries",
-        "bt709",
-        "-color_trc",
-        "bt709",
-        "-colorspace",
-        "bt709",
-        "-color_range",
-        "tv",
-        dir.path().join("plain.mp4").to_str().unwrap(),
-    ]);
+    test_pattern(
+        "size=160x90:rate=30:duration=2",
+        &[
+            "-vf",
+            "select='not(between(n\\,10\\,19))'",
+            "-fps_mode",
+            "passthrough",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-color_primaries",
+            "bt709",
+            "-color_trc",
+            "bt709",
+            "-colorspace",
+            "bt709",
+            "-color_range",
+            "tv",
+        ],
+        &dir.path().join("plain.mp4"),
+    );
     // FFmpeg 5.1 turns the rotate tag into a display matrix only when stream-copying.
     ffmpeg(&[
         "-i",
@@ -249,31 +239,17 @@ fn odd_size_and_ten_bit_inputs_are_upscaled() {
     let dir = tempfile::tempdir().unwrap();
     let odd = dir.path().join("odd.mkv");
     // scale, not the source's size option: lavfi sources round 4:2:0 sizes to even.
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=64x48:rate=10:duration=0.5",
-        "-vf",
-        "scale=61:41",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:v",
-        "ffv1",
-        odd.to_str().unwrap(),
-    ]);
+    test_pattern(
+        "size=64x48:rate=10:duration=0.5",
+        &["-vf", "scale=61:41", "-pix_fmt", "yuv420p", "-c:v", "ffv1"],
+        &odd,
+    );
     let deep = dir.path().join("deep.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=64x48:rate=10:duration=0.5",
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p10le",
-        deep.to_str().unwrap(),
-    ]);
+    test_pattern(
+        "size=64x48:rate=10:duration=0.5",
+        &["-c:v", "libx264", "-pix_fmt", "yuv420p10le"],
+        &deep,
+    );
     let run = stronglive(&[
         "upscale",
         odd.to_str().unwrap(),

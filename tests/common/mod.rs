@@ -24,6 +24,24 @@ pub fn ffmpeg(args: &[&str]) {
     );
 }
 
+/// A test-pattern clip: `ffmpeg -f lavfi -i testsrc2=SPEC EXTRA... OUT`.
+pub fn test_pattern(spec: &str, extra: &[&str], out: &Path) {
+    let source = format!("testsrc2={spec}");
+    let mut args = vec!["-f", "lavfi", "-i", source.as_str()];
+    args.extend_from_slice(extra);
+    args.push(out.to_str().expect("UTF-8 test path"));
+    ffmpeg(&args);
+}
+
+/// Half a second of 64x48 at 10 fps (5 frames), H.264 4:2:0: the cheapest real input.
+pub fn tiny_clip(out: &Path) {
+    test_pattern(
+        "size=64x48:rate=10:duration=0.5",
+        &["-pix_fmt", "yuv420p"],
+        out,
+    );
+}
+
 /// ffprobe's JSON description of a file (streams, format, and optionally packets).
 pub fn ffprobe(path: &Path, packets: bool) -> serde_json::Value {
     let mut cmd = Command::new("ffprobe");
