@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use stronglive::media::{self, EncoderChoice, Quality};
-use stronglive::pipeline::{JobEvent, JobReport, OfflineJob};
+use stronglive::pipeline::{default_output_path, JobEvent, JobReport, OfflineJob};
 use stronglive::sr::DevicePreference;
 
 #[derive(Parser)]
@@ -170,27 +170,6 @@ fn probe(files: &[PathBuf]) -> Result<ExitCode> {
     })
 }
 
-fn output_path_for(input: &Path, out_dir: Option<&Path>, scale: u32) -> PathBuf {
-    let stem = input
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "video".into());
-    let ext = match input
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some(e @ ("mov" | "mkv")) => e.to_string(),
-        _ => "mp4".to_string(),
-    };
-    let dir = out_dir
-        .map(Path::to_path_buf)
-        .or_else(|| input.parent().map(Path::to_path_buf))
-        .unwrap_or_default();
-    dir.join(format!("{stem}_x{scale}.{ext}"))
-}
-
 fn upscale(args: UpscaleArgs) -> Result<ExitCode> {
     if args.output.is_some() && args.inputs.len() > 1 {
         bail!(
@@ -235,7 +214,7 @@ fn upscale(args: UpscaleArgs) -> Result<ExitCode> {
         let output = args
             .output
             .clone()
-            .unwrap_or_else(|| output_path_for(input, args.out_dir.as_deref(), args.scale));
+            .unwrap_or_else(|| default_output_path(input, args.out_dir.as_deref(), args.scale));
         let job = OfflineJob {
             input: input.clone(),
             output,

@@ -9,7 +9,7 @@ use crossbeam_channel::{Receiver, Sender};
 use eframe::egui;
 
 use crate::media::{EncoderChoice, Quality};
-use crate::pipeline::{JobEvent, OfflineJob};
+use crate::pipeline::{default_output_path, JobEvent, OfflineJob};
 use crate::sr::DevicePreference;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -115,19 +115,6 @@ impl OfflineQueue {
         });
     }
 
-    fn output_for(&self, input: &std::path::Path) -> PathBuf {
-        let stem = input
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "video".into());
-        let dir = if self.output_dir.is_empty() {
-            input.parent().map(PathBuf::from).unwrap_or_default()
-        } else {
-            PathBuf::from(&self.output_dir)
-        };
-        dir.join(format!("{stem}_x4.mp4"))
-    }
-
     /// Apply worker events and hand the next queued job to the worker when idle.
     pub fn poll(&mut self) {
         let Some((job_tx, events)) = &self.worker else {
@@ -166,7 +153,9 @@ impl OfflineQueue {
                 .iter()
                 .position(|e| e.state == JobState::Queued);
             if let Some(i) = next {
-                let output = self.output_for(&self.entries[i].input);
+                let out_dir =
+                    (!self.output_dir.is_empty()).then(|| PathBuf::from(&self.output_dir));
+                let output = default_output_path(&self.entries[i].input, out_dir.as_deref(), 4);
                 let entry = &mut self.entries[i];
                 let job = OfflineJob {
                     input: entry.input.clone(),

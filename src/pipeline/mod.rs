@@ -3,4 +3,6 @@
 
 pub mod offline;
 
-pub use offline::{JobError, JobEvent, JobReport, JobStart, OfflineJob, Progress};
+pub use offline::{
+    default_output_path, JobError, JobEvent, JobReport, JobStart, OfflineJob, Progress,
+};

@@ -102,6 +102,29 @@ impl StopFlags {
     }
 }
 
+/// Where an output goes when the user names none: `STEM_xSCALE.EXT` in `out_dir`, or beside
+/// the input. MOV and MKV inputs keep their container; everything else becomes MP4.
+pub fn default_output_path(input: &Path, out_dir: Option<&Path>, scale: u32) -> PathBuf {
+    let stem = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "video".into());
+    let ext = match input
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some(e @ ("mov" | "mkv")) => e.to_string(),
+        _ => "mp4".to_string(),
+    };
+    let dir = out_dir
+        .map(Path::to_path_buf)
+        .or_else(|| input.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    dir.join(format!("{stem}_x{scale}.{ext}"))
+}
+
 impl OfflineJob {
     fn check_paths(&self) -> Result<(), JobError> {
         media::output::container_for(&self.output)?;
