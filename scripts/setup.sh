@@ -32,10 +32,10 @@ if ((${#missing[@]})); then
 fi
 
 # libtorch from PyPI's torch wheel, in a virtualenv outside the clone so every clone shares it.
-if ! "$VENV/bin/python" -c "import torch,sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import torch,sys,PIL; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
   echo "setup: installing torch==$TORCH_VERSION into $VENV (about 4.7 GB, once)"
   mkdir -p "$CACHE_DIR"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip
-  "$VENV/bin/pip" install -q "torch==$TORCH_VERSION" numpy safetensors
+  "$VENV/bin/pip" install -q "torch==$TORCH_VERSION" numpy safetensors pillow
 fi

@@ -6,6 +6,9 @@
 
 pub mod sr;
 
+/// `train`, `eval`, `models` commands (libtorch only).
+pub mod models_cli;
+
 #[cfg(feature = "media")]
 pub mod media;
 

@@ -38,6 +38,12 @@ enum Command {
     Probe { files: Vec<PathBuf> },
     /// Measure decode, SR, encode and end-to-end speed; prints a table.
     Bench(stronglive::bench::BenchArgs),
+    /// Train an SR model on photos (see scripts/fetch_data.sh); writes models/NAME.*
+    Train(stronglive::models_cli::TrainArgs),
+    /// Score models and bicubic (PSNR-Y, SSIM) on ground-truth images.
+    Eval(stronglive::models_cli::EvalArgs),
+    /// List the models: shipped, user-supplied (STRONGLIVE_MODELS), built in.
+    Models,
 }
 
 #[derive(Args)]
@@ -51,8 +57,8 @@ struct UpscaleArgs {
     /// Directory for outputs, named INPUT_x4.EXT (created if missing). Default: beside each input.
     #[arg(long)]
     out_dir: Option<PathBuf>,
-    /// SR model: a registry name or a path.
-    #[arg(long, default_value = "bicubic")]
+    /// SR model: `auto` (the best shipped model), a name from `stronglive models`, or a path.
+    #[arg(long, default_value = "auto")]
     model: String,
     /// Upscaling factor.
     #[arg(long, default_value_t = 4)]
@@ -96,6 +102,13 @@ fn main() -> ExitCode {
         Some(Command::Upscale(args)) => upscale(args),
         Some(Command::Probe { files }) => probe(&files),
         Some(Command::Bench(args)) => stronglive::bench::run(&args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Train(args)) => {
+            stronglive::models_cli::run_train(&args).map(|()| ExitCode::SUCCESS)
+        }
+        Some(Command::Eval(args)) => {
+            stronglive::models_cli::run_eval(&args).map(|()| ExitCode::SUCCESS)
+        }
+        Some(Command::Models) => stronglive::models_cli::run_models().map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -160,7 +160,7 @@ impl OfflineQueue {
                 let job = OfflineJob {
                     input: entry.input.clone(),
                     output,
-                    model: "bicubic".into(),
+                    model: "auto".into(),
                     scale: 4,
                     encoder: self.encoder.parse().unwrap_or(EncoderChoice::Auto),
                     quality: Quality::Crf(self.crf),

@@ -5,10 +5,16 @@
 //! back as YUV planes at the output size. `Upscaler` strings those steps together.
 
 pub mod bicubic;
+pub mod card;
 pub mod color;
 pub mod device;
+pub mod images;
+pub mod metrics;
 pub mod model;
+pub mod nets;
+pub mod registry;
 pub mod tiling;
+pub mod train;
 pub mod upscaler;
 
 pub use device::{ComputeDevice, DevicePreference};
@@ -38,6 +44,18 @@ pub enum SrError {
         u: usize,
         v: usize,
     },
+    #[error("model file {path}: {reason}")]
+    ModelFile {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    #[error("image {path}: {reason}")]
+    Image {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    #[error("training: {0}")]
+    Training(String),
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
 }

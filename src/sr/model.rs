@@ -1,8 +1,17 @@
-//! The model interface every SR network implements, and the registry that turns a name into one.
+//! The model interface every SR network implements, and the loaders that turn a registry name or
+//! a file into one (model files, TorchScript modules, bicubic).
 
-use tch::Tensor;
+use std::path::{Path, PathBuf};
 
-use super::{bicubic::Bicubic, ComputeDevice, SrError};
+use tch::{nn, Kind, Tensor};
+
+use super::{
+    bicubic::Bicubic,
+    card::{load_weights, ModelCard},
+    nets::Network,
+    registry::{ModelRegistry, ModelSource},
+    ComputeDevice, SrError,
+};
 
 /// A super-resolution network. Input: RGB in 0..1, NCHW, on the model's device and in its
 /// precision. Output: RGB, N x 3 x (H*scale) x (W*scale), not yet clamped.
@@ -14,11 +23,139 @@ pub trait SrModel: Send {
     fn receptive_margin(&self) -> u32;
 }
 
-/// Names `load_model` accepts besides file paths.
-pub const BUILTIN_MODELS: &[&str] = &["bicubic"];
+/// A tch network with its weights, adapted to the 0..1 interface.
+pub struct NetworkModel {
+    name: String,
+    scale: u32,
+    input_range: f64,
+    net: Box<dyn Network>,
+    // owns the variables `net` refers to
+    _vs: nn::VarStore,
+}
 
-/// Resolve a model by registry name. `scale` is the factor the caller wants; a model trained for
-/// another factor is an error rather than a silent mismatch.
+impl NetworkModel {
+    /// Load `weights` as described by `card` onto `device` (in the device's precision).
+    pub fn load(
+        card: &ModelCard,
+        card_path: &Path,
+        weights: &Path,
+        device: &ComputeDevice,
+    ) -> Result<Self, SrError> {
+        let arch = card.arch(card_path)?;
+        let mut vs = nn::VarStore::new(device.device);
+        let net = arch.build(&vs.root());
+        load_weights(&vs, weights, arch.name())?;
+        if device.kind == Kind::Half {
+            vs.half();
+        }
+        Ok(Self {
+            name: card.name.clone(),
+            scale: card.scale,
+            input_range: card.input_range,
+            net,
+            _vs: vs,
+        })
+    }
+
+    pub fn network(&self) -> &dyn Network {
+        self.net.as_ref()
+    }
+}
+
+impl SrModel for NetworkModel {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn scale(&self) -> u32 {
+        self.scale
+    }
+    fn forward(&self, rgb: &Tensor) -> Tensor {
+        if self.input_range == 1.0 {
+            self.net.forward_t(rgb, false)
+        } else {
+            self.net.forward_t(&(rgb * self.input_range), false) / self.input_range
+        }
+    }
+    fn receptive_margin(&self) -> u32 {
+        self.net.receptive_margin()
+    }
+}
+
+/// A user's TorchScript module (`torch.jit.trace`/`script` of a model with one NCHW RGB input).
+/// The scale is found by running a small probe; a `NAME.json` beside it may set `input_range`.
+pub struct TorchScriptModel {
+    name: String,
+    scale: u32,
+    input_range: f64,
+    module: tch::CModule,
+}
+
+impl TorchScriptModel {
+    pub fn load(path: &Path, device: &ComputeDevice) -> Result<Self, SrError> {
+        let bad = |reason: String| SrError::ModelFile {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let mut module = tch::CModule::load_on_device(path, device.device)
+            .map_err(|e| bad(format!("not a TorchScript module ({e})")))?;
+        module.set_eval();
+        if device.kind == Kind::Half {
+            module.to(device.device, Kind::Half, false);
+        }
+        let sidecar = path.with_extension("json");
+        let input_range = if sidecar.exists() {
+            ModelCard::read(&sidecar)?.input_range
+        } else {
+            1.0
+        };
+        let probe = Tensor::zeros([1, 3, 16, 24], (device.kind, device.device));
+        let out = tch::no_grad(|| module.forward_ts(&[probe]))
+            .map_err(|e| bad(format!("does not run on a 1x3x16x24 RGB input ({e})")))?;
+        let size = out.size();
+        let scale = match size[..] {
+            [1, 3, h, w] if h % 16 == 0 && w % 24 == 0 && h / 16 == w / 24 && h >= 16 => h / 16,
+            _ => {
+                return Err(bad(format!(
+                    "output for a 1x3x16x24 input is {size:?}: expected 1x3x(16s)x(24s), one integer scale s"
+                )))
+            }
+        };
+        Ok(Self {
+            name: path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            scale: scale as u32,
+            input_range,
+            module,
+        })
+    }
+}
+
+impl SrModel for TorchScriptModel {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn scale(&self) -> u32 {
+        self.scale
+    }
+    fn forward(&self, rgb: &Tensor) -> Tensor {
+        let x = rgb * self.input_range;
+        let out = self
+            .module
+            .forward_ts(&[x])
+            .expect("TorchScript module ran on the probe input");
+        out / self.input_range
+    }
+    fn receptive_margin(&self) -> u32 {
+        // unknown for a foreign module: generous, so tiles rarely show seams
+        32
+    }
+}
+
+/// Resolve a model: `auto` (the shipped model with the best measured gain), `bicubic`, a registry name (models/ and user directories), or a path to a
+/// `.json` card, `.safetensors` weights (card beside it) or TorchScript `.pt`/`.ts`.
+/// `scale` is the factor the caller wants; a model made for another factor is an error.
 pub fn load_model(
     name: &str,
     scale: u32,
@@ -27,11 +164,75 @@ pub fn load_model(
     if !(1..=8).contains(&scale) {
         return Err(SrError::ScaleOutOfRange(scale));
     }
-    match name {
-        "bicubic" => Ok(Box::new(Bicubic::new(scale, device))),
-        _ => Err(SrError::UnknownModel {
-            name: name.to_string(),
-            available: BUILTIN_MODELS.join(", "),
+    let registry;
+    let name = if name == "auto" {
+        registry = ModelRegistry::discover();
+        registry.best(scale).name.as_str()
+    } else {
+        name
+    };
+    let model: Box<dyn SrModel> = if name == "bicubic" {
+        Box::new(Bicubic::new(scale, device))
+    } else if looks_like_path(name) {
+        load_path(Path::new(name), device)?
+    } else {
+        let registry = ModelRegistry::discover();
+        let entry = registry
+            .find(name)
+            .ok_or_else(|| SrError::UnknownModel {
+                name: name.to_string(),
+                available: registry.names().join(", "),
+            })?;
+        match &entry.source {
+            ModelSource::Builtin => Box::new(Bicubic::new(scale, device)),
+            ModelSource::Files { card, .. } => load_path(card, device)?,
+        }
+    };
+    if model.scale() != scale {
+        return Err(SrError::UnsupportedScale {
+            model: model.name().to_string(),
+            supported: model.scale(),
+            requested: scale,
+        });
+    }
+    Ok(model)
+}
+
+fn looks_like_path(name: &str) -> bool {
+    name.contains('/') || name.ends_with(".json") || name.ends_with(".safetensors")
+        || name.ends_with(".pt") || name.ends_with(".ts")
+}
+
+fn load_path(path: &Path, device: &ComputeDevice) -> Result<Box<dyn SrModel>, SrError> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if !path.exists() {
+        return Err(SrError::ModelFile {
+            path: path.to_path_buf(),
+            reason: "no such file".into(),
+        });
+    }
+    match ext {
+        "pt" | "ts" => Ok(Box::new(TorchScriptModel::load(path, device)?)),
+        "json" | "safetensors" => {
+            let (card_path, weights) = card_and_weights(path);
+            let card = ModelCard::read(&card_path)?;
+            Ok(Box::new(NetworkModel::load(
+                &card, &card_path, &weights, device,
+            )?))
+        }
+        other => Err(SrError::ModelFile {
+            path: path.to_path_buf(),
+            reason: format!(
+                "unknown model file type {other:?}: expected .json/.safetensors (model card and weights) or .pt/.ts (TorchScript)"
+            ),
         }),
     }
+}
+
+/// `NAME.json` and `NAME.safetensors` from either of them.
+pub fn card_and_weights(path: &Path) -> (PathBuf, PathBuf) {
+    (
+        path.with_extension("json"),
+        path.with_extension("safetensors"),
+    )
 }

@@ -1,0 +1,157 @@
+//! Which models exist: bicubic, the model cards shipped in `models/`, and user directories
+//! (`STRONGLIVE_MODELS=dir1:dir2`). Names resolve to files; the default is the shipped model
+//! with the largest measured gain over bicubic.
+
+use std::path::{Path, PathBuf};
+
+use super::card::ModelCard;
+
+#[derive(Debug, Clone)]
+pub enum ModelSource {
+    Builtin,
+    /// A model card and its weights (or a TorchScript module, whose `card` is the .pt path).
+    Files { card: PathBuf, weights: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelEntry {
+    pub name: String,
+    pub source: ModelSource,
+    /// The card, when the model has one (bicubic and bare TorchScript modules do not).
+    pub card: Option<ModelCard>,
+    pub shipped: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ModelRegistry {
+    pub entries: Vec<ModelEntry>,
+    /// Cards that exist but could not be read, with the reason (shown by `stronglive models`).
+    pub broken: Vec<(PathBuf, String)>,
+}
+
+/// The shipped models directory: beside the executable when installed, else the source tree's.
+pub fn shipped_models_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+        dirs.push(exe_dir.join("models"));
+        dirs.push(exe_dir.join("../share/stronglive/models"));
+    }
+    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("models"));
+    dirs
+}
+
+impl ModelRegistry {
+    pub fn discover() -> Self {
+        let user: Vec<PathBuf> = std::env::var_os("STRONGLIVE_MODELS")
+            .map(|v| std::env::split_paths(&v).collect())
+            .unwrap_or_default();
+        Self::from_dirs(&shipped_models_dirs(), &user)
+    }
+
+    pub fn from_dirs(shipped: &[PathBuf], user: &[PathBuf]) -> Self {
+        let mut reg = ModelRegistry {
+            entries: vec![ModelEntry {
+                name: "bicubic".into(),
+                source: ModelSource::Builtin,
+                card: None,
+                shipped: true,
+            }],
+            broken: Vec::new(),
+        };
+        for (dir, is_shipped) in shipped
+            .iter()
+            .map(|d| (d, true))
+            .chain(user.iter().map(|d| (d, false)))
+        {
+            reg.scan(dir, is_shipped);
+        }
+        reg
+    }
+
+    fn scan(&mut self, dir: &Path, shipped: bool) {
+        let Ok(read) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut paths: Vec<PathBuf> = read.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for path in paths {
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if stem.starts_with('.') {
+                continue;
+            }
+            let entry = match ext {
+                "json" => {
+                    let weights = path.with_extension("safetensors");
+                    if !weights.exists() {
+                        continue; // a sidecar of a TorchScript module, or an orphan card
+                    }
+                    match ModelCard::read(&path) {
+                        Ok(card) => ModelEntry {
+                            name: card.name.clone(),
+                            source: ModelSource::Files {
+                                card: path.clone(),
+                                weights,
+                            },
+                            card: Some(card),
+                            shipped,
+                        },
+                        Err(e) => {
+                            self.broken.push((path.clone(), e.to_string()));
+                            continue;
+                        }
+                    }
+                }
+                "pt" | "ts" => ModelEntry {
+                    name: stem,
+                    source: ModelSource::Files {
+                        card: path.clone(),
+                        weights: path.clone(),
+                    },
+                    card: None,
+                    shipped,
+                },
+                _ => continue,
+            };
+            if self.find(&entry.name).is_none() {
+                self.entries.push(entry);
+            }
+        }
+    }
+
+    pub fn find(&self, name: &str) -> Option<&ModelEntry> {
+        self.entries.iter().find(|e| e.name == name)
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.entries.iter().map(|e| e.name.clone()).collect()
+    }
+
+    /// The shipped model for `scale` with the largest evaluated gain over bicubic (bicubic if
+    /// none).
+    pub fn best(&self, scale: u32) -> &ModelEntry {
+        self.best_where(|c| c.scale == scale)
+    }
+
+    /// The best shipped model of a tier ("gpu" or "cpu") for `scale`, bicubic if none.
+    pub fn best_of_tier(&self, tier: &str, scale: u32) -> &ModelEntry {
+        self.best_where(|c| c.tier == tier && c.scale == scale)
+    }
+
+    fn best_where(&self, keep: impl Fn(&ModelCard) -> bool) -> &ModelEntry {
+        self.entries
+            .iter()
+            .filter(|e| e.shipped)
+            .filter_map(|e| {
+                let card = e.card.as_ref()?;
+                let gain = card.gain_db()?;
+                (keep(card) && gain > 0.0).then_some((e, gain))
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(e, _)| e)
+            .unwrap_or(&self.entries[0])
+    }
+}
