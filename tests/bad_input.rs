@@ -10,6 +10,8 @@ use common::*;
 fn assert_clean_failure(dir: &Path, input: &Path, cause: &str, keep: &[&str]) {
     let run = stronglive(&[
         "upscale",
+        "--model",
+        "bicubic",
         input.to_str().unwrap(),
         "--out-dir",
         dir.to_str().unwrap(),
@@ -140,6 +142,8 @@ fn unwritable_output_locations_are_rejected() {
     // /proc refuses new files even to root, unlike a chmod'ed directory.
     let run = stronglive(&[
         "upscale",
+        "--model",
+        "bicubic",
         input.to_str().unwrap(),
         "--out-dir",
         "/proc/stronglive-out",
@@ -152,7 +156,7 @@ fn unwritable_output_locations_are_rejected() {
         run.stderr
     );
 
-    let run = stronglive(&["upscale", input.to_str().unwrap(), "-o", "/proc/out.mp4"]);
+    let run = stronglive(&["upscale", "--model", "bicubic", input.to_str().unwrap(), "-o", "/proc/out.mp4"]);
     assert_eq!(run.code, Some(1));
     let line = run
         .stderr
@@ -167,6 +171,8 @@ fn unwritable_output_locations_are_rejected() {
 
     let run = stronglive(&[
         "upscale",
+        "--model",
+        "bicubic",
         input.to_str().unwrap(),
         "-o",
         dir.path().join("x.avi").to_str().unwrap(),
@@ -190,6 +196,8 @@ fn batch_continues_past_a_failing_input() {
     let out = d.join("out");
     let run = stronglive(&[
         "upscale",
+        "--model",
+        "bicubic",
         d.join("missing.mp4").to_str().unwrap(),
         good.to_str().unwrap(),
         "--out-dir",
@@ -204,6 +212,8 @@ fn batch_continues_past_a_failing_input() {
     // Re-running refuses to clobber the finished output unless asked.
     let run = stronglive(&[
         "upscale",
+        "--model",
+        "bicubic",
         good.to_str().unwrap(),
         "--out-dir",
         out.to_str().unwrap(),
@@ -227,7 +237,7 @@ fn ctrl_c_cancels_and_leaves_no_output() {
         &input,
     );
     let child = std::process::Command::new(bin())
-        .args(["upscale", input.to_str().unwrap(), "--encoder", "libx264"])
+        .args(["upscale", "--model", "bicubic", input.to_str().unwrap(), "--encoder", "libx264"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

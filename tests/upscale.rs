@@ -30,6 +30,8 @@ fn upscales_clip_with_audio_to_four_times_the_size() {
     let output = dir.path().join("clip_4k.mp4");
     let run = stronglive(&[
         "upscale",
+        "--model",
+        "bicubic",
         input.to_str().unwrap(),
         "-o",
         output.to_str().unwrap(),
@@ -94,7 +96,7 @@ fn encoder_fallback_explains_why_nvenc_was_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("small.mp4");
     tiny_clip(&input);
-    let run = stronglive(&["upscale", input.to_str().unwrap()]);
+    let run = stronglive(&["upscale", "--model", "bicubic", input.to_str().unwrap()]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(
         run.stderr
@@ -113,6 +115,8 @@ fn encoder_fallback_explains_why_nvenc_was_skipped() {
     let out = dir.path().join("nv.mp4");
     let run = stronglive(&[
         "upscale",
+        "--model",
+        "bicubic",
         input.to_str().unwrap(),
         "-o",
         out.to_str().unwrap(),
@@ -130,6 +134,8 @@ fn encoder_fallback_explains_why_nvenc_was_skipped() {
     // And x264 can be chosen by name.
     let run = stronglive(&[
         "upscale",
+        "--model",
+        "bicubic",
         input.to_str().unwrap(),
         "-o",
         out.to_str().unwrap(),
@@ -185,7 +191,7 @@ fn vfr_timestamps_rotation_and_colour_tags_survive() {
     ]);
     std::fs::remove_file(dir.path().join("plain.mp4")).unwrap();
     let output = dir.path().join("vfr_x4.mp4");
-    let run = stronglive(&["upscale", input.to_str().unwrap(), "--encoder", "libx264"]);
+    let run = stronglive(&["upscale", "--model", "bicubic", input.to_str().unwrap(), "--encoder", "libx264"]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
 
     let pts = |path: &std::path::Path| -> Vec<f64> {
@@ -252,6 +258,8 @@ fn odd_size_and_ten_bit_inputs_are_upscaled() {
     );
     let run = stronglive(&[
         "upscale",
+        "--model",
+        "bicubic",
         odd.to_str().unwrap(),
         deep.to_str().unwrap(),
         "--encoder",

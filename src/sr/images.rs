@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
 
 use super::{
-    bicubic::upscale_bicubic,
+    bicubic::upscale_bicubic_pil,
     metrics::{psnr_y, quantize, ssim_y},
     SrError, Upscaler,
 };
@@ -90,14 +90,15 @@ pub struct Score {
     pub ssim: f64,
 }
 
-/// Score a model (and bicubic beside it) on one HR image: LR = bicubic /scale, shave = scale.
+/// Score a model (and bicubic beside it, PIL's kernel as in the published figures) on one HR
+/// image: LR = bicubic /scale, shave = scale.
 pub fn evaluate_image(upscaler: &Upscaler, hr_unit: &Tensor) -> (Score, Score) {
     let scale = upscaler.scale();
     let hr = crop_to_multiple(hr_unit, scale);
     let lr = downscale_bicubic(&hr, scale);
     let border = i64::from(scale);
     let sr = upscaler.upscale_rgb(&lr).to_device(tch::Device::Cpu).to_kind(Kind::Float);
-    let bicubic = upscale_bicubic(&lr, scale);
+    let bicubic = upscale_bicubic_pil(&lr, scale);
     (
         Score {
             psnr_y: psnr_y(&sr, &hr, border),

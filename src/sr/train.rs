@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 
 use super::{
-    bicubic::upscale_bicubic,
+    bicubic::upscale_bicubic_pil,
     card::{parameter_count, save_weights, write_atomically, Architecture, ModelCard, Training},
     images::{crop_to_multiple, downscale_bicubic, list_images, load_rgb8, to_unit},
     metrics::psnr_y,
@@ -159,7 +159,7 @@ fn validate(net: &dyn Network, crops: &[(Tensor, Tensor)], scale: u32, device: D
     for (hr, lr) in crops {
         let sr = net.forward_t(&lr.to_device(device), false).to_device(Device::Cpu);
         model += psnr_y(&sr, hr, border);
-        bicubic += psnr_y(&upscale_bicubic(lr, scale), hr, border);
+        bicubic += psnr_y(&upscale_bicubic_pil(lr, scale), hr, border);
     }
     let n = crops.len().max(1) as f64;
     (model / n, bicubic / n)
