@@ -13,15 +13,16 @@ use crate::media::{
     DemuxItem, EncoderChoice, MediaWriter, OutputPlan, Quality, VideoDecoder, LAVFI_PREFIX,
 };
 use crate::pipeline::OfflineJob;
-use crate::sr::{load_model, ComputeDevice, DevicePreference, Upscaler};
+use crate::sr::{load_model, model::gflops_per_frame, ComputeDevice, DevicePreference, Upscaler};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
     /// Frames per measurement.
     #[arg(long, default_value_t = 30)]
     pub frames: u32,
-    /// Models to time (comma-separated registry names or paths); bicubic is always included.
-    #[arg(long, default_value = "bicubic", value_delimiter = ',')]
+    /// Models to time (comma-separated names or paths; default: every shipped model); bicubic
+    /// is always included.
+    #[arg(long, value_delimiter = ',')]
     pub models: Vec<String>,
     /// Input sizes for SR, WxH, comma-separated.
     #[arg(long, default_value = "480x270,960x540", value_delimiter = ',')]
@@ -71,7 +72,19 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         .map(|s| parse_size(s))
         .collect::<Result<_>>()?;
     let mut models = vec!["bicubic".to_string()];
-    models.extend(args.models.iter().filter(|m| *m != "bicubic").cloned());
+    if args.models.is_empty() {
+        let registry = crate::sr::registry::ModelRegistry::discover();
+        models.extend(
+            registry
+                .entries
+                .iter()
+                .filter(|e| e.shipped && e.card.is_some() && e.card.as_ref().is_some_and(|c| c.scale == 4))
+                .map(|e| e.name.clone()),
+        );
+    } else {
+        models.extend(args.models.iter().filter(|m| *m != "bicubic").cloned());
+    }
+    let mut costs: Vec<(String, Option<u64>, Option<f64>)> = Vec::new();
     let mut rows = Vec::new();
 
     // Decode: the threaded FFmpeg decoder on an H.264 clip of each size made in this run.
@@ -101,6 +114,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let mut bicubic_fps = None;
         for name in &models {
             let model = load_model(name, 4, &device)?;
+            if !costs.iter().any(|c| &c.0 == name) {
+                costs.push((
+                    name.clone(),
+                    model.parameters(),
+                    gflops_per_frame(model.as_ref(), 960, 540),
+                ));
+            }
             let upscaler = Upscaler::new(model, device.clone());
             let frame = YuvFrame::filled(w, h, 120, 110, 140, ColorInfo::default_for_height(h));
             upscaler.upscale(&frame)?; // warm-up: allocator, kernels
@@ -179,6 +199,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             row.fps(),
             1000.0 * row.seconds / row.frames.max(1) as f64,
             ratio
+        );
+    }
+    println!();
+    println!("{:<22} {:>12} {:>18}", "model", "parameters", "GFLOP per 960x540");
+    for (name, params, gflops) in &costs {
+        println!(
+            "{:<22} {:>12} {:>18}",
+            name,
+            params.map_or("-".into(), |p| p.to_string()),
+            gflops.map_or("-".into(), |g| format!("{g:.1}"))
         );
     }
     println!("peak resident memory: {} MiB", peak_rss_mib());

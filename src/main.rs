@@ -1,18 +1,16 @@
 //! `stronglive`: the studio window (no subcommand) and the command-line tools.
 
-use std::path::{Path, PathBuf};
+#[cfg(feature = "media")]
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, Subcommand};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+#[cfg(not(all(feature = "gui", feature = "media")))]
+use anyhow::bail;
+use anyhow::Result;
+use clap::{Parser, Subcommand};
 
-use stronglive::media::{self, EncoderChoice, Quality};
-use stronglive::pipeline::{default_output_path, JobEvent, JobReport, OfflineJob};
-use stronglive::sr::DevicePreference;
+#[cfg(feature = "media")]
+mod upscale_cli;
 
 #[derive(Parser)]
 #[command(
@@ -33,10 +31,13 @@ enum Command {
     /// Open the studio window (the default when no command is given).
     Gui,
     /// Upscale video files (a batch when several are given).
-    Upscale(UpscaleArgs),
+    #[cfg(feature = "media")]
+    Upscale(upscale_cli::UpscaleArgs),
     /// Describe media files: container, video stream, colour, rotation, tracks.
+    #[cfg(feature = "media")]
     Probe { files: Vec<PathBuf> },
     /// Measure decode, SR, encode and end-to-end speed; prints a table.
+    #[cfg(feature = "media")]
     Bench(stronglive::bench::BenchArgs),
     /// Train an SR model on photos (see scripts/fetch_data.sh); writes models/NAME.*
     Train(stronglive::models_cli::TrainArgs),
@@ -46,61 +47,16 @@ enum Command {
     Models,
 }
 
-#[derive(Args)]
-struct UpscaleArgs {
-    /// Input video files (anything FFmpeg reads).
-    #[arg(required = true)]
-    inputs: Vec<PathBuf>,
-    /// Output file (only with a single input). Container from the extension: .mp4 .mov .mkv
-    #[arg(short, long, conflicts_with = "out_dir")]
-    output: Option<PathBuf>,
-    /// Directory for outputs, named INPUT_x4.EXT (created if missing). Default: beside each input.
-    #[arg(long)]
-    out_dir: Option<PathBuf>,
-    /// SR model: `auto` (the best shipped model), a name from `stronglive models`, or a path.
-    #[arg(long, default_value = "auto")]
-    model: String,
-    /// Upscaling factor.
-    #[arg(long, default_value_t = 4)]
-    scale: u32,
-    /// Video encoder; auto tries hevc_nvenc, h264_nvenc, libx265, libx264 in that order.
-    #[arg(long, default_value = "auto")]
-    encoder: EncoderChoice,
-    /// Constant-quality level (CRF for x264/x265, CQ for NVENC; lower is better).
-    #[arg(long, conflicts_with = "bitrate", value_parser = clap::value_parser!(u8).range(0..=51))]
-    crf: Option<u8>,
-    /// Target bitrate instead of constant quality, e.g. 40M or 25000k.
-    #[arg(long, value_parser = parse_bitrate)]
-    bitrate: Option<u64>,
-    /// Where SR runs: auto (CUDA if present), cpu, cuda, cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: DevicePreference,
-    /// Replace outputs that already exist.
-    #[arg(short = 'y', long)]
-    overwrite: bool,
-}
-
-fn parse_bitrate(s: &str) -> Result<u64, String> {
-    let (digits, mult) = match s.chars().last() {
-        Some('k' | 'K') => (&s[..s.len() - 1], 1_000),
-        Some('m' | 'M') => (&s[..s.len() - 1], 1_000_000),
-        _ => (s, 1),
-    };
-    match digits.parse::<f64>() {
-        Ok(v) if v > 0.0 => Ok((v * mult as f64) as u64),
-        _ => Err(format!(
-            "invalid bitrate {s:?}: expected e.g. 40M, 25000k or 8000000"
-        )),
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let result = match cli.command {
         None | Some(Command::Gui) => run_gui(),
-        Some(Command::Upscale(args)) => upscale(args),
-        Some(Command::Probe { files }) => probe(&files),
+        #[cfg(feature = "media")]
+        Some(Command::Upscale(args)) => upscale_cli::upscale(args),
+        #[cfg(feature = "media")]
+        Some(Command::Probe { files }) => upscale_cli::probe(&files),
+        #[cfg(feature = "media")]
         Some(Command::Bench(args)) => stronglive::bench::run(&args).map(|()| ExitCode::SUCCESS),
         Some(Command::Train(args)) => {
             stronglive::models_cli::run_train(&args).map(|()| ExitCode::SUCCESS)
@@ -134,199 +90,13 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
-#[cfg(feature = "gui")]
+#[cfg(all(feature = "gui", feature = "media"))]
 fn run_gui() -> Result<ExitCode> {
     stronglive::app::run().map(|()| ExitCode::SUCCESS)
 }
 
-#[cfg(not(feature = "gui"))]
+#[cfg(not(all(feature = "gui", feature = "media")))]
 fn run_gui() -> Result<ExitCode> {
     bail!("this build has no studio window (built without the `gui` feature); see `stronglive --help`")
 }
 
-fn probe(files: &[PathBuf]) -> Result<ExitCode> {
-    let mut ok = true;
-    for file in files {
-        match media::probe(file) {
-            Ok(info) => {
-                let v = &info.video;
-                println!(
-                    "{}: {} {:.3}s | video #{} {} {}x{} {} {}-bit {:.3} fps {} frames, {:?}/{:?}, rotation {}° | {} audio, {} subtitle",
-                    file.display(),
-                    info.container,
-                    info.duration_s,
-                    v.stream_index,
-                    v.codec,
-                    v.width,
-                    v.height,
-                    v.pixel_format,
-                    v.bit_depth,
-                    v.fps,
-                    v.frame_count.map_or("?".into(), |n| n.to_string()),
-                    v.color.matrix,
-                    v.color.range,
-                    v.rotation,
-                    info.audio_streams,
-                    info.subtitle_streams
-                );
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ok = false;
-            }
-        }
-    }
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
-}
-
-fn upscale(args: UpscaleArgs) -> Result<ExitCode> {
-    if args.output.is_some() && args.inputs.len() > 1 {
-        bail!(
-            "-o/--output names one file but {} inputs were given; use --out-dir for a batch",
-            args.inputs.len()
-        );
-    }
-    if let Some(dir) = &args.out_dir {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("{}: cannot create output directory", dir.display()))?;
-    }
-    let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let cancel = Arc::clone(&cancel);
-        ctrlc::set_handler(move || {
-            if cancel.swap(true, Ordering::SeqCst) {
-                // Second Ctrl-C: the user means it.
-                std::process::exit(130);
-            }
-            eprintln!(
-                "\ncancelling: finishing nothing, removing partial outputs (Ctrl-C again to force)"
-            );
-        })
-        .context("cannot install the Ctrl-C handler")?;
-    }
-    let quality = match (args.crf, args.bitrate) {
-        (Some(q), _) => Quality::Crf(q),
-        (None, Some(b)) => Quality::BitsPerSecond(b),
-        (None, None) => Quality::Default,
-    };
-
-    let bars = MultiProgress::new();
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        bars.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    let mut outcomes: Vec<(PathBuf, Result<JobReport, String>)> = Vec::new();
-    for input in &args.inputs {
-        if cancel.load(Ordering::SeqCst) {
-            outcomes.push((input.clone(), Err("cancelled before start".into())));
-            continue;
-        }
-        let output = args
-            .output
-            .clone()
-            .unwrap_or_else(|| default_output_path(input, args.out_dir.as_deref(), args.scale));
-        let job = OfflineJob {
-            input: input.clone(),
-            output,
-            model: args.model.clone(),
-            scale: args.scale,
-            encoder: args.encoder.clone(),
-            quality,
-            device: args.device,
-            overwrite: args.overwrite,
-        };
-        let bar = bars.add(ProgressBar::new(0));
-        bar.set_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} frames {msg} ETA {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        bar.set_prefix(short_name(input));
-        bar.enable_steady_tick(Duration::from_millis(250));
-        let result = job.run(Arc::clone(&cancel), &mut |event| match event {
-            JobEvent::Started(start) => {
-                bar.set_length(start.total_frames.unwrap_or(0));
-                // Above the bars on a terminal; plain lines in logs and tests.
-                bars.suspend(|| {
-                    eprintln!(
-                        "{} -> {}: {}x{} -> {}x{}, model {} on {}, encoder {}",
-                        input.display(),
-                        start.output.display(),
-                        start.input_size.0,
-                        start.input_size.1,
-                        start.output_size.0,
-                        start.output_size.1,
-                        start.model,
-                        start.device,
-                        start.encoder
-                    );
-                    for skipped in &start.skipped_encoders {
-                        eprintln!("  skipped encoder {skipped}");
-                    }
-                });
-            }
-            JobEvent::Progress(p) => {
-                if p.total_frames.is_some_and(|t| p.frames_done > t) {
-                    bar.set_length(p.frames_done);
-                }
-                bar.set_position(p.frames_done);
-                bar.set_message(format!("{:.1} fps", p.fps));
-            }
-        });
-        bar.finish_and_clear();
-        if let Err(e) = &result {
-            eprintln!("error: {e}");
-        }
-        outcomes.push((input.clone(), result.map_err(|e| e.to_string())));
-    }
-    print_summary(&outcomes);
-    let failed = outcomes.iter().filter(|(_, r)| r.is_err()).count();
-    Ok(if cancel.load(Ordering::SeqCst) {
-        ExitCode::from(130)
-    } else if failed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-fn short_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string())
-}
-
-fn print_summary(outcomes: &[(PathBuf, Result<JobReport, String>)]) {
-    println!(
-        "{:<28} {:<32} {:>7} {:>7} {:<9} {:<11} result",
-        "input", "output", "frames", "fps", "model", "encoder"
-    );
-    for (input, outcome) in outcomes {
-        match outcome {
-            Ok(r) => println!(
-                "{:<28} {:<32} {:>7} {:>7.1} {:<9} {:<11} ok ({:.1}s)",
-                short_name(input),
-                r.start.output.display(),
-                r.frames,
-                r.fps,
-                r.start.model,
-                r.start.encoder,
-                r.elapsed.as_secs_f64()
-            ),
-            Err(_) => println!(
-                "{:<28} {:<32} {:>7} {:>7} {:<9} {:<11} FAILED",
-                short_name(input),
-                "-",
-                "-",
-                "-",
-                "-",
-                "-"
-            ),
-        }
-    }
-    let ok = outcomes.iter().filter(|(_, r)| r.is_ok()).count();
-    println!("{ok}/{} files upscaled", outcomes.len());
-}

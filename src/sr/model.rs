@@ -21,6 +21,21 @@ pub trait SrModel: Send {
     fn forward(&self, rgb: &Tensor) -> Tensor;
     /// Pixels of context on each side a tile needs so that its centre matches an untiled run.
     fn receptive_margin(&self) -> u32;
+    /// Scalar parameters, when known (for benchmark tables).
+    fn parameters(&self) -> Option<u64> {
+        None
+    }
+    /// Multiply-accumulates per input pixel, when known (FLOPs = 2 x MACs).
+    fn macs_per_input_pixel(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// Giga floating-point operations for one input frame of `width` x `height`.
+pub fn gflops_per_frame(model: &dyn SrModel, width: u32, height: u32) -> Option<f64> {
+    model
+        .macs_per_input_pixel()
+        .map(|m| 2.0 * m as f64 * f64::from(width) * f64::from(height) / 1e9)
 }
 
 /// A tch network with its weights, adapted to the 0..1 interface.
@@ -29,6 +44,7 @@ pub struct NetworkModel {
     scale: u32,
     input_range: f64,
     net: Box<dyn Network>,
+    parameters: u64,
     // owns the variables `net` refers to
     _vs: nn::VarStore,
 }
@@ -53,6 +69,7 @@ impl NetworkModel {
             scale: card.scale,
             input_range: card.input_range,
             net,
+            parameters: super::card::parameter_count(&vs),
             _vs: vs,
         })
     }
@@ -78,6 +95,12 @@ impl SrModel for NetworkModel {
     }
     fn receptive_margin(&self) -> u32 {
         self.net.receptive_margin()
+    }
+    fn parameters(&self) -> Option<u64> {
+        Some(self.parameters)
+    }
+    fn macs_per_input_pixel(&self) -> Option<u64> {
+        Some(self.net.macs_per_input_pixel())
     }
 }
 

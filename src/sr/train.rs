@@ -25,6 +25,9 @@ pub struct TrainOptions {
     pub name: String,
     /// The architecture to ship (FMEN trains in its re-parameterisable form, then folds).
     pub arch: Architecture,
+    /// Train FMEN directly in its plain (inference) form: no RRRB expansions or BatchNorm, about
+    /// a third of the FLOPs per step; for when compute, not steps, is the limit.
+    pub plain: bool,
     pub tier: String,
     pub description: String,
     pub train_dir: PathBuf,
@@ -86,9 +89,9 @@ impl Rng {
     }
 }
 
-fn training_arch(arch: &Architecture) -> Architecture {
+fn training_arch(arch: &Architecture, plain: bool) -> Architecture {
     match arch {
-        Architecture::Fmen(c) => Architecture::FmenTraining(c.clone()),
+        Architecture::Fmen(c) if !plain => Architecture::FmenTraining(c.clone()),
         other => other.clone(),
     }
 }
@@ -202,7 +205,7 @@ pub fn train(opts: &TrainOptions, mut report: impl FnMut(TrainEvent)) -> Result<
     )))?;
 
     tch::manual_seed(opts.seed as i64);
-    let arch = training_arch(&opts.arch);
+    let arch = training_arch(&opts.arch, opts.plain);
     let vs = nn::VarStore::new(opts.device);
     let net = arch.build(&vs.root());
     let (ckpt_weights, ckpt_state) = checkpoint_paths(opts);
@@ -291,8 +294,10 @@ pub fn train(opts: &TrainOptions, mut report: impl FnMut(TrainEvent)) -> Result<
 /// Write the inference form (`NAME.safetensors`) and its card (`NAME.json`) into `out_dir`.
 fn export(opts: &TrainOptions, vs: &nn::VarStore, state: &TrainState) -> Result<PathBuf, SrError> {
     let vars = vs.variables();
-    let named = match &opts.arch {
-        Architecture::Fmen(c) => reparameterize(c, &vars).map_err(|e| SrError::Training(e.to_string()))?,
+    let named = match training_arch(&opts.arch, opts.plain) {
+        Architecture::FmenTraining(c) => {
+            reparameterize(&c, &vars).map_err(|e| SrError::Training(e.to_string()))?
+        }
         _ => named_variables(vs),
     };
     // count parameters and FLOPs on the inference form

@@ -34,6 +34,10 @@ impl Upscaler {
         self.model.name()
     }
 
+    pub fn model(&self) -> &dyn SrModel {
+        self.model.as_ref()
+    }
+
     pub fn scale(&self) -> u32 {
         self.model.scale()
     }
