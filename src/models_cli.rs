@@ -228,6 +228,14 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
 pub struct EvalArgs {
     /// Folder of ground-truth images (default: the held-out evaluation photos).
     pub images: Option<PathBuf>,
+    /// A ground-truth video instead of images: frames are downscaled, upscaled and compared.
+    #[cfg(feature = "media")]
+    #[arg(long, conflicts_with = "images")]
+    pub video: Option<PathBuf>,
+    /// With --video: score every Nth frame.
+    #[cfg(feature = "media")]
+    #[arg(long, default_value_t = 10)]
+    pub every: usize,
     /// Models to score (names or paths; comma-separated). Default: every shipped model.
     /// Bicubic is always scored beside them.
     #[arg(long, value_delimiter = ',')]
@@ -260,10 +268,27 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
         .images
         .clone()
         .unwrap_or_else(|| default_data_dir().join("eval"));
-    let mut files = list_images(&dir)?;
-    if let Some(n) = args.limit {
-        files.truncate(n);
-    }
+    let limit = args.limit.unwrap_or(usize::MAX);
+    #[cfg(feature = "media")]
+    let video = args.video.clone();
+    #[cfg(not(feature = "media"))]
+    let video: Option<PathBuf> = None;
+    let (source, mut truths) = match video {
+        Some(path) => (path.clone(), ground_truth_frames(&path, args)?),
+        None => {
+            let files = list_images(&dir)?;
+            let mut files = files.into_iter();
+            let next: GroundTruth = Box::new(move || {
+                let Some(file) = files.next() else {
+                    return Ok(None);
+                };
+                let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                Ok(Some((stem, to_unit(&load_rgb8(&file)?))))
+            });
+            (dir.clone(), next)
+        }
+    };
+    let dir = source;
     let device = ComputeDevice::select(args.device)?;
     let registry = ModelRegistry::discover();
     let names: Vec<String> = if args.models.is_empty() {
@@ -285,8 +310,7 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
     let mut columns: Vec<String> = vec!["bicubic".into()];
     columns.extend(upscalers.iter().map(|u| u.model_name().to_string()));
     eprintln!(
-        "eval: {} images from {}, x{} (LR = antialiased bicubic /{}), PSNR-Y/SSIM with shave {}, on {}",
-        files.len(),
+        "eval: {}, x{} (LR = antialiased bicubic /{}), PSNR-Y/SSIM with shave {}, on {}",
         dir.display(),
         args.scale,
         args.scale,
@@ -301,9 +325,10 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
     let mut rows = Vec::new();
     // wall time per model (downscale, SR, metrics): the speed column of the table
     let mut sr_seconds = vec![0.0; upscalers.len()];
-    for file in &files {
-        let hr8 = load_rgb8(file)?;
-        let hr = to_unit(&hr8);
+    while let Some((stem, hr)) = truths()? {
+        if rows.len() >= limit {
+            break;
+        }
         let mut scores = Vec::new();
         let mut bicubic = None;
         for (i, up) in upscalers.iter().enumerate() {
@@ -321,17 +346,16 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
             }
         };
         scores.insert(0, ("bicubic".into(), bicubic));
-        let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         print!("{:<22}", stem);
         for (_, s) in &scores {
             print!(" {:>15.2} dB {:>6.4}", s.psnr_y, s.ssim);
         }
         println!();
-        let size = hr8.size();
+        let size = hr.size();
         rows.push(EvalRow {
             image: stem,
-            width: size[2],
-            height: size[1],
+            width: size[3],
+            height: size[2],
             scores,
         });
     }
@@ -408,6 +432,36 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Ground truth pictures one at a time (name, 1 x 3 x H x W in 0..1); 4K frames are too big to
+/// hold a whole folder or video in memory.
+type GroundTruth = Box<dyn FnMut() -> Result<Option<(String, tch::Tensor)>>>;
+
+#[cfg(feature = "media")]
+fn ground_truth_frames(path: &Path, args: &EvalArgs) -> Result<GroundTruth> {
+    use crate::media::{DemuxItem, VideoDecoder};
+    let mut decoder = VideoDecoder::open(path)?;
+    let every = args.every.max(1);
+    let mut index = 0usize;
+    Ok(Box::new(move || loop {
+        match decoder.next_item()? {
+            None => return Ok(None),
+            Some(DemuxItem::Frame(frame)) => {
+                index += 1;
+                if (index - 1) % every == 0 {
+                    let rgb = crate::sr::color::yuv_to_rgb(&frame, tch::Device::Cpu)?;
+                    return Ok(Some((format!("frame {}", index - 1), rgb)));
+                }
+            }
+            Some(DemuxItem::Packet(_)) => {}
+        }
+    }))
+}
+
+#[cfg(not(feature = "media"))]
+fn ground_truth_frames(_path: &Path, _args: &EvalArgs) -> Result<GroundTruth> {
+    unreachable!("--video exists only with the media feature")
 }
 
 fn card_path_of(registry: &ModelRegistry, name: &str) -> Option<PathBuf> {

@@ -380,3 +380,54 @@ fn train_refuses_missing_data_and_mismatched_checkpoints() {
     assert_eq!(run.code, Some(1));
     assert!(run.stderr.contains("m.ckpt.json") && run.stderr.contains("is a fmen-training"), "{}", run.stderr);
 }
+
+#[test]
+fn upscale_uses_the_best_shipped_model_by_default_and_names_it() {
+    let run = common::stronglive(&["models"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let default_line = run
+        .stdout
+        .lines()
+        .find(|l| l.ends_with("(default)"))
+        .unwrap_or_else(|| panic!("no default model in:\n{}", run.stdout));
+    let name = default_line.split_whitespace().next().unwrap().to_string();
+    assert_ne!(name, "bicubic", "models/ ships trained models with evaluations:\n{}", run.stdout);
+
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("in.mp4");
+    common::tiny_clip(&clip);
+    let out = dir.path().join("out.mp4");
+    let run = common::stronglive(&["upscale", clip.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("model {name} on")), "{}", run.stderr);
+    assert_eq!(common::count_frames(&out), 5);
+}
+
+#[test]
+fn eval_scores_frames_of_a_ground_truth_video() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("truth.mp4");
+    common::test_pattern(
+        "size=256x144:rate=10:duration=0.5",
+        &["-pix_fmt", "yuv420p", "-crf", "10"],
+        &clip,
+    );
+    let json = dir.path().join("video.json");
+    let run = common::stronglive(&[
+        "eval", "--video", clip.to_str().unwrap(), "--every", "2", "--models", "bicubic",
+        "--json", json.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rows = doc["rows"].as_array().unwrap();
+    // frames 0, 2, 4 of 5
+    let names: Vec<&str> = rows.iter().map(|r| r["image"].as_str().unwrap()).collect();
+    assert_eq!(names, ["frame 0", "frame 2", "frame 4"]);
+    assert_eq!((rows[0]["width"].as_i64(), rows[0]["height"].as_i64()), (Some(256), Some(144)));
+    let bicubic = doc["mean"][0][1]["psnr_y"].as_f64().unwrap();
+    assert!(bicubic > 15.0 && bicubic < 60.0, "bicubic PSNR-Y {bicubic}");
+
+    let run = common::stronglive(&["eval", "--video", dir.path().join("missing.mp4").to_str().unwrap()]);
+    assert_eq!(run.code, Some(1));
+    assert!(run.stderr.contains("missing.mp4"), "{}", run.stderr);
+}

@@ -78,7 +78,7 @@ mod tests {
         // a uniform +4/255 shift on every channel moves luma by 4 * 219.859/256 levels
         let base = hr.clamp(0.0, 229.0 / 255.0);
         let shifted = &base + 4.0 / 255.0;
-        let expected = 20.0 * (255.0 / (4.0 * (65.738 + 129.057 + 25.064) / 256.0)).log10();
+        let expected = 20.0 * (255.0f64 / (4.0 * (65.738 + 129.057 + 25.064) / 256.0)).log10();
         assert!((psnr_y(&shifted, &base, 4) - expected).abs() < 0.05);
         assert!(ssim_y(&shifted, &base, 4) < 1.0);
     }

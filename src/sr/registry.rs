@@ -155,3 +155,58 @@ impl ModelRegistry {
             .unwrap_or(&self.entries[0])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sr::card::{Evaluation, ModelCard};
+
+    fn card(name: &str, tier: &str, scale: u32, gain: Option<f64>) -> ModelCard {
+        ModelCard {
+            name: name.into(),
+            architecture: "fmen".into(),
+            hyperparameters: serde_json::Value::Null,
+            scale,
+            input_range: 1.0,
+            tier: tier.into(),
+            description: String::new(),
+            parameters: 0,
+            gflops_960x540: 0.0,
+            training: Default::default(),
+            evaluation: gain
+                .map(|g| Evaluation {
+                    psnr_y: 41.0 + g,
+                    bicubic_psnr_y: 41.0,
+                    ..Default::default()
+                })
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    fn write(dir: &Path, c: &ModelCard) {
+        c.write(&dir.join(format!("{}.json", c.name))).unwrap();
+        std::fs::write(dir.join(format!("{}.safetensors", c.name)), b"").unwrap();
+    }
+
+    #[test]
+    fn best_is_the_largest_measured_gain_for_the_scale_and_user_models_never_win() {
+        let shipped = tempfile::tempdir().unwrap();
+        let user = tempfile::tempdir().unwrap();
+        write(shipped.path(), &card("small", "cpu", 4, Some(0.9)));
+        write(shipped.path(), &card("big", "gpu", 4, Some(1.3)));
+        write(shipped.path(), &card("unmeasured", "gpu", 4, None));
+        write(shipped.path(), &card("x2", "gpu", 2, Some(3.0)));
+        write(user.path(), &card("mine", "gpu", 4, Some(9.0)));
+        std::fs::write(shipped.path().join("broken.json"), "{").unwrap();
+        std::fs::write(shipped.path().join("broken.safetensors"), b"").unwrap();
+        let reg = ModelRegistry::from_dirs(&[shipped.path().to_path_buf()], &[user.path().to_path_buf()]);
+        assert_eq!(reg.best(4).name, "big");
+        assert_eq!(reg.best(2).name, "x2");
+        assert_eq!(reg.best(3).name, "bicubic");
+        assert_eq!(reg.best_of_tier("cpu", 4).name, "small");
+        assert!(reg.find("mine").is_some_and(|e| !e.shipped));
+        assert_eq!(reg.broken.len(), 1);
+        assert!(reg.broken[0].0.ends_with("broken.json"));
+    }
+}
