@@ -12,7 +12,7 @@ export LIBTORCH_USE_PYTORCH := 1
 export CARGO_TARGET_DIR ?= $(CACHE_DIR)/target
 BIN := $(CARGO_TARGET_DIR)/release/stronglive
 
-.PHONY: setup build run test check fmt clippy bench clean-output
+.PHONY: setup build run test check fmt clippy bench data models eval sr-only-check clean-output
 
 setup:
 	@./scripts/setup.sh
@@ -32,7 +32,24 @@ fmt:
 clippy: setup
 	cargo clippy --release --all-targets --locked -- -D warnings
 
-check: fmt clippy test
+# the FFmpeg-free build (train/eval/models only) that runs on GPU machines without FFmpeg
+sr-only-check: setup
+	cargo check --release --locked --no-default-features --bins
+
+check: fmt clippy sr-only-check test
 
 bench: build
 	$(BIN) bench $(ARGS)
+
+# Training and evaluation photos from Debian packages (scripts/fetch_data.sh; ~620 MB of .debs)
+data: setup
+	./scripts/fetch_data.sh
+
+# The recipe of the shipped models (README "Models"); resumable: re-run continues from the
+# checkpoints in $(CACHE_DIR)/checkpoints. Then `make eval` measures them and fills the cards.
+models: build data
+	$(BIN) train --name fmen-tiny-x4 --preset fmen-tiny --steps 6000 --lr 1e-3 --resume
+	$(BIN) train --name fmen-sl-x4 --preset fmen-sl --plain --steps 7000 --lr 6e-4 --resume
+
+eval: build data
+	$(BIN) eval --update-cards $(ARGS)

@@ -113,6 +113,11 @@ pub struct TrainArgs {
     /// Train FMEN presets in their plain inference form (no RRRB/BatchNorm; ~3x cheaper steps).
     #[arg(long)]
     pub plain: bool,
+    /// Compress half of the LR batches with H.264 (libx264, ultrafast/zerolatency like a live
+    /// sender) at a CRF drawn from MIN-MAX, e.g. 18-32: the live input is H.264.
+    #[cfg(feature = "media")]
+    #[arg(long, value_name = "MIN-MAX", value_parser = parse_crf_range)]
+    pub h264_crf: Option<(u8, u8)>,
     #[arg(long, default_value = "auto")]
     pub device: DevicePreference,
     /// Intra-op threads for libtorch on the CPU (default: all cores).
@@ -147,6 +152,7 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
         name: args.name.clone(),
         arch: args.preset.architecture(),
         plain: args.plain,
+        degradation: lr_degradation(args),
         tier: args.preset.tier().into(),
         description: format!("{:?} preset, trained by StrongLive Studio", args.preset),
         train_dir: data.join("train"),
@@ -222,6 +228,52 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
     bar.finish_and_clear();
     println!("{}", card.display());
     Ok(())
+}
+
+#[cfg(feature = "media")]
+fn parse_crf_range(s: &str) -> Result<(u8, u8), String> {
+    let (a, b) = s.split_once('-').ok_or(format!("{s:?} is not MIN-MAX, e.g. 18-32"))?;
+    let (a, b): (u8, u8) = (
+        a.trim().parse().map_err(|_| format!("{a:?} is not a CRF"))?,
+        b.trim().parse().map_err(|_| format!("{b:?} is not a CRF"))?,
+    );
+    if a > b || b > 51 {
+        return Err(format!("CRF range {a}-{b} must be increasing and within 0-51"));
+    }
+    Ok((a, b))
+}
+
+#[cfg(feature = "media")]
+fn lr_degradation(args: &TrainArgs) -> Option<crate::sr::train::LrDegradation> {
+    use crate::frame::ColorInfo;
+    use crate::sr::color::{rgb_to_yuv, yuv_to_rgb};
+    let (lo, hi) = args.h264_crf?;
+    let apply = move |lr: &tch::Tensor, random: u64| -> Result<tch::Tensor, String> {
+        // half the batches stay clean so the model still sees pristine input
+        if random % 2 == 0 {
+            return Ok(lr.shallow_clone());
+        }
+        let crf = lo + ((random >> 8) % u64::from(hi - lo + 1)) as u8;
+        let color = ColorInfo::default_for_height(540);
+        let frames = (0..lr.size()[0])
+            .map(|i| rgb_to_yuv(&lr.narrow(0, i, 1), color).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let back = crate::media::roundtrip::h264_round_trip(&frames, crf).map_err(|e| e.to_string())?;
+        let rgb = back
+            .iter()
+            .map(|f| yuv_to_rgb(f, tch::Device::Cpu).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(crate::sr::metrics::quantize(&tch::Tensor::cat(&rgb, 0)))
+    };
+    Some(crate::sr::train::LrDegradation {
+        description: format!("H.264 (libx264 ultrafast zerolatency, CRF {lo}-{hi}) on half the batches"),
+        apply: std::sync::Arc::new(apply),
+    })
+}
+
+#[cfg(not(feature = "media"))]
+fn lr_degradation(_args: &TrainArgs) -> Option<crate::sr::train::LrDegradation> {
+    None
 }
 
 #[derive(Debug, Args)]

@@ -431,3 +431,22 @@ fn eval_scores_frames_of_a_ground_truth_video() {
     assert_eq!(run.code, Some(1));
     assert!(run.stderr.contains("missing.mp4"), "{}", run.stderr);
 }
+
+#[test]
+fn train_with_h264_augmentation_records_it_in_the_card() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_photo_set(dir.path());
+    let models = dir.path().join("models");
+    let run = common::stronglive(&[
+        "train", "--name", "h", "--preset", "fmen-tiny", "--steps", "4", "--batch", "2", "--patch", "16",
+        "--seed", "3", "--h264-crf", "20-30", "--data", data.to_str().unwrap(),
+        "--models-dir", models.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let card = ModelCard::read(&models.join("h.json")).unwrap();
+    assert!(card.training.data.contains("H.264 (libx264 ultrafast zerolatency, CRF 20-30)"), "{}", card.training.data);
+
+    let run = common::stronglive(&["train", "--name", "h", "--h264-crf", "30-20"]);
+    assert_eq!(run.code, Some(2));
+    assert!(run.stderr.contains("must be increasing"), "{}", run.stderr);
+}

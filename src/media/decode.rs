@@ -336,7 +336,7 @@ impl VideoDecoder {
 }
 
 /// Copy one plane without its row padding.
-fn copy_plane(frame: &frame::Video, index: usize, width: u32, height: u32) -> Vec<u8> {
+pub(crate) fn copy_plane(frame: &frame::Video, index: usize, width: u32, height: u32) -> Vec<u8> {
     let stride = frame.stride(index);
     let data = frame.data(index);
     let (w, h) = (width as usize, height as usize);

@@ -8,6 +8,7 @@ pub mod decode;
 pub mod encode;
 pub mod output;
 pub mod probe;
+pub mod roundtrip;
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -48,6 +49,8 @@ pub enum MediaError {
     Write { path: PathBuf, reason: String },
     #[error("{}: unsupported output container {ext:?} (use .mp4, .mov or .mkv)", path.display())]
     UnsupportedContainer { path: PathBuf, ext: String },
+    #[error("H.264 round trip ({stage}): {reason}")]
+    RoundTrip { stage: &'static str, reason: String },
     #[error("{}: no usable video encoder: {tried}", path.display())]
     NoEncoder { path: PathBuf, tried: String },
     #[error("{}: encoding failed at frame {frame}: {reason}", path.display())]

@@ -20,6 +20,21 @@ use super::{
     SrError,
 };
 
+/// An extra degradation of the LR batch (B x 3 x h x w, 0..1, CPU), e.g. H.264 compression; the
+/// `u64` is a fresh random number for its own choices. Supplied by the caller because the SR
+/// engine does not link FFmpeg.
+#[derive(Clone)]
+pub struct LrDegradation {
+    pub description: String,
+    pub apply: std::sync::Arc<dyn Fn(&Tensor, u64) -> Result<Tensor, String> + Send + Sync>,
+}
+
+impl std::fmt::Debug for LrDegradation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.description)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
     pub name: String,
@@ -30,6 +45,7 @@ pub struct TrainOptions {
     pub plain: bool,
     pub tier: String,
     pub description: String,
+    pub degradation: Option<LrDegradation>,
     pub train_dir: PathBuf,
     pub val_dir: PathBuf,
     /// Where the model file and card are written (`models/`).
@@ -255,7 +271,10 @@ pub fn train(opts: &TrainOptions, mut report: impl FnMut(TrainEvent)) -> Result<
         let lr_now = learning_rate(opts, state.step, resumed_at);
         opt.set_lr(lr_now);
         let hr = sample_batch(&train_images, &mut rng, opts.batch, hr_patch);
-        let lr_img = downscale_bicubic(&hr, scale);
+        let mut lr_img = downscale_bicubic(&hr, scale);
+        if let Some(d) = &opts.degradation {
+            lr_img = (d.apply)(&lr_img, rng.next()).map_err(SrError::Training)?;
+        }
         let sr = net.forward_t(&lr_img.to_device(opts.device), true);
         let loss = (sr - hr.to_device(opts.device)).abs().mean(Kind::Float);
         opt.backward_step(&loss);
@@ -324,10 +343,11 @@ fn export(opts: &TrainOptions, vs: &nn::VarStore, state: &TrainState) -> Result<
         training: Training {
             command: state.commands.join("\n"),
             data: format!(
-                "{} (HR = photo downscaled x2, random {}px crops, 8 flips/rotations, LR = antialiased bicubic /{} rounded to 8 bits); validation: fixed crops of {}",
+                "{} (HR = photo downscaled x2, random {}px crops, 8 flips/rotations, LR = antialiased bicubic /{} rounded to 8 bits{}); validation: fixed crops of {}",
                 opts.train_dir.display(),
                 opts.patch * i64::from(opts.arch.scale()),
                 opts.arch.scale(),
+                opts.degradation.as_ref().map_or(String::new(), |d| format!(", then {}", d.description)),
                 opts.val_dir.display()
             ),
             credits: opts.credits.clone(),
