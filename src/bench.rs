@@ -78,7 +78,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             registry
                 .entries
                 .iter()
-                .filter(|e| e.shipped && e.card.is_some() && e.card.as_ref().is_some_and(|c| c.scale == 4))
+                .filter(|e| {
+                    e.shipped && e.card.is_some() && e.card.as_ref().is_some_and(|c| c.scale == 4)
+                })
                 .map(|e| e.name.clone()),
         );
     } else {
@@ -202,7 +204,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         );
     }
     println!();
-    println!("{:<22} {:>12} {:>18}", "model", "parameters", "GFLOP per 960x540");
+    println!(
+        "{:<22} {:>12} {:>18}",
+        "model", "parameters", "GFLOP per 960x540"
+    );
     for (name, params, gflops) in &costs {
         println!(
             "{:<22} {:>12} {:>18}",

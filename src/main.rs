@@ -99,4 +99,3 @@ fn run_gui() -> Result<ExitCode> {
 fn run_gui() -> Result<ExitCode> {
     bail!("this build has no studio window (built without the `gui` feature); see `stronglive --help`")
 }
-

@@ -23,7 +23,9 @@ pub fn default_data_dir() -> PathBuf {
     std::env::var_os("STRONGLIVE_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default();
             home.join(".cache/stronglive/data")
         })
 }
@@ -191,7 +193,13 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
     let mut last_val = String::new();
     let started = std::time::Instant::now();
     let card = train(&opts, |event| match event {
-        TrainEvent::Started { step, total, train_images, val_crops, parameters } => {
+        TrainEvent::Started {
+            step,
+            total,
+            train_images,
+            val_crops,
+            parameters,
+        } => {
             bar.set_position(step);
             bar.suspend(|| {
                 eprintln!(
@@ -208,8 +216,15 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
             bar.set_position(step);
             bar.set_message(format!("loss {avg:.5}{last_val}"));
         }
-        TrainEvent::Validated { step, psnr_y, bicubic_psnr_y } => {
-            last_val = format!(" val {psnr_y:.2} dB ({:+.2} vs bicubic)", psnr_y - bicubic_psnr_y);
+        TrainEvent::Validated {
+            step,
+            psnr_y,
+            bicubic_psnr_y,
+        } => {
+            last_val = format!(
+                " val {psnr_y:.2} dB ({:+.2} vs bicubic)",
+                psnr_y - bicubic_psnr_y
+            );
             // one line per validation, so logs keep the learning curve
             bar.suspend(|| {
                 eprintln!(
@@ -232,13 +247,21 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
 
 #[cfg(feature = "media")]
 fn parse_crf_range(s: &str) -> Result<(u8, u8), String> {
-    let (a, b) = s.split_once('-').ok_or(format!("{s:?} is not MIN-MAX, e.g. 18-32"))?;
+    let (a, b) = s
+        .split_once('-')
+        .ok_or(format!("{s:?} is not MIN-MAX, e.g. 18-32"))?;
     let (a, b): (u8, u8) = (
-        a.trim().parse().map_err(|_| format!("{a:?} is not a CRF"))?,
-        b.trim().parse().map_err(|_| format!("{b:?} is not a CRF"))?,
+        a.trim()
+            .parse()
+            .map_err(|_| format!("{a:?} is not a CRF"))?,
+        b.trim()
+            .parse()
+            .map_err(|_| format!("{b:?} is not a CRF"))?,
     );
     if a > b || b > 51 {
-        return Err(format!("CRF range {a}-{b} must be increasing and within 0-51"));
+        return Err(format!(
+            "CRF range {a}-{b} must be increasing and within 0-51"
+        ));
     }
     Ok((a, b))
 }
@@ -258,7 +281,8 @@ fn lr_degradation(args: &TrainArgs) -> Option<crate::sr::train::LrDegradation> {
         let frames = (0..lr.size()[0])
             .map(|i| rgb_to_yuv(&lr.narrow(0, i, 1), color).map_err(|e| e.to_string()))
             .collect::<Result<Vec<_>, _>>()?;
-        let back = crate::media::roundtrip::h264_round_trip(&frames, crf).map_err(|e| e.to_string())?;
+        let back =
+            crate::media::roundtrip::h264_round_trip(&frames, crf).map_err(|e| e.to_string())?;
         let rgb = back
             .iter()
             .map(|f| yuv_to_rgb(f, tch::Device::Cpu).map_err(|e| e.to_string()))
@@ -266,7 +290,9 @@ fn lr_degradation(args: &TrainArgs) -> Option<crate::sr::train::LrDegradation> {
         Ok(crate::sr::metrics::quantize(&tch::Tensor::cat(&rgb, 0)))
     };
     Some(crate::sr::train::LrDegradation {
-        description: format!("H.264 (libx264 ultrafast zerolatency, CRF {lo}-{hi}) on half the batches"),
+        description: format!(
+            "H.264 (libx264 ultrafast zerolatency, CRF {lo}-{hi}) on half the batches"
+        ),
         apply: std::sync::Arc::new(apply),
     })
 }
@@ -334,7 +360,10 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
                 let Some(file) = files.next() else {
                     return Ok(None);
                 };
-                let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                let stem = file
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 Ok(Some((stem, to_unit(&load_rgb8(&file)?))))
             });
             (dir.clone(), next)
@@ -351,12 +380,16 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
             .map(|e| e.name.clone())
             .collect()
     } else {
-        args.models.iter().filter(|m| *m != "bicubic").cloned().collect()
+        args.models
+            .iter()
+            .filter(|m| *m != "bicubic")
+            .cloned()
+            .collect()
     };
     let mut upscalers = Vec::new();
     for name in &names {
-        let model = load_model(name, args.scale, &device)
-            .with_context(|| format!("model {name}"))?;
+        let model =
+            load_model(name, args.scale, &device).with_context(|| format!("model {name}"))?;
         upscalers.push(Upscaler::new(model, device.clone()));
     }
     let mut columns: Vec<String> = vec!["bicubic".into()];
@@ -427,7 +460,11 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
     print!("{:<22}", "gain vs bicubic");
     let bic = mean(0);
     for i in 0..columns.len() {
-        print!(" {:>+15.2} dB {:>+6.4}", mean(i).psnr_y - bic.psnr_y, mean(i).ssim - bic.ssim);
+        print!(
+            " {:>+15.2} dB {:>+6.4}",
+            mean(i).psnr_y - bic.psnr_y,
+            mean(i).ssim - bic.ssim
+        );
     }
     println!();
     print!("{:<22} {:>24}", "seconds per image", "-");
@@ -441,7 +478,8 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
             "{}: {} parameters, {} GFLOP per 960x540 input",
             m.name(),
             m.parameters().map_or("?".into(), |p| p.to_string()),
-            crate::sr::model::gflops_per_frame(m, 960, 540).map_or("?".into(), |g| format!("{g:.1}"))
+            crate::sr::model::gflops_per_frame(m, 960, 540)
+                .map_or("?".into(), |g| format!("{g:.1}"))
         );
     }
 
@@ -517,7 +555,10 @@ fn ground_truth_frames(_path: &Path, _args: &EvalArgs) -> Result<GroundTruth> {
 }
 
 fn card_path_of(registry: &ModelRegistry, name: &str) -> Option<PathBuf> {
-    if Path::new(name).extension().is_some_and(|e| e == "json" || e == "safetensors") {
+    if Path::new(name)
+        .extension()
+        .is_some_and(|e| e == "json" || e == "safetensors")
+    {
         return Some(card_and_weights(Path::new(name)).0);
     }
     match &registry.find(name)?.source {
@@ -546,7 +587,14 @@ pub fn run_models() -> Result<()> {
                 format!("{:.1}", c.gflops_960x540),
                 c.gain_db().map_or("-".into(), |g| format!("{g:+.2}")),
             ),
-            None => ("-".into(), "any".into(), "-".into(), "0".into(), "-".into(), "0".into()),
+            None => (
+                "-".into(),
+                "any".into(),
+                "-".into(),
+                "0".into(),
+                "-".into(),
+                "0".into(),
+            ),
         };
         let file = match &e.source {
             ModelSource::Builtin => "(built in)".to_string(),

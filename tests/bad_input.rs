@@ -156,7 +156,14 @@ fn unwritable_output_locations_are_rejected() {
         run.stderr
     );
 
-    let run = stronglive(&["upscale", "--model", "bicubic", input.to_str().unwrap(), "-o", "/proc/out.mp4"]);
+    let run = stronglive(&[
+        "upscale",
+        "--model",
+        "bicubic",
+        input.to_str().unwrap(),
+        "-o",
+        "/proc/out.mp4",
+    ]);
     assert_eq!(run.code, Some(1));
     let line = run
         .stderr
@@ -237,7 +244,14 @@ fn ctrl_c_cancels_and_leaves_no_output() {
         &input,
     );
     let child = std::process::Command::new(bin())
-        .args(["upscale", "--model", "bicubic", input.to_str().unwrap(), "--encoder", "libx264"])
+        .args([
+            "upscale",
+            "--model",
+            "bicubic",
+            input.to_str().unwrap(),
+            "--encoder",
+            "libx264",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -22,7 +22,8 @@ fn reference_dir() -> PathBuf {
 }
 
 fn python() -> PathBuf {
-    let venv = std::env::var_os("VIRTUAL_ENV").expect("tests run with the torch virtualenv (make test)");
+    let venv =
+        std::env::var_os("VIRTUAL_ENV").expect("tests run with the torch virtualenv (make test)");
     PathBuf::from(venv).join("bin/python")
 }
 
@@ -74,12 +75,19 @@ fn published_fmen_checkpoint_reproduces_reference_output() {
         .unsqueeze(0);
     assert_eq!(out.size(), reference.size());
     let max_diff = (&out - &reference).abs().max().double_value(&[]);
-    assert!(max_diff < 2e-3, "max abs difference {max_diff} vs the reference");
+    assert!(
+        max_diff < 2e-3,
+        "max abs difference {max_diff} vs the reference"
+    );
 
     // and through the model-file path (card + weights, 0..255 input range): beats bicubic by
     // the published margin on the reference crop (36.45 vs 33.84 dB)
     let card_path = dir.path().join("fmen_x4.json");
-    write_card(&card_path, &Architecture::Fmen(FmenConfig::published_x4()), 255.0);
+    write_card(
+        &card_path,
+        &Architecture::Fmen(FmenConfig::published_x4()),
+        255.0,
+    );
     let model = load_model(card_path.to_str().unwrap(), 4, &ComputeDevice::cpu()).unwrap();
     let hr = to_unit(&load_rgb8(&reference_dir().join("fmen_x4_hr.png")).unwrap());
     let sr = tch::no_grad(|| model.forward(&to_unit(&lr)));
@@ -103,9 +111,12 @@ fn training_form_folds_into_inference_form_exactly() {
         for (name, var) in train_vs.variables() {
             let mut v = var.shallow_clone();
             if name.ends_with("running_var") {
-                let _ = v.copy_(&(Tensor::rand_like(&v) + 0.5));
+                v.copy_(&(Tensor::rand_like(&v) + 0.5));
             } else if name.contains(".bn") {
-                let _ = v.copy_(&(Tensor::randn_like(&v) * 0.3 + if name.ends_with("weight") { 1.0 } else { 0.0 }));
+                v.copy_(
+                    &(Tensor::randn_like(&v) * 0.3
+                        + if name.ends_with("weight") { 1.0 } else { 0.0 }),
+                );
             }
         }
     });
@@ -118,10 +129,18 @@ fn training_form_folds_into_inference_form_exactly() {
     load_weights(&infer_vs, &path, "fmen").unwrap();
 
     let x = Tensor::rand([1, 3, 24, 20], (Kind::Float, Device::Cpu));
-    let (a, b) = tch::no_grad(|| (train_net.forward_t(&x, false), infer_net.forward_t(&x, false)));
+    let (a, b) = tch::no_grad(|| {
+        (
+            train_net.forward_t(&x, false),
+            infer_net.forward_t(&x, false),
+        )
+    });
     let diff = (&a - &b).abs().max().double_value(&[]);
     let scale = a.abs().max().double_value(&[]);
-    assert!(diff < 1e-4 * scale.max(1.0), "training vs folded: max diff {diff} (output scale {scale})");
+    assert!(
+        diff < 1e-4 * scale.max(1.0),
+        "training vs folded: max diff {diff} (output scale {scale})"
+    );
     // a wrong fold (bn3's scale missing from one excitate conv) shows up far above that error
     let mut broken = folded;
     for (name, t) in broken.iter_mut() {
@@ -133,7 +152,10 @@ fn training_form_folds_into_inference_form_exactly() {
     load_weights(&infer_vs, &path, "fmen").unwrap();
     let c = tch::no_grad(|| infer_net.forward_t(&x, false));
     let wrong = (&a - &c).abs().max().double_value(&[]);
-    assert!(wrong > 100.0 * diff, "a wrong fold changes the output by only {wrong} (fold error {diff})");
+    assert!(
+        wrong > 100.0 * diff,
+        "a wrong fold changes the output by only {wrong} (fold error {diff})"
+    );
 }
 
 fn load_err(path: &Path) -> String {
@@ -153,11 +175,16 @@ fn bad_model_files_are_refused_naming_the_file_and_the_tensor() {
         n_feats: 20,
         ..FmenConfig::published_x4()
     };
-    write_card(&dir.path().join("fmen_x4.json"), &Architecture::Fmen(small), 255.0);
+    write_card(
+        &dir.path().join("fmen_x4.json"),
+        &Architecture::Fmen(small),
+        255.0,
+    );
     let err = load_err(&dir.path().join("fmen_x4.json"));
     assert!(err.contains("fmen_x4.safetensors"), "{err}");
     assert!(
-        err.contains("tensor \"ERBs.0.conv1.rep_conv.bias\" has shape [50]") && err.contains("expects [20]"),
+        err.contains("tensor \"ERBs.0.conv1.rep_conv.bias\" has shape [50]")
+            && err.contains("expects [20]"),
         "{err}"
     );
 
@@ -166,21 +193,37 @@ fn bad_model_files_are_refused_naming_the_file_and_the_tensor() {
     card.architecture = "fmen3".into();
     card.write(&dir.path().join("fmen_x4.json")).unwrap();
     let err = load_err(&dir.path().join("fmen_x4.json"));
-    assert!(err.contains("unknown architecture \"fmen3\"") && err.contains("fmen, "), "{err}");
+    assert!(
+        err.contains("unknown architecture \"fmen3\"") && err.contains("fmen, "),
+        "{err}"
+    );
 
     // a truncated weights file
-    write_card(&dir.path().join("fmen_x4.json"), &Architecture::Fmen(FmenConfig::published_x4()), 255.0);
+    write_card(
+        &dir.path().join("fmen_x4.json"),
+        &Architecture::Fmen(FmenConfig::published_x4()),
+        255.0,
+    );
     let bytes = std::fs::read(&weights).unwrap();
     std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
     let err = load_err(&weights);
-    assert!(err.contains("fmen_x4.safetensors") && err.contains("not a readable safetensors"), "{err}");
+    assert!(
+        err.contains("fmen_x4.safetensors") && err.contains("not a readable safetensors"),
+        "{err}"
+    );
 
     // a card that is not JSON, and a weights file with a tensor the architecture lacks
     std::fs::write(dir.path().join("broken.json"), "{ not json").unwrap();
     std::fs::write(dir.path().join("broken.safetensors"), b"").unwrap();
     let err = load_err(&dir.path().join("broken.json"));
-    assert!(err.contains("broken.json") && err.contains("not valid"), "{err}");
-    let mut named = vec![("extra.weight".to_string(), Tensor::zeros([2], (Kind::Float, Device::Cpu)))];
+    assert!(
+        err.contains("broken.json") && err.contains("not valid"),
+        "{err}"
+    );
+    let mut named = vec![(
+        "extra.weight".to_string(),
+        Tensor::zeros([2], (Kind::Float, Device::Cpu)),
+    )];
     let vs = nn::VarStore::new(Device::Cpu);
     let _net = Fmen::new(&vs.root(), &FmenConfig::published_x4(), FmenForm::Inference);
     named.extend(vs.variables());
@@ -198,8 +241,17 @@ fn bad_model_files_are_refused_naming_the_file_and_the_tensor() {
         dir.path().join("fmen_x4.json").to_str().unwrap(),
     ]);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
-    assert!(run.stderr.contains("unexpected tensor \"extra.weight\""), "{}", run.stderr);
-    assert!(common::listing(dir.path()).iter().all(|f| !f.contains("in_x4")), "no output left");
+    assert!(
+        run.stderr.contains("unexpected tensor \"extra.weight\""),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        common::listing(dir.path())
+            .iter()
+            .all(|f| !f.contains("in_x4")),
+        "no output left"
+    );
 }
 
 #[test]
@@ -230,7 +282,8 @@ torch.jit.trace(Gray().eval(), torch.rand(1, 3, 8, 8)).save(sys.argv[1] + "/gray
     let device = ComputeDevice::cpu();
     let model = load_model(dir.path().join("x4.pt").to_str().unwrap(), 4, &device).unwrap();
     assert_eq!((model.name(), model.scale()), ("x4", 4));
-    let out = tch::no_grad(|| model.forward(&Tensor::rand([1, 3, 30, 50], (Kind::Float, Device::Cpu))));
+    let out =
+        tch::no_grad(|| model.forward(&Tensor::rand([1, 3, 30, 50], (Kind::Float, Device::Cpu))));
     assert_eq!(out.size(), [1, 3, 120, 200]);
 
     let err = load_model(dir.path().join("x2.pt").to_str().unwrap(), 4, &device)
@@ -239,10 +292,16 @@ torch.jit.trace(Gray().eval(), torch.rand(1, 3, 8, 8)).save(sys.argv[1] + "/gray
         .to_string();
     assert!(err.contains("x2") && err.contains("x4"), "{err}");
     let err = load_err(&dir.path().join("gray.pt"));
-    assert!(err.contains("gray.pt") && err.contains("[1, 1, 16, 24]"), "{err}");
+    assert!(
+        err.contains("gray.pt") && err.contains("[1, 1, 16, 24]"),
+        "{err}"
+    );
     std::fs::write(dir.path().join("junk.pt"), b"not a module").unwrap();
     let err = load_err(&dir.path().join("junk.pt"));
-    assert!(err.contains("junk.pt") && err.contains("not a TorchScript module"), "{err}");
+    assert!(
+        err.contains("junk.pt") && err.contains("not a TorchScript module"),
+        "{err}"
+    );
 
     // user directories (STRONGLIVE_MODELS) list TorchScript modules by name
     let run = Command::new(common::bin())
@@ -252,7 +311,10 @@ torch.jit.trace(Gray().eval(), torch.rand(1, 3, 8, 8)).save(sys.argv[1] + "/gray
         .unwrap();
     let listing = String::from_utf8_lossy(&run.stdout);
     assert!(listing.lines().any(|l| l.starts_with("x4 ")), "{listing}");
-    assert!(listing.lines().any(|l| l.starts_with("bicubic ")), "{listing}");
+    assert!(
+        listing.lines().any(|l| l.starts_with("bicubic ")),
+        "{listing}"
+    );
 }
 
 #[test]
@@ -265,7 +327,11 @@ fn edsr_and_srvc_round_trip_through_model_files() {
         let vs = nn::VarStore::new(Device::Cpu);
         let net = arch.build(&vs.root());
         let x = Tensor::rand([1, 3, 23, 31], (Kind::Float, Device::Cpu));
-        let input_range = if arch.name() == "edsr-baseline" { 255.0 } else { 1.0 };
+        let input_range = if arch.name() == "edsr-baseline" {
+            255.0
+        } else {
+            1.0
+        };
         let direct = tch::no_grad(|| net.forward_t(&(&x * input_range), false) / input_range);
         assert_eq!(direct.size(), [1, 3, 92, 124], "{}", arch.name());
         let card = dir.path().join(format!("{}.json", arch.name()));
@@ -275,7 +341,11 @@ fn edsr_and_srvc_round_trip_through_model_files() {
         let model = load_model(card.to_str().unwrap(), 4, &ComputeDevice::cpu()).unwrap();
         let loaded = tch::no_grad(|| model.forward(&x));
         let diff = (loaded - direct).abs().max().double_value(&[]);
-        assert!(diff < 1e-5, "{}: reloaded model differs by {diff}", arch.name());
+        assert!(
+            diff < 1e-5,
+            "{}: reloaded model differs by {diff}",
+            arch.name()
+        );
     }
 }
 
@@ -297,8 +367,23 @@ fn train_resume_export_and_eval_through_the_cli() {
     let models = dir.path().join("models");
     let train = |steps: &str, resume: bool| {
         let mut args = vec![
-            "train", "--name", "tiny", "--preset", "fmen-tiny", "--steps", steps, "--batch", "2",
-            "--patch", "16", "--validate-every", "2", "--checkpoint-every", "2", "--device", "cpu",
+            "train",
+            "--name",
+            "tiny",
+            "--preset",
+            "fmen-tiny",
+            "--steps",
+            steps,
+            "--batch",
+            "2",
+            "--patch",
+            "16",
+            "--validate-every",
+            "2",
+            "--checkpoint-every",
+            "2",
+            "--device",
+            "cpu",
         ];
         let (d, m) = (data.to_str().unwrap(), models.to_str().unwrap());
         args.extend(["--data", d, "--models-dir", m]);
@@ -312,25 +397,48 @@ fn train_resume_export_and_eval_through_the_cli() {
     assert!(run.stderr.contains("validation PSNR-Y"), "{}", run.stderr);
     let card = ModelCard::read(&models.join("tiny.json")).unwrap();
     assert_eq!((card.training.steps, card.training.curve.len()), (4, 2));
-    assert!(card.parameters > 10_000 && card.gflops_960x540 > 1.0, "{card:?}");
+    assert!(
+        card.parameters > 10_000 && card.gflops_960x540 > 1.0,
+        "{card:?}"
+    );
     assert_eq!(card.architecture, "fmen");
 
     let run = train("6", true);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert!(run.stderr.contains("step 4/6"), "resumed at step 4: {}", run.stderr);
+    assert!(
+        run.stderr.contains("step 4/6"),
+        "resumed at step 4: {}",
+        run.stderr
+    );
     let card = ModelCard::read(&models.join("tiny.json")).unwrap();
     assert_eq!((card.training.steps, card.training.curve.len()), (6, 3));
-    assert_eq!(card.training.command.lines().count(), 2, "both runs recorded");
+    assert_eq!(
+        card.training.command.lines().count(),
+        2,
+        "both runs recorded"
+    );
 
     // eval: the published FMEN (converted, 0..255 card) and the tiny model beside bicubic
     let fmen = reference_safetensors(dir.path());
-    write_card(&fmen.with_extension("json"), &Architecture::Fmen(FmenConfig::published_x4()), 255.0);
+    write_card(
+        &fmen.with_extension("json"),
+        &Architecture::Fmen(FmenConfig::published_x4()),
+        255.0,
+    );
     let images = dir.path().join("images");
     std::fs::create_dir_all(&images).unwrap();
-    std::fs::copy(reference_dir().join("fmen_x4_hr.png"), images.join("flower.png")).unwrap();
+    std::fs::copy(
+        reference_dir().join("fmen_x4_hr.png"),
+        images.join("flower.png"),
+    )
+    .unwrap();
     let json = dir.path().join("eval.json");
     let tiny_card = models.join("tiny.json");
-    let models_arg = format!("{},{}", fmen.with_extension("json").display(), tiny_card.display());
+    let models_arg = format!(
+        "{},{}",
+        fmen.with_extension("json").display(),
+        tiny_card.display()
+    );
     let run = common::stronglive(&[
         "eval",
         images.to_str().unwrap(),
@@ -343,8 +451,13 @@ fn train_resume_export_and_eval_through_the_cli() {
         "cpu",
     ]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert!(run.stdout.contains("MEAN") && run.stdout.contains("flower"), "{}", run.stdout);
-    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(
+        run.stdout.contains("MEAN") && run.stdout.contains("flower"),
+        "{}",
+        run.stdout
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let mean = doc["mean"].as_array().unwrap();
     let psnr = |i: usize| mean[i][1]["psnr_y"].as_f64().unwrap();
     assert_eq!(mean[0][0], "bicubic");
@@ -359,17 +472,39 @@ fn train_resume_export_and_eval_through_the_cli() {
 #[test]
 fn train_refuses_missing_data_and_mismatched_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
-    let run = common::stronglive(&["train", "--name", "x", "--data", dir.path().to_str().unwrap()]);
+    let run = common::stronglive(&[
+        "train",
+        "--name",
+        "x",
+        "--data",
+        dir.path().to_str().unwrap(),
+    ]);
     assert_eq!(run.code, Some(1));
-    assert!(run.stderr.contains("no train/ photo directory") && run.stderr.contains("fetch_data.sh"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no train/ photo directory") && run.stderr.contains("fetch_data.sh"),
+        "{}",
+        run.stderr
+    );
 
     let data = tiny_photo_set(dir.path());
     let common_args = |preset: &'static str| {
         vec![
-            "train".to_string(), "--name".into(), "m".into(), "--preset".into(), preset.into(),
-            "--steps".into(), "2".into(), "--batch".into(), "1".into(), "--patch".into(), "16".into(),
-            "--data".into(), data.to_str().unwrap().into(),
-            "--models-dir".into(), dir.path().join("models").to_str().unwrap().into(), "--resume".into(),
+            "train".to_string(),
+            "--name".into(),
+            "m".into(),
+            "--preset".into(),
+            preset.into(),
+            "--steps".into(),
+            "2".into(),
+            "--batch".into(),
+            "1".into(),
+            "--patch".into(),
+            "16".into(),
+            "--data".into(),
+            data.to_str().unwrap().into(),
+            "--models-dir".into(),
+            dir.path().join("models").to_str().unwrap().into(),
+            "--resume".into(),
         ]
     };
     let args: Vec<String> = common_args("fmen-tiny");
@@ -378,7 +513,11 @@ fn train_refuses_missing_data_and_mismatched_checkpoints() {
     let args: Vec<String> = common_args("srvc");
     let run = common::stronglive(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(run.code, Some(1));
-    assert!(run.stderr.contains("m.ckpt.json") && run.stderr.contains("is a fmen-training"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("m.ckpt.json") && run.stderr.contains("is a fmen-training"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -391,15 +530,28 @@ fn upscale_uses_the_best_shipped_model_by_default_and_names_it() {
         .find(|l| l.ends_with("(default)"))
         .unwrap_or_else(|| panic!("no default model in:\n{}", run.stdout));
     let name = default_line.split_whitespace().next().unwrap().to_string();
-    assert_ne!(name, "bicubic", "models/ ships trained models with evaluations:\n{}", run.stdout);
+    assert_ne!(
+        name, "bicubic",
+        "models/ ships trained models with evaluations:\n{}",
+        run.stdout
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("in.mp4");
     common::tiny_clip(&clip);
     let out = dir.path().join("out.mp4");
-    let run = common::stronglive(&["upscale", clip.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let run = common::stronglive(&[
+        "upscale",
+        clip.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    assert!(run.stderr.contains(&format!("model {name} on")), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("model {name} on")),
+        "{}",
+        run.stderr
+    );
     assert_eq!(common::count_frames(&out), 5);
 }
 
@@ -414,20 +566,35 @@ fn eval_scores_frames_of_a_ground_truth_video() {
     );
     let json = dir.path().join("video.json");
     let run = common::stronglive(&[
-        "eval", "--video", clip.to_str().unwrap(), "--every", "2", "--models", "bicubic",
-        "--json", json.to_str().unwrap(),
+        "eval",
+        "--video",
+        clip.to_str().unwrap(),
+        "--every",
+        "2",
+        "--models",
+        "bicubic",
+        "--json",
+        json.to_str().unwrap(),
     ]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let rows = doc["rows"].as_array().unwrap();
     // frames 0, 2, 4 of 5
     let names: Vec<&str> = rows.iter().map(|r| r["image"].as_str().unwrap()).collect();
     assert_eq!(names, ["frame 0", "frame 2", "frame 4"]);
-    assert_eq!((rows[0]["width"].as_i64(), rows[0]["height"].as_i64()), (Some(256), Some(144)));
+    assert_eq!(
+        (rows[0]["width"].as_i64(), rows[0]["height"].as_i64()),
+        (Some(256), Some(144))
+    );
     let bicubic = doc["mean"][0][1]["psnr_y"].as_f64().unwrap();
     assert!(bicubic > 15.0 && bicubic < 60.0, "bicubic PSNR-Y {bicubic}");
 
-    let run = common::stronglive(&["eval", "--video", dir.path().join("missing.mp4").to_str().unwrap()]);
+    let run = common::stronglive(&[
+        "eval",
+        "--video",
+        dir.path().join("missing.mp4").to_str().unwrap(),
+    ]);
     assert_eq!(run.code, Some(1));
     assert!(run.stderr.contains("missing.mp4"), "{}", run.stderr);
 }
@@ -438,13 +605,35 @@ fn train_with_h264_augmentation_records_it_in_the_card() {
     let data = tiny_photo_set(dir.path());
     let models = dir.path().join("models");
     let run = common::stronglive(&[
-        "train", "--name", "h", "--preset", "fmen-tiny", "--steps", "4", "--batch", "2", "--patch", "16",
-        "--seed", "3", "--h264-crf", "20-30", "--data", data.to_str().unwrap(),
-        "--models-dir", models.to_str().unwrap(),
+        "train",
+        "--name",
+        "h",
+        "--preset",
+        "fmen-tiny",
+        "--steps",
+        "4",
+        "--batch",
+        "2",
+        "--patch",
+        "16",
+        "--seed",
+        "3",
+        "--h264-crf",
+        "20-30",
+        "--data",
+        data.to_str().unwrap(),
+        "--models-dir",
+        models.to_str().unwrap(),
     ]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let card = ModelCard::read(&models.join("h.json")).unwrap();
-    assert!(card.training.data.contains("H.264 (libx264 ultrafast zerolatency, CRF 20-30)"), "{}", card.training.data);
+    assert!(
+        card.training
+            .data
+            .contains("H.264 (libx264 ultrafast zerolatency, CRF 20-30)"),
+        "{}",
+        card.training.data
+    );
 
     let run = common::stronglive(&["train", "--name", "h", "--h264-crf", "30-20"]);
     assert_eq!(run.code, Some(2));

@@ -191,7 +191,14 @@ fn vfr_timestamps_rotation_and_colour_tags_survive() {
     ]);
     std::fs::remove_file(dir.path().join("plain.mp4")).unwrap();
     let output = dir.path().join("vfr_x4.mp4");
-    let run = stronglive(&["upscale", "--model", "bicubic", input.to_str().unwrap(), "--encoder", "libx264"]);
+    let run = stronglive(&[
+        "upscale",
+        "--model",
+        "bicubic",
+        input.to_str().unwrap(),
+        "--encoder",
+        "libx264",
+    ]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
 
     let pts = |path: &std::path::Path| -> Vec<f64> {

@@ -341,7 +341,13 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-pub(crate) fn fill_plane(frame: &mut frame::Video, index: usize, src: &[u8], width: u32, height: u32) {
+pub(crate) fn fill_plane(
+    frame: &mut frame::Video,
+    index: usize,
+    src: &[u8],
+    width: u32,
+    height: u32,
+) {
     let stride = frame.stride(index);
     let w = width as usize;
     let data = frame.data_mut(index);

@@ -133,8 +133,21 @@ mod tests {
             sum as f64 / (frames.len() as f64 * f64::from(w * h))
         };
         let (fine, coarse) = (error(10), error(40));
-        assert!(fine < coarse, "CRF 10 error {fine} should be below CRF 40 error {coarse}");
+        assert!(
+            fine < coarse,
+            "CRF 10 error {fine} should be below CRF 40 error {coarse}"
+        );
         assert!(coarse > 1.0, "CRF 40 barely changed the picture ({coarse})");
-        assert!(h264_round_trip(&frames[..1].iter().map(|f| YuvFrame { width: 31, ..f.clone() }).collect::<Vec<_>>(), 20).is_err());
+        assert!(h264_round_trip(
+            &frames[..1]
+                .iter()
+                .map(|f| YuvFrame {
+                    width: 31,
+                    ..f.clone()
+                })
+                .collect::<Vec<_>>(),
+            20
+        )
+        .is_err());
     }
 }

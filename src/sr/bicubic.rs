@@ -32,7 +32,13 @@ pub fn upscale_bicubic_pil(rgb: &Tensor, scale: u32) -> Tensor {
     let s = i64::from(scale);
     // the antialiased kernel only differs from plain bicubic when downscaling; upscaling it is
     // PIL's a = -0.5 cubic
-    Tensor::internal_upsample_bicubic2d_aa(rgb, [h * s, w * s], false, f64::from(scale), f64::from(scale))
+    Tensor::internal_upsample_bicubic2d_aa(
+        rgb,
+        [h * s, w * s],
+        false,
+        f64::from(scale),
+        f64::from(scale),
+    )
 }
 
 impl SrModel for Bicubic {

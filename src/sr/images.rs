@@ -21,7 +21,10 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>, SrError> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             matches!(
-                p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+                p.extension()
+                    .and_then(|e| e.to_str())
+                    .map(str::to_ascii_lowercase)
+                    .as_deref(),
                 Some("png" | "jpg" | "jpeg")
             )
         })
@@ -97,7 +100,10 @@ pub fn evaluate_image(upscaler: &Upscaler, hr_unit: &Tensor) -> (Score, Score) {
     let hr = crop_to_multiple(hr_unit, scale);
     let lr = downscale_bicubic(&hr, scale);
     let border = i64::from(scale);
-    let sr = upscaler.upscale_rgb(&lr).to_device(tch::Device::Cpu).to_kind(Kind::Float);
+    let sr = upscaler
+        .upscale_rgb(&lr)
+        .to_device(tch::Device::Cpu)
+        .to_kind(Kind::Float);
     let bicubic = upscale_bicubic_pil(&lr, scale);
     (
         Score {

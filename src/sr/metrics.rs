@@ -35,7 +35,10 @@ fn shave(t: &Tensor, border: i64) -> Tensor {
 pub fn psnr_y(sr: &Tensor, hr: &Tensor, border: i64) -> f64 {
     let sr = luma(&quantize(&sr.to_kind(Kind::Double)));
     let hr = luma(&hr.to_kind(Kind::Double));
-    let mse = shave(&(sr - hr), border).square().mean(Kind::Double).double_value(&[]);
+    let mse = shave(&(sr - hr), border)
+        .square()
+        .mean(Kind::Double)
+        .double_value(&[]);
     10.0 * (255.0 * 255.0 / mse.max(1e-12)).log10()
 }
 

@@ -200,12 +200,10 @@ pub fn load_model(
         load_path(Path::new(name), device)?
     } else {
         let registry = ModelRegistry::discover();
-        let entry = registry
-            .find(name)
-            .ok_or_else(|| SrError::UnknownModel {
-                name: name.to_string(),
-                available: registry.names().join(", "),
-            })?;
+        let entry = registry.find(name).ok_or_else(|| SrError::UnknownModel {
+            name: name.to_string(),
+            available: registry.names().join(", "),
+        })?;
         match &entry.source {
             ModelSource::Builtin => Box::new(Bicubic::new(scale, device)),
             ModelSource::Files { card, .. } => load_path(card, device)?,
@@ -222,8 +220,11 @@ pub fn load_model(
 }
 
 fn looks_like_path(name: &str) -> bool {
-    name.contains('/') || name.ends_with(".json") || name.ends_with(".safetensors")
-        || name.ends_with(".pt") || name.ends_with(".ts")
+    name.contains('/')
+        || name.ends_with(".json")
+        || name.ends_with(".safetensors")
+        || name.ends_with(".pt")
+        || name.ends_with(".ts")
 }
 
 fn load_path(path: &Path, device: &ComputeDevice) -> Result<Box<dyn SrModel>, SrError> {

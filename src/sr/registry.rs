@@ -10,7 +10,10 @@ use super::card::ModelCard;
 pub enum ModelSource {
     Builtin,
     /// A model card and its weights (or a TorchScript module, whose `card` is the .pt path).
-    Files { card: PathBuf, weights: PathBuf },
+    Files {
+        card: PathBuf,
+        weights: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -32,7 +35,10 @@ pub struct ModelRegistry {
 /// The shipped models directory: beside the executable when installed, else the source tree's.
 pub fn shipped_models_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
         dirs.push(exe_dir.join("models"));
         dirs.push(exe_dir.join("../share/stronglive/models"));
     }
@@ -200,7 +206,10 @@ mod tests {
         write(user.path(), &card("mine", "gpu", 4, Some(9.0)));
         std::fs::write(shipped.path().join("broken.json"), "{").unwrap();
         std::fs::write(shipped.path().join("broken.safetensors"), b"").unwrap();
-        let reg = ModelRegistry::from_dirs(&[shipped.path().to_path_buf()], &[user.path().to_path_buf()]);
+        let reg = ModelRegistry::from_dirs(
+            &[shipped.path().to_path_buf()],
+            &[user.path().to_path_buf()],
+        );
         assert_eq!(reg.best(4).name, "big");
         assert_eq!(reg.best(2).name, "x2");
         assert_eq!(reg.best(3).name, "bicubic");

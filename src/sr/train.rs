@@ -23,10 +23,12 @@ use super::{
 /// An extra degradation of the LR batch (B x 3 x h x w, 0..1, CPU), e.g. H.264 compression; the
 /// `u64` is a fresh random number for its own choices. Supplied by the caller because the SR
 /// engine does not link FFmpeg.
+pub type DegradeFn = dyn Fn(&Tensor, u64) -> Result<Tensor, String> + Send + Sync;
+
 #[derive(Clone)]
 pub struct LrDegradation {
     pub description: String,
-    pub apply: std::sync::Arc<dyn Fn(&Tensor, u64) -> Result<Tensor, String> + Send + Sync>,
+    pub apply: std::sync::Arc<DegradeFn>,
 }
 
 impl std::fmt::Debug for LrDegradation {
@@ -82,11 +84,30 @@ struct TrainState {
 /// Progress reported to the caller (the CLI draws a bar from it).
 #[derive(Debug, Clone)]
 pub enum TrainEvent {
-    Started { step: u64, total: u64, train_images: usize, val_crops: usize, parameters: u64 },
-    Step { step: u64, loss: f64, learning_rate: f64 },
-    Validated { step: u64, psnr_y: f64, bicubic_psnr_y: f64 },
-    Checkpoint { step: u64, path: PathBuf },
-    Exported { path: PathBuf },
+    Started {
+        step: u64,
+        total: u64,
+        train_images: usize,
+        val_crops: usize,
+        parameters: u64,
+    },
+    Step {
+        step: u64,
+        loss: f64,
+        learning_rate: f64,
+    },
+    Validated {
+        step: u64,
+        psnr_y: f64,
+        bicubic_psnr_y: f64,
+    },
+    Checkpoint {
+        step: u64,
+        path: PathBuf,
+    },
+    Exported {
+        path: PathBuf,
+    },
 }
 
 /// SplitMix64: reproducible crop positions without another dependency.
@@ -120,7 +141,10 @@ fn load_dir(dir: &Path, min_side: i64) -> Result<Vec<Tensor>, SrError> {
         if s[1] < min_side || s[2] < min_side {
             return Err(SrError::Image {
                 path,
-                reason: format!("{}x{} is smaller than one {min_side}px training patch", s[2], s[1]),
+                reason: format!(
+                    "{}x{} is smaller than one {min_side}px training patch",
+                    s[2], s[1]
+                ),
             });
         }
         images.push(img);
@@ -162,7 +186,8 @@ fn validation_crops(images: &[Tensor], side: i64, scale: u32) -> Vec<(Tensor, Te
             for gx in 0..3 {
                 let y = (s[1] - side) * (2 * gy + 1) / 4;
                 let x = (s[2] - side) * (2 * gx + 1) / 6;
-                let hr = crop_to_multiple(&to_unit(&img.narrow(1, y, side).narrow(2, x, side)), scale);
+                let hr =
+                    crop_to_multiple(&to_unit(&img.narrow(1, y, side).narrow(2, x, side)), scale);
                 let lr = downscale_bicubic(&hr, scale);
                 crops.push((hr, lr));
             }
@@ -171,12 +196,19 @@ fn validation_crops(images: &[Tensor], side: i64, scale: u32) -> Vec<(Tensor, Te
     crops
 }
 
-fn validate(net: &dyn Network, crops: &[(Tensor, Tensor)], scale: u32, device: Device) -> (f64, f64) {
+fn validate(
+    net: &dyn Network,
+    crops: &[(Tensor, Tensor)],
+    scale: u32,
+    device: Device,
+) -> (f64, f64) {
     let _guard = tch::no_grad_guard();
     let border = i64::from(scale);
     let (mut model, mut bicubic) = (0.0, 0.0);
     for (hr, lr) in crops {
-        let sr = net.forward_t(&lr.to_device(device), false).to_device(Device::Cpu);
+        let sr = net
+            .forward_t(&lr.to_device(device), false)
+            .to_device(Device::Cpu);
         model += psnr_y(&sr, hr, border);
         bicubic += psnr_y(&upscale_bicubic_pil(lr, scale), hr, border);
     }
@@ -189,7 +221,11 @@ fn learning_rate(opts: &TrainOptions, step: u64, resumed_at: u64) -> f64 {
     // cosine decay to 1% over the whole schedule
     let warm = 100u64;
     let since = step - resumed_at;
-    let warmup = if since < warm { (since + 1) as f64 / warm as f64 } else { 1.0 };
+    let warmup = if since < warm {
+        (since + 1) as f64 / warm as f64
+    } else {
+        1.0
+    };
     let progress = (step as f64 / opts.steps.max(1) as f64).min(1.0);
     let cosine = 0.01 + 0.99 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
     opts.learning_rate * cosine * warmup
@@ -197,7 +233,8 @@ fn learning_rate(opts: &TrainOptions, step: u64, resumed_at: u64) -> f64 {
 
 fn checkpoint_paths(opts: &TrainOptions) -> (PathBuf, PathBuf) {
     (
-        opts.work_dir.join(format!("{}.ckpt.safetensors", opts.name)),
+        opts.work_dir
+            .join(format!("{}.ckpt.safetensors", opts.name)),
         opts.work_dir.join(format!("{}.ckpt.json", opts.name)),
     )
 }
@@ -215,10 +252,12 @@ pub fn train(opts: &TrainOptions, mut report: impl FnMut(TrainEvent)) -> Result<
     let train_images = load_dir(&opts.train_dir, hr_patch)?;
     let val_images = load_dir(&opts.val_dir, 256)?;
     let val_crops = validation_crops(&val_images, 256, scale);
-    std::fs::create_dir_all(&opts.work_dir).map_err(|e| SrError::Training(format!(
-        "cannot create checkpoint directory {}: {e}",
-        opts.work_dir.display()
-    )))?;
+    std::fs::create_dir_all(&opts.work_dir).map_err(|e| {
+        SrError::Training(format!(
+            "cannot create checkpoint directory {}: {e}",
+            opts.work_dir.display()
+        ))
+    })?;
 
     tch::manual_seed(opts.seed as i64);
     let arch = training_arch(&opts.arch, opts.plain);
@@ -236,9 +275,12 @@ pub fn train(opts: &TrainOptions, mut report: impl FnMut(TrainEvent)) -> Result<
     if opts.resume && ckpt_state.exists() {
         let text = std::fs::read_to_string(&ckpt_state)
             .map_err(|e| SrError::Training(format!("cannot read {}: {e}", ckpt_state.display())))?;
-        let saved: TrainState = serde_json::from_str(&text)
-            .map_err(|e| SrError::Training(format!("{} is not a checkpoint: {e}", ckpt_state.display())))?;
-        if saved.architecture != state.architecture || saved.hyperparameters != state.hyperparameters {
+        let saved: TrainState = serde_json::from_str(&text).map_err(|e| {
+            SrError::Training(format!("{} is not a checkpoint: {e}", ckpt_state.display()))
+        })?;
+        if saved.architecture != state.architecture
+            || saved.hyperparameters != state.hyperparameters
+        {
             return Err(SrError::Training(format!(
                 "checkpoint {} is a {} with {}, this run asks for {} with {}: use another --name or drop --resume",
                 ckpt_state.display(),
@@ -323,10 +365,8 @@ fn export(opts: &TrainOptions, vs: &nn::VarStore, state: &TrainState) -> Result<
     let infer_vs = nn::VarStore::new(Device::Cpu);
     let infer_net = opts.arch.build(&infer_vs.root());
     let macs = infer_net.macs_per_input_pixel();
-    std::fs::create_dir_all(&opts.out_dir).map_err(|e| SrError::Training(format!(
-        "cannot create {}: {e}",
-        opts.out_dir.display()
-    )))?;
+    std::fs::create_dir_all(&opts.out_dir)
+        .map_err(|e| SrError::Training(format!("cannot create {}: {e}", opts.out_dir.display())))?;
     let weights = opts.out_dir.join(format!("{}.safetensors", opts.name));
     let card_path = opts.out_dir.join(format!("{}.json", opts.name));
     save_weights(&named, &weights)?;

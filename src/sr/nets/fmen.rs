@@ -108,6 +108,8 @@ fn bn_bias(bn: &nn::BatchNorm) -> Tensor {
     beta - &bn.running_mean * gamma / std
 }
 
+// Both forms are built once per model; the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Rrrb {
     Training {
@@ -166,7 +168,8 @@ impl Erb {
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        self.conv2.forward(&leaky_relu(&self.conv1.forward(x), SLOPE))
+        self.conv2
+            .forward(&leaky_relu(&self.conv1.forward(x), SLOPE))
     }
 }
 
@@ -358,14 +361,27 @@ pub fn reparameterize(
         let br = get(format!("{prefix}.reduce_conv.bias"))?;
         // 3x3 after 1x1, with the identity of the expanded features added at the centre tap
         let k = Tensor::einsum("omhw,mi->oihw", &[&wf, &we], None::<i64>);
-        let _ = k.narrow(2, 1, 1).narrow(3, 1, 1).squeeze_dim(3).squeeze_dim(2).g_add_(&we);
-        let b = bf + wf.sum_dim_intlist([2, 3].as_slice(), false, Kind::Double).mv(&be) + &be;
+        let _ = k
+            .narrow(2, 1, 1)
+            .narrow(3, 1, 1)
+            .squeeze_dim(3)
+            .squeeze_dim(2)
+            .g_add_(&we);
+        let b = bf
+            + wf.sum_dim_intlist([2, 3].as_slice(), false, Kind::Double)
+                .mv(&be)
+            + &be;
         let k = Tensor::einsum("co,oihw->cihw", &[&wr, &k], None::<i64>);
         let b = wr.mv(&b) + br;
         // the outer residual: identity at the centre tap
         let channels = k.size()[0];
         let eye = Tensor::eye(channels, (Kind::Double, tch::Device::Cpu));
-        let _ = k.narrow(2, 1, 1).narrow(3, 1, 1).squeeze_dim(3).squeeze_dim(2).g_add_(&eye);
+        let _ = k
+            .narrow(2, 1, 1)
+            .narrow(3, 1, 1)
+            .squeeze_dim(3)
+            .squeeze_dim(2)
+            .g_add_(&eye);
         out.push((format!("{prefix}.rep_conv.weight"), k));
         out.push((format!("{prefix}.rep_conv.bias"), b));
         Ok(())
@@ -389,17 +405,29 @@ pub fn reparameterize(
         let (s3, t3) = bn(&format!("{prefix}.bn3"))?;
         let sq_w = get(format!("{prefix}.squeeze.weight"))?;
         let sq_b = get(format!("{prefix}.squeeze.bias"))?;
-        let sq_bias = sq_b + sq_w.sum_dim_intlist([2, 3].as_slice(), false, Kind::Double).mv(&t1);
-        out.push((format!("{prefix}.squeeze.weight"), sq_w * s1.view([1, -1, 1, 1])));
+        let sq_bias = sq_b
+            + sq_w
+                .sum_dim_intlist([2, 3].as_slice(), false, Kind::Double)
+                .mv(&t1);
+        out.push((
+            format!("{prefix}.squeeze.weight"),
+            sq_w * s1.view([1, -1, 1, 1]),
+        ));
         out.push((format!("{prefix}.squeeze.bias"), sq_bias));
         for i in 0..ups {
             erb(&format!("{prefix}.convs.{i}"), out)?;
         }
         let ex_w = get(format!("{prefix}.excitate.weight"))?;
         let ex_b = get(format!("{prefix}.excitate.bias"))?;
-        let ex_b = ex_b + ex_w.sum_dim_intlist([2, 3].as_slice(), false, Kind::Double).mv(&t2);
+        let ex_b = ex_b
+            + ex_w
+                .sum_dim_intlist([2, 3].as_slice(), false, Kind::Double)
+                .mv(&t2);
         let ex_w = ex_w * s2.view([1, -1, 1, 1]);
-        out.push((format!("{prefix}.excitate.weight"), ex_w * s3.view([-1, 1, 1, 1])));
+        out.push((
+            format!("{prefix}.excitate.weight"),
+            ex_w * s3.view([-1, 1, 1, 1]),
+        ));
         out.push((format!("{prefix}.excitate.bias"), ex_b * s3 + t3));
         Ok::<(), MissingVariable>(())
     };

@@ -80,7 +80,11 @@ pub struct Srvc {
 
 impl Srvc {
     pub fn new(p: &nn::Path, config: &SrvcConfig) -> Self {
-        let (pf, af, f) = (config.predictor_feats, config.adaptive_feats, config.n_feats);
+        let (pf, af, f) = (
+            config.predictor_feats,
+            config.adaptive_feats,
+            config.n_feats,
+        );
         let s = i64::from(config.scale);
         let strided = |p: nn::Path, i, o| {
             nn::conv2d(
@@ -106,14 +110,22 @@ impl Srvc {
             body: (0..config.n_convs)
                 .map(|i| conv(p / "body" / i, if i == 0 { af } else { f }, f, 3, 1))
                 .collect(),
-            tail: conv(p / "tail", if config.n_convs == 0 { af } else { f }, 3 * s * s, 3, 1),
+            tail: conv(
+                p / "tail",
+                if config.n_convs == 0 { af } else { f },
+                3 * s * s,
+                3,
+                1,
+            ),
         }
     }
 
     /// Cut N x C x H x W (H, W multiples of the grid) into (N*rows*cols) x C x h x w patches.
     fn space_to_batch(&self, x: &Tensor) -> Tensor {
         let (rows, cols) = self.config.grid;
-        let [n, c, h, w] = x.size()[..] else { unreachable!() };
+        let [n, c, h, w] = x.size()[..] else {
+            unreachable!()
+        };
         x.view([n, c, rows, h / rows, cols, w / cols])
             .permute([0, 2, 4, 1, 3, 5])
             .reshape([n * rows * cols, c, h / rows, w / cols])
@@ -121,7 +133,9 @@ impl Srvc {
 
     fn batch_to_space(&self, x: &Tensor, n: i64) -> Tensor {
         let (rows, cols) = self.config.grid;
-        let [_, c, ph, pw] = x.size()[..] else { unreachable!() };
+        let [_, c, ph, pw] = x.size()[..] else {
+            unreachable!()
+        };
         x.view([n, rows, cols, c, ph, pw])
             .permute([0, 3, 1, 4, 2, 5])
             .reshape([n, c, rows * ph, cols * pw])
@@ -131,7 +145,9 @@ impl Srvc {
 impl Network for Srvc {
     fn forward_t(&self, input: &Tensor, _train: bool) -> Tensor {
         let (rows, cols) = self.config.grid;
-        let [n, _, h, w] = input.size()[..] else { unreachable!() };
+        let [n, _, h, w] = input.size()[..] else {
+            unreachable!()
+        };
         // pad to a multiple of the grid (replicating the edge), crop the output back
         let (ph, pw) = ((rows - h % rows) % rows, (cols - w % cols) % cols);
         let x = if ph + pw > 0 {
@@ -147,10 +163,15 @@ impl Network for Srvc {
         let code = code.mean_dim([2i64, 3].as_slice(), false, None); // P x pf
         let batch = code.size()[0];
         let af = self.config.adaptive_feats;
-        let weights = self.kernel_weights.forward(&code).view([batch * af, 3, 3, 3]);
+        let weights = self
+            .kernel_weights
+            .forward(&code)
+            .view([batch * af, 3, 3, 3]);
         let bias = self.kernel_bias.forward(&code).view([batch * af]);
         // one grouped convolution applies every patch's own kernel to that patch
-        let [_, _, hh, ww] = patches.size()[..] else { unreachable!() };
+        let [_, _, hh, ww] = patches.size()[..] else {
+            unreachable!()
+        };
         let adapted = patches
             .view([1, batch * 3, hh, ww])
             .conv2d(&weights, Some(&bias), [1, 1], [1, 1], [1, 1], batch)
