@@ -293,7 +293,10 @@ pub fn train(opts: &TrainOptions, mut report: impl FnMut(TrainEvent)) -> Result<
         super::card::load_weights(&vs, &ckpt_weights, arch.name())?;
         state = saved;
     }
-    state.commands.push(opts.command.clone());
+    if state.step < opts.steps {
+        // an export-only call (steps already reached) is not part of the recipe
+        state.commands.push(opts.command.clone());
+    }
     let resumed_at = state.step;
     let mut rng = Rng(opts.seed ^ resumed_at.wrapping_mul(0x2545_F491_4F6C_DD1D));
     let mut opt = nn::Adam::default()
@@ -347,13 +350,18 @@ pub fn train(opts: &TrainOptions, mut report: impl FnMut(TrainEvent)) -> Result<
             });
         }
     }
-    let card = export(opts, &vs, &state)?;
+    let card = export(opts, &vs, &state, train_images.len())?;
     report(TrainEvent::Exported { path: card.clone() });
     Ok(card)
 }
 
 /// Write the inference form (`NAME.safetensors`) and its card (`NAME.json`) into `out_dir`.
-fn export(opts: &TrainOptions, vs: &nn::VarStore, state: &TrainState) -> Result<PathBuf, SrError> {
+fn export(
+    opts: &TrainOptions,
+    vs: &nn::VarStore,
+    state: &TrainState,
+    train_count: usize,
+) -> Result<PathBuf, SrError> {
     let vars = vs.variables();
     let named = match training_arch(&opts.arch, opts.plain) {
         Architecture::FmenTraining(c) => {
@@ -383,12 +391,12 @@ fn export(opts: &TrainOptions, vs: &nn::VarStore, state: &TrainState) -> Result<
         training: Training {
             command: state.commands.join("\n"),
             data: format!(
-                "{} (HR = photo downscaled x2, random {}px crops, 8 flips/rotations, LR = antialiased bicubic /{} rounded to 8 bits{}); validation: fixed crops of {}",
-                opts.train_dir.display(),
+                "{} photos of scripts/fetch_data.sh's train/ (HR = photo downscaled x2, random {}px crops, 8 flips/rotations, LR = antialiased bicubic /{} rounded to 8 bits{}); validation: 6 fixed 256px crops of each photo in {}",
+                train_count,
                 opts.patch * i64::from(opts.arch.scale()),
                 opts.arch.scale(),
                 opts.degradation.as_ref().map_or(String::new(), |d| format!(", then {}", d.description)),
-                opts.val_dir.display()
+                opts.val_dir.file_name().map_or(String::new(), |n| format!("{}/", n.to_string_lossy()))
             ),
             credits: opts.credits.clone(),
             steps: state.step,
