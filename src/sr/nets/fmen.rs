@@ -323,6 +323,21 @@ impl Network for Fmen {
     }
 }
 
+/// The centre tap of 3x3 kernels (O x I x 3 x 3 -> O x I view): where a 1x1 conv or an identity
+/// lands when merged into a 3x3 one.
+fn centre_tap(kernel: &Tensor) -> Tensor {
+    kernel
+        .narrow(2, 1, 1)
+        .narrow(3, 1, 1)
+        .squeeze_dim(3)
+        .squeeze_dim(2)
+}
+
+/// Per (output, input) channel sum of a kernel's taps: what a constant input becomes.
+fn tap_sums(kernel: &Tensor) -> Tensor {
+    kernel.sum_dim_intlist([2, 3].as_slice(), false, Kind::Double)
+}
+
 /// Errors of the training -> inference conversion name the missing variable.
 #[derive(Debug, thiserror::Error)]
 #[error("FMEN re-parameterisation: variable {0:?} missing from the training weights")]
@@ -361,27 +376,14 @@ pub fn reparameterize(
         let br = get(format!("{prefix}.reduce_conv.bias"))?;
         // 3x3 after 1x1, with the identity of the expanded features added at the centre tap
         let k = Tensor::einsum("omhw,mi->oihw", &[&wf, &we], None::<i64>);
-        let _ = k
-            .narrow(2, 1, 1)
-            .narrow(3, 1, 1)
-            .squeeze_dim(3)
-            .squeeze_dim(2)
-            .g_add_(&we);
-        let b = bf
-            + wf.sum_dim_intlist([2, 3].as_slice(), false, Kind::Double)
-                .mv(&be)
-            + &be;
+        let _ = centre_tap(&k).g_add_(&we);
+        let b = bf + tap_sums(&wf).mv(&be) + &be;
         let k = Tensor::einsum("co,oihw->cihw", &[&wr, &k], None::<i64>);
         let b = wr.mv(&b) + br;
         // the outer residual: identity at the centre tap
         let channels = k.size()[0];
         let eye = Tensor::eye(channels, (Kind::Double, tch::Device::Cpu));
-        let _ = k
-            .narrow(2, 1, 1)
-            .narrow(3, 1, 1)
-            .squeeze_dim(3)
-            .squeeze_dim(2)
-            .g_add_(&eye);
+        let _ = centre_tap(&k).g_add_(&eye);
         out.push((format!("{prefix}.rep_conv.weight"), k));
         out.push((format!("{prefix}.rep_conv.bias"), b));
         Ok(())
@@ -405,10 +407,7 @@ pub fn reparameterize(
         let (s3, t3) = bn(&format!("{prefix}.bn3"))?;
         let sq_w = get(format!("{prefix}.squeeze.weight"))?;
         let sq_b = get(format!("{prefix}.squeeze.bias"))?;
-        let sq_bias = sq_b
-            + sq_w
-                .sum_dim_intlist([2, 3].as_slice(), false, Kind::Double)
-                .mv(&t1);
+        let sq_bias = sq_b + tap_sums(&sq_w).mv(&t1);
         out.push((
             format!("{prefix}.squeeze.weight"),
             sq_w * s1.view([1, -1, 1, 1]),
@@ -419,10 +418,7 @@ pub fn reparameterize(
         }
         let ex_w = get(format!("{prefix}.excitate.weight"))?;
         let ex_b = get(format!("{prefix}.excitate.bias"))?;
-        let ex_b = ex_b
-            + ex_w
-                .sum_dim_intlist([2, 3].as_slice(), false, Kind::Double)
-                .mv(&t2);
+        let ex_b = ex_b + tap_sums(&ex_w).mv(&t2);
         let ex_w = ex_w * s2.view([1, -1, 1, 1]);
         out.push((
             format!("{prefix}.excitate.weight"),
