@@ -347,10 +347,12 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| default_data_dir().join("eval"));
     let limit = args.limit.unwrap_or(usize::MAX);
+    let mut default_set = args.images.is_none() && args.limit.is_none();
     #[cfg(feature = "media")]
     let video = args.video.clone();
     #[cfg(not(feature = "media"))]
     let video: Option<PathBuf> = None;
+    default_set &= video.is_none();
     let (source, mut truths) = match video {
         Some(path) => (path.clone(), ground_truth_frames(&path, args)?),
         None => {
@@ -496,6 +498,14 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
             .with_context(|| format!("{}: cannot write JSON results", path.display()))?;
     }
     if args.update_cards {
+        let dataset_label = if default_set {
+            format!(
+                "held-out 4K photos of enlightenment-data ({} images, scripts/fetch_data.sh eval/)",
+                rows.len()
+            )
+        } else {
+            format!("{} ({} items)", dir.display(), rows.len())
+        };
         let command = std::iter::once("stronglive".to_string())
             .chain(std::env::args().skip(1))
             .collect::<Vec<_>>()
@@ -507,7 +517,7 @@ pub fn run_eval(args: &EvalArgs) -> Result<()> {
             let mut card = ModelCard::read(&card_path)?;
             let m = mean(i + 1);
             let row = Evaluation {
-                dataset: format!("{} ({} images)", dir.display(), rows.len()),
+                dataset: dataset_label.clone(),
                 images: rows.len(),
                 psnr_y: m.psnr_y,
                 ssim: m.ssim,
