@@ -49,7 +49,7 @@ data: setup
 # checkpoints in $(CACHE_DIR)/checkpoints. Then `make eval` measures them and fills the cards.
 models: build data
 	$(BIN) train --name fmen-tiny-x4 --preset fmen-tiny --steps 6000 --lr 1e-3 --resume
-	$(BIN) train --name fmen-sl-x4 --preset fmen-sl --plain --steps 7000 --lr 6e-4 --resume
+	$(BIN) train --name fmen-sl-x4 --preset fmen-sl --plain --steps 6000 --lr 6e-4 --resume
 
 eval: build data
 	$(BIN) eval --update-cards $(ARGS)
