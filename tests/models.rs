@@ -17,8 +17,15 @@ use stronglive::sr::{
 };
 use tch::{nn, Device, Kind, Tensor};
 
+/// The FMEN reference files CI provides beside the clone (`../shared/reference-models`).
 fn reference_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference-models")
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference-models");
+    assert!(
+        dir.join("fmen_x4_test.pt").exists(),
+        "{} is missing: the model tests need ../shared beside the checkout (as in CI)",
+        dir.display()
+    );
+    dir
 }
 
 fn python() -> PathBuf {
