@@ -160,14 +160,10 @@ fn unit_range() -> f64 {
 
 impl ModelCard {
     pub fn read(path: &Path) -> Result<Self, SrError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SrError::ModelFile {
-            path: path.to_path_buf(),
-            reason: format!("cannot read model card: {e}"),
-        })?;
-        serde_json::from_str(&text).map_err(|e| SrError::ModelFile {
-            path: path.to_path_buf(),
-            reason: format!("model card is not valid: {e}"),
-        })
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| SrError::model_file(path, format!("cannot read model card: {e}")))?;
+        serde_json::from_str(&text)
+            .map_err(|e| SrError::model_file(path, format!("model card is not valid: {e}")))
     }
 
     pub fn write(&self, path: &Path) -> Result<(), SrError> {
@@ -176,21 +172,17 @@ impl ModelCard {
     }
 
     pub fn arch(&self, path: &Path) -> Result<Architecture, SrError> {
-        let arch = Architecture::from_card(&self.architecture, &self.hyperparameters).map_err(
-            |reason| SrError::ModelFile {
-                path: path.to_path_buf(),
-                reason,
-            },
-        )?;
+        let arch = Architecture::from_card(&self.architecture, &self.hyperparameters)
+            .map_err(|reason| SrError::model_file(path, reason))?;
         if arch.scale() != self.scale {
-            return Err(SrError::ModelFile {
-                path: path.to_path_buf(),
-                reason: format!(
+            return Err(SrError::model_file(
+                path,
+                format!(
                     "card says scale x{} but hyperparameters say x{}",
                     self.scale,
                     arch.scale()
                 ),
-            });
+            ));
         }
         Ok(arch)
     }
@@ -209,10 +201,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SrError> {
         .and_then(|_| std::fs::rename(&tmp, path))
         .map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
-            SrError::ModelFile {
-                path: path.to_path_buf(),
-                reason: format!("cannot write: {e}"),
-            }
+            SrError::model_file(path, format!("cannot write: {e}"))
         })
 }
 
@@ -224,10 +213,7 @@ pub fn temporary_sibling(path: &Path) -> PathBuf {
 /// Copy the tensors of a safetensors file into `vs`, checking that the file holds exactly the
 /// variables of the architecture with the right shapes.
 pub fn load_weights(vs: &nn::VarStore, path: &Path, arch: &str) -> Result<(), SrError> {
-    let bad = |reason: String| SrError::ModelFile {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let bad = |reason: String| SrError::model_file(path, reason);
     if !path.exists() {
         return Err(bad("weights file does not exist".into()));
     }
@@ -277,14 +263,13 @@ pub fn save_weights(named: &[(String, Tensor)], path: &Path) -> Result<(), SrErr
         })
         .collect();
     Tensor::write_safetensors(&cpu, &tmp)
-        .map_err(|e| SrError::ModelFile {
-            path: path.to_path_buf(),
-            reason: format!("cannot write weights: {e}"),
-        })
+        .map_err(|e| SrError::model_file(path, format!("cannot write weights: {e}")))
         .and_then(|_| {
-            std::fs::rename(&tmp, path).map_err(|e| SrError::ModelFile {
-                path: path.to_path_buf(),
-                reason: format!("cannot rename finished weights into place: {e}"),
+            std::fs::rename(&tmp, path).map_err(|e| {
+                SrError::model_file(
+                    path,
+                    format!("cannot rename finished weights into place: {e}"),
+                )
             })
         })
 }

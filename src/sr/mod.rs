@@ -59,3 +59,13 @@ pub enum SrError {
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
 }
+
+impl SrError {
+    /// A problem with a model file (card, weights or TorchScript module), naming it.
+    pub fn model_file(path: &std::path::Path, reason: impl Into<String>) -> Self {
+        SrError::ModelFile {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -115,10 +115,7 @@ pub struct TorchScriptModel {
 
 impl TorchScriptModel {
     pub fn load(path: &Path, device: &ComputeDevice) -> Result<Self, SrError> {
-        let bad = |reason: String| SrError::ModelFile {
-            path: path.to_path_buf(),
-            reason,
-        };
+        let bad = |reason: String| SrError::model_file(path, reason);
         let mut module = tch::CModule::load_on_device(path, device.device)
             .map_err(|e| bad(format!("not a TorchScript module ({e})")))?;
         module.set_eval();
@@ -230,10 +227,7 @@ fn looks_like_path(name: &str) -> bool {
 fn load_path(path: &Path, device: &ComputeDevice) -> Result<Box<dyn SrModel>, SrError> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     if !path.exists() {
-        return Err(SrError::ModelFile {
-            path: path.to_path_buf(),
-            reason: "no such file".into(),
-        });
+        return Err(SrError::model_file(path, "no such file"));
     }
     match ext {
         "pt" | "ts" => Ok(Box::new(TorchScriptModel::load(path, device)?)),
@@ -244,12 +238,9 @@ fn load_path(path: &Path, device: &ComputeDevice) -> Result<Box<dyn SrModel>, Sr
                 &card, &card_path, &weights, device,
             )?))
         }
-        other => Err(SrError::ModelFile {
-            path: path.to_path_buf(),
-            reason: format!(
+        other => Err(SrError::model_file(path, format!(
                 "unknown model file type {other:?}: expected .json/.safetensors (model card and weights) or .pt/.ts (TorchScript)"
-            ),
-        }),
+            ))),
     }
 }
 
