@@ -8,14 +8,7 @@ use std::path::Path;
 use common::*;
 
 fn assert_clean_failure(dir: &Path, input: &Path, cause: &str, keep: &[&str]) {
-    let run = stronglive(&[
-        "upscale",
-        "--model",
-        "bicubic",
-        input.to_str().unwrap(),
-        "--out-dir",
-        dir.to_str().unwrap(),
-    ]);
+    let run = upscale_with_bicubic(&[input.to_str().unwrap(), "--out-dir", dir.to_str().unwrap()]);
     assert_eq!(
         run.code,
         Some(1),
@@ -140,14 +133,7 @@ fn unwritable_output_locations_are_rejected() {
     let input = dir.path().join("ok.mp4");
     tiny_clip(&input);
     // /proc refuses new files even to root, unlike a chmod'ed directory.
-    let run = stronglive(&[
-        "upscale",
-        "--model",
-        "bicubic",
-        input.to_str().unwrap(),
-        "--out-dir",
-        "/proc/stronglive-out",
-    ]);
+    let run = upscale_with_bicubic(&[input.to_str().unwrap(), "--out-dir", "/proc/stronglive-out"]);
     assert_eq!(run.code, Some(1));
     assert!(
         run.stderr
@@ -156,14 +142,7 @@ fn unwritable_output_locations_are_rejected() {
         run.stderr
     );
 
-    let run = stronglive(&[
-        "upscale",
-        "--model",
-        "bicubic",
-        input.to_str().unwrap(),
-        "-o",
-        "/proc/out.mp4",
-    ]);
+    let run = upscale_with_bicubic(&[input.to_str().unwrap(), "-o", "/proc/out.mp4"]);
     assert_eq!(run.code, Some(1));
     let line = run
         .stderr
@@ -176,10 +155,7 @@ fn unwritable_output_locations_are_rejected() {
         run.stderr
     );
 
-    let run = stronglive(&[
-        "upscale",
-        "--model",
-        "bicubic",
+    let run = upscale_with_bicubic(&[
         input.to_str().unwrap(),
         "-o",
         dir.path().join("x.avi").to_str().unwrap(),
@@ -201,10 +177,7 @@ fn batch_continues_past_a_failing_input() {
     let good = d.join("good.mp4");
     tiny_clip(&good);
     let out = d.join("out");
-    let run = stronglive(&[
-        "upscale",
-        "--model",
-        "bicubic",
+    let run = upscale_with_bicubic(&[
         d.join("missing.mp4").to_str().unwrap(),
         good.to_str().unwrap(),
         "--out-dir",
@@ -217,14 +190,7 @@ fn batch_continues_past_a_failing_input() {
     assert_eq!(listing(&out), vec!["good_x4.mp4"]);
     assert_eq!(count_frames(&out.join("good_x4.mp4")), 5);
     // Re-running refuses to clobber the finished output unless asked.
-    let run = stronglive(&[
-        "upscale",
-        "--model",
-        "bicubic",
-        good.to_str().unwrap(),
-        "--out-dir",
-        out.to_str().unwrap(),
-    ]);
+    let run = upscale_with_bicubic(&[good.to_str().unwrap(), "--out-dir", out.to_str().unwrap()]);
     assert_eq!(run.code, Some(1));
     assert!(
         run.stderr.contains("output already exists"),

@@ -28,14 +28,7 @@ fn upscales_clip_with_audio_to_four_times_the_size() {
         &input,
     );
     let output = dir.path().join("clip_4k.mp4");
-    let run = stronglive(&[
-        "upscale",
-        "--model",
-        "bicubic",
-        input.to_str().unwrap(),
-        "-o",
-        output.to_str().unwrap(),
-    ]);
+    let run = upscale_with_bicubic(&[input.to_str().unwrap(), "-o", output.to_str().unwrap()]);
     assert_eq!(
         run.code,
         Some(0),
@@ -96,7 +89,7 @@ fn encoder_fallback_explains_why_nvenc_was_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("small.mp4");
     tiny_clip(&input);
-    let run = stronglive(&["upscale", "--model", "bicubic", input.to_str().unwrap()]);
+    let run = upscale_with_bicubic(&[input.to_str().unwrap()]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(
         run.stderr
@@ -113,10 +106,7 @@ fn encoder_fallback_explains_why_nvenc_was_skipped() {
     assert!(run.stderr.contains("encoder libx265"), "{}", run.stderr);
     // Asking for NVENC explicitly is an error that names the reason, not a silent fallback.
     let out = dir.path().join("nv.mp4");
-    let run = stronglive(&[
-        "upscale",
-        "--model",
-        "bicubic",
+    let run = upscale_with_bicubic(&[
         input.to_str().unwrap(),
         "-o",
         out.to_str().unwrap(),
@@ -132,10 +122,7 @@ fn encoder_fallback_explains_why_nvenc_was_skipped() {
     );
     assert!(!out.exists());
     // And x264 can be chosen by name.
-    let run = stronglive(&[
-        "upscale",
-        "--model",
-        "bicubic",
+    let run = upscale_with_bicubic(&[
         input.to_str().unwrap(),
         "-o",
         out.to_str().unwrap(),
@@ -191,14 +178,7 @@ fn vfr_timestamps_rotation_and_colour_tags_survive() {
     ]);
     std::fs::remove_file(dir.path().join("plain.mp4")).unwrap();
     let output = dir.path().join("vfr_x4.mp4");
-    let run = stronglive(&[
-        "upscale",
-        "--model",
-        "bicubic",
-        input.to_str().unwrap(),
-        "--encoder",
-        "libx264",
-    ]);
+    let run = upscale_with_bicubic(&[input.to_str().unwrap(), "--encoder", "libx264"]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
 
     let pts = |path: &std::path::Path| -> Vec<f64> {
@@ -263,10 +243,7 @@ fn odd_size_and_ten_bit_inputs_are_upscaled() {
         &["-c:v", "libx264", "-pix_fmt", "yuv420p10le"],
         &deep,
     );
-    let run = stronglive(&[
-        "upscale",
-        "--model",
-        "bicubic",
+    let run = upscale_with_bicubic(&[
         odd.to_str().unwrap(),
         deep.to_str().unwrap(),
         "--encoder",

@@ -122,6 +122,14 @@ pub fn stronglive(args: &[&str]) -> Run {
     }
 }
 
+/// `stronglive upscale --model bicubic ARGS...`: the plumbing tests (containers, tracks, errors)
+/// need real frames through the whole pipeline, not a network's cost.
+pub fn upscale_with_bicubic(args: &[&str]) -> Run {
+    let mut all = vec!["upscale", "--model", "bicubic"];
+    all.extend_from_slice(args);
+    stronglive(&all)
+}
+
 /// Files in `dir`, hidden ones included (a leftover `.x.partial` must be noticed).
 pub fn listing(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
