@@ -22,3 +22,6 @@ pub mod bench;
 pub mod app;
 
 pub mod frame;
+
+/// Live streaming: wire protocol and pairing (pure), server, sender and ingest (need `media`).
+pub mod live;

@@ -77,6 +77,8 @@ pub(crate) struct EncodeParams {
     pub space: ffmpeg_next::color::Space,
     pub range: ffmpeg_next::color::Range,
     pub global_header: bool,
+    /// Frames between key frames; `None` = the encoder's default.
+    pub key_interval: Option<u32>,
 }
 
 pub(crate) struct OpenedEncoder {
@@ -140,6 +142,9 @@ fn try_open(name: &str, quality: Quality, p: &EncodeParams) -> Result<encoder::V
     enc.set_color_range(p.range);
     if p.global_header {
         enc.set_flags(codec::Flags::GLOBAL_HEADER);
+    }
+    if let Some(gop) = p.key_interval {
+        enc.set_gop(gop);
     }
     let mut options = Dictionary::new();
     let crf = |default: u8| match quality {

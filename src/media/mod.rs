@@ -6,8 +6,11 @@
 
 pub mod decode;
 pub mod encode;
+pub mod h264;
+pub mod ingest;
 pub mod output;
 pub mod probe;
+pub mod record;
 pub mod roundtrip;
 
 use std::path::{Path, PathBuf};

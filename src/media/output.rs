@@ -7,10 +7,14 @@ use std::path::{Path, PathBuf};
 
 use ffmpeg_next::{codec, encoder, format, frame, Dictionary, Packet, Rational};
 
-use crate::frame::YuvFrame;
+use crate::frame::{ColorInfo, ColorMatrix, ColorRange, YuvFrame};
+use ffmpeg_next::color::{Primaries, Range, Space, TransferCharacteristic};
 
 use super::decode::{PassthroughPacket, VideoDecoder};
-use super::encode::{open_encoder, EncodeParams, EncoderAttempt, EncoderChoice, Quality};
+use super::encode::{
+    open_encoder, EncodeParams, EncoderAttempt, EncoderChoice, OpenedEncoder, Quality,
+};
+use super::h264::MICROSECONDS;
 use super::probe::display_matrix;
 use super::MediaError;
 
@@ -73,22 +77,11 @@ impl MediaWriter {
     /// Create the output for `decoder`'s file: the video stream re-encoded at the plan's size,
     /// audio and subtitle tracks copied, rotation and colour tags kept.
     pub fn create(plan: &OutputPlan, decoder: &VideoDecoder) -> Result<Self, MediaError> {
-        let container = container_for(&plan.path)?;
-        let temp_path = temporary_path(&plan.path);
-        if temp_path.to_str().is_none_or(|s| s.contains('\0')) {
-            return Err(MediaError::Write {
-                path: plan.path.clone(),
-                reason: "path is not valid UTF-8".into(),
-            });
-        }
+        let (container, temp_path, mut octx, cleanup) = open_temporary_output(&plan.path)?;
         let write_err = |reason: String| MediaError::Write {
             path: plan.path.clone(),
             reason,
         };
-        let mut octx = format::output_as(&temp_path, container)
-            .map_err(|e| write_err(format!("cannot create {}: {e}", temp_path.display())))?;
-        // From here on a failure must not leave the temporary file behind.
-        let cleanup = RemoveOnDrop(temp_path.clone());
 
         let input = decoder.input();
         let info = decoder.info();
@@ -118,37 +111,17 @@ impl MediaWriter {
             space,
             range,
             global_header: octx.format().flags().contains(format::Flags::GLOBAL_HEADER),
+            key_interval: None,
         };
-        let opened = open_encoder(&plan.encoder, plan.quality, &params).map_err(|tried| {
-            MediaError::NoEncoder {
-                path: plan.path.clone(),
-                tried: tried
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            }
-        })?;
-
-        let video_out;
+        let (opened, video_out) = add_video_stream(&mut octx, plan, &params)?;
         {
             let mut ost = octx
-                .add_stream(encoder::find(codec::Id::None))
-                .map_err(|e| write_err(format!("cannot add video stream: {e}")))?;
-            ost.set_parameters(&opened.encoder);
-            ost.set_time_base(decoder.time_base());
-            ost.set_avg_frame_rate(avg);
+                .stream_mut(video_out)
+                .ok_or_else(|| write_err("output video stream vanished".into()))?;
             ost.set_metadata(ist.metadata().to_owned());
-            video_out = ost.index();
             // SAFETY: the stream pointer is valid while octx lives; side data is copied in.
             unsafe {
                 let st = ost.as_mut_ptr();
-                if opened.name.starts_with("hevc") || opened.name == "libx265" {
-                    // "hvc1" lets Apple players open HEVC in MP4/MOV.
-                    (*(*st).codecpar).codec_tag = u32::from_le_bytes(*b"hvc1");
-                } else {
-                    (*(*st).codecpar).codec_tag = 0;
-                }
                 if let Some(matrix) = display_matrix(&ist) {
                     let dst = ffmpeg_next::ffi::av_stream_new_side_data(
                         st,
@@ -203,40 +176,94 @@ impl MediaWriter {
             );
         }
         octx.set_metadata(input.metadata().to_owned());
-
-        let mut header_options = Dictionary::new();
-        if container != "matroska" {
-            // Index at the front: the file plays while it downloads or streams.
-            header_options.set("movflags", "+faststart");
-        }
-        octx.write_header_with(header_options)
-            .map_err(|e| write_err(format!("cannot write header: {e}")))?;
+        write_header(&mut octx, &plan.path, container, OutputLayout::Indexed)?;
         // The muxer may have changed time bases; read back what it chose.
-        let out_tb = |i: usize| {
-            octx.stream(i)
-                .map(|s| s.time_base())
-                .unwrap_or(Rational(1, 1))
-        };
-        let video_out_time_base = out_tb(video_out);
         for entry in copies.values_mut() {
-            entry.2 = out_tb(entry.0);
+            entry.2 = stream_time_base(&octx, entry.0);
         }
+        Ok(Self::assemble(
+            plan,
+            temp_path,
+            cleanup,
+            octx,
+            opened,
+            video_out,
+            decoder.time_base(),
+            copies,
+        ))
+    }
+
+    /// An output for frames that come from no file (the live path's SR output): video only,
+    /// timestamps in microseconds, written as fragmented MP4 so a crash loses at most the last
+    /// fragment (about a second).
+    pub fn create_live(plan: &OutputPlan, fps: f64, color: ColorInfo) -> Result<Self, MediaError> {
+        let (container, temp_path, mut octx, cleanup) = open_temporary_output(&plan.path)?;
+        let (primaries, transfer, space) = match color.matrix {
+            ColorMatrix::Bt709 => (Primaries::BT709, TransferCharacteristic::BT709, Space::BT709),
+            ColorMatrix::Bt601 => (
+                Primaries::SMPTE170M,
+                TransferCharacteristic::SMPTE170M,
+                Space::SMPTE170M,
+            ),
+        };
+        let fps_milli = (fps.clamp(1.0, 240.0) * 1000.0).round() as i32;
+        let params = EncodeParams {
+            width: plan.width,
+            height: plan.height,
+            time_base: MICROSECONDS,
+            frame_rate: Some(Rational(fps_milli, 1000)),
+            aspect: Rational(1, 1),
+            primaries,
+            transfer,
+            space,
+            range: match color.range {
+                ColorRange::Limited => Range::MPEG,
+                ColorRange::Full => Range::JPEG,
+            },
+            global_header: octx.format().flags().contains(format::Flags::GLOBAL_HEADER),
+            key_interval: Some((fps.clamp(1.0, 240.0).round() as u32).max(1)),
+        };
+        let (opened, video_out) = add_video_stream(&mut octx, plan, &params)?;
+        write_header(&mut octx, &plan.path, container, OutputLayout::Fragmented)?;
+        Ok(Self::assemble(
+            plan,
+            temp_path,
+            cleanup,
+            octx,
+            opened,
+            video_out,
+            MICROSECONDS,
+            HashMap::new(),
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        plan: &OutputPlan,
+        temp_path: PathBuf,
+        cleanup: RemoveOnDrop,
+        octx: format::context::Output,
+        opened: OpenedEncoder,
+        video_out: usize,
+        encoder_time_base: Rational,
+        copies: HashMap<usize, (usize, Rational, Rational)>,
+    ) -> Self {
         std::mem::forget(cleanup);
-        Ok(Self {
+        Self {
             final_path: plan.path.clone(),
             temp_path,
-            encoder_time_base: decoder.time_base(),
+            encoder_time_base,
+            video_out_time_base: stream_time_base(&octx, video_out),
             octx,
             encoder: opened.encoder,
             encoder_name: opened.name,
             skipped: opened.skipped,
             video_out,
-            video_out_time_base,
             copies,
             durations: HashMap::new(),
             frames_in: 0,
             finished: false,
-        })
+        }
     }
 
     /// The encoder in use, e.g. `libx264`.
@@ -334,7 +361,106 @@ impl Drop for MediaWriter {
     }
 }
 
-struct RemoveOnDrop(PathBuf);
+/// How the muxer lays the file out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutputLayout {
+    /// Index at the front (`+faststart`): plays while it downloads.
+    Indexed,
+    /// Fragments of about a second, each complete on its own: survives a crash.
+    Fragmented,
+}
+
+/// The hidden temporary output beside `path` and a guard that deletes it until disarmed.
+pub(crate) fn open_temporary_output(
+    path: &Path,
+) -> Result<(&'static str, PathBuf, format::context::Output, RemoveOnDrop), MediaError> {
+    let container = container_for(path)?;
+    let temp_path = temporary_path(path);
+    if temp_path.to_str().is_none_or(|s| s.contains('\0')) {
+        return Err(MediaError::Write {
+            path: path.to_path_buf(),
+            reason: "path is not valid UTF-8".into(),
+        });
+    }
+    let octx = format::output_as(&temp_path, container).map_err(|e| MediaError::Write {
+        path: path.to_path_buf(),
+        reason: format!("cannot create {}: {e}", temp_path.display()),
+    })?;
+    // From here on a failure must not leave the temporary file behind.
+    let cleanup = RemoveOnDrop(temp_path.clone());
+    Ok((container, temp_path, octx, cleanup))
+}
+
+pub(crate) fn write_header(
+    octx: &mut format::context::Output,
+    path: &Path,
+    container: &str,
+    layout: OutputLayout,
+) -> Result<(), MediaError> {
+    let mut options = Dictionary::new();
+    match (container, layout) {
+        ("matroska", _) => {}
+        (_, OutputLayout::Indexed) => options.set("movflags", "+faststart"),
+        (_, OutputLayout::Fragmented) => {
+            options.set("movflags", "+frag_keyframe+empty_moov+default_base_moof");
+            options.set("frag_duration", "1000000");
+        }
+    }
+    octx.write_header_with(options).map_err(|e| MediaError::Write {
+        path: path.to_path_buf(),
+        reason: format!("cannot write header: {e}"),
+    })?;
+    Ok(())
+}
+
+pub(crate) fn stream_time_base(octx: &format::context::Output, index: usize) -> Rational {
+    octx.stream(index)
+        .map(|s| s.time_base())
+        .unwrap_or(Rational(1, 1))
+}
+
+/// Open the first usable encoder of the plan's list and add its stream (codec tag set so Apple
+/// players open HEVC: "hvc1").
+fn add_video_stream(
+    octx: &mut format::context::Output,
+    plan: &OutputPlan,
+    params: &EncodeParams,
+) -> Result<(OpenedEncoder, usize), MediaError> {
+    let opened = open_encoder(&plan.encoder, plan.quality, params).map_err(|tried| {
+        MediaError::NoEncoder {
+            path: plan.path.clone(),
+            tried: tried
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
+    })?;
+    let mut ost = octx
+        .add_stream(encoder::find(codec::Id::None))
+        .map_err(|e| MediaError::Write {
+            path: plan.path.clone(),
+            reason: format!("cannot add video stream: {e}"),
+        })?;
+    ost.set_parameters(&opened.encoder);
+    ost.set_time_base(params.time_base);
+    if let Some(rate) = params.frame_rate {
+        ost.set_avg_frame_rate(rate);
+    }
+    let hevc = opened.name.starts_with("hevc") || opened.name == "libx265";
+    // SAFETY: plain field write on a valid stream's codec parameters.
+    unsafe {
+        (*(*ost.as_mut_ptr()).codecpar).codec_tag = if hevc {
+            u32::from_le_bytes(*b"hvc1")
+        } else {
+            0
+        };
+    }
+    let index = ost.index();
+    Ok((opened, index))
+}
+
+pub(crate) struct RemoveOnDrop(pub(crate) PathBuf);
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);

@@ -1,104 +1,55 @@
 //! In-memory H.264 encode -> decode of a few small frames: the compression a phone's live stream
 //! puts on its pictures, applied to training LR patches as augmentation (`train --h264-crf`).
 
-use ffmpeg_next::{codec, decoder, encoder, format, frame, Dictionary, Packet, Rational};
-
-use super::{output::fill_plane, MediaError};
+use super::h264::{H264LiveEncoder, H264StreamDecoder, RateControl};
+use super::MediaError;
 use crate::frame::YuvFrame;
-
-fn failed(stage: &'static str) -> impl Fn(ffmpeg_next::Error) -> MediaError {
-    move |e| MediaError::RoundTrip {
-        stage,
-        reason: e.to_string(),
-    }
-}
 
 /// Encode `frames` (all one size, even width and height) with libx264 at `crf` (ultrafast,
 /// zerolatency, as a live sender would) and decode them back. Frame order and colour tags kept.
 pub fn h264_round_trip(frames: &[YuvFrame], crf: u8) -> Result<Vec<YuvFrame>, MediaError> {
-    super::init();
     let Some(first) = frames.first() else {
         return Ok(Vec::new());
     };
     let (w, h) = (first.width, first.height);
-    if w % 2 != 0 || h % 2 != 0 || frames.iter().any(|f| (f.width, f.height) != (w, h)) {
-        return Err(MediaError::RoundTrip {
-            stage: "input",
-            reason: format!("frames must share one even size, first is {w}x{h}"),
-        });
+    let failed = |stage: &'static str| move |reason: String| MediaError::RoundTrip { stage, reason };
+    if frames.iter().any(|f| (f.width, f.height) != (w, h)) {
+        return Err(failed("input")(format!(
+            "frames must share one size, first is {w}x{h}"
+        )));
     }
-    let x264 = encoder::find_by_name("libx264").ok_or(MediaError::RoundTrip {
-        stage: "encoder",
-        reason: "libx264 is not built into this FFmpeg".into(),
-    })?;
-    let mut enc = codec::context::Context::new_with_codec(x264)
-        .encoder()
-        .video()
-        .map_err(failed("encoder context"))?;
-    enc.set_width(w);
-    enc.set_height(h);
-    enc.set_format(format::Pixel::YUV420P);
-    enc.set_time_base(Rational(1, 30));
-    enc.set_frame_rate(Some(Rational(30, 1)));
-    let mut options = Dictionary::new();
-    options.set("preset", "ultrafast");
-    options.set("tune", "zerolatency");
-    options.set("crf", &crf.to_string());
-    let mut enc = enc.open_with(options).map_err(failed("open libx264"))?;
-    let h264 = decoder::find(codec::Id::H264).ok_or(MediaError::RoundTrip {
-        stage: "decoder",
-        reason: "no H.264 decoder in this FFmpeg".into(),
-    })?;
-    let mut dec = codec::context::Context::new_with_codec(h264)
-        .decoder()
-        .video()
-        .map_err(failed("decoder context"))?;
-
-    let mut out = Vec::with_capacity(frames.len());
-    let mut packet = Packet::empty();
-    let mut decoded = frame::Video::empty();
-    let (cw, ch) = YuvFrame::chroma_size(w, h);
-    let mut collect = |dec: &mut decoder::Video, out: &mut Vec<YuvFrame>| {
-        while dec.receive_frame(&mut decoded).is_ok() {
-            let source = &frames[out.len().min(frames.len() - 1)];
-            out.push(YuvFrame {
-                width: w,
-                height: h,
-                y: super::decode::copy_plane(&decoded, 0, w, h),
-                u: super::decode::copy_plane(&decoded, 1, cw, ch),
-                v: super::decode::copy_plane(&decoded, 2, cw, ch),
-                pts: source.pts,
-                duration: source.duration,
-                color: source.color,
-            });
-        }
-    };
+    let mut encoder =
+        H264LiveEncoder::new(w, h, 30.0, RateControl::Crf(crf), 10.0).map_err(failed("encoder"))?;
+    let mut decoder = H264StreamDecoder::new().map_err(failed("decoder"))?;
+    let mut decoded = Vec::with_capacity(frames.len());
     for (i, f) in frames.iter().enumerate() {
-        let mut picture = frame::Video::new(format::Pixel::YUV420P, w, h);
-        fill_plane(&mut picture, 0, &f.y, w, h);
-        fill_plane(&mut picture, 1, &f.u, cw, ch);
-        fill_plane(&mut picture, 2, &f.v, cw, ch);
-        picture.set_pts(Some(i as i64));
-        enc.send_frame(&picture).map_err(failed("encode"))?;
-        while enc.receive_packet(&mut packet).is_ok() {
-            dec.send_packet(&packet).map_err(failed("decode"))?;
-            collect(&mut dec, &mut out);
+        let pts_us = i as i64 * 33_333;
+        for unit in encoder.encode(f, pts_us).map_err(failed("encode"))? {
+            decoded.extend(decoder.decode(&unit.data, unit.pts_us));
         }
     }
-    enc.send_eof().map_err(failed("encode"))?;
-    while enc.receive_packet(&mut packet).is_ok() {
-        dec.send_packet(&packet).map_err(failed("decode"))?;
-        collect(&mut dec, &mut out);
+    for unit in encoder.finish() {
+        decoded.extend(decoder.decode(&unit.data, unit.pts_us));
     }
-    dec.send_eof().map_err(failed("decode"))?;
-    collect(&mut dec, &mut out);
-    if out.len() != frames.len() {
-        return Err(MediaError::RoundTrip {
-            stage: "decode",
-            reason: format!("{} frames in, {} out", frames.len(), out.len()),
-        });
+    decoded.extend(decoder.flush());
+    if decoded.len() != frames.len() {
+        return Err(failed("decode")(format!(
+            "{} frames in, {} out{}",
+            frames.len(),
+            decoded.len(),
+            decoder.last_error.map(|e| format!(" ({e})")).unwrap_or_default()
+        )));
     }
-    Ok(out)
+    Ok(decoded
+        .into_iter()
+        .zip(frames)
+        .map(|(back, source)| YuvFrame {
+            pts: source.pts,
+            duration: source.duration,
+            color: source.color,
+            ..back
+        })
+        .collect())
 }
 
 #[cfg(test)]

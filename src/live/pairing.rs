@@ -1,0 +1,545 @@
+//! Pairing: the secret a phone learns from the QR code, the keys derived from it, the
+//! `stronglive://pair?...` payload, and the persisted list of paired devices.
+//!
+//! The QR code carries a pairing secret (256 random bits) that expires. A device never sends it:
+//! it derives its own key, `HMAC-SHA256(secret, "stronglive-device-key-v1" || device_id)`, and
+//! proves it holds that key on every connection (see `protocol::proof_input`). The first
+//! successful handshake stores the derived key with the device, so a paired device keeps
+//! working after the secret expires or is replaced; removing the device revokes it.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use super::protocol::{proof_input, DeviceId, Nonce, Proof, RejectCode};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Bytes of a pairing secret (256 bits; the issue asks for at least 128).
+pub const SECRET_BYTES: usize = 32;
+/// How long a fresh pairing secret is accepted for new devices, unless told otherwise.
+pub const DEFAULT_SECRET_TTL_S: u64 = 15 * 60;
+/// URI scheme and path of the QR payload.
+pub const PAIR_URI_PREFIX: &str = "stronglive://pair?";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PairingError {
+    #[error("pairing URI {uri:?}: {reason}")]
+    BadUri { uri: String, reason: String },
+    #[error("{}: {reason}", path.display())]
+    Store { path: PathBuf, reason: String },
+    #[error("no random numbers from the operating system: {0}")]
+    Random(String),
+    #[error("no paired device matches {0:?} (see `stronglive pair --list`)")]
+    UnknownDevice(String),
+}
+
+/// A random secret shown once in the QR code.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PairingSecret([u8; SECRET_BYTES]);
+
+impl std::fmt::Debug for PairingSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PairingSecret(..)")
+    }
+}
+
+impl PairingSecret {
+    pub fn generate() -> Result<Self, PairingError> {
+        Ok(Self(random_bytes()?))
+    }
+
+    pub fn from_bytes(bytes: [u8; SECRET_BYTES]) -> Self {
+        Self(bytes)
+    }
+
+    pub fn from_hex(text: &str) -> Option<Self> {
+        hex_decode(text)?.try_into().ok().map(Self)
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex_encode(&self.0)
+    }
+
+    /// The key a device with `device_id` derives from this secret and uses for its proofs.
+    pub fn device_key(&self, device_id: &DeviceId) -> [u8; 32] {
+        hmac(&self.0, &[b"stronglive-device-key-v1", &device_id[..]])
+    }
+}
+
+/// Operating-system randomness (getrandom), for secrets, nonces and device ids.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], PairingError> {
+    let mut out = [0u8; N];
+    getrandom::fill(&mut out).map_err(|e| PairingError::Random(e.to_string()))?;
+    Ok(out)
+}
+
+fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// The proof a client sends in its hello: HMAC-SHA256(device key, proof input).
+pub fn compute_proof(
+    device_key: &[u8; 32],
+    nonce: &Nonce,
+    version: u16,
+    device_id: &DeviceId,
+    device_name: &str,
+) -> Proof {
+    hmac(
+        device_key,
+        &[&proof_input(nonce, version, device_id, device_name)],
+    )
+}
+
+/// Constant-time check of a proof (the `hmac` crate compares in constant time).
+pub fn verify_proof(
+    device_key: &[u8; 32],
+    nonce: &Nonce,
+    version: u16,
+    device_id: &DeviceId,
+    device_name: &str,
+    proof: &Proof,
+) -> bool {
+    let mut mac =
+        <HmacSha256 as Mac>::new_from_slice(device_key).expect("HMAC accepts any key length");
+    mac.update(&proof_input(nonce, version, device_id, device_name));
+    mac.verify_slice(proof).is_ok()
+}
+
+/// What the QR code says: where the desktop listens and the secret to pair with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairingUri {
+    pub name: String,
+    pub hosts: Vec<IpAddr>,
+    pub port: u16,
+    pub secret: PairingSecret,
+    /// Unix seconds after which the secret no longer pairs new devices (`None`: never).
+    pub expires: Option<u64>,
+}
+
+impl std::fmt::Display for PairingUri {
+    /// `stronglive://pair?v=1&name=Studio&host=192.168.1.20&host=10.0.0.5&port=7878&secret=<64 hex>&exp=<unix s>`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{PAIR_URI_PREFIX}v=1&name={}", percent_encode(&self.name))?;
+        for host in &self.hosts {
+            write!(f, "&host={}", percent_encode(&host.to_string()))?;
+        }
+        write!(f, "&port={}&secret={}", self.port, self.secret.to_hex())?;
+        if let Some(exp) = self.expires {
+            write!(f, "&exp={exp}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::str::FromStr for PairingUri {
+    type Err = PairingError;
+
+    fn from_str(uri: &str) -> Result<Self, Self::Err> {
+        let bad = |reason: String| PairingError::BadUri {
+            uri: redact_secret(uri),
+            reason,
+        };
+        let query = uri
+            .strip_prefix(PAIR_URI_PREFIX)
+            .ok_or_else(|| bad(format!("does not start with {PAIR_URI_PREFIX}")))?;
+        let (mut name, mut hosts, mut port, mut secret, mut expires) =
+            (String::new(), Vec::new(), None, None, None);
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = percent_decode(value).ok_or_else(|| bad(format!("{key}: bad %-escape")))?;
+            match key {
+                "v" if value != "1" => {
+                    return Err(bad(format!("version {value} (this build reads 1)")))
+                }
+                "name" => name = value,
+                "host" => hosts.push(
+                    value
+                        .parse::<IpAddr>()
+                        .map_err(|_| bad(format!("host {value:?} is not an IP address")))?,
+                ),
+                "port" => {
+                    port = Some(value.parse::<u16>().ok().filter(|&p| p > 0).ok_or_else(
+                        || bad(format!("port {value:?} is not in 1..=65535")),
+                    )?)
+                }
+                "secret" => {
+                    secret = Some(PairingSecret::from_hex(&value).ok_or_else(|| {
+                        bad(format!("secret must be {} hex digits", SECRET_BYTES * 2))
+                    })?)
+                }
+                "exp" => {
+                    expires = Some(
+                        value
+                            .parse::<u64>()
+                            .map_err(|_| bad(format!("exp {value:?} is not unix seconds")))?,
+                    )
+                }
+                _ => {} // unknown keys: room for later versions
+            }
+        }
+        if hosts.is_empty() {
+            return Err(bad("no host= address".into()));
+        }
+        Ok(Self {
+            name,
+            hosts,
+            port: port.ok_or_else(|| bad("no port=".into()))?,
+            secret: secret.ok_or_else(|| bad("no secret=".into()))?,
+            expires,
+        })
+    }
+}
+
+/// The URI with its secret blanked, for error messages and logs.
+pub fn redact_secret(uri: &str) -> String {
+    match uri.find("secret=") {
+        Some(i) => {
+            let rest = &uri[i + 7..];
+            let end = rest.find('&').unwrap_or(rest.len());
+            format!("{}secret=<redacted>{}", &uri[..i], &rest[end..])
+        }
+        None => uri.to_string(),
+    }
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+pub fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn hex_decode(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Non-loopback addresses of this machine's network interfaces, IPv4 first: what the phone
+/// can reach on the LAN. IPv6 link-local addresses are left out (they need a zone id).
+pub fn lan_addresses() -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    // SAFETY: getifaddrs fills a linked list we only read and then free with freeifaddrs.
+    unsafe {
+        let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+        if libc::getifaddrs(&mut list) != 0 {
+            return out;
+        }
+        let mut cursor = list;
+        while !cursor.is_null() {
+            let entry = &*cursor;
+            cursor = entry.ifa_next;
+            if entry.ifa_addr.is_null() || entry.ifa_flags & (libc::IFF_UP as u32) == 0 {
+                continue;
+            }
+            let address = match i32::from((*entry.ifa_addr).sa_family) {
+                libc::AF_INET => {
+                    let sin = &*(entry.ifa_addr as *const libc::sockaddr_in);
+                    IpAddr::from(u32::from_be(sin.sin_addr.s_addr).to_be_bytes())
+                }
+                libc::AF_INET6 => {
+                    let sin6 = &*(entry.ifa_addr as *const libc::sockaddr_in6);
+                    IpAddr::from(sin6.sin6_addr.s6_addr)
+                }
+                _ => continue,
+            };
+            let link_local_v6 = matches!(address, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
+            if !address.is_loopback() && !link_local_v6 && !out.contains(&address) {
+                out.push(address);
+            }
+        }
+        libc::freeifaddrs(list);
+    }
+    out.sort_by_key(|a| a.is_ipv6());
+    out
+}
+
+/// A device that completed a handshake once.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PairedDevice {
+    /// 32 hex digits.
+    pub id: String,
+    pub name: String,
+    /// The device key derived at pairing time (64 hex digits).
+    pub key: String,
+    pub paired_at: u64,
+    pub last_seen: u64,
+}
+
+/// The persisted pairing state: `pairing.json` in the config directory, mode 0600.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PairingState {
+    /// Current pairing secret (hex), if any.
+    pub secret: Option<String>,
+    pub secret_created: u64,
+    /// Unix seconds; 0 = never expires.
+    pub secret_expires: u64,
+    pub devices: Vec<PairedDevice>,
+}
+
+/// Who a successful handshake was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated {
+    pub device_id: String,
+    pub device_name: String,
+    /// True when this handshake paired a new device.
+    pub newly_paired: bool,
+}
+
+/// The pairing state on disk. Every operation re-reads the file, so `stronglive pair` run in
+/// another terminal takes effect on a running server at its next handshake.
+#[derive(Debug, Clone)]
+pub struct PairingStore {
+    path: PathBuf,
+}
+
+/// `$STRONGLIVE_CONFIG_DIR`, else `$XDG_CONFIG_HOME/stronglive`, else `~/.config/stronglive`.
+pub fn config_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("STRONGLIVE_CONFIG_DIR") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("stronglive");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| ".".into());
+    PathBuf::from(home).join(".config/stronglive")
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl PairingStore {
+    pub fn in_dir(dir: &Path) -> Self {
+        Self {
+            path: dir.join("pairing.json"),
+        }
+    }
+
+    pub fn default_location() -> Self {
+        Self::in_dir(&config_dir())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn store_error(&self, reason: String) -> PairingError {
+        PairingError::Store {
+            path: self.path.clone(),
+            reason,
+        }
+    }
+
+    pub fn load(&self) -> Result<PairingState, PairingError> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| self.store_error(format!("not a valid pairing file ({e})"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PairingState::default()),
+            Err(e) => Err(self.store_error(format!("cannot read: {e}"))),
+        }
+    }
+
+    /// Written to a temporary sibling (mode 0600: it holds secrets) and renamed into place.
+    pub fn save(&self, state: &PairingState) -> Result<(), PairingError> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| self.store_error(format!("cannot create directory: {e}")))?;
+        }
+        let tmp = crate::sr::card::temporary_sibling(&self.path);
+        let json = serde_json::to_vec_pretty(state).map_err(|e| self.store_error(e.to_string()))?;
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(&json))
+            .and_then(|()| std::fs::rename(&tmp, &self.path));
+        written.map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            self.store_error(format!("cannot write: {e}"))
+        })
+    }
+
+    /// Replace the pairing secret with a fresh one valid for `ttl_s` seconds (0 = no expiry).
+    /// Already paired devices are unaffected.
+    pub fn new_secret(&self, ttl_s: u64) -> Result<(PairingSecret, Option<u64>), PairingError> {
+        let mut state = self.load()?;
+        let secret = PairingSecret::generate()?;
+        let now = unix_now();
+        state.secret = Some(secret.to_hex());
+        state.secret_created = now;
+        state.secret_expires = if ttl_s == 0 { 0 } else { now + ttl_s };
+        self.save(&state)?;
+        Ok((secret, (ttl_s != 0).then_some(state.secret_expires)))
+    }
+
+    /// The current secret if it still pairs new devices, else a fresh one (`ttl_s`).
+    pub fn current_or_new_secret(
+        &self,
+        ttl_s: u64,
+    ) -> Result<(PairingSecret, Option<u64>), PairingError> {
+        let state = self.load()?;
+        if let Some(secret) = active_secret(&state, unix_now()) {
+            let expires = (state.secret_expires != 0).then_some(state.secret_expires);
+            return Ok((secret, expires));
+        }
+        self.new_secret(ttl_s)
+    }
+
+    /// Stop the current secret from pairing anyone new.
+    pub fn revoke_secret(&self) -> Result<(), PairingError> {
+        let mut state = self.load()?;
+        state.secret = None;
+        self.save(&state)
+    }
+
+    /// Remove a paired device (by id, id prefix of at least 8 digits, or exact name).
+    pub fn remove_device(&self, which: &str) -> Result<PairedDevice, PairingError> {
+        let mut state = self.load()?;
+        let index = state
+            .devices
+            .iter()
+            .position(|d| d.name == which || (which.len() >= 8 && d.id.starts_with(which)))
+            .ok_or_else(|| PairingError::UnknownDevice(which.to_string()))?;
+        let removed = state.devices.remove(index);
+        self.save(&state)?;
+        Ok(removed)
+    }
+
+    /// Check a client's proof: a paired device against its stored key, an unknown one against
+    /// the key derived from the current, unexpired pairing secret (and then remember it).
+    pub fn authenticate(
+        &self,
+        nonce: &Nonce,
+        version: u16,
+        device_id: &DeviceId,
+        device_name: &str,
+        proof: &Proof,
+    ) -> Result<Result<Authenticated, RejectCode>, PairingError> {
+        let mut state = self.load()?;
+        let id_hex = hex_encode(device_id);
+        let now = unix_now();
+        let verify = |key: &[u8; 32]| verify_proof(key, nonce, version, device_id, device_name, proof);
+        if let Some(device) = state.devices.iter_mut().find(|d| d.id == id_hex) {
+            let key: Option<[u8; 32]> = hex_decode(&device.key).and_then(|k| k.try_into().ok());
+            if !key.is_some_and(|k| verify(&k)) {
+                return Ok(Err(RejectCode::BadProof));
+            }
+            device.last_seen = now;
+            device.name = device_name.to_string();
+            self.save(&state)?;
+            return Ok(Ok(Authenticated {
+                device_id: id_hex,
+                device_name: device_name.to_string(),
+                newly_paired: false,
+            }));
+        }
+        let Some(secret) = state.secret.as_deref().and_then(PairingSecret::from_hex) else {
+            return Ok(Err(RejectCode::PairingExpired));
+        };
+        let key = secret.device_key(device_id);
+        if !verify(&key) {
+            return Ok(Err(RejectCode::BadProof));
+        }
+        if active_secret(&state, now).is_none() {
+            return Ok(Err(RejectCode::PairingExpired));
+        }
+        state.devices.push(PairedDevice {
+            id: id_hex.clone(),
+            name: device_name.to_string(),
+            key: hex_encode(&key),
+            paired_at: now,
+            last_seen: now,
+        });
+        self.save(&state)?;
+        Ok(Ok(Authenticated {
+            device_id: id_hex,
+            device_name: device_name.to_string(),
+            newly_paired: true,
+        }))
+    }
+}
+
+fn active_secret(state: &PairingState, now: u64) -> Option<PairingSecret> {
+    let secret = PairingSecret::from_hex(state.secret.as_deref()?)?;
+    (state.secret_expires == 0 || now < state.secret_expires).then_some(secret)
+}
+
+/// The addresses a pairing URI should list for a server bound to `bind`: the bound address when
+/// it is a specific one, else every LAN address (loopback when the machine has none).
+pub fn advertised_hosts(bind: IpAddr) -> Vec<IpAddr> {
+    if !bind.is_unspecified() {
+        return vec![bind];
+    }
+    let lan = lan_addresses();
+    if lan.is_empty() {
+        vec![IpAddr::from([127, 0, 0, 1])]
+    } else {
+        lan
+    }
+}
+
+/// The QR code of `text` as terminal text (two rows of modules per line, quiet zone included).
+pub fn qr_for_terminal(text: &str) -> Result<String, String> {
+    let code = qrcode::QrCode::new(text.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(code
+        .render::<qrcode::render::unicode::Dense1x2>()
+        .dark_color(qrcode::render::unicode::Dense1x2::Light)
+        .light_color(qrcode::render::unicode::Dense1x2::Dark)
+        .build())
+}
