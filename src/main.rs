@@ -10,6 +10,8 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[cfg(feature = "media")]
+mod live_cli;
+#[cfg(feature = "media")]
 mod upscale_cli;
 
 #[derive(Parser)]
@@ -39,6 +41,15 @@ enum Command {
     /// Measure decode, SR, encode and end-to-end speed; prints a table.
     #[cfg(feature = "media")]
     Bench(stronglive::bench::BenchArgs),
+    /// Show the pairing QR code and URI for the phone; list or remove paired devices.
+    #[cfg(feature = "media")]
+    Pair(live_cli::PairArgs),
+    /// Receive live streams (phones, `stronglive send`, RTMP/SRT), upscale, print metrics, record.
+    #[cfg(feature = "media")]
+    Serve(live_cli::ServeArgs),
+    /// Stream a file or lavfi source to a `serve`/studio like the phone does (the reference sender).
+    #[cfg(feature = "media")]
+    Send(live_cli::SendArgs),
     /// Train an SR model on photos (see scripts/fetch_data.sh); writes models/NAME.*
     Train(stronglive::models_cli::TrainArgs),
     /// Score models and bicubic (PSNR-Y, SSIM) on ground-truth images.
@@ -58,6 +69,12 @@ fn main() -> ExitCode {
         Some(Command::Probe { files }) => upscale_cli::probe(&files),
         #[cfg(feature = "media")]
         Some(Command::Bench(args)) => stronglive::bench::run(&args).map(|()| ExitCode::SUCCESS),
+        #[cfg(feature = "media")]
+        Some(Command::Pair(args)) => live_cli::pair(&args),
+        #[cfg(feature = "media")]
+        Some(Command::Serve(args)) => live_cli::serve(&args),
+        #[cfg(feature = "media")]
+        Some(Command::Send(args)) => live_cli::send(&args),
         Some(Command::Train(args)) => {
             stronglive::models_cli::run_train(&args).map(|()| ExitCode::SUCCESS)
         }

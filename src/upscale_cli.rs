@@ -48,7 +48,7 @@ pub struct UpscaleArgs {
     overwrite: bool,
 }
 
-fn parse_bitrate(s: &str) -> Result<u64, String> {
+pub fn parse_bitrate(s: &str) -> Result<u64, String> {
     let (digits, mult) = match s.chars().last() {
         Some('k' | 'K') => (&s[..s.len() - 1], 1_000),
         Some('m' | 'M') => (&s[..s.len() - 1], 1_000_000),

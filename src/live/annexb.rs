@@ -67,10 +67,15 @@ pub fn avcc_to_annexb(data: &[u8], length_size: usize) -> Result<Vec<u8>, String
         let header = data
             .get(pos..pos + length_size)
             .ok_or_else(|| format!("NAL length cut off at byte {pos} of {}", data.len()))?;
-        let len = header.iter().fold(0usize, |acc, &b| (acc << 8) | b as usize);
+        let len = header
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | b as usize);
         pos += length_size;
         let unit = data.get(pos..pos + len).ok_or_else(|| {
-            format!("NAL of {len} bytes at byte {pos} runs past the {}-byte packet", data.len())
+            format!(
+                "NAL of {len} bytes at byte {pos} runs past the {}-byte packet",
+                data.len()
+            )
         })?;
         out.extend_from_slice(&START_CODE);
         out.extend_from_slice(unit);
@@ -118,9 +123,14 @@ mod tests {
 
     #[test]
     fn splits_three_and_four_byte_start_codes() {
-        let data = [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 4, 0];
+        let data = [
+            0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 4, 0,
+        ];
         let units = nal_units(&data);
-        assert_eq!(units, vec![&[0x67, 1, 2][..], &[0x68, 3][..], &[0x65, 4, 0][..]]);
+        assert_eq!(
+            units,
+            vec![&[0x67, 1, 2][..], &[0x68, 3][..], &[0x65, 4, 0][..]]
+        );
         assert!(is_key_frame(&data));
         assert_eq!(
             parameter_sets(&data),

@@ -6,3 +6,10 @@
 pub mod annexb;
 pub mod pairing;
 pub mod protocol;
+
+#[cfg(feature = "media")]
+pub mod sender;
+#[cfg(feature = "media")]
+pub mod server;
+#[cfg(feature = "media")]
+pub mod wire;

@@ -129,7 +129,11 @@ pub struct PairingUri {
 impl std::fmt::Display for PairingUri {
     /// `stronglive://pair?v=1&name=Studio&host=192.168.1.20&host=10.0.0.5&port=7878&secret=<64 hex>&exp=<unix s>`
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{PAIR_URI_PREFIX}v=1&name={}", percent_encode(&self.name))?;
+        write!(
+            f,
+            "{PAIR_URI_PREFIX}v=1&name={}",
+            percent_encode(&self.name)
+        )?;
         for host in &self.hosts {
             write!(f, "&host={}", percent_encode(&host.to_string()))?;
         }
@@ -168,9 +172,13 @@ impl std::str::FromStr for PairingUri {
                         .map_err(|_| bad(format!("host {value:?} is not an IP address")))?,
                 ),
                 "port" => {
-                    port = Some(value.parse::<u16>().ok().filter(|&p| p > 0).ok_or_else(
-                        || bad(format!("port {value:?} is not in 1..=65535")),
-                    )?)
+                    port = Some(
+                        value
+                            .parse::<u16>()
+                            .ok()
+                            .filter(|&p| p > 0)
+                            .ok_or_else(|| bad(format!("port {value:?} is not in 1..=65535")))?,
+                    )
                 }
                 "secret" => {
                     secret = Some(PairingSecret::from_hex(&value).ok_or_else(|| {
@@ -290,7 +298,8 @@ pub fn lan_addresses() -> Vec<IpAddr> {
                 }
                 _ => continue,
             };
-            let link_local_v6 = matches!(address, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
+            let link_local_v6 =
+                matches!(address, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
             if !address.is_loopback() && !link_local_v6 && !out.contains(&address) {
                 out.push(address);
             }
@@ -474,7 +483,8 @@ impl PairingStore {
         let mut state = self.load()?;
         let id_hex = hex_encode(device_id);
         let now = unix_now();
-        let verify = |key: &[u8; 32]| verify_proof(key, nonce, version, device_id, device_name, proof);
+        let verify =
+            |key: &[u8; 32]| verify_proof(key, nonce, version, device_id, device_name, proof);
         if let Some(device) = state.devices.iter_mut().find(|d| d.id == id_hex) {
             let key: Option<[u8; 32]> = hex_decode(&device.key).and_then(|k| k.try_into().ok());
             if !key.is_some_and(|k| verify(&k)) {

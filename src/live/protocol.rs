@@ -174,7 +174,12 @@ mod kind {
 /// Bytes the HMAC proof is computed over: a domain label, the server's nonce and everything the
 /// client says about itself, so a captured proof is useless for another nonce or device.
 /// `"stronglive-auth-v1" || nonce || version (u16 BE) || device_id || device_name (UTF-8)`.
-pub fn proof_input(nonce: &Nonce, version: u16, device_id: &DeviceId, device_name: &str) -> Vec<u8> {
+pub fn proof_input(
+    nonce: &Nonce,
+    version: u16,
+    device_id: &DeviceId,
+    device_name: &str,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(18 + NONCE_BYTES + 2 + DEVICE_ID_BYTES + device_name.len());
     out.extend_from_slice(b"stronglive-auth-v1");
     out.extend_from_slice(nonce);

@@ -9,11 +9,15 @@ use ffmpeg_next::{codec, encoder, format, Dictionary, Rational};
 
 /// Encoders tried by `auto`, best first.
 pub const HARDWARE_FIRST: &[&str] = &["hevc_nvenc", "h264_nvenc", "libx265", "libx264"];
+/// Encoders for live recording, fastest first: H.264 only (x265 cannot keep up with 4K on a CPU).
+pub const REALTIME_FIRST: &[&str] = &["h264_nvenc", "libx264"];
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum EncoderChoice {
     #[default]
     Auto,
+    /// Live recording: [`REALTIME_FIRST`] with faster presets (x264 veryfast, NVENC p3).
+    Realtime,
     Named(String),
 }
 
@@ -37,6 +41,7 @@ impl fmt::Display for EncoderChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Auto => f.write_str("auto"),
+            Self::Realtime => f.write_str("realtime"),
             Self::Named(n) => f.write_str(n),
         }
     }
@@ -96,11 +101,13 @@ pub(crate) fn open_encoder(
 ) -> Result<OpenedEncoder, Vec<EncoderAttempt>> {
     let candidates: Vec<&str> = match choice {
         EncoderChoice::Auto => HARDWARE_FIRST.to_vec(),
+        EncoderChoice::Realtime => REALTIME_FIRST.to_vec(),
         EncoderChoice::Named(n) => vec![n.as_str()],
     };
     let mut skipped = Vec::new();
+    let realtime = *choice == EncoderChoice::Realtime;
     for name in candidates {
-        match try_open(name, quality, params) {
+        match try_open(name, quality, params, realtime) {
             Ok(encoder) => {
                 for s in &skipped {
                     tracing::info!("encoder skipped: {s}");
@@ -120,7 +127,12 @@ pub(crate) fn open_encoder(
     Err(skipped)
 }
 
-fn try_open(name: &str, quality: Quality, p: &EncodeParams) -> Result<encoder::Video, String> {
+fn try_open(
+    name: &str,
+    quality: Quality,
+    p: &EncodeParams,
+    realtime: bool,
+) -> Result<encoder::Video, String> {
     let codec = encoder::find_by_name(name).ok_or("not built into this FFmpeg")?;
     let nvenc = name.ends_with("_nvenc");
     if nvenc && !nvidia_driver_present() {
@@ -158,7 +170,7 @@ fn try_open(name: &str, quality: Quality, p: &EncodeParams) -> Result<encoder::V
     let constant_quality = !matches!(quality, Quality::BitsPerSecond(_));
     match name {
         "libx264" => {
-            options.set("preset", "fast");
+            options.set("preset", if realtime { "veryfast" } else { "fast" });
             if constant_quality {
                 options.set("crf", &crf(20).to_string());
             }
@@ -172,7 +184,7 @@ fn try_open(name: &str, quality: Quality, p: &EncodeParams) -> Result<encoder::V
             }
         }
         _ if nvenc => {
-            options.set("preset", "p5");
+            options.set("preset", if realtime { "p3" } else { "p5" });
             options.set("rc", "vbr");
             if constant_quality {
                 options.set("cq", &crf(23).to_string());

@@ -143,9 +143,12 @@ impl H264LiveEncoder {
     ) -> Result<Self, String> {
         super::init();
         if width % 2 != 0 || height % 2 != 0 || width == 0 || height == 0 {
-            return Err(format!("{width}x{height}: H.264 needs an even, non-zero size"));
+            return Err(format!(
+                "{width}x{height}: H.264 needs an even, non-zero size"
+            ));
         }
-        let x264 = encoder::find_by_name("libx264").ok_or("libx264 is not built into this FFmpeg")?;
+        let x264 =
+            encoder::find_by_name("libx264").ok_or("libx264 is not built into this FFmpeg")?;
         let mut enc = codec::context::Context::new_with_codec(x264)
             .encoder()
             .video()

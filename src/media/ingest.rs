@@ -33,6 +33,8 @@ pub struct PacketSource {
     time_base: Rational,
     /// NAL length size of AVCC packets; 0 when packets already are Annex-B.
     length_size: usize,
+    /// The stream has B-frames (decode order differs from presentation order).
+    reorders: bool,
     description: StreamDescription,
 }
 
@@ -80,13 +82,14 @@ impl PacketSource {
             path: label.clone().into(),
             reason,
         };
-        let stream = input
-            .streams()
-            .best(media::Type::Video)
-            .ok_or_else(|| MediaError::NoVideo {
-                path: label.clone().into(),
-                streams: format!("{} non-video", input.streams().count()),
-            })?;
+        let stream =
+            input
+                .streams()
+                .best(media::Type::Video)
+                .ok_or_else(|| MediaError::NoVideo {
+                    path: label.clone().into(),
+                    streams: format!("{} non-video", input.streams().count()),
+                })?;
         let params = stream.parameters();
         if params.id() != codec::Id::H264 {
             return Err(open_err(format!(
@@ -95,14 +98,20 @@ impl PacketSource {
             )));
         }
         // SAFETY: reading plain fields and the extradata buffer of valid codec parameters.
-        let (width, height, bitrate, extradata) = unsafe {
+        let (width, height, bitrate, extradata, reorders) = unsafe {
             let p = &*params.as_ptr();
             let extradata = if p.extradata.is_null() || p.extradata_size <= 0 {
                 Vec::new()
             } else {
                 std::slice::from_raw_parts(p.extradata, p.extradata_size as usize).to_vec()
             };
-            (p.width as u32, p.height as u32, p.bit_rate.max(0) as u64, extradata)
+            (
+                p.width as u32,
+                p.height as u32,
+                p.bit_rate.max(0) as u64,
+                extradata,
+                p.video_delay > 0,
+            )
         };
         let (parameter_sets, length_size) = if extradata.is_empty() {
             (Vec::new(), 0)
@@ -118,6 +127,7 @@ impl PacketSource {
             video_index: stream.index(),
             time_base: stream.time_base(),
             length_size,
+            reorders,
             description: StreamDescription {
                 width,
                 height,
@@ -132,6 +142,11 @@ impl PacketSource {
 
     pub fn description(&self) -> &StreamDescription {
         &self.description
+    }
+
+    /// True when frames arrive out of presentation order (B-frames): not a live stream.
+    pub fn reorders(&self) -> bool {
+        self.reorders
     }
 
     pub fn label(&self) -> &str {

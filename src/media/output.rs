@@ -199,7 +199,11 @@ impl MediaWriter {
     pub fn create_live(plan: &OutputPlan, fps: f64, color: ColorInfo) -> Result<Self, MediaError> {
         let (container, temp_path, mut octx, cleanup) = open_temporary_output(&plan.path)?;
         let (primaries, transfer, space) = match color.matrix {
-            ColorMatrix::Bt709 => (Primaries::BT709, TransferCharacteristic::BT709, Space::BT709),
+            ColorMatrix::Bt709 => (
+                Primaries::BT709,
+                TransferCharacteristic::BT709,
+                Space::BT709,
+            ),
             ColorMatrix::Bt601 => (
                 Primaries::SMPTE170M,
                 TransferCharacteristic::SMPTE170M,
@@ -406,10 +410,11 @@ pub(crate) fn write_header(
             options.set("frag_duration", "1000000");
         }
     }
-    octx.write_header_with(options).map_err(|e| MediaError::Write {
-        path: path.to_path_buf(),
-        reason: format!("cannot write header: {e}"),
-    })?;
+    octx.write_header_with(options)
+        .map_err(|e| MediaError::Write {
+            path: path.to_path_buf(),
+            reason: format!("cannot write header: {e}"),
+        })?;
     Ok(())
 }
 

@@ -12,7 +12,8 @@ pub fn h264_round_trip(frames: &[YuvFrame], crf: u8) -> Result<Vec<YuvFrame>, Me
         return Ok(Vec::new());
     };
     let (w, h) = (first.width, first.height);
-    let failed = |stage: &'static str| move |reason: String| MediaError::RoundTrip { stage, reason };
+    let failed =
+        |stage: &'static str| move |reason: String| MediaError::RoundTrip { stage, reason };
     if frames.iter().any(|f| (f.width, f.height) != (w, h)) {
         return Err(failed("input")(format!(
             "frames must share one size, first is {w}x{h}"
@@ -37,7 +38,10 @@ pub fn h264_round_trip(frames: &[YuvFrame], crf: u8) -> Result<Vec<YuvFrame>, Me
             "{} frames in, {} out{}",
             frames.len(),
             decoded.len(),
-            decoder.last_error.map(|e| format!(" ({e})")).unwrap_or_default()
+            decoder
+                .last_error
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
         )));
     }
     Ok(decoded

@@ -1,6 +1,8 @@
 //! Stages on named threads joined by bounded channels. Offline jobs never drop a frame
 //! (a full channel blocks its producer); dropping a sender ends the stream downstream.
 
+pub mod live;
+pub mod metrics;
 pub mod offline;
 
 pub use offline::{

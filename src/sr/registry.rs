@@ -147,6 +147,12 @@ impl ModelRegistry {
         self.best_where(|c| c.tier == tier && c.scale == scale)
     }
 
+    /// What the live path runs on a device: the GPU tier on CUDA, the CPU tier otherwise (the
+    /// GPU-tier model is ~10 s per 960x540 frame on a CPU).
+    pub fn best_for_device(&self, cuda: bool, scale: u32) -> &ModelEntry {
+        self.best_of_tier(if cuda { "gpu" } else { "cpu" }, scale)
+    }
+
     fn best_where(&self, keep: impl Fn(&ModelCard) -> bool) -> &ModelEntry {
         self.entries
             .iter()

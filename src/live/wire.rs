@@ -1,0 +1,89 @@
+//! Protocol messages over a TCP socket, for both ends: whole-message reads with a deadline and
+//! a size limit checked before allocating, and writes.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::protocol::{parse_header, Message, ProtocolError, HEADER_BYTES};
+
+/// Why a connection ended.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("{0}")]
+    Protocol(#[from] ProtocolError),
+    #[error("no complete message within {0:?} (too slow or silent)")]
+    Timeout(Duration),
+    #[error("connection closed{0}")]
+    Closed(&'static str),
+    #[error("network error: {0}")]
+    Io(std::io::Error),
+    #[error("{0}")]
+    Rejected(String),
+    #[error("server stopping")]
+    Stopping,
+}
+
+/// Reads whole messages with a deadline for each: the socket's read timeout is set to the time
+/// left before every read, so a peer sending one byte a second still runs out of time.
+pub struct MessageReader<'a> {
+    pub stream: &'a TcpStream,
+    /// Checked between read slices so a stopping server does not wait out a slow peer.
+    pub stop: &'a AtomicBool,
+}
+
+/// Longest single blocking read: how quickly a stopping server notices.
+const READ_SLICE: Duration = Duration::from_millis(250);
+
+impl MessageReader<'_> {
+    pub fn read_exact_by(
+        &mut self,
+        buf: &mut [u8],
+        deadline: Instant,
+        limit: Duration,
+    ) -> Result<(), WireError> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            if self.stop.load(Ordering::Relaxed) {
+                return Err(WireError::Stopping);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(WireError::Timeout(limit));
+            }
+            self.stream
+                .set_read_timeout(Some(left.min(READ_SLICE)))
+                .map_err(WireError::Io)?;
+            match (&*self.stream).read(&mut buf[filled..]) {
+                Ok(0) if filled == 0 => return Err(WireError::Closed("")),
+                Ok(0) => return Err(WireError::Closed(" in the middle of a message")),
+                Ok(n) => filled += n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => return Err(WireError::Io(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// One message; its length is checked against `size_limit` before any allocation.
+    pub fn read(&mut self, size_limit: usize, time_limit: Duration) -> Result<Message, WireError> {
+        let deadline = Instant::now() + time_limit;
+        let mut header = [0u8; HEADER_BYTES];
+        self.read_exact_by(&mut header, deadline, time_limit)?;
+        let length = parse_header(header, size_limit)?;
+        let mut body = vec![0u8; length];
+        self.read_exact_by(&mut body, deadline, time_limit)?;
+        Ok(Message::decode(&body)?)
+    }
+}
+
+pub fn send(stream: &TcpStream, message: &Message) -> std::io::Result<()> {
+    (&*stream).write_all(&message.encode())
+}

@@ -1,0 +1,391 @@
+//! `stronglive pair`, `serve` and `send`: the live path from a terminal (feature `media`).
+
+use std::io::IsTerminal;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use stronglive::live::pairing::{
+    advertised_hosts, qr_for_terminal, redact_secret, PairingStore, PairingUri,
+    DEFAULT_SECRET_TTL_S,
+};
+use stronglive::live::sender::{send_stream, SendOptions};
+use stronglive::live::server::{
+    LiveServer, ServerConfig, ServerEvent, SessionFactory, DEFAULT_PORT,
+};
+use stronglive::pipeline::live::{LiveSession, LiveSessionConfig, DEFAULT_SR_QUEUE};
+use stronglive::sr::registry::ModelRegistry;
+use stronglive::sr::{load_model, ComputeDevice, DevicePreference, Upscaler};
+
+fn default_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    if host.is_empty() {
+        "StrongLive Studio".into()
+    } else {
+        format!("StrongLive Studio on {host}")
+    }
+}
+
+#[derive(Args)]
+pub struct PairArgs {
+    /// Port the QR code points at (the port `stronglive serve` listens on).
+    #[arg(long, default_value_t = DEFAULT_PORT)]
+    port: u16,
+    /// Address to advertise instead of every LAN address of this machine.
+    #[arg(long)]
+    host: Option<IpAddr>,
+    /// Name the phone shows for this desktop.
+    #[arg(long)]
+    name: Option<String>,
+    /// Replace the pairing secret (the old QR code stops pairing new devices).
+    #[arg(long)]
+    new: bool,
+    /// Minutes a new secret pairs devices for (0 = until replaced).
+    #[arg(long, default_value_t = DEFAULT_SECRET_TTL_S / 60)]
+    ttl_min: u64,
+    /// List paired devices.
+    #[arg(long, conflicts_with_all = ["new", "remove", "revoke"])]
+    list: bool,
+    /// Remove a paired device (name, or id prefix of 8+ hex digits).
+    #[arg(long, value_name = "DEVICE")]
+    remove: Option<String>,
+    /// Stop the current secret from pairing anyone (paired devices keep working).
+    #[arg(long)]
+    revoke: bool,
+    /// Print the URI only, no QR code.
+    #[arg(long)]
+    no_qr: bool,
+}
+
+pub fn pair(args: &PairArgs) -> Result<ExitCode> {
+    let store = PairingStore::default_location();
+    if args.list {
+        let state = store.load()?;
+        if state.devices.is_empty() {
+            println!("no paired devices ({})", store.path().display());
+        }
+        for d in &state.devices {
+            println!(
+                "{}  {:<24} paired {}  last seen {}",
+                &d.id[..12],
+                d.name,
+                d.paired_at,
+                d.last_seen
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(which) = &args.remove {
+        let removed = store.remove_device(which)?;
+        println!(
+            "removed {} ({}): it must scan a new code to connect again",
+            removed.name, removed.id
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.revoke {
+        store.revoke_secret()?;
+        println!("pairing secret revoked; paired devices are unaffected");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let ttl = args.ttl_min * 60;
+    let (secret, expires) = if args.new {
+        store.new_secret(ttl)?
+    } else {
+        store.current_or_new_secret(ttl)?
+    };
+    let uri = PairingUri {
+        name: args.name.clone().unwrap_or_else(default_name),
+        hosts: advertised_hosts(args.host.unwrap_or(IpAddr::from([0, 0, 0, 0]))),
+        port: args.port,
+        secret,
+        expires,
+    };
+    print_pairing(&uri, !args.no_qr);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_pairing(uri: &PairingUri, qr: bool) {
+    if qr {
+        match qr_for_terminal(&uri.to_string()) {
+            Ok(code) => println!("{code}"),
+            Err(e) => eprintln!("warning: no QR code: {e}"),
+        }
+    }
+    println!("pair: {uri}");
+    match uri.expires {
+        Some(t) => println!(
+            "new devices can pair for {} more minutes (stronglive pair --new for a fresh code)",
+            t.saturating_sub(stronglive::live::pairing::unix_now())
+                .div_ceil(60)
+        ),
+        None => println!("this code pairs new devices until replaced (stronglive pair --new)"),
+    }
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address and port of the protocol listener (0.0.0.0 = every interface; port 0 = any free).
+    #[arg(long, default_value = "0.0.0.0:7878")]
+    bind: SocketAddr,
+    /// Name the phone shows for this desktop.
+    #[arg(long)]
+    name: Option<String>,
+    /// SR model: `auto` (the best shipped model for the device's tier: GPU tier on CUDA, CPU
+    /// tier otherwise), a name from `stronglive models`, or a path.
+    #[arg(long, default_value = "auto")]
+    model: String,
+    /// Where SR runs: auto (CUDA if present), cpu, cuda, cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: DevicePreference,
+    /// Record every session here: session-N-input.mp4 (as received) and session-N-x4.mp4 (SR).
+    #[arg(long, value_name = "DIR")]
+    record: Option<PathBuf>,
+    /// Also accept STRONGLIVE's original Android client here (no authentication!), e.g.
+    /// 127.0.0.1:8888 or 192.168.1.20:8888.
+    #[arg(long, value_name = "ADDR:PORT")]
+    legacy: Option<SocketAddr>,
+    /// Also ingest RTMP or SRT senders (OBS, Larix): rtmp://0.0.0.0:1935/live/phone,
+    /// srt://0.0.0.0:9000 (repeatable).
+    #[arg(long, value_name = "URL")]
+    ingest: Vec<String>,
+    /// Exit after the first session ends.
+    #[arg(long)]
+    once: bool,
+    /// Frames waiting for SR before the oldest is dropped (lower = less latency).
+    #[arg(long, default_value_t = DEFAULT_SR_QUEUE as u16, value_parser = clap::value_parser!(u16).range(1..=240))]
+    sr_queue: u16,
+    /// Seconds a peer has to complete the handshake.
+    #[arg(long, default_value_t = 5.0)]
+    handshake_timeout: f64,
+    /// Seconds a streaming peer may take to deliver one message.
+    #[arg(long, default_value_t = 10.0)]
+    idle_timeout: f64,
+    /// Minutes a new pairing secret pairs devices for (0 = until replaced).
+    #[arg(long, default_value_t = DEFAULT_SECRET_TTL_S / 60)]
+    ttl_min: u64,
+    /// Print the pairing URI only, no QR code (also when stdout is not a terminal).
+    #[arg(long)]
+    no_qr: bool,
+}
+
+pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
+    stronglive::media::init();
+    if let Some(dir) = &args.record {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the recording directory {}", dir.display()))?;
+    }
+    for (name, value) in [
+        ("--handshake-timeout", args.handshake_timeout),
+        ("--idle-timeout", args.idle_timeout),
+    ] {
+        if !(0.1..=3600.0).contains(&value) {
+            bail!("{name} {value}: must be between 0.1 and 3600 seconds");
+        }
+    }
+    let device = ComputeDevice::select(args.device)?;
+    let model_name = if args.model == "auto" {
+        ModelRegistry::discover()
+            .best_for_device(device.is_cuda(), 4)
+            .name
+            .clone()
+    } else {
+        args.model.clone()
+    };
+    // Load once now so a bad --model fails before anyone connects.
+    let probe = load_model(&model_name, 4, &device)?;
+    println!(
+        "model: {} on {}{}",
+        probe.name(),
+        device.label(),
+        device
+            .fallback_reason
+            .as_ref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    );
+    drop(probe);
+
+    let factory: SessionFactory = {
+        let (model_name, device, record_dir, sr_queue) = (
+            model_name.clone(),
+            device.clone(),
+            args.record.clone(),
+            usize::from(args.sr_queue),
+        );
+        Arc::new(move |id, label, request_key_frame| {
+            let model = load_model(&model_name, 4, &device).map_err(|e| e.to_string())?;
+            LiveSession::start(
+                LiveSessionConfig {
+                    id,
+                    label,
+                    record_dir: record_dir.clone(),
+                    sr_queue,
+                },
+                Upscaler::new(model, device.clone()),
+                None,
+                request_key_frame,
+            )
+            .map_err(|e| e.to_string())
+        })
+    };
+    let store = PairingStore::default_location();
+    let config = ServerConfig {
+        bind: args.bind,
+        name: args.name.clone().unwrap_or_else(default_name),
+        store: store.clone(),
+        handshake_timeout: Duration::from_secs_f64(args.handshake_timeout),
+        idle_timeout: Duration::from_secs_f64(args.idle_timeout),
+        legacy_bind: args.legacy,
+        ingest_urls: args.ingest.clone(),
+    };
+    let (events_tx, events) = crossbeam_channel::unbounded();
+    let server = LiveServer::start(config.clone(), factory, events_tx)
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
+
+    let (secret, expires) = store.current_or_new_secret(args.ttl_min * 60)?;
+    let uri = PairingUri {
+        name: config.name.clone(),
+        hosts: advertised_hosts(server.local_addr().ip()),
+        port: server.local_addr().port(),
+        secret,
+        expires,
+    };
+    print_pairing(&uri, !args.no_qr && std::io::stdout().is_terminal());
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = Arc::clone(&interrupted);
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    }
+    let mut last_metrics = Instant::now();
+    let mut failures = 0;
+    loop {
+        if interrupted.load(Ordering::Relaxed) {
+            println!("stopping: ending sessions and finishing recordings");
+            break;
+        }
+        match events.recv_timeout(Duration::from_millis(100)) {
+            Ok(ServerEvent::Listening { what, address }) => {
+                println!("listening: {what} on {address}")
+            }
+            Ok(ServerEvent::Rejected { peer, reason }) => println!("rejected {peer}: {reason}"),
+            Ok(ServerEvent::SessionStarted { id, label }) => {
+                println!("session {id} started: {label}")
+            }
+            Ok(ServerEvent::SessionEnded { report, reason }) => {
+                println!(
+                    "session {} ended ({reason}): {} units received, {} frames decoded, {} upscaled, {} dropped, {} decode errors",
+                    report.id,
+                    report.units_received,
+                    report.frames_decoded,
+                    report.frames_upscaled,
+                    report.frames_dropped,
+                    report.decode_errors
+                );
+                for path in &report.recordings {
+                    println!("recorded {}", path.display());
+                }
+                for problem in &report.problems {
+                    println!("problem in session {}: {problem}", report.id);
+                    failures += 1;
+                }
+                if args.once {
+                    break;
+                }
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        }
+        if last_metrics.elapsed() >= Duration::from_secs(1) {
+            last_metrics = Instant::now();
+            for snapshot in server.snapshots() {
+                println!("{snapshot}");
+            }
+        }
+    }
+    server.shutdown();
+    // Sessions ended by the shutdown report here.
+    for event in events.try_iter() {
+        if let ServerEvent::SessionEnded { report, reason } = event {
+            println!("session {} ended ({reason})", report.id);
+            for path in &report.recordings {
+                println!("recorded {}", path.display());
+            }
+        }
+    }
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[derive(Args)]
+pub struct SendArgs {
+    /// A video file (H.264 is stream-copied) or an FFmpeg lavfi graph as
+    /// `lavfi:testsrc2=size=960x540:rate=30:duration=10` (encoded with libx264 zerolatency).
+    source: PathBuf,
+    /// The pairing URI `stronglive pair` or `stronglive serve` printed.
+    #[arg(long, value_name = "URI")]
+    pair: String,
+    /// Connect to this address instead of the URI's hosts.
+    #[arg(long)]
+    host: Option<IpAddr>,
+    /// Name this sender shows on the desktop (also makes its device id).
+    #[arg(long, default_value = "stronglive-send")]
+    name: String,
+    /// Send as fast as possible instead of at the source's frame rate.
+    #[arg(long)]
+    no_pace: bool,
+    /// Bitrate when the sender encodes (lavfi, B-frame or non-H.264 sources), e.g. 2M.
+    #[arg(long, default_value = "2M", value_parser = crate::upscale_cli::parse_bitrate)]
+    bitrate: u64,
+    /// Stop after this many frames.
+    #[arg(long)]
+    frames: Option<u64>,
+}
+
+pub fn send(args: &SendArgs) -> Result<ExitCode> {
+    let pairing: PairingUri = args.pair.parse()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let flag = Arc::clone(&stop);
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    }
+    let options = SendOptions {
+        source: args.source.clone(),
+        pairing,
+        host: args.host,
+        device_name: args.name.clone(),
+        pace: !args.no_pace,
+        bitrate: args.bitrate.min(u64::from(u32::MAX)) as u32,
+        max_frames: args.frames,
+    };
+    let report = send_stream(&options, stop).with_context(|| {
+        format!(
+            "sending {} to {}",
+            args.source.display(),
+            redact_secret(&args.pair)
+        )
+    })?;
+    println!(
+        "sent {} frames ({:.2} MB, {}) in {:.1} s to {} (session {}); {} key-frame requests",
+        report.frames_sent,
+        report.bytes_sent as f64 / 1e6,
+        report.mode,
+        report.elapsed.as_secs_f64(),
+        report.server,
+        report.session_id,
+        report.key_frame_requests
+    );
+    Ok(ExitCode::SUCCESS)
+}

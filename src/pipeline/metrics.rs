@@ -1,0 +1,304 @@
+//! Per-session live metrics: rates over the last second, timing percentiles over the last
+//! samples, running totals. Stages record into it; the CLI and the GUI read snapshots.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Window for rates (fps, bitrate).
+const RATE_WINDOW: Duration = Duration::from_secs(1);
+/// Timing samples kept for percentiles (a few seconds of 30 fps video).
+const TIMING_SAMPLES: usize = 120;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Percentiles {
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+}
+
+/// Counters since the session started.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Totals {
+    pub units_received: u64,
+    pub bytes_received: u64,
+    pub frames_decoded: u64,
+    pub frames_upscaled: u64,
+    /// Frames dropped in front of SR (it could not keep up) or failed in SR.
+    pub sr_dropped: u64,
+    /// Results replaced in the display slot before the screen took them.
+    pub display_dropped: u64,
+    pub decode_errors: u64,
+    pub patches_received: u64,
+}
+
+/// One reading of a session, for a metrics line or a GUI panel.
+#[derive(Debug, Clone)]
+pub struct MetricsSnapshot {
+    pub id: u64,
+    pub label: String,
+    pub model: String,
+    pub device: String,
+    pub elapsed: Duration,
+    pub input_fps: f64,
+    pub output_fps: f64,
+    pub bitrate_bps: f64,
+    pub decode: Percentiles,
+    pub sr: Percentiles,
+    /// From an access unit's arrival to its SR output being ready.
+    pub latency: Percentiles,
+    pub sr_queue_depth: usize,
+    pub sr_queue_capacity: usize,
+    pub record_queue_depth: usize,
+    pub input_size: (u32, u32),
+    pub output_size: (u32, u32),
+    pub totals: Totals,
+}
+
+struct State {
+    started: Instant,
+    totals: Totals,
+    received: VecDeque<(Instant, usize)>,
+    decoded: VecDeque<Instant>,
+    upscaled: VecDeque<Instant>,
+    decode_ms: VecDeque<f64>,
+    sr_ms: VecDeque<f64>,
+    latency_ms: VecDeque<f64>,
+    sr_queue_depth: usize,
+    record_queue_depth: usize,
+    input_size: (u32, u32),
+    output_size: (u32, u32),
+}
+
+pub struct SessionMetrics {
+    id: u64,
+    label: String,
+    model: String,
+    device: String,
+    sr_queue_capacity: usize,
+    state: Mutex<State>,
+}
+
+fn push_sample(samples: &mut VecDeque<f64>, value: f64) {
+    if samples.len() == TIMING_SAMPLES {
+        samples.pop_front();
+    }
+    samples.push_back(value);
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Nearest-rank percentiles of the samples (zeros when there are none).
+pub fn percentiles(samples: impl IntoIterator<Item = f64>) -> Percentiles {
+    let mut sorted: Vec<f64> = samples.into_iter().collect();
+    if sorted.is_empty() {
+        return Percentiles::default();
+    }
+    sorted.sort_by(f64::total_cmp);
+    let rank =
+        |p: f64| sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
+    Percentiles {
+        p50_ms: rank(0.50),
+        p95_ms: rank(0.95),
+    }
+}
+
+impl SessionMetrics {
+    pub fn new(id: u64, label: String, model: String, device: String, sr_queue: usize) -> Self {
+        Self {
+            id,
+            label,
+            model,
+            device,
+            sr_queue_capacity: sr_queue,
+            state: Mutex::new(State {
+                started: Instant::now(),
+                totals: Totals::default(),
+                received: VecDeque::new(),
+                decoded: VecDeque::new(),
+                upscaled: VecDeque::new(),
+                decode_ms: VecDeque::new(),
+                sr_ms: VecDeque::new(),
+                latency_ms: VecDeque::new(),
+                sr_queue_depth: 0,
+                record_queue_depth: 0,
+                input_size: (0, 0),
+                output_size: (0, 0),
+            }),
+        }
+    }
+
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub fn on_unit_received(&self, bytes: usize) {
+        self.with(|s| {
+            s.totals.units_received += 1;
+            s.totals.bytes_received += bytes as u64;
+            s.received.push_back((Instant::now(), bytes));
+        });
+    }
+
+    pub fn on_decoded(&self, took: Duration, size: (u32, u32)) {
+        self.with(|s| {
+            s.totals.frames_decoded += 1;
+            s.decoded.push_back(Instant::now());
+            push_sample(&mut s.decode_ms, ms(took));
+            s.input_size = size;
+        });
+    }
+
+    pub fn on_upscaled(&self, took: Duration, latency: Duration, size: (u32, u32)) {
+        self.with(|s| {
+            s.totals.frames_upscaled += 1;
+            s.upscaled.push_back(Instant::now());
+            push_sample(&mut s.sr_ms, ms(took));
+            push_sample(&mut s.latency_ms, ms(latency));
+            s.output_size = size;
+        });
+    }
+
+    pub fn on_sr_dropped(&self) {
+        self.with(|s| s.totals.sr_dropped += 1);
+    }
+
+    pub fn on_decode_errors(&self, count: u64) {
+        self.with(|s| s.totals.decode_errors += count);
+    }
+
+    pub fn on_patch(&self) {
+        self.with(|s| s.totals.patches_received += 1);
+    }
+
+    pub fn set_display_dropped(&self, count: u64) {
+        self.with(|s| s.totals.display_dropped = count);
+    }
+
+    pub fn set_sr_queue_depth(&self, depth: usize) {
+        self.with(|s| s.sr_queue_depth = depth);
+    }
+
+    pub fn set_record_queue_depth(&self, depth: usize) {
+        self.with(|s| s.record_queue_depth = depth);
+    }
+
+    pub fn totals(&self) -> Totals {
+        self.with(|s| s.totals)
+    }
+
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        self.with(|s| {
+            let now = Instant::now();
+            let cutoff = now.checked_sub(RATE_WINDOW).unwrap_or(s.started);
+            while s.received.front().is_some_and(|(t, _)| *t < cutoff) {
+                s.received.pop_front();
+            }
+            for times in [&mut s.decoded, &mut s.upscaled] {
+                while times.front().is_some_and(|t| *t < cutoff) {
+                    times.pop_front();
+                }
+            }
+            // Early in a session the window is shorter than a second.
+            let window = now
+                .duration_since(s.started)
+                .min(RATE_WINDOW)
+                .as_secs_f64()
+                .max(1e-3);
+            let bytes: usize = s.received.iter().map(|(_, b)| b).sum();
+            MetricsSnapshot {
+                id: self.id,
+                label: self.label.clone(),
+                model: self.model.clone(),
+                device: self.device.clone(),
+                elapsed: now.duration_since(s.started),
+                input_fps: s.decoded.len() as f64 / window,
+                output_fps: s.upscaled.len() as f64 / window,
+                bitrate_bps: bytes as f64 * 8.0 / window,
+                decode: percentiles(s.decode_ms.iter().copied()),
+                sr: percentiles(s.sr_ms.iter().copied()),
+                latency: percentiles(s.latency_ms.iter().copied()),
+                sr_queue_depth: s.sr_queue_depth,
+                sr_queue_capacity: self.sr_queue_capacity,
+                record_queue_depth: s.record_queue_depth,
+                input_size: s.input_size,
+                output_size: s.output_size,
+                totals: s.totals,
+            }
+        })
+    }
+}
+
+impl fmt::Display for MetricsSnapshot {
+    /// One line: `#1 Pixel @ 1.2.3.4:5 | in 30.0 fps out 29.9 fps | decode 1.1 ms | SR 20.3/25.0 ms | latency 40/55 ms | 2.10 Mbit/s | dropped 0 | queue 0/4`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = &self.totals;
+        write!(
+            f,
+            "#{} {} | {}x{} -> {}x{} | in {:.1} fps, out {:.1} fps | decode {:.1} ms | SR {:.1}/{:.1} ms p50/p95 | latency {:.0}/{:.0} ms | {:.2} Mbit/s | frames {} in, {} out, dropped {} (display {}) | SR queue {}/{} | errors {}",
+            self.id,
+            self.label,
+            self.input_size.0,
+            self.input_size.1,
+            self.output_size.0,
+            self.output_size.1,
+            self.input_fps,
+            self.output_fps,
+            self.decode.p50_ms,
+            self.sr.p50_ms,
+            self.sr.p95_ms,
+            self.latency.p50_ms,
+            self.latency.p95_ms,
+            self.bitrate_bps / 1e6,
+            t.frames_decoded,
+            t.frames_upscaled,
+            t.sr_dropped,
+            t.display_dropped,
+            self.sr_queue_depth,
+            self.sr_queue_capacity,
+            t.decode_errors,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let p = percentiles((1..=100).map(f64::from));
+        assert_eq!(p.p50_ms, 50.0);
+        assert_eq!(p.p95_ms, 95.0);
+        assert_eq!(percentiles([]), Percentiles::default());
+        assert_eq!(percentiles([7.0]).p95_ms, 7.0);
+    }
+
+    #[test]
+    fn snapshot_counts_and_rates() {
+        let m = SessionMetrics::new(1, "peer".into(), "bicubic".into(), "cpu".into(), 4);
+        for _ in 0..10 {
+            m.on_unit_received(1000);
+            m.on_decoded(Duration::from_millis(2), (8, 8));
+        }
+        m.on_upscaled(Duration::from_millis(5), Duration::from_millis(9), (32, 32));
+        m.on_sr_dropped();
+        let s = m.snapshot();
+        assert_eq!(s.totals.units_received, 10);
+        assert_eq!(s.totals.frames_upscaled, 1);
+        assert_eq!(s.totals.sr_dropped, 1);
+        assert!(
+            s.input_fps >= 10.0,
+            "10 frames inside a window of at most 1 s"
+        );
+        assert_eq!(s.sr.p50_ms, 5.0);
+        assert_eq!(s.latency.p95_ms, 9.0);
+        assert!(s.to_string().contains("8x8 -> 32x32"), "{s}");
+    }
+}
