@@ -553,3 +553,122 @@ pub fn qr_for_terminal(text: &str) -> Result<String, String> {
         .light_color(qrcode::render::unicode::Dense1x2::Dark)
         .build())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::protocol::tests::golden;
+
+    fn fixed() -> (PairingSecret, DeviceId, Nonce) {
+        let secret = PairingSecret::from_bytes(golden("secret").try_into().unwrap());
+        let mut id = [0u8; 16];
+        id.iter_mut()
+            .enumerate()
+            .for_each(|(i, b)| *b = 0xa0 + i as u8);
+        let mut nonce = [0u8; 32];
+        nonce.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
+        (secret, id, nonce)
+    }
+
+    #[test]
+    fn device_key_and_proof_match_the_golden_values() {
+        let (secret, id, nonce) = fixed();
+        let key = secret.device_key(&id);
+        assert_eq!(key.to_vec(), golden("device_key"));
+        let proof = compute_proof(&key, &nonce, 1, &id, "Pixel 7");
+        assert_eq!(proof.to_vec(), golden("proof"));
+        assert!(verify_proof(&key, &nonce, 1, &id, "Pixel 7", &proof));
+        // Any change to what the proof covers breaks it.
+        assert!(!verify_proof(&key, &nonce, 1, &id, "Pixel 8", &proof));
+        let mut other_nonce = nonce;
+        other_nonce[0] ^= 1;
+        assert!(!verify_proof(&key, &other_nonce, 1, &id, "Pixel 7", &proof));
+    }
+
+    #[test]
+    fn pairing_uri_round_trips_and_rejects_bad_ones() {
+        let (secret, _, _) = fixed();
+        let uri = PairingUri {
+            name: "Studio & Co/2".into(),
+            hosts: vec!["192.168.1.20".parse().unwrap(), "fd00::5".parse().unwrap()],
+            port: 7878,
+            secret,
+            expires: Some(1_800_000_000),
+        };
+        let text = uri.to_string();
+        assert!(text.starts_with("stronglive://pair?v=1&name=Studio%20%26%20Co%2F2&host=192.168.1.20&host=fd00%3A%3A5&port=7878&secret=4041"), "{text}");
+        assert_eq!(text.parse::<PairingUri>().unwrap(), uri);
+        for (bad, why) in [
+            ("http://pair?port=1", "does not start with"),
+            (
+                "stronglive://pair?v=1&host=1.2.3.4&port=0&secret=00",
+                "port",
+            ),
+            (
+                "stronglive://pair?v=1&host=1.2.3.4&port=7878&secret=abcd",
+                "64 hex digits",
+            ),
+            ("stronglive://pair?v=1&port=7878", "no host"),
+            ("stronglive://pair?v=2&host=1.2.3.4", "version 2"),
+            (
+                "stronglive://pair?v=1&host=phone.local&port=1",
+                "not an IP address",
+            ),
+        ] {
+            let err = bad.parse::<PairingUri>().unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+            assert!(!err.contains("4041"), "secret leaked into: {err}");
+        }
+        assert!(redact_secret(&text).contains("secret=<redacted>&exp="));
+    }
+
+    #[test]
+    fn store_pairs_once_then_survives_expiry_and_honours_removal() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PairingStore::in_dir(dir.path());
+        let (secret, _) = store.new_secret(600).unwrap();
+        let id: DeviceId = random_bytes().unwrap();
+        let nonce: Nonce = random_bytes().unwrap();
+        let key = secret.device_key(&id);
+        let proof = compute_proof(&key, &nonce, 1, &id, "phone");
+        let auth = |proof: &Proof| store.authenticate(&nonce, 1, &id, "phone", proof).unwrap();
+
+        let first = auth(&proof).unwrap();
+        assert!(first.newly_paired);
+        assert!(!auth(&proof).unwrap().newly_paired);
+        assert_eq!(auth(&[0u8; 32]), Err(RejectCode::BadProof));
+
+        // The secret expires: the paired device still gets in, a new one does not.
+        let mut state = store.load().unwrap();
+        state.secret_expires = 1;
+        store.save(&state).unwrap();
+        assert!(auth(&proof).is_ok());
+        let newcomer: DeviceId = random_bytes().unwrap();
+        let newcomer_proof =
+            compute_proof(&secret.device_key(&newcomer), &nonce, 1, &newcomer, "tab");
+        assert_eq!(
+            store
+                .authenticate(&nonce, 1, &newcomer, "tab", &newcomer_proof)
+                .unwrap(),
+            Err(RejectCode::PairingExpired)
+        );
+
+        // Removing the device revokes it (the secret being expired, it cannot re-pair).
+        store.remove_device("phone").unwrap();
+        assert_eq!(auth(&proof), Err(RejectCode::PairingExpired));
+        assert!(matches!(
+            store.remove_device("nobody"),
+            Err(PairingError::UnknownDevice(_))
+        ));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(store.path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "pairing.json must not be readable by others"
+        );
+    }
+}
