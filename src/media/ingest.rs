@@ -35,6 +35,8 @@ pub struct PacketSource {
     length_size: usize,
     /// The stream has B-frames (decode order differs from presentation order).
     reorders: bool,
+    /// A network listener: a dropped connection is the end of the stream, not an error.
+    network: bool,
     description: StreamDescription,
 }
 
@@ -42,7 +44,7 @@ impl PacketSource {
     /// An MP4/MOV/MKV/TS file whose video is H.264.
     pub fn open_file(path: &Path) -> Result<Self, MediaError> {
         let input = open_input(path)?;
-        Self::from_input(path.display().to_string(), input)
+        Self::from_input(path.display().to_string(), input, false)
     }
 
     /// Wait for one RTMP or SRT sender on `url` (FFmpeg listen mode) and open its stream.
@@ -74,10 +76,14 @@ impl PacketSource {
             path: url.clone().into(),
             reason: format!("no sender connected or stream unreadable: {e}"),
         })?;
-        Self::from_input(url, input)
+        Self::from_input(url, input, true)
     }
 
-    fn from_input(label: String, input: format::context::Input) -> Result<Self, MediaError> {
+    fn from_input(
+        label: String,
+        input: format::context::Input,
+        network: bool,
+    ) -> Result<Self, MediaError> {
         let open_err = |reason: String| MediaError::Open {
             path: label.clone().into(),
             reason,
@@ -128,6 +134,7 @@ impl PacketSource {
             time_base: stream.time_base(),
             length_size,
             reorders,
+            network,
             description: StreamDescription {
                 width,
                 height,
@@ -180,6 +187,10 @@ impl PacketSource {
                 }
                 Ok(()) => continue,
                 Err(FfError::Eof) => return Ok(None),
+                Err(FfError::Other { errno }) if self.network && errno == libc::EIO => {
+                    tracing::info!("{}: the sender disconnected", self.label);
+                    return Ok(None);
+                }
                 Err(e) => {
                     return Err(MediaError::Decode {
                         path: self.label.clone().into(),

@@ -1,0 +1,662 @@
+//! The live path end to end on loopback: the real `stronglive serve` process, the real
+//! `stronglive send`, raw sockets for misbehaving peers, a STRONGLIVE-style client, ffmpeg as an
+//! RTMP/SRT sender.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{bin, count_frames, ffprobe, num, streams_of, test_pattern};
+use stronglive::live::pairing::{compute_proof, random_bytes, PairingSecret, PairingUri};
+use stronglive::live::protocol::{
+    parse_frame, Codec, Message, RejectCode, MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
+};
+use stronglive::media::ingest::PacketSource;
+
+/// A running `stronglive serve` with its stdout collected line by line.
+struct Serve {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    _config: tempfile::TempDir,
+}
+
+impl Serve {
+    fn start(args: &[&str]) -> Serve {
+        let config = tempfile::tempdir().unwrap();
+        let mut child = Command::new(bin())
+            .args(["serve", "--bind", "127.0.0.1:0", "--no-qr"])
+            .args(args)
+            .env("STRONGLIVE_CONFIG_DIR", config.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start stronglive serve");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stdout = child.stdout.take().unwrap();
+        let sink = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let serve = Serve {
+            child,
+            lines,
+            _config: config,
+        };
+        serve.wait_for("pair: ", Duration::from_secs(60));
+        serve
+    }
+
+    fn output(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// The first line containing `needle`, waiting up to `timeout` for it.
+    fn wait_for(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(line) = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(needle))
+            {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serve never printed {needle:?}; output so far:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn uri_text(&self) -> String {
+        self.wait_for("pair: ", Duration::from_secs(1))
+            .trim_start_matches("pair: ")
+            .to_string()
+    }
+
+    fn uri(&self) -> PairingUri {
+        self.uri_text().parse().unwrap()
+    }
+
+    fn address(&self) -> String {
+        let uri = self.uri();
+        format!("{}:{}", uri.hosts[0], uri.port)
+    }
+
+    fn wait_exit(mut self, timeout: Duration) -> (i32, String) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100)); // let the reader drain
+                return (status.code().unwrap_or(-1), self.output());
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("serve did not exit; output:\n{}", self.output());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Ctrl-C, as a user would stop it.
+    fn interrupt(self) -> (i32, String) {
+        // SAFETY: sending SIGINT to our own child process.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        self.wait_exit(Duration::from_secs(60))
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn send_cmd(source: &str, uri: &str, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.args(["send", source, "--pair", uri]).args(extra);
+    cmd
+}
+
+/// A client that does the handshake like the phone, with the secret it is given.
+fn handshake(address: &str, secret: &PairingSecret, name: &str) -> (TcpStream, Message) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let Message::ServerHello { nonce, .. } = read_message(&mut stream) else {
+        panic!("no ServerHello")
+    };
+    let device_id = random_bytes().unwrap();
+    let key = secret.device_key(&device_id);
+    let hello = Message::ClientHello {
+        version: PROTOCOL_VERSION,
+        device_id,
+        device_name: name.into(),
+        proof: compute_proof(&key, &nonce, PROTOCOL_VERSION, &device_id, name),
+    };
+    stream.write_all(&hello.encode()).unwrap();
+    let answer = read_message(&mut stream);
+    (stream, answer)
+}
+
+fn read_message(stream: &mut TcpStream) -> Message {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some((m, _)) = parse_frame(&buf, MAX_MESSAGE_BYTES).unwrap() {
+            return m;
+        }
+        let n = stream.read(&mut chunk).expect("read from server");
+        assert!(n > 0, "server closed before a complete message");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// True once the server has closed the connection (read returns 0 or an error).
+fn closed_by_server(stream: &mut TcpStream, within: Duration) -> bool {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut sink = [0u8; 1024];
+    loop {
+        match stream.read(&mut sink) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+fn stream_config(width: u16, height: u16) -> Message {
+    Message::StreamConfig {
+        codec: Codec::H264,
+        width,
+        height,
+        fps_num: 10,
+        fps_den: 1,
+        bitrate: 0,
+        parameter_sets: Vec::new(),
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_ten_second_clip_is_received_upscaled_and_recorded_frame_for_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("phone.mp4");
+    // What a phone sends: no B-frames, a key frame every second.
+    test_pattern(
+        "size=192x108:rate=10:duration=10",
+        &[
+            "-c:v", "libx264", "-bf", "0", "-g", "10", "-pix_fmt", "yuv420p",
+        ],
+        &clip,
+    );
+    let record = dir.path().join("rec");
+    // The default model on a CPU is the CPU tier; the queue is long enough that nothing is
+    // dropped even when the machine is busy, so every frame must come out.
+    let serve = Serve::start(&[
+        "--record",
+        record.to_str().unwrap(),
+        "--once",
+        "--sr-queue",
+        "240",
+    ]);
+    assert!(
+        serve.output().contains("model: fmen-tiny-x4 on cpu"),
+        "{}",
+        serve.output()
+    );
+    let sent = send_cmd(
+        clip.to_str().unwrap(),
+        &serve.uri_text(),
+        &["--name", "test phone"],
+    )
+    .output()
+    .unwrap();
+    let sent_out = String::from_utf8_lossy(&sent.stdout);
+    assert!(
+        sent.status.success(),
+        "{sent_out}{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    assert!(
+        sent_out.contains("sent 100 frames") && sent_out.contains("stream copy"),
+        "{sent_out}"
+    );
+    // Paced at the clip's own rate: ten seconds of video take about ten seconds.
+    let seconds: f64 = sent_out
+        .split(" in ")
+        .nth(1)
+        .unwrap()
+        .split(" s")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((9.0..20.0).contains(&seconds), "sending took {seconds} s");
+
+    let (code, out) = serve.wait_exit(Duration::from_secs(120));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(
+            "100 units received, 100 frames decoded, 100 upscaled, 0 dropped, 0 decode errors"
+        ),
+        "{out}"
+    );
+    // Metrics once a second while streaming.
+    let metric_lines: Vec<&str> = out.lines().filter(|l| l.contains("fps, out")).collect();
+    assert!(metric_lines.len() >= 5, "{out}");
+    assert!(metric_lines
+        .iter()
+        .any(|l| l.contains("192x108 -> 768x432") && l.contains("latency")));
+
+    let input = record.join("session-1-input.mp4");
+    let output = record.join("session-1-x4.mp4");
+    assert_eq!(count_frames(&input), 100);
+    assert_eq!(count_frames(&output), 100);
+    let probe = ffprobe(&output, false);
+    let video = streams_of(&probe, "video")[0];
+    assert_eq!(
+        (video["width"].as_u64(), video["height"].as_u64()),
+        (Some(768), Some(432))
+    );
+    let duration = num(&probe["format"]["duration"]);
+    assert!(
+        (duration - 10.0).abs() < 0.3,
+        "SR recording lasts {duration} s"
+    );
+    let names = common::listing(&record);
+    assert_eq!(
+        names,
+        ["session-1-input.mp4", "session-1-x4.mp4"],
+        "no partial files left"
+    );
+}
+
+#[test]
+fn bad_peers_are_rejected_while_a_legitimate_session_keeps_streaming() {
+    let serve = Serve::start(&[
+        "--model",
+        "bicubic",
+        "--handshake-timeout",
+        "2",
+        "--idle-timeout",
+        "2",
+        "--sr-queue",
+        "240",
+    ]);
+    let uri = serve.uri();
+    let address = serve.address();
+    // The legitimate sender: a live-encoded test pattern, 8 s at 10 fps.
+    let legit = send_cmd(
+        "lavfi:testsrc2=size=128x72:rate=10:duration=8",
+        &serve.uri_text(),
+        &["--name", "legit phone"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    serve.wait_for("session 1 started: legit phone", Duration::from_secs(30));
+
+    // Wrong secret: a clear Reject, then the server closes.
+    let wrong = PairingSecret::generate().unwrap();
+    let (mut s, answer) = handshake(&address, &wrong, "intruder");
+    assert_eq!(
+        answer,
+        Message::Reject {
+            code: RejectCode::BadProof,
+            reason: "wrong pairing secret".into()
+        }
+    );
+    assert!(closed_by_server(&mut s, Duration::from_secs(5)));
+    serve.wait_for(
+        "authentication failed: wrong pairing secret",
+        Duration::from_secs(5),
+    );
+
+    // No handshake at all: cut off at the handshake deadline.
+    let started = Instant::now();
+    let mut silent = TcpStream::connect(&address).unwrap();
+    assert!(closed_by_server(&mut silent, Duration::from_secs(10)));
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1900) && waited < Duration::from_secs(6),
+        "{waited:?}"
+    );
+    serve.wait_for("no complete message within 2s", Duration::from_secs(5));
+
+    // Garbage bytes.
+    let mut garbage = TcpStream::connect(&address).unwrap();
+    garbage
+        .write_all(&[0, 0, 0, 9, 0x55, 1, 2, 3, 4, 5, 6, 7, 8])
+        .unwrap();
+    assert!(closed_by_server(&mut garbage, Duration::from_secs(5)));
+    serve.wait_for("unknown message type 0x55", Duration::from_secs(5));
+
+    // A length over the (pre-authentication) limit: refused from the 4 length bytes.
+    let mut huge = TcpStream::connect(&address).unwrap();
+    huge.write_all(&[0xff, 0xff, 0xff, 0xf0]).unwrap();
+    assert!(closed_by_server(&mut huge, Duration::from_secs(5)));
+    serve.wait_for(
+        "4294967280 bytes exceeds the 1024-byte limit",
+        Duration::from_secs(5),
+    );
+
+    // STRONGLIVE's client on the authenticated port is refused, not misread as video.
+    let mut legacy_here = TcpStream::connect(&address).unwrap();
+    legacy_here
+        .write_all(&[0, 0, 0, 8, 0, 0, 0, 1, 0x67, 0x42, 0, 0x1e])
+        .unwrap();
+    assert!(closed_by_server(&mut legacy_here, Duration::from_secs(5)));
+    serve.wait_for("unknown message type 0x00", Duration::from_secs(5));
+
+    // Slowloris: a valid hello, one byte every 300 ms, never finishes in time.
+    let mut slow = TcpStream::connect(&address).unwrap();
+    let started = Instant::now();
+    let hello = Message::ClientHello {
+        version: PROTOCOL_VERSION,
+        device_id: [7; 16],
+        device_name: "slow".into(),
+        proof: [0; 32],
+    }
+    .encode();
+    let mut cut_off = false;
+    for byte in hello {
+        if slow.write_all(&[byte]).is_err() {
+            cut_off = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        if started.elapsed() > Duration::from_secs(8) {
+            break;
+        }
+    }
+    assert!(cut_off || closed_by_server(&mut slow, Duration::from_secs(3)));
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "the slow peer was not cut off"
+    );
+
+    // Authenticated peers that misbehave after the handshake.
+    let secret = uri.secret.clone();
+    // ... a length over the 4 MiB limit
+    let (mut big, answer) = handshake(&address, &secret, "big sender");
+    assert!(matches!(answer, Message::Welcome { .. }), "{answer:?}");
+    big.write_all(&[0x7f, 0xff, 0xff, 0xff]).unwrap();
+    assert!(closed_by_server(&mut big, Duration::from_secs(5)));
+    serve.wait_for(
+        "2147483647 bytes exceeds the 4194304-byte limit",
+        Duration::from_secs(5),
+    );
+
+    // ... vanishing in the middle of a frame
+    let (mut vanish, _) = handshake(&address, &secret, "vanishing phone");
+    vanish.write_all(&stream_config(128, 72).encode()).unwrap();
+    let unit = Message::VideoUnit {
+        pts_us: 0,
+        key: true,
+        data: vec![0, 0, 0, 1, 0x65, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    }
+    .encode();
+    vanish.write_all(&unit[..unit.len() / 2]).unwrap();
+    drop(vanish);
+    serve.wait_for("closed in the middle of a message", Duration::from_secs(5));
+
+    // ... corrupt H.264: survived, counted, and the server asks for a key frame.
+    let (mut corrupt, _) = handshake(&address, &secret, "corrupt phone");
+    corrupt.write_all(&stream_config(128, 72).encode()).unwrap();
+    let mut noise = 0x1234_5678u32;
+    for i in 0..20 {
+        let mut data = vec![0, 0, 0, 1, 0x65];
+        data.extend((0..300).map(|_| {
+            noise ^= noise << 13;
+            noise ^= noise >> 17;
+            noise ^= noise << 5;
+            noise as u8
+        }));
+        let m = Message::VideoUnit {
+            pts_us: i * 100_000,
+            key: true,
+            data,
+        };
+        corrupt.write_all(&m.encode()).unwrap();
+    }
+    assert_eq!(read_message(&mut corrupt), Message::KeyFrameRequest);
+    corrupt
+        .write_all(
+            &Message::Bye {
+                reason: "done".into(),
+            }
+            .encode(),
+        )
+        .unwrap();
+    let corrupt_end = serve.wait_for("ended (peer said bye: done)", Duration::from_secs(10));
+    assert!(!corrupt_end.contains(" 0 decode errors"), "{corrupt_end}");
+
+    // Meanwhile the legitimate session streamed every frame.
+    let legit = legit.wait_with_output().unwrap();
+    let legit_out = String::from_utf8_lossy(&legit.stdout);
+    assert!(
+        legit.status.success(),
+        "{legit_out}{}",
+        String::from_utf8_lossy(&legit.stderr)
+    );
+    assert!(legit_out.contains("sent 80 frames"), "{legit_out}");
+    let end = serve.wait_for("session 1 ended", Duration::from_secs(30));
+    assert!(
+        end.contains(
+            "80 units received, 80 frames decoded, 80 upscaled, 0 dropped, 0 decode errors"
+        ),
+        "{end}"
+    );
+    let (code, out) = serve.interrupt();
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn the_stronglive_compatible_listener_takes_length_prefixed_access_units() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("legacy.mp4");
+    test_pattern(
+        "size=128x72:rate=10:duration=3",
+        &[
+            "-c:v", "libx264", "-bf", "0", "-g", "10", "-pix_fmt", "yuv420p",
+        ],
+        &clip,
+    );
+    let serve = Serve::start(&[
+        "--model",
+        "bicubic",
+        "--legacy",
+        "127.0.0.1:0",
+        "--once",
+        "--sr-queue",
+        "240",
+    ]);
+    let line = serve.wait_for("STRONGLIVE-compatible", Duration::from_secs(10));
+    let address = line.rsplit(' ').next().unwrap().to_string();
+
+    // Exactly what STRONGLIVE's Android client does: the encoder's codec-config buffer, then
+    // every access unit, each as a 4-byte big-endian length and the bytes; no handshake.
+    let mut source = PacketSource::open_file(&clip).unwrap();
+    let mut client = TcpStream::connect(&address).unwrap();
+    let mut chunks = vec![source.description().parameter_sets.clone()];
+    while let Some(unit) = source.next_unit().unwrap() {
+        chunks.push(unit.data);
+    }
+    for chunk in &chunks {
+        client
+            .write_all(&(chunk.len() as u32).to_be_bytes())
+            .unwrap();
+        client.write_all(chunk).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(client);
+    let (code, out) = serve.wait_exit(Duration::from_secs(60));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("session 1 started: STRONGLIVE client @ 127.0.0.1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("30 units received, 30 frames decoded, 30 upscaled"),
+        "{out}"
+    );
+}
+
+fn ingest_via_ffmpeg(url_for_serve: &str, ffmpeg_output: &[&str]) {
+    // FFmpeg hands the first packets over in a burst after probing the stream; the long queue
+    // keeps them all (a live session would drop the oldest).
+    let serve = Serve::start(&[
+        "--model",
+        "bicubic",
+        "--ingest",
+        url_for_serve,
+        "--once",
+        "--sr-queue",
+        "240",
+    ]);
+    serve.wait_for("listening: FFmpeg ingest", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500)); // FFmpeg opens its listening socket
+    let mut args = vec![
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=128x72:rate=10:duration=3",
+        "-c:v",
+        "libx264",
+        "-bf",
+        "0",
+        "-g",
+        "10",
+        "-pix_fmt",
+        "yuv420p",
+    ];
+    args.extend_from_slice(ffmpeg_output);
+    let sender = Command::new("ffmpeg").args(&args).output().unwrap();
+    assert!(
+        sender.status.success(),
+        "ffmpeg: {}",
+        String::from_utf8_lossy(&sender.stderr)
+    );
+    let (code, out) = serve.wait_exit(Duration::from_secs(60));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("30 frames decoded, 30 upscaled"), "{out}");
+}
+
+#[test]
+fn an_rtmp_sender_is_ingested() {
+    let url = format!("rtmp://127.0.0.1:{}/live/phone", free_port());
+    ingest_via_ffmpeg(&url, &["-f", "flv", &url]);
+}
+
+#[test]
+fn an_srt_sender_is_ingested() {
+    let port = free_port();
+    let url = format!("srt://127.0.0.1:{port}");
+    // linger: SRT's live mode drops unacknowledged data when the caller closes; a real sender
+    // streams on, this 3-second one must wait for its last packets to arrive.
+    ingest_via_ffmpeg(
+        &url,
+        &["-f", "mpegts", &format!("{url}?mode=caller&linger=5")],
+    );
+}
+
+#[test]
+fn pair_prints_a_qr_code_and_a_stable_uri_until_renewed() {
+    let config = tempfile::tempdir().unwrap();
+    let pair = |args: &[&str]| {
+        let out = Command::new(bin())
+            .arg("pair")
+            .args(args)
+            .env("STRONGLIVE_CONFIG_DIR", config.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let uri_of = |out: &str| -> PairingUri {
+        out.lines()
+            .find_map(|l| l.strip_prefix("pair: "))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let first = pair(&["--port", "9000"]);
+    assert!(
+        first.contains('█') || first.contains('▀'),
+        "no QR code drawn:\n{first}"
+    );
+    let uri = uri_of(&first);
+    assert_eq!(uri.port, 9000);
+    assert!(uri.hosts.iter().all(|h| !h.is_loopback()) || uri.hosts.len() == 1);
+    assert!(uri.expires.is_some());
+    assert_eq!(
+        uri_of(&pair(&["--no-qr"])).secret,
+        uri.secret,
+        "same code until renewed"
+    );
+    assert_ne!(uri_of(&pair(&["--new", "--no-qr"])).secret, uri.secret);
+    assert!(pair(&["--list"]).contains("no paired devices"));
+    let mode = std::fs::metadata(config.path().join("pairing.json")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(mode.permissions().mode() & 0o077, 0);
+}
+
+#[test]
+fn send_explains_a_bad_uri_an_unreachable_server_and_a_missing_file() {
+    let run = |source: &str, uri: &str| {
+        let out = send_cmd(source, uri, &[]).output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let secret = "ab".repeat(32);
+    let err = run("lavfi:testsrc2", "stronglive://pair?v=1&port=7878");
+    assert!(err.contains("no host= address"), "{err}");
+    let port = free_port();
+    let err = run(
+        "lavfi:testsrc2=size=64x48",
+        &format!("stronglive://pair?v=1&host=127.0.0.1&port={port}&secret={secret}"),
+    );
+    assert!(
+        err.contains(&format!("cannot reach 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(
+        !err.contains(&secret),
+        "the secret must not be printed: {err}"
+    );
+    let err = run(
+        "/nonexistent/clip.mp4",
+        &format!("stronglive://pair?v=1&host=127.0.0.1&port={port}&secret={secret}"),
+    );
+    assert!(err.contains("/nonexistent/clip.mp4: no such file"), "{err}");
+}
