@@ -12,7 +12,7 @@ export LIBTORCH_USE_PYTORCH := 1
 export CARGO_TARGET_DIR ?= $(CACHE_DIR)/target
 BIN := $(CARGO_TARGET_DIR)/release/stronglive
 
-.PHONY: setup build run test check fmt clippy bench data models eval sr-only-check clean-output
+.PHONY: setup build run test check fmt clippy bench bench-live fuzz data models eval sr-only-check clean-output
 
 setup:
 	@./scripts/setup.sh
@@ -40,6 +40,14 @@ check: fmt clippy sr-only-check test
 
 bench: build
 	$(BIN) bench $(ARGS)
+
+# The live path over loopback (sender -> server -> SR), per input size: fps, drops, latency
+bench-live: build
+	$(BIN) bench --live $(ARGS)
+
+# libFuzzer on the wire-protocol parser (stable toolchain); SECONDS=600 make fuzz
+fuzz:
+	./scripts/fuzz.sh $(or $(SECONDS),60)
 
 # Training and evaluation photos from Debian packages (scripts/fetch_data.sh; ~620 MB of .debs)
 data: setup

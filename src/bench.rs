@@ -35,6 +35,16 @@ pub struct BenchArgs {
     /// Skip the (slow on CPU) 4K encode and end-to-end rows.
     #[arg(long)]
     pub sr_only: bool,
+    /// Measure the live path instead: `stronglive send` -> `serve` over loopback, per size
+    /// (default model: the device's tier), reporting fps, drops, SR time and latency.
+    #[arg(long)]
+    pub live: bool,
+    /// Seconds streamed per live measurement.
+    #[arg(long, default_value_t = 10)]
+    pub live_seconds: u32,
+    /// Frame rate of the live sender.
+    #[arg(long, default_value_t = 30)]
+    pub live_fps: u32,
 }
 
 struct Row {
@@ -51,7 +61,7 @@ impl Row {
     }
 }
 
-fn parse_size(s: &str) -> Result<(u32, u32)> {
+pub(crate) fn parse_size(s: &str) -> Result<(u32, u32)> {
     let (w, h) = s
         .split_once('x')
         .with_context(|| format!("size {s:?} is not WxH"))?;
@@ -65,6 +75,9 @@ fn lavfi_clip(w: u32, h: u32, frames: u32) -> PathBuf {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.live {
+        return crate::live_bench::run(args);
+    }
     let device = ComputeDevice::select(args.device)?;
     let sizes: Vec<(u32, u32)> = args
         .sizes

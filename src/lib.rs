@@ -18,6 +18,9 @@ pub mod pipeline;
 #[cfg(feature = "media")]
 pub mod bench;
 
+#[cfg(feature = "media")]
+pub mod live_bench;
+
 #[cfg(all(feature = "gui", feature = "media"))]
 pub mod app;
 

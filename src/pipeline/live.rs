@@ -22,7 +22,7 @@ use crate::media::record::UnitRecorder;
 use crate::media::{EncoderChoice, MediaWriter, OutputPlan, Quality};
 use crate::sr::Upscaler;
 
-use super::metrics::SessionMetrics;
+use super::metrics::{MetricsSnapshot, SessionMetrics};
 
 /// Access units waiting for the decoder: decoding is fast, so this only absorbs network bursts.
 const INGEST_QUEUE: usize = 64;
@@ -30,8 +30,10 @@ const INGEST_QUEUE: usize = 64;
 const INPUT_RECORD_QUEUE: usize = 64;
 /// SR frames waiting for the output encoder (12 MB each at 4K).
 const OUTPUT_RECORD_QUEUE: usize = 4;
-/// Frames waiting for SR before the oldest is dropped, unless configured.
-pub const DEFAULT_SR_QUEUE: usize = 4;
+/// Frames waiting for SR before the oldest is dropped, unless configured. Two absorbs a burst
+/// of network delivery when SR keeps up; when it does not, each queued frame adds one frame
+/// interval of latency (measured: 4 frames cost ~130 ms at 30 fps), so the queue stays short.
+pub const DEFAULT_SR_QUEUE: usize = 2;
 
 /// What a transport hands the session.
 pub enum IngestItem {
@@ -152,6 +154,8 @@ pub struct SessionReport {
     pub recordings: Vec<PathBuf>,
     /// Problems that did not stop the session (recording failures, SR errors).
     pub problems: Vec<String>,
+    /// The last metrics reading (timing percentiles over the last frames, totals).
+    pub final_metrics: MetricsSnapshot,
 }
 
 /// A running session. Feed it with [`LiveSession::ingest`]; [`LiveSession::finish`] ends it.
@@ -255,7 +259,8 @@ impl LiveSession {
                 Err(_) => problems.push(format!("the {name} thread panicked")),
             }
         }
-        let totals = self.metrics.totals();
+        let final_metrics = self.metrics.snapshot();
+        let totals = final_metrics.totals;
         SessionReport {
             id: self.config.id,
             label: self.config.label.clone(),
@@ -266,6 +271,7 @@ impl LiveSession {
             decode_errors: totals.decode_errors,
             recordings,
             problems,
+            final_metrics,
         }
     }
 }
