@@ -131,6 +131,7 @@ fn measure(
             idle_timeout: Duration::from_secs(10),
             legacy_bind: None,
             ingest_urls: Vec::new(),
+            patch_request: None,
         },
         factory,
         events_tx,
@@ -153,6 +154,7 @@ fn measure(
         pace: true,
         bitrate: 4_000_000,
         max_frames: None,
+        stream_size: None,
     };
     eprintln!("streaming {w}x{h} through {model} ...");
     // Steady state is read while the sender streams; once it stops, the frames still queued

@@ -175,6 +175,12 @@ pub struct ServeArgs {
     /// Print the pairing URI only, no QR code (also when stdout is not a terminal).
     #[arg(long)]
     no_qr: bool,
+    /// Ask each sender for this many full-resolution patches (saved with --record).
+    #[arg(long, value_name = "N")]
+    request_patches: Option<u16>,
+    /// Side of the requested square patches, in HR pixels.
+    #[arg(long, default_value_t = 96)]
+    patch_size: u16,
 }
 
 pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
@@ -246,6 +252,7 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
         idle_timeout: Duration::from_secs_f64(args.idle_timeout),
         legacy_bind: args.legacy,
         ingest_urls: args.ingest.clone(),
+        patch_request: args.request_patches.map(|n| (n, args.patch_size)),
     };
     let (events_tx, events) = crossbeam_channel::unbounded();
     let server = LiveServer::start(config.clone(), factory, events_tx)
@@ -283,13 +290,14 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
             }
             Ok(ServerEvent::SessionEnded { report, reason }) => {
                 println!(
-                    "session {} ended ({reason}): {} units received, {} frames decoded, {} upscaled, {} dropped, {} decode errors",
+                    "session {} ended ({reason}): {} units received, {} frames decoded, {} upscaled, {} dropped, {} decode errors, {} HR patches",
                     report.id,
                     report.units_received,
                     report.frames_decoded,
                     report.frames_upscaled,
                     report.frames_dropped,
-                    report.decode_errors
+                    report.decode_errors,
+                    report.final_metrics.totals.patches_received
                 );
                 for path in &report.recordings {
                     println!("recorded {}", path.display());
@@ -352,6 +360,16 @@ pub struct SendArgs {
     /// Stop after this many frames.
     #[arg(long)]
     frames: Option<u64>,
+    /// Stream at WxH, below the source size (like a phone below its camera's resolution); the
+    /// full-size frames are what HR patches are cut from when the server asks for them.
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    stream_size: Option<(u32, u32)>,
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    s.split_once('x')
+        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+        .ok_or_else(|| format!("{s:?} is not WxH (e.g. 960x540)"))
 }
 
 pub fn send(args: &SendArgs) -> Result<ExitCode> {
@@ -369,6 +387,7 @@ pub fn send(args: &SendArgs) -> Result<ExitCode> {
         pace: !args.no_pace,
         bitrate: args.bitrate.min(u64::from(u32::MAX)) as u32,
         max_frames: args.frames,
+        stream_size: args.stream_size,
     };
     let report = send_stream(&options, stop).with_context(|| {
         format!(
@@ -378,14 +397,15 @@ pub fn send(args: &SendArgs) -> Result<ExitCode> {
         )
     })?;
     println!(
-        "sent {} frames ({:.2} MB, {}) in {:.1} s to {} (session {}); {} key-frame requests",
+        "sent {} frames ({:.2} MB, {}) in {:.1} s to {} (session {}); {} key-frame requests, {} HR patches",
         report.frames_sent,
         report.bytes_sent as f64 / 1e6,
         report.mode,
         report.elapsed.as_secs_f64(),
         report.server,
         report.session_id,
-        report.key_frame_requests
+        report.key_frame_requests,
+        report.patches_sent
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -660,3 +660,70 @@ fn send_explains_a_bad_uri_an_unreachable_server_and_a_missing_file() {
     );
     assert!(err.contains("/nonexistent/clip.mp4: no such file"), "{err}");
 }
+
+#[test]
+fn hr_patches_flow_when_the_server_asks_and_are_saved_with_the_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("rec");
+    let serve = Serve::start(&[
+        "--model",
+        "bicubic",
+        "--record",
+        record.to_str().unwrap(),
+        "--request-patches",
+        "2",
+        "--patch-size",
+        "64",
+        "--once",
+        "--sr-queue",
+        "240",
+    ]);
+    // A "camera" at 640x360 streaming at 160x90: patches come from the 640x360 frames.
+    let sent = send_cmd(
+        "lavfi:testsrc2=size=640x360:rate=10:duration=4",
+        &serve.uri_text(),
+        &["--stream-size", "160x90"],
+    )
+    .output()
+    .unwrap();
+    let sent_out = String::from_utf8_lossy(&sent.stdout);
+    assert!(
+        sent.status.success(),
+        "{sent_out}{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    assert!(
+        sent_out.contains("sent 40 frames") && sent_out.contains("2 HR patches"),
+        "{sent_out}"
+    );
+    let (code, out) = serve.wait_exit(Duration::from_secs(60));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("40 upscaled, 0 dropped, 0 decode errors, 2 HR patches"),
+        "{out}"
+    );
+    let patches = record.join("session-1-patches");
+    let names = common::listing(&patches);
+    assert_eq!(names.len(), 2, "{names:?}");
+    for name in names {
+        let png = std::fs::read(patches.join(&name)).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        let size = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+        assert_eq!((size(16), size(20)), (64, 64), "{name}: IHDR size");
+        // NAME = PTS_X_Y.png, inside the 640x360 frame.
+        let parts: Vec<u32> = name
+            .trim_end_matches(".png")
+            .split('_')
+            .map(|p| p.parse().unwrap())
+            .collect();
+        assert!(parts[1] + 64 <= 640 && parts[2] + 64 <= 360, "{name}");
+    }
+    // The recorded input is the 160x90 stream, the SR output 640x360.
+    let video = |p: &str| {
+        let probe = ffprobe(&record.join(p), false);
+        let v = streams_of(&probe, "video")[0].clone();
+        (v["width"].as_u64().unwrap(), v["height"].as_u64().unwrap())
+    };
+    assert_eq!(video("session-1-input.mp4"), (160, 90));
+    assert_eq!(video("session-1-x4.mp4"), (640, 360));
+}

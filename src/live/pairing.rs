@@ -485,10 +485,16 @@ impl PairingStore {
         let now = unix_now();
         let verify =
             |key: &[u8; 32]| verify_proof(key, nonce, version, device_id, device_name, proof);
+        let active = active_secret(&state, now);
         if let Some(device) = state.devices.iter_mut().find(|d| d.id == id_hex) {
             let key: Option<[u8; 32]> = hex_decode(&device.key).and_then(|k| k.try_into().ok());
             if !key.is_some_and(|k| verify(&k)) {
-                return Ok(Err(RejectCode::BadProof));
+                // A paired device that scanned a newer code proves the new secret: re-pair it.
+                let fresh = active.map(|s| s.device_key(device_id));
+                match fresh.filter(|k| verify(k)) {
+                    Some(k) => device.key = hex_encode(&k),
+                    None => return Ok(Err(RejectCode::BadProof)),
+                }
             }
             device.last_seen = now;
             device.name = device_name.to_string();
@@ -506,7 +512,7 @@ impl PairingStore {
         if !verify(&key) {
             return Ok(Err(RejectCode::BadProof));
         }
-        if active_secret(&state, now).is_none() {
+        if active.is_none() {
             return Ok(Err(RejectCode::PairingExpired));
         }
         state.devices.push(PairedDevice {
@@ -653,9 +659,22 @@ mod tests {
             Err(RejectCode::PairingExpired)
         );
 
+        // A new code re-pairs the known device with a key derived from the new secret.
+        let (renewed, _) = store.new_secret(600).unwrap();
+        let renewed_proof = compute_proof(&renewed.device_key(&id), &nonce, 1, &id, "phone");
+        assert!(!auth(&renewed_proof).unwrap().newly_paired);
+        assert_eq!(
+            auth(&proof),
+            Err(RejectCode::BadProof),
+            "the old key is replaced"
+        );
+        let mut state = store.load().unwrap();
+        state.secret_expires = 1;
+        store.save(&state).unwrap();
+
         // Removing the device revokes it (the secret being expired, it cannot re-pair).
         store.remove_device("phone").unwrap();
-        assert_eq!(auth(&proof), Err(RejectCode::PairingExpired));
+        assert_eq!(auth(&renewed_proof), Err(RejectCode::PairingExpired));
         assert!(matches!(
             store.remove_device("nobody"),
             Err(PairingError::UnknownDevice(_))

@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use super::pairing::{compute_proof, PairingUri};
-use super::protocol::{Codec, DeviceId, Message, MAX_MESSAGE_BYTES, PROTOCOL_VERSION};
+use super::protocol::{Codec, DeviceId, Message, PatchFormat, MAX_MESSAGE_BYTES, PROTOCOL_VERSION};
 use super::wire::{send, MessageReader, WireError};
+use crate::frame::YuvFrame;
 use crate::media::h264::{EncodedUnit, H264LiveEncoder, RateControl, MICROSECONDS};
 use crate::media::ingest::{PacketSource, StreamDescription};
-use crate::media::{DemuxItem, MediaError, VideoDecoder, LAVFI_PREFIX};
+use crate::media::{picture, DemuxItem, MediaError, VideoDecoder, LAVFI_PREFIX};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -38,6 +39,9 @@ pub struct SendOptions {
     pub bitrate: u32,
     /// Stop after this many frames.
     pub max_frames: Option<u64>,
+    /// Encode at this size instead of the source's (a phone streaming below its capture
+    /// size); the source frames are then the HR frames patches are cut from.
+    pub stream_size: Option<(u32, u32)>,
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +52,7 @@ pub struct SendReport {
     pub frames_sent: u64,
     pub bytes_sent: u64,
     pub key_frame_requests: u64,
+    pub patches_sent: u64,
     pub elapsed: Duration,
 }
 
@@ -81,13 +86,21 @@ enum UnitSource {
         encoder: H264LiveEncoder,
         ready: VecDeque<EncodedUnit>,
         done: bool,
+        /// Set when streaming below the source size: frames are resized to it.
+        stream_size: Option<(u32, u32)>,
+        /// The newest source frame and its pts (µs), kept for HR patches.
+        newest_hr: Option<(YuvFrame, i64)>,
     },
 }
 
 impl UnitSource {
-    fn open(path: &Path, bitrate: u32) -> Result<(Self, StreamDescription), SendError> {
+    fn open(
+        path: &Path,
+        bitrate: u32,
+        stream_size: Option<(u32, u32)>,
+    ) -> Result<(Self, StreamDescription), SendError> {
         let is_lavfi = path.to_str().is_some_and(|s| s.starts_with(LAVFI_PREFIX));
-        if !is_lavfi {
+        if !is_lavfi && stream_size.is_none() {
             match PacketSource::open_file(path) {
                 Ok(source) if !source.reorders() => {
                     let description = source.description().clone();
@@ -106,20 +119,27 @@ impl UnitSource {
         let decoder = VideoDecoder::open(path)?;
         let info = &decoder.info().video;
         let fps = if info.fps > 0.0 { info.fps } else { 30.0 };
-        let encoder = H264LiveEncoder::new(
-            info.width,
-            info.height,
-            fps,
-            RateControl::BitsPerSecond(bitrate),
-            1.0,
-        )
-        .map_err(|reason| SendError::Source {
-            path: path.to_path_buf(),
-            reason,
-        })?;
+        if let Some((w, h)) = stream_size {
+            if w > info.width || h > info.height || w % 2 != 0 || h % 2 != 0 || w == 0 || h == 0 {
+                return Err(SendError::Source {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "stream size {w}x{h} must be even and at most the source's {}x{}",
+                        info.width, info.height
+                    ),
+                });
+            }
+        }
+        let (width, height) = stream_size.unwrap_or((info.width, info.height));
+        let encoder =
+            H264LiveEncoder::new(width, height, fps, RateControl::BitsPerSecond(bitrate), 1.0)
+                .map_err(|reason| SendError::Source {
+                    path: path.to_path_buf(),
+                    reason,
+                })?;
         let description = StreamDescription {
-            width: info.width,
-            height: info.height,
+            width,
+            height,
             fps,
             bitrate: u64::from(bitrate),
             parameter_sets: Vec::new(),
@@ -130,6 +150,8 @@ impl UnitSource {
                 encoder,
                 ready: VecDeque::new(),
                 done: false,
+                stream_size,
+                newest_hr: None,
             },
             description,
         ))
@@ -160,6 +182,8 @@ impl UnitSource {
                 encoder,
                 ready,
                 done,
+                stream_size,
+                newest_hr,
             } => loop {
                 if let Some(unit) = ready.pop_front() {
                     return Ok(Some(unit));
@@ -172,13 +196,20 @@ impl UnitSource {
                     Some(DemuxItem::Frame(frame)) => {
                         use ffmpeg_next::Rescale;
                         let pts_us = frame.pts.unwrap_or(0).rescale(time_base, MICROSECONDS);
-                        let units =
-                            encoder
-                                .encode(&frame, pts_us)
-                                .map_err(|reason| SendError::Source {
-                                    path: path.to_path_buf(),
-                                    reason,
-                                })?;
+                        let source_error = |reason| SendError::Source {
+                            path: path.to_path_buf(),
+                            reason,
+                        };
+                        let units = match stream_size {
+                            Some((w, h)) => {
+                                let small =
+                                    picture::resize(&frame, *w, *h).map_err(source_error)?;
+                                let units = encoder.encode(&small, pts_us).map_err(source_error)?;
+                                *newest_hr = Some((frame, pts_us));
+                                units
+                            }
+                            None => encoder.encode(&frame, pts_us).map_err(source_error)?,
+                        };
                         ready.extend(units);
                     }
                     Some(DemuxItem::Packet(_)) => {}
@@ -189,6 +220,32 @@ impl UnitSource {
                 }
             },
         }
+    }
+}
+
+impl UnitSource {
+    /// The most detailed `size` x `size` square of the newest HR frame, as an HrPatch message.
+    fn hr_patch(&self, size: u16) -> Option<Message> {
+        let UnitSource::Encode {
+            newest_hr: Some((frame, pts_us)),
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let size = u32::from(size);
+        let (x, y) = picture::most_detailed_square(frame, size)?;
+        let crop = picture::crop(frame, x, y, size, size)?;
+        let data = picture::encode_png(&crop).ok()?;
+        Some(Message::HrPatch {
+            frame_pts_us: *pts_us,
+            x: (x & !1) as u16,
+            y: (y & !1) as u16,
+            width: crop.width as u16,
+            height: crop.height as u16,
+            format: PatchFormat::Png,
+            data,
+        })
     }
 }
 
@@ -218,7 +275,8 @@ fn connect(options: &SendOptions) -> Result<(TcpStream, SocketAddr), SendError> 
 /// Stream `options.source` to the paired server until the source ends, the server says bye,
 /// or `stop` is raised.
 pub fn send_stream(options: &SendOptions, stop: Arc<AtomicBool>) -> Result<SendReport, SendError> {
-    let (mut source, description) = UnitSource::open(&options.source, options.bitrate)?;
+    let (mut source, description) =
+        UnitSource::open(&options.source, options.bitrate, options.stream_size)?;
     let (stream, addr) = connect(options)?;
     let server = addr.to_string();
     let wire = |source: WireError| SendError::Wire {
@@ -294,19 +352,20 @@ pub fn send_stream(options: &SendOptions, stop: Arc<AtomicBool>) -> Result<SendR
 
     // Feedback from the server, on its own thread.
     let key_requests = Arc::new(AtomicU64::new(0));
+    let patch_request: Arc<Mutex<Option<(u16, u16)>>> = Arc::default();
     let server_bye: Arc<Mutex<Option<String>>> = Arc::default();
     let feedback_stop = Arc::new(AtomicBool::new(false));
     let feedback = {
         let stream = stream.try_clone().map_err(|e| wire(WireError::Io(e)))?;
-        let (requests, bye, stop_all, stop_me) = (
-            Arc::clone(&key_requests),
-            Arc::clone(&server_bye),
-            Arc::clone(&stop),
-            Arc::clone(&feedback_stop),
-        );
+        let feedback = Feedback {
+            key_requests: Arc::clone(&key_requests),
+            patch_request: Arc::clone(&patch_request),
+            bye: Arc::clone(&server_bye),
+        };
+        let (stop_all, stop_me) = (Arc::clone(&stop), Arc::clone(&feedback_stop));
         thread::Builder::new()
             .name("send-feedback".into())
-            .spawn(move || feedback_loop(&stream, &requests, &bye, &stop_all, &stop_me))
+            .spawn(move || feedback_loop(&stream, &feedback, &stop_all, &stop_me))
             .map_err(|e| wire(WireError::Io(e)))?
     };
 
@@ -323,7 +382,9 @@ pub fn send_stream(options: &SendOptions, stop: Arc<AtomicBool>) -> Result<SendR
     })?;
 
     let started = Instant::now();
-    let (mut frames_sent, mut bytes_sent, mut honoured) = (0u64, 0u64, 0u64);
+    let (mut frames_sent, mut bytes_sent, mut honoured, mut patches_sent) =
+        (0u64, 0u64, 0u64, 0u64);
+    let mut last_patch: Option<Instant> = None;
     let mut first_pts: Option<i64> = None;
     let mut last_stats = Instant::now();
     let result = loop {
@@ -361,6 +422,29 @@ pub fn send_stream(options: &SendOptions, stop: Arc<AtomicBool>) -> Result<SendR
             break Err(e);
         }
         frames_sent += 1;
+        // Requested HR patches go out one per second, each from the frame just sent.
+        let wanted = patch_request.lock().ok().and_then(|r| *r);
+        if let Some((count, size)) = wanted.filter(|(c, _)| u64::from(*c) > patches_sent) {
+            if last_patch.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                last_patch = Some(Instant::now());
+                match source.hr_patch(size) {
+                    Some(patch) => {
+                        if let Err(e) = send_message(&patch) {
+                            break Err(e);
+                        }
+                        patches_sent += 1;
+                    }
+                    None => {
+                        tracing::warn!(
+                            "the server asked for {count} HR patches; this source has no frames larger than the stream (use --stream-size below the source size)"
+                        );
+                        if let Ok(mut r) = patch_request.lock() {
+                            *r = None;
+                        }
+                    }
+                }
+            }
+        }
         if last_stats.elapsed() >= Duration::from_secs(1) {
             last_stats = Instant::now();
             let fps = frames_sent as f64 / started.elapsed().as_secs_f64().max(1e-3);
@@ -391,14 +475,21 @@ pub fn send_stream(options: &SendOptions, stop: Arc<AtomicBool>) -> Result<SendR
         frames_sent,
         bytes_sent,
         key_frame_requests: key_requests.load(Ordering::Relaxed),
+        patches_sent,
         elapsed: started.elapsed(),
     })
 }
 
+/// What the server asked for, shared with the sending loop.
+struct Feedback {
+    key_requests: Arc<AtomicU64>,
+    patch_request: Arc<Mutex<Option<(u16, u16)>>>,
+    bye: Arc<Mutex<Option<String>>>,
+}
+
 fn feedback_loop(
     stream: &TcpStream,
-    key_requests: &AtomicU64,
-    bye: &Mutex<Option<String>>,
+    feedback: &Feedback,
     stop_all: &AtomicBool,
     stop_me: &AtomicBool,
 ) {
@@ -409,16 +500,19 @@ fn feedback_loop(
     while !stop_all.load(Ordering::Relaxed) {
         match reader.read(MAX_MESSAGE_BYTES, Duration::from_secs(3600)) {
             Ok(Message::KeyFrameRequest) => {
-                key_requests.fetch_add(1, Ordering::Relaxed);
+                feedback.key_requests.fetch_add(1, Ordering::Relaxed);
             }
             Ok(Message::TargetBitrate { bits_per_second }) => {
                 tracing::info!("server asks for {bits_per_second} bit/s");
             }
             Ok(Message::PatchRequest { count, size }) => {
                 tracing::info!("server asks for {count} HR patches of {size} px");
+                if let Ok(mut r) = feedback.patch_request.lock() {
+                    *r = Some((count, size));
+                }
             }
             Ok(Message::Bye { reason }) => {
-                if let Ok(mut b) = bye.lock() {
+                if let Ok(mut b) = feedback.bye.lock() {
                     *b = Some(reason);
                 }
                 return;

@@ -16,13 +16,13 @@ use crossbeam_channel::Sender;
 use super::annexb;
 use super::pairing::{random_bytes, PairingStore};
 use super::protocol::{
-    parse_header, Codec, Message, RejectCode, HEADER_BYTES, MAX_HANDSHAKE_BYTES, MAX_MESSAGE_BYTES,
-    PROTOCOL_VERSION,
+    parse_header, Codec, Message, PatchFormat, RejectCode, HEADER_BYTES, MAX_HANDSHAKE_BYTES,
+    MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
 };
 use super::wire::{send, MessageReader, WireError};
 use crate::media::h264::EncodedUnit;
 use crate::media::ingest::{PacketSource, StreamDescription};
-use crate::pipeline::live::{IngestItem, LiveSession, SessionReport};
+use crate::pipeline::live::{HrPatch, IngestItem, LiveSession, SessionReport};
 use crate::pipeline::metrics::{MetricsSnapshot, SessionMetrics};
 
 /// Default TCP port of the protocol listener.
@@ -47,6 +47,8 @@ pub struct ServerConfig {
     pub legacy_bind: Option<SocketAddr>,
     /// RTMP/SRT listen URLs served one sender at a time.
     pub ingest_urls: Vec<String>,
+    /// Ask every protocol peer for this many HR patches of this size (online learning).
+    pub patch_request: Option<(u16, u16)>,
 }
 
 /// What the server tells its owner (CLI or GUI).
@@ -371,7 +373,11 @@ fn handle_protocol_peer(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAdd
     };
     {
         let w = writer.lock().unwrap_or_else(|p| p.into_inner());
-        if send(&w, &Message::Welcome { session_id: id }).is_err() {
+        let mut greeting = vec![Message::Welcome { session_id: id }];
+        if let Some((count, size)) = shared.config.patch_request {
+            greeting.push(Message::PatchRequest { count, size });
+        }
+        if greeting.iter().any(|m| send(&w, m).is_err()) {
             drop(w);
             end_session(shared, session, "peer left during the handshake".into());
             return;
@@ -430,11 +436,25 @@ fn pump_protocol(
                 received: Instant::now(),
             },
             Message::HrPatch {
-                frame_pts_us, data, ..
-            } => IngestItem::Patch {
                 frame_pts_us,
-                bytes: data.len(),
-            },
+                x,
+                y,
+                width,
+                height,
+                format,
+                data,
+            } => IngestItem::Patch(HrPatch {
+                frame_pts_us,
+                x,
+                y,
+                width,
+                height,
+                extension: match format {
+                    PatchFormat::Png => "png",
+                    PatchFormat::Jpeg => "jpg",
+                },
+                data,
+            }),
             Message::Stats { .. } => continue,
             Message::Bye { reason } => return Ok(format!("peer said bye: {reason}")),
             other => {

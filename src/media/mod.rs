@@ -9,6 +9,7 @@ pub mod encode;
 pub mod h264;
 pub mod ingest;
 pub mod output;
+pub mod picture;
 pub mod probe;
 pub mod record;
 pub mod roundtrip;

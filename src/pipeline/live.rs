@@ -44,8 +44,21 @@ pub enum IngestItem {
         unit: EncodedUnit,
         received: Instant,
     },
-    /// A full-resolution patch for online learning (kept for the learner; counted).
-    Patch { frame_pts_us: i64, bytes: usize },
+    /// A full-resolution patch for online learning (counted; saved when recording).
+    Patch(HrPatch),
+}
+
+/// A crop of the sender's full-resolution frame, as it arrived (PNG or JPEG bytes).
+#[derive(Debug, Clone)]
+pub struct HrPatch {
+    pub frame_pts_us: i64,
+    pub x: u16,
+    pub y: u16,
+    pub width: u16,
+    pub height: u16,
+    /// File extension of `data`: "png" or "jpg".
+    pub extension: &'static str,
+    pub data: Vec<u8>,
 }
 
 #[derive(Debug, Clone)]
@@ -214,8 +227,19 @@ impl LiveSession {
 
         {
             let (queue, m) = (Arc::clone(&sr_queue), Arc::clone(&metrics));
+            let patch_dir = config
+                .record_dir
+                .as_ref()
+                .map(|d| d.join(format!("session-{id}-patches")));
             threads.push(spawn(format!("decode-{id}"), move || {
-                decode_stage(ingest_rx, &queue, input_record_tx, &m, request_key_frame)
+                decode_stage(
+                    ingest_rx,
+                    &queue,
+                    input_record_tx,
+                    &m,
+                    request_key_frame,
+                    patch_dir,
+                )
             })?);
         }
         {
@@ -299,6 +323,7 @@ fn decode_stage(
     record: Option<Sender<(EncodedUnit, StreamDescription)>>,
     metrics: &SessionMetrics,
     request_key_frame: Box<dyn Fn() + Send>,
+    patch_dir: Option<PathBuf>,
 ) -> StageOutcome {
     let mut outcome = StageOutcome::default();
     let mut decoder = match H264StreamDecoder::new() {
@@ -326,7 +351,14 @@ fn decode_stage(
                 pending_sets = d.parameter_sets.clone();
                 description = d;
             }
-            IngestItem::Patch { .. } => metrics.on_patch(),
+            IngestItem::Patch(patch) => {
+                metrics.on_patch();
+                if let Some(dir) = &patch_dir {
+                    if let Err(e) = save_patch(dir, &patch) {
+                        outcome.problems.push(e);
+                    }
+                }
+            }
             IngestItem::Unit { unit, received } => {
                 if annexb::nal_units(&unit.data)
                     .iter()
@@ -391,6 +423,17 @@ fn decode_stage(
     }
     sr_queue.close();
     outcome
+}
+
+/// `DIR/PTS_X_Y.png`, written whole (temporary name, then rename).
+fn save_patch(dir: &std::path::Path, patch: &HrPatch) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+    let name = format!(
+        "{:012}_{}_{}.{}",
+        patch.frame_pts_us, patch.x, patch.y, patch.extension
+    );
+    let path = dir.join(name);
+    crate::sr::card::write_atomically(&path, &patch.data).map_err(|e| e.to_string())
 }
 
 fn sr_stage(

@@ -1,0 +1,175 @@
+//! Single-picture operations on [`YuvFrame`]s through FFmpeg: resize (the sender streaming below
+//! its capture size), crop, and PNG encoding (HR patches for online learning).
+
+use ffmpeg_next::{codec, encoder, format, frame, software::scaling, Packet, Rational};
+
+use super::decode::copy_plane;
+use super::output::fill_plane;
+use crate::frame::YuvFrame;
+
+fn to_ffmpeg(yuv: &YuvFrame) -> frame::Video {
+    let mut picture = frame::Video::new(format::Pixel::YUV420P, yuv.width, yuv.height);
+    let (cw, ch) = YuvFrame::chroma_size(yuv.width, yuv.height);
+    fill_plane(&mut picture, 0, &yuv.y, yuv.width, yuv.height);
+    fill_plane(&mut picture, 1, &yuv.u, cw, ch);
+    fill_plane(&mut picture, 2, &yuv.v, cw, ch);
+    picture
+}
+
+/// Resize with an area-averaging filter (what a camera's downscaler approximates).
+pub fn resize(yuv: &YuvFrame, width: u32, height: u32) -> Result<YuvFrame, String> {
+    super::init();
+    let mut scaler = scaling::Context::get(
+        format::Pixel::YUV420P,
+        yuv.width,
+        yuv.height,
+        format::Pixel::YUV420P,
+        width,
+        height,
+        scaling::Flags::AREA | scaling::Flags::ACCURATE_RND,
+    )
+    .map_err(|e| {
+        format!(
+            "no {}x{} -> {width}x{height} scaler: {e}",
+            yuv.width, yuv.height
+        )
+    })?;
+    let mut out = frame::Video::empty();
+    scaler
+        .run(&to_ffmpeg(yuv), &mut out)
+        .map_err(|e| format!("resize failed: {e}"))?;
+    let (cw, ch) = YuvFrame::chroma_size(width, height);
+    Ok(YuvFrame {
+        width,
+        height,
+        y: copy_plane(&out, 0, width, height),
+        u: copy_plane(&out, 1, cw, ch),
+        v: copy_plane(&out, 2, cw, ch),
+        ..yuv.clone()
+    })
+}
+
+/// The `width` x `height` region at (x, y); all four are rounded down to even numbers so the
+/// chroma planes crop exactly. `None` when the region does not fit.
+pub fn crop(yuv: &YuvFrame, x: u32, y: u32, width: u32, height: u32) -> Option<YuvFrame> {
+    let (x, y, width, height) = (x & !1, y & !1, width & !1, height & !1);
+    if width == 0 || height == 0 || x + width > yuv.width || y + height > yuv.height {
+        return None;
+    }
+    let rows = |plane: &[u8], stride: u32, x: u32, y: u32, w: u32, h: u32| -> Vec<u8> {
+        (y..y + h)
+            .flat_map(|row| {
+                let start = (row * stride + x) as usize;
+                plane[start..start + w as usize].iter().copied()
+            })
+            .collect()
+    };
+    let (cw, _) = YuvFrame::chroma_size(yuv.width, yuv.height);
+    Some(YuvFrame {
+        width,
+        height,
+        y: rows(&yuv.y, yuv.width, x, y, width, height),
+        u: rows(&yuv.u, cw, x / 2, y / 2, width / 2, height / 2),
+        v: rows(&yuv.v, cw, x / 2, y / 2, width / 2, height / 2),
+        ..yuv.clone()
+    })
+}
+
+/// PNG bytes of a picture (converted to 8-bit RGB with its own colour matrix).
+pub fn encode_png(yuv: &YuvFrame) -> Result<Vec<u8>, String> {
+    super::init();
+    let mut to_rgb = scaling::Context::get(
+        format::Pixel::YUV420P,
+        yuv.width,
+        yuv.height,
+        format::Pixel::RGB24,
+        yuv.width,
+        yuv.height,
+        scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND | scaling::Flags::FULL_CHR_H_INT,
+    )
+    .map_err(|e| format!("no RGB conversion: {e}"))?;
+    let mut rgb = frame::Video::empty();
+    to_rgb
+        .run(&to_ffmpeg(yuv), &mut rgb)
+        .map_err(|e| format!("RGB conversion failed: {e}"))?;
+    let png = encoder::find(codec::Id::PNG).ok_or("no PNG encoder in this FFmpeg")?;
+    let mut enc = codec::context::Context::new_with_codec(png)
+        .encoder()
+        .video()
+        .map_err(|e| format!("PNG encoder: {e}"))?;
+    enc.set_width(yuv.width);
+    enc.set_height(yuv.height);
+    enc.set_format(format::Pixel::RGB24);
+    enc.set_time_base(Rational(1, 1));
+    let mut enc = enc
+        .open()
+        .map_err(|e| format!("cannot open the PNG encoder: {e}"))?;
+    enc.send_frame(&rgb).map_err(|e| format!("PNG: {e}"))?;
+    let _ = enc.send_eof();
+    let mut packet = Packet::empty();
+    enc.receive_packet(&mut packet)
+        .map_err(|e| format!("PNG: {e}"))?;
+    Ok(packet.data().map(<[u8]>::to_vec).unwrap_or_default())
+}
+
+/// The top-left corner of the `size` x `size` square with the most luma detail (sum of absolute
+/// horizontal and vertical differences), searched on a grid of half-patch steps: the regions
+/// where SR has the most to learn.
+pub fn most_detailed_square(yuv: &YuvFrame, size: u32) -> Option<(u32, u32)> {
+    if size == 0 || size > yuv.width || size > yuv.height {
+        return None;
+    }
+    let step = (size / 2).max(1);
+    let w = yuv.width as usize;
+    let mut best = None;
+    let mut best_score = -1i64;
+    let mut y0 = 0;
+    while y0 + size <= yuv.height {
+        let mut x0 = 0;
+        while x0 + size <= yuv.width {
+            let mut score = 0i64;
+            // Every other row and column: enough to rank regions, 4x cheaper.
+            for y in (y0..y0 + size - 1).step_by(2) {
+                let row = y as usize * w;
+                for x in (x0..x0 + size - 1).step_by(2) {
+                    let p = i64::from(yuv.y[row + x as usize]);
+                    score += (p - i64::from(yuv.y[row + x as usize + 1])).abs()
+                        + (p - i64::from(yuv.y[row + w + x as usize])).abs();
+                }
+            }
+            if score > best_score {
+                best_score = score;
+                best = Some((x0, y0));
+            }
+            x0 += step;
+        }
+        y0 += step;
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::ColorInfo;
+
+    #[test]
+    fn crop_resize_png_and_detail_search() {
+        let mut f = YuvFrame::filled(64, 32, 100, 128, 128, ColorInfo::default_for_height(32));
+        // A checkerboard in the right half: the detailed region.
+        for y in 0..32 {
+            for x in 32..64 {
+                f.y[y * 64 + x] = if (x + y) % 2 == 0 { 20 } else { 230 };
+            }
+        }
+        assert_eq!(most_detailed_square(&f, 16), Some((32, 0)));
+        let c = crop(&f, 33, 3, 17, 9).unwrap();
+        assert_eq!((c.width, c.height, c.y.len(), c.u.len()), (16, 8, 128, 32));
+        assert_eq!(c.y[0], f.y[2 * 64 + 32]);
+        assert!(crop(&f, 60, 0, 16, 16).is_none());
+        let small = resize(&f, 16, 8).unwrap();
+        assert_eq!((small.width, small.height, small.y.len()), (16, 8, 128));
+        let png = encode_png(&c).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    }
+}
