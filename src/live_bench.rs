@@ -174,7 +174,7 @@ fn measure(
     let timeout = Duration::from_secs(u64::from(args.live_seconds) * 10 + 120);
     let report = loop {
         match events.recv_timeout(timeout) {
-            Ok(ServerEvent::SessionEnded { report, .. }) => break report,
+            Ok(ServerEvent::SessionEnded { report, .. }) => break *report,
             Ok(_) => continue,
             Err(_) => bail!("the session did not end within {timeout:?}"),
         }

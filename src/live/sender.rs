@@ -81,16 +81,19 @@ pub fn device_id_for(name: &str) -> DeviceId {
 /// Where units come from.
 enum UnitSource {
     Copy(PacketSource),
-    Encode {
-        decoder: VideoDecoder,
-        encoder: H264LiveEncoder,
-        ready: VecDeque<EncodedUnit>,
-        done: bool,
-        /// Set when streaming below the source size: frames are resized to it.
-        stream_size: Option<(u32, u32)>,
-        /// The newest source frame and its pts (µs), kept for HR patches.
-        newest_hr: Option<(YuvFrame, i64)>,
-    },
+    Encode(Box<EncodeSource>),
+}
+
+/// Decode then encode with libx264 (lavfi, non-H.264 or B-frame sources).
+struct EncodeSource {
+    decoder: VideoDecoder,
+    encoder: H264LiveEncoder,
+    ready: VecDeque<EncodedUnit>,
+    done: bool,
+    /// Set when streaming below the source size: frames are resized to it.
+    stream_size: Option<(u32, u32)>,
+    /// The newest source frame and its pts (µs), kept for HR patches.
+    newest_hr: Option<(YuvFrame, i64)>,
 }
 
 impl UnitSource {
@@ -145,14 +148,14 @@ impl UnitSource {
             parameter_sets: Vec::new(),
         };
         Ok((
-            UnitSource::Encode {
+            UnitSource::Encode(Box::new(EncodeSource {
                 decoder,
                 encoder,
                 ready: VecDeque::new(),
                 done: false,
                 stream_size,
                 newest_hr: None,
-            },
+            })),
             description,
         ))
     }
@@ -160,15 +163,15 @@ impl UnitSource {
     fn mode(&self) -> &'static str {
         match self {
             UnitSource::Copy(_) => "stream copy",
-            UnitSource::Encode { .. } => "libx264 zerolatency",
+            UnitSource::Encode(_) => "libx264 zerolatency",
         }
     }
 
     fn request_key_frame(&mut self) -> bool {
         match self {
             UnitSource::Copy(_) => false,
-            UnitSource::Encode { encoder, .. } => {
-                encoder.request_key_frame();
+            UnitSource::Encode(source) => {
+                source.encoder.request_key_frame();
                 true
             }
         }
@@ -177,14 +180,15 @@ impl UnitSource {
     fn next_unit(&mut self, path: &Path) -> Result<Option<EncodedUnit>, SendError> {
         match self {
             UnitSource::Copy(source) => Ok(source.next_unit()?),
-            UnitSource::Encode {
-                decoder,
-                encoder,
-                ready,
-                done,
-                stream_size,
-                newest_hr,
-            } => loop {
+            UnitSource::Encode(source) => loop {
+                let EncodeSource {
+                    decoder,
+                    encoder,
+                    ready,
+                    done,
+                    stream_size,
+                    newest_hr,
+                } = source.as_mut();
                 if let Some(unit) = ready.pop_front() {
                     return Ok(Some(unit));
                 }
@@ -226,13 +230,10 @@ impl UnitSource {
 impl UnitSource {
     /// The most detailed `size` x `size` square of the newest HR frame, as an HrPatch message.
     fn hr_patch(&self, size: u16) -> Option<Message> {
-        let UnitSource::Encode {
-            newest_hr: Some((frame, pts_us)),
-            ..
-        } = self
-        else {
+        let UnitSource::Encode(source) = self else {
             return None;
         };
+        let (frame, pts_us) = source.newest_hr.as_ref()?;
         let size = u32::from(size);
         let (x, y) = picture::most_detailed_square(frame, size)?;
         let crop = picture::crop(frame, x, y, size, size)?;

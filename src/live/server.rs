@@ -67,7 +67,7 @@ pub enum ServerEvent {
         label: String,
     },
     SessionEnded {
-        report: SessionReport,
+        report: Box<SessionReport>,
         reason: String,
     },
 }
@@ -510,9 +510,10 @@ fn end_session(shared: &Shared, session: LiveSession, reason: String) {
         .unwrap_or_else(|p| p.into_inner())
         .retain(|m| !Arc::ptr_eq(m, &metrics));
     tracing::info!("session {} ended: {reason}", report.id);
-    let _ = shared
-        .events
-        .send(ServerEvent::SessionEnded { report, reason });
+    let _ = shared.events.send(ServerEvent::SessionEnded {
+        report: Box::new(report),
+        reason,
+    });
 }
 
 /// STRONGLIVE's original client: `u32 BE length` + one H.264 access unit, repeated; no
