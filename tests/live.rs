@@ -6,6 +6,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -72,6 +73,34 @@ impl Serve {
             assert!(
                 Instant::now() < deadline,
                 "serve never printed {needle:?}; output so far:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Wait until a metrics line reports at least `n` frames received.
+    fn wait_for_frames(&self, n: u64, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let received = |line: &String| -> Option<u64> {
+            line.split("frames ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        };
+        while !self
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(received)
+            .any(|f| f >= n)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "never {n} frames:\n{}",
                 self.output()
             );
             std::thread::sleep(Duration::from_millis(50));
@@ -726,4 +755,66 @@ fn hr_patches_flow_when_the_server_asks_and_are_saved_with_the_recording() {
     };
     assert_eq!(video("session-1-input.mp4"), (160, 90));
     assert_eq!(video("session-1-x4.mp4"), (640, 360));
+}
+
+#[test]
+fn recordings_survive_a_crash_and_a_ctrl_c_finalises_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let start_session = |record: &Path| {
+        let serve = Serve::start(&[
+            "--model",
+            "bicubic",
+            "--record",
+            record.to_str().unwrap(),
+            "--sr-queue",
+            "240",
+        ]);
+        let sender = send_cmd(
+            "lavfi:testsrc2=size=128x72:rate=10:duration=30",
+            &serve.uri_text(),
+            &[],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        serve.wait_for("session 1 started", Duration::from_secs(30));
+        // About four seconds of video, several 1-second fragments.
+        serve.wait_for_frames(40, Duration::from_secs(30));
+        (serve, sender)
+    };
+
+    // kill -9 mid-stream: the partial files play up to their last complete fragment.
+    let crashed = dir.path().join("crashed");
+    let (mut serve, mut sender) = start_session(&crashed);
+    serve.child.kill().unwrap();
+    serve.child.wait().unwrap();
+    let _ = sender.wait();
+    for name in [".session-1-input.mp4.partial", ".session-1-x4.mp4.partial"] {
+        let frames = count_frames(&crashed.join(name));
+        assert!(
+            frames >= 20,
+            "{name}: only {frames} frames survived the crash"
+        );
+    }
+
+    // Ctrl-C mid-stream: sessions end, recordings are finished and renamed, the sender is told.
+    let stopped = dir.path().join("stopped");
+    let (serve, sender) = start_session(&stopped);
+    let (code, out) = serve.interrupt();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("session 1 ended (server stopping)"), "{out}");
+    let sender = sender.wait_with_output().unwrap();
+    assert!(
+        sender.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sender.stderr)
+    );
+    assert_eq!(
+        common::listing(&stopped),
+        ["session-1-input.mp4", "session-1-x4.mp4"]
+    );
+    let input_frames = count_frames(&stopped.join("session-1-input.mp4"));
+    assert!(input_frames >= 40, "{input_frames}");
+    assert!(count_frames(&stopped.join("session-1-x4.mp4")) >= input_frames - 2);
 }

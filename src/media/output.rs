@@ -408,6 +408,9 @@ pub(crate) fn write_header(
         (_, OutputLayout::Fragmented) => {
             options.set("movflags", "+frag_keyframe+empty_moov+default_base_moof");
             options.set("frag_duration", "1000000");
+            // Hand each finished fragment to the OS at once, not when the 32 KB I/O buffer
+            // fills: otherwise a crash loses whatever the buffer held, not just one fragment.
+            options.set("flush_packets", "1");
         }
     }
     octx.write_header_with(options)
