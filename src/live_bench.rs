@@ -14,11 +14,11 @@ use anyhow::{bail, Context, Result};
 use crate::bench::{parse_size, peak_rss_mib, BenchArgs};
 use crate::live::pairing::{PairingStore, PairingUri};
 use crate::live::sender::{send_stream, SendOptions};
-use crate::live::server::{LiveServer, ServerConfig, ServerEvent, SessionFactory};
-use crate::pipeline::live::{LiveSession, LiveSessionConfig, SessionReport, DEFAULT_SR_QUEUE};
+use crate::live::server::{upscaling_sessions, LiveServer, ServerConfig, ServerEvent};
+use crate::pipeline::live::{SessionReport, DEFAULT_SR_QUEUE};
 use crate::pipeline::metrics::MetricsSnapshot;
 use crate::sr::registry::ModelRegistry;
-use crate::sr::{load_model, ComputeDevice, Upscaler};
+use crate::sr::ComputeDevice;
 
 struct LiveRow {
     size: (u32, u32),
@@ -103,24 +103,13 @@ fn measure(
     store: &PairingStore,
     secret: &crate::live::pairing::PairingSecret,
 ) -> Result<LiveRow> {
-    let factory: SessionFactory = {
-        let (model, device) = (model.to_string(), device.clone());
-        Arc::new(move |id, label, request_key_frame| {
-            let sr = load_model(&model, 4, &device).map_err(|e| e.to_string())?;
-            LiveSession::start(
-                LiveSessionConfig {
-                    id,
-                    label,
-                    record_dir: None,
-                    sr_queue: DEFAULT_SR_QUEUE,
-                },
-                Upscaler::new(sr, device.clone()),
-                None,
-                request_key_frame,
-            )
-            .map_err(|e| e.to_string())
-        })
-    };
+    let factory = upscaling_sessions(
+        model.to_string(),
+        device.clone(),
+        None,
+        DEFAULT_SR_QUEUE,
+        None,
+    );
     let (events_tx, events) = crossbeam_channel::unbounded();
     let server = LiveServer::start(
         ServerConfig {

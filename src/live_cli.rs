@@ -17,11 +17,11 @@ use stronglive::live::pairing::{
 };
 use stronglive::live::sender::{send_stream, SendOptions};
 use stronglive::live::server::{
-    LiveServer, ServerConfig, ServerEvent, SessionFactory, DEFAULT_PORT,
+    upscaling_sessions, LiveServer, ServerConfig, ServerEvent, DEFAULT_PORT,
 };
-use stronglive::pipeline::live::{LiveSession, LiveSessionConfig, DEFAULT_SR_QUEUE};
+use stronglive::pipeline::live::DEFAULT_SR_QUEUE;
 use stronglive::sr::registry::ModelRegistry;
-use stronglive::sr::{load_model, ComputeDevice, DevicePreference, Upscaler};
+use stronglive::sr::{load_model, ComputeDevice, DevicePreference};
 
 fn default_name() -> String {
     let host = std::fs::read_to_string("/etc/hostname")
@@ -220,29 +220,13 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
     );
     drop(probe);
 
-    let factory: SessionFactory = {
-        let (model_name, device, record_dir, sr_queue) = (
-            model_name.clone(),
-            device.clone(),
-            args.record.clone(),
-            usize::from(args.sr_queue),
-        );
-        Arc::new(move |id, label, request_key_frame| {
-            let model = load_model(&model_name, 4, &device).map_err(|e| e.to_string())?;
-            LiveSession::start(
-                LiveSessionConfig {
-                    id,
-                    label,
-                    record_dir: record_dir.clone(),
-                    sr_queue,
-                },
-                Upscaler::new(model, device.clone()),
-                None,
-                request_key_frame,
-            )
-            .map_err(|e| e.to_string())
-        })
-    };
+    let factory = upscaling_sessions(
+        model_name.clone(),
+        device.clone(),
+        args.record.clone(),
+        usize::from(args.sr_queue),
+        None,
+    );
     let store = PairingStore::default_location();
     let config = ServerConfig {
         bind: args.bind,
@@ -407,5 +391,8 @@ pub fn send(args: &SendArgs) -> Result<ExitCode> {
         report.key_frame_requests,
         report.patches_sent
     );
+    if let Some(reason) = &report.ended_by_server {
+        println!("the server ended the session: {reason}");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -158,6 +158,18 @@ fn send_cmd(source: &str, uri: &str, extra: &[&str]) -> Command {
     cmd
 }
 
+/// `stronglive send`, which must succeed; its stdout.
+fn send_ok(source: &str, uri: &str, extra: &[&str]) -> String {
+    let sent = send_cmd(source, uri, extra).output().unwrap();
+    let stdout = String::from_utf8_lossy(&sent.stdout).into_owned();
+    assert!(
+        sent.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    stdout
+}
+
 /// A client that does the handshake like the phone, with the secret it is given.
 fn handshake(address: &str, secret: &PairingSecret, name: &str) -> (TcpStream, Message) {
     let mut stream = TcpStream::connect(address).unwrap();
@@ -254,18 +266,10 @@ fn a_ten_second_clip_is_received_upscaled_and_recorded_frame_for_frame() {
         "{}",
         serve.output()
     );
-    let sent = send_cmd(
+    let sent_out = send_ok(
         clip.to_str().unwrap(),
         &serve.uri_text(),
         &["--name", "test phone"],
-    )
-    .output()
-    .unwrap();
-    let sent_out = String::from_utf8_lossy(&sent.stdout);
-    assert!(
-        sent.status.success(),
-        "{sent_out}{}",
-        String::from_utf8_lossy(&sent.stderr)
     );
     assert!(
         sent_out.contains("sent 100 frames") && sent_out.contains("stream copy"),
@@ -708,18 +712,10 @@ fn hr_patches_flow_when_the_server_asks_and_are_saved_with_the_recording() {
         "240",
     ]);
     // A "camera" at 640x360 streaming at 160x90: patches come from the 640x360 frames.
-    let sent = send_cmd(
+    let sent_out = send_ok(
         "lavfi:testsrc2=size=640x360:rate=10:duration=4",
         &serve.uri_text(),
         &["--stream-size", "160x90"],
-    )
-    .output()
-    .unwrap();
-    let sent_out = String::from_utf8_lossy(&sent.stdout);
-    assert!(
-        sent.status.success(),
-        "{sent_out}{}",
-        String::from_utf8_lossy(&sent.stderr)
     );
     assert!(
         sent_out.contains("sent 40 frames") && sent_out.contains("2 HR patches"),
@@ -809,6 +805,11 @@ fn recordings_survive_a_crash_and_a_ctrl_c_finalises_them() {
         sender.status.success(),
         "{}",
         String::from_utf8_lossy(&sender.stderr)
+    );
+    let said = String::from_utf8_lossy(&sender.stdout);
+    assert!(
+        said.contains("the server ended the session: server stopping"),
+        "{said}"
     );
     assert_eq!(
         common::listing(&stopped),

@@ -53,6 +53,8 @@ pub struct SendReport {
     pub bytes_sent: u64,
     pub key_frame_requests: u64,
     pub patches_sent: u64,
+    /// The server's reason when it ended the session (its Bye).
+    pub ended_by_server: Option<String>,
     pub elapsed: Duration,
 }
 
@@ -464,11 +466,21 @@ pub fn send_stream(options: &SendOptions, stop: Arc<AtomicBool>) -> Result<SendR
     let _ = send_message(&Message::Bye {
         reason: bye_reason.into(),
     });
-    // Let the server read everything before the socket goes away.
+    // Let the server read everything before the socket goes away; it answers by closing (or
+    // has already said Bye), which ends the feedback thread.
     let _ = stream.shutdown(std::net::Shutdown::Write);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !feedback.is_finished() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
     feedback_stop.store(true, Ordering::Relaxed);
     let _ = feedback.join();
-    result?;
+    let ended_by_server = server_bye.lock().ok().and_then(|b| b.clone());
+    match (result, &ended_by_server) {
+        // A write that failed because the server closed after its Bye is a normal end.
+        (Err(e), Some(reason)) => tracing::info!("server ended the session ({reason}); {e}"),
+        (result, _) => result?,
+    }
     Ok(SendReport {
         server: format!("{server_name} ({server})"),
         session_id,
@@ -477,6 +489,7 @@ pub fn send_stream(options: &SendOptions, stop: Arc<AtomicBool>) -> Result<SendR
         bytes_sent,
         key_frame_requests: key_requests.load(Ordering::Relaxed),
         patches_sent,
+        ended_by_server,
         elapsed: started.elapsed(),
     })
 }

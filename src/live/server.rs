@@ -6,6 +6,7 @@
 //! (handshake deadline, per-message deadline, size limits checked before allocating).
 
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -22,8 +23,11 @@ use super::protocol::{
 use super::wire::{send, MessageReader, WireError};
 use crate::media::h264::EncodedUnit;
 use crate::media::ingest::{PacketSource, StreamDescription};
-use crate::pipeline::live::{HrPatch, IngestItem, LiveSession, SessionReport};
+use crate::pipeline::live::{
+    DisplaySlot, HrPatch, IngestItem, LiveSession, LiveSessionConfig, SessionReport,
+};
 use crate::pipeline::metrics::{MetricsSnapshot, SessionMetrics};
+use crate::sr::{load_model, ComputeDevice, Upscaler};
 
 /// Default TCP port of the protocol listener.
 pub const DEFAULT_PORT: u16 = 7878;
@@ -33,6 +37,32 @@ const MAX_PENDING_HANDSHAKES: usize = 32;
 /// Builds the session for a newly connected peer (loads the model, opens recorders).
 pub type SessionFactory =
     Arc<dyn Fn(u64, String, Box<dyn Fn() + Send>) -> Result<LiveSession, String> + Send + Sync>;
+
+/// The usual factory: each session loads `model` on `device` (one model instance per session,
+/// so sessions never share mutable state) and records into `record_dir` when given.
+pub fn upscaling_sessions(
+    model: String,
+    device: ComputeDevice,
+    record_dir: Option<PathBuf>,
+    sr_queue: usize,
+    display: Option<Arc<DisplaySlot>>,
+) -> SessionFactory {
+    Arc::new(move |id, label, request_key_frame| {
+        let sr = load_model(&model, 4, &device).map_err(|e| e.to_string())?;
+        LiveSession::start(
+            LiveSessionConfig {
+                id,
+                label,
+                record_dir: record_dir.clone(),
+                sr_queue,
+            },
+            Upscaler::new(sr, device.clone()),
+            display.clone(),
+            request_key_frame,
+        )
+        .map_err(|e| e.to_string())
+    })
+}
 
 #[derive(Clone)]
 pub struct ServerConfig {

@@ -16,28 +16,44 @@ fn to_ffmpeg(yuv: &YuvFrame) -> frame::Video {
     picture
 }
 
-/// Resize with an area-averaging filter (what a camera's downscaler approximates).
-pub fn resize(yuv: &YuvFrame, width: u32, height: u32) -> Result<YuvFrame, String> {
+/// One swscale pass: `yuv` to `size` in `pixel` format.
+fn convert(
+    yuv: &YuvFrame,
+    (width, height): (u32, u32),
+    pixel: format::Pixel,
+    flags: scaling::Flags,
+) -> Result<frame::Video, String> {
     super::init();
     let mut scaler = scaling::Context::get(
         format::Pixel::YUV420P,
         yuv.width,
         yuv.height,
-        format::Pixel::YUV420P,
+        pixel,
         width,
         height,
-        scaling::Flags::AREA | scaling::Flags::ACCURATE_RND,
+        flags,
     )
     .map_err(|e| {
         format!(
-            "no {}x{} -> {width}x{height} scaler: {e}",
+            "no {}x{} -> {width}x{height} {pixel:?} conversion: {e}",
             yuv.width, yuv.height
         )
     })?;
     let mut out = frame::Video::empty();
     scaler
         .run(&to_ffmpeg(yuv), &mut out)
-        .map_err(|e| format!("resize failed: {e}"))?;
+        .map_err(|e| format!("{pixel:?} conversion failed: {e}"))?;
+    Ok(out)
+}
+
+/// Resize with an area-averaging filter (what a camera's downscaler approximates).
+pub fn resize(yuv: &YuvFrame, width: u32, height: u32) -> Result<YuvFrame, String> {
+    let out = convert(
+        yuv,
+        (width, height),
+        format::Pixel::YUV420P,
+        scaling::Flags::AREA | scaling::Flags::ACCURATE_RND,
+    )?;
     let (cw, ch) = YuvFrame::chroma_size(width, height);
     Ok(YuvFrame {
         width,
@@ -77,21 +93,12 @@ pub fn crop(yuv: &YuvFrame, x: u32, y: u32, width: u32, height: u32) -> Option<Y
 
 /// PNG bytes of a picture (converted to 8-bit RGB with its own colour matrix).
 pub fn encode_png(yuv: &YuvFrame) -> Result<Vec<u8>, String> {
-    super::init();
-    let mut to_rgb = scaling::Context::get(
-        format::Pixel::YUV420P,
-        yuv.width,
-        yuv.height,
+    let rgb = convert(
+        yuv,
+        (yuv.width, yuv.height),
         format::Pixel::RGB24,
-        yuv.width,
-        yuv.height,
         scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND | scaling::Flags::FULL_CHR_H_INT,
-    )
-    .map_err(|e| format!("no RGB conversion: {e}"))?;
-    let mut rgb = frame::Video::empty();
-    to_rgb
-        .run(&to_ffmpeg(yuv), &mut rgb)
-        .map_err(|e| format!("RGB conversion failed: {e}"))?;
+    )?;
     let png = encoder::find(codec::Id::PNG).ok_or("no PNG encoder in this FFmpeg")?;
     let mut enc = codec::context::Context::new_with_codec(png)
         .encoder()

@@ -517,15 +517,29 @@ fn record_input_stage(
             break;
         }
     }
-    // Drain so the decoder never blocks on a recorder that gave up.
-    for _ in rx.iter() {}
-    if let Some(r) = recorder {
-        match r.finish() {
-            Ok(p) => outcome.recordings.push(p),
-            Err(e) => outcome.problems.push(format!("input recording: {e}")),
-        }
-    }
+    close_recording(
+        &rx,
+        recorder.map(UnitRecorder::finish),
+        "input",
+        &mut outcome,
+    );
     outcome
+}
+
+/// The end of a recording stage: drain the channel (so the upstream stage never blocks on a
+/// recorder that gave up) and report the finished file or why finishing failed.
+fn close_recording<T>(
+    rx: &Receiver<T>,
+    finished: Option<Result<PathBuf, crate::media::MediaError>>,
+    what: &str,
+    outcome: &mut StageOutcome,
+) {
+    for _ in rx.iter() {}
+    match finished {
+        Some(Ok(path)) => outcome.recordings.push(path),
+        Some(Err(e)) => outcome.problems.push(format!("{what} recording: {e}")),
+        None => {}
+    }
 }
 
 fn record_output_stage(
@@ -572,12 +586,6 @@ fn record_output_stage(
             }
         }
     }
-    for _ in rx.iter() {}
-    if let Some(w) = writer {
-        match w.finish() {
-            Ok(p) => outcome.recordings.push(p),
-            Err(e) => outcome.problems.push(format!("output recording: {e}")),
-        }
-    }
+    close_recording(&rx, writer.map(MediaWriter::finish), "output", &mut outcome);
     outcome
 }
