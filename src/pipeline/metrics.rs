@@ -241,7 +241,7 @@ impl fmt::Display for MetricsSnapshot {
         let t = &self.totals;
         write!(
             f,
-            "#{} {} | {}x{} -> {}x{} | in {:.1} fps, out {:.1} fps | decode {:.1} ms | SR {:.1}/{:.1} ms p50/p95 | latency {:.0}/{:.0} ms | {:.2} Mbit/s | frames {} in, {} out, dropped {} (display {}) | SR queue {}/{} | errors {}",
+            "#{} {} | {}x{} -> {}x{} | in {:.1} fps, out {:.1} fps | decode {:.1} ms | SR {:.1}/{:.1} ms p50/p95 | latency {:.0}/{:.0} ms | {:.2} Mbit/s | frames {} in, {} out, dropped {} (display {}) | SR queue {}/{}, record queue {} | errors {}",
             self.id,
             self.label,
             self.input_size.0,
@@ -262,6 +262,7 @@ impl fmt::Display for MetricsSnapshot {
             t.display_dropped,
             self.sr_queue_depth,
             self.sr_queue_capacity,
+            self.record_queue_depth,
             t.decode_errors,
         )
     }
