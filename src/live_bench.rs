@@ -15,7 +15,7 @@ use crate::bench::{parse_size, peak_rss_mib, BenchArgs};
 use crate::live::pairing::{PairingStore, PairingUri};
 use crate::live::sender::{send_stream, SendOptions};
 use crate::live::server::{upscaling_sessions, LiveServer, ServerConfig, ServerEvent};
-use crate::pipeline::live::{SessionReport, DEFAULT_SR_QUEUE};
+use crate::pipeline::live::{RecordSwitch, SessionReport, DEFAULT_SR_QUEUE};
 use crate::pipeline::metrics::MetricsSnapshot;
 use crate::sr::registry::ModelRegistry;
 use crate::sr::ComputeDevice;
@@ -106,7 +106,7 @@ fn measure(
     let factory = upscaling_sessions(
         model.to_string(),
         device.clone(),
-        None,
+        RecordSwitch::default(),
         DEFAULT_SR_QUEUE,
         None,
     );

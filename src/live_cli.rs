@@ -19,7 +19,7 @@ use stronglive::live::sender::{send_stream, SendOptions};
 use stronglive::live::server::{
     upscaling_sessions, LiveServer, ServerConfig, ServerEvent, DEFAULT_PORT,
 };
-use stronglive::pipeline::live::DEFAULT_SR_QUEUE;
+use stronglive::pipeline::live::{RecordSwitch, DEFAULT_SR_QUEUE};
 use stronglive::sr::registry::ModelRegistry;
 use stronglive::sr::{load_model, ComputeDevice, DevicePreference};
 
@@ -223,7 +223,7 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
     let factory = upscaling_sessions(
         model_name.clone(),
         device.clone(),
-        args.record.clone(),
+        RecordSwitch::new(args.record.clone()),
         usize::from(args.sr_queue),
         None,
     );

@@ -6,7 +6,6 @@
 //! (handshake deadline, per-message deadline, size limits checked before allocating).
 
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -24,7 +23,7 @@ use super::wire::{send, MessageReader, WireError};
 use crate::media::h264::EncodedUnit;
 use crate::media::ingest::{PacketSource, StreamDescription};
 use crate::pipeline::live::{
-    DisplaySlot, HrPatch, IngestItem, LiveSession, LiveSessionConfig, SessionReport,
+    DisplaySlot, HrPatch, IngestItem, LiveSession, LiveSessionConfig, RecordSwitch, SessionReport,
 };
 use crate::pipeline::metrics::{MetricsSnapshot, SessionMetrics};
 use crate::sr::{load_model, ComputeDevice, Upscaler};
@@ -39,11 +38,11 @@ pub type SessionFactory =
     Arc<dyn Fn(u64, String, Box<dyn Fn() + Send>) -> Result<LiveSession, String> + Send + Sync>;
 
 /// The usual factory: each session loads `model` on `device` (one model instance per session,
-/// so sessions never share mutable state) and records into `record_dir` when given.
+/// so sessions never share mutable state) and records where `record` says.
 pub fn upscaling_sessions(
     model: String,
     device: ComputeDevice,
-    record_dir: Option<PathBuf>,
+    record: RecordSwitch,
     sr_queue: usize,
     display: Option<Arc<DisplaySlot>>,
 ) -> SessionFactory {
@@ -53,7 +52,7 @@ pub fn upscaling_sessions(
             LiveSessionConfig {
                 id,
                 label,
-                record_dir: record_dir.clone(),
+                record: record.clone(),
                 sr_queue,
             },
             Upscaler::new(sr, device.clone()),

@@ -66,9 +66,85 @@ pub struct LiveSessionConfig {
     pub id: u64,
     /// Who is sending, for logs and file names ("Pixel 7 @ 192.168.1.20:40312").
     pub label: String,
-    /// Record input and SR output here (`session-ID-input.mp4`, `session-ID-x4.mp4`).
-    pub record_dir: Option<PathBuf>,
+    /// Where to record input and SR output (`session-ID-input.mp4`, `session-ID-x4.mp4`);
+    /// switchable while the session runs.
+    pub record: RecordSwitch,
     pub sr_queue: usize,
+}
+
+/// Where sessions record, switchable at any time (the studio's Record button): every change
+/// starts a new take in each running session.
+#[derive(Debug, Clone, Default)]
+pub struct RecordSwitch(Arc<Mutex<(Option<PathBuf>, u64)>>);
+
+impl RecordSwitch {
+    pub fn new(dir: Option<PathBuf>) -> Self {
+        let generation = u64::from(dir.is_some());
+        Self(Arc::new(Mutex::new((dir, generation))))
+    }
+
+    /// Start recording into `dir`, or stop with `None`.
+    pub fn set(&self, dir: Option<PathBuf>) {
+        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        state.0 = dir;
+        state.1 += 1;
+    }
+
+    pub fn dir(&self) -> Option<PathBuf> {
+        self.state().0
+    }
+
+    fn state(&self) -> (Option<PathBuf>, u64) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// What a recorder thread is told: begin a file, one more item, end the file.
+enum Record<T> {
+    Start(PathBuf),
+    Item(T),
+    Stop,
+}
+
+/// Follows a [`RecordSwitch`] from one stage: turns its changes into Start/Stop messages.
+struct TakeTracker {
+    switch: RecordSwitch,
+    generation: u64,
+    active: bool,
+}
+
+impl TakeTracker {
+    fn new(switch: RecordSwitch) -> Self {
+        Self {
+            switch,
+            generation: 0,
+            active: false,
+        }
+    }
+
+    /// Send Start/Stop when the switch changed; true while recording. The first take of a
+    /// session is `session-ID-SUFFIX`, later ones `session-ID-takeN-SUFFIX`.
+    fn follow<T>(&mut self, session: u64, suffix: &str, tx: &Sender<Record<T>>) -> bool {
+        let (dir, generation) = self.switch.state();
+        if generation != self.generation {
+            self.generation = generation;
+            self.active = match dir {
+                Some(dir) => {
+                    let name = if generation <= 1 {
+                        format!("session-{session}-{suffix}")
+                    } else {
+                        format!("session-{session}-take{generation}-{suffix}")
+                    };
+                    tx.send(Record::Start(dir.join(name))).is_ok()
+                }
+                None => {
+                    let _ = tx.send(Record::Stop);
+                    false
+                }
+            };
+        }
+        self.active
+    }
 }
 
 /// The newest input/output pair, for a screen.
@@ -207,45 +283,43 @@ impl LiveSession {
         let id = config.id;
         let mut threads = Vec::new();
 
-        let (input_record_tx, output_record_tx) = match &config.record_dir {
-            Some(dir) => {
-                let (in_tx, in_rx) = bounded(INPUT_RECORD_QUEUE);
-                let path = dir.join(format!("session-{id}-input.mp4"));
-                threads.push(spawn(format!("record-in-{id}"), move || {
-                    record_input_stage(path, in_rx)
-                })?);
-                let (out_tx, out_rx) = bounded(OUTPUT_RECORD_QUEUE);
-                let path = dir.join(format!("session-{id}-x{}.mp4", upscaler.scale()));
-                let m = Arc::clone(&metrics);
-                threads.push(spawn(format!("record-out-{id}"), move || {
-                    record_output_stage(path, out_rx, &m)
-                })?);
-                (Some(in_tx), Some(out_tx))
-            }
-            None => (None, None),
-        };
-
+        let (input_record_tx, in_rx) = bounded(INPUT_RECORD_QUEUE);
+        threads.push(spawn(format!("record-in-{id}"), move || {
+            record_input_stage(in_rx)
+        })?);
+        let (output_record_tx, out_rx) = bounded(OUTPUT_RECORD_QUEUE);
+        {
+            let m = Arc::clone(&metrics);
+            threads.push(spawn(format!("record-out-{id}"), move || {
+                record_output_stage(out_rx, &m)
+            })?);
+        }
         {
             let (queue, m) = (Arc::clone(&sr_queue), Arc::clone(&metrics));
-            let patch_dir = config
-                .record_dir
-                .as_ref()
-                .map(|d| d.join(format!("session-{id}-patches")));
+            let recording = TakeTracker::new(config.record.clone());
             threads.push(spawn(format!("decode-{id}"), move || {
                 decode_stage(
                     ingest_rx,
                     &queue,
-                    input_record_tx,
+                    (input_record_tx, recording),
                     &m,
                     request_key_frame,
-                    patch_dir,
+                    id,
                 )
             })?);
         }
         {
             let m = Arc::clone(&metrics);
+            let recording = TakeTracker::new(config.record.clone());
             threads.push(spawn(format!("sr-{id}"), move || {
-                sr_stage(upscaler, &sr_queue, display, output_record_tx, &m)
+                sr_stage(
+                    upscaler,
+                    &sr_queue,
+                    display,
+                    (output_record_tx, recording),
+                    &m,
+                    id,
+                )
             })?);
         }
         Ok(Self {
@@ -320,10 +394,13 @@ fn spawn(
 fn decode_stage(
     rx: Receiver<IngestItem>,
     sr_queue: &NewestWinsQueue<DecodedFrame>,
-    record: Option<Sender<(EncodedUnit, StreamDescription)>>,
+    (record, mut recording): (
+        Sender<Record<(EncodedUnit, StreamDescription)>>,
+        TakeTracker,
+    ),
     metrics: &SessionMetrics,
     request_key_frame: Box<dyn Fn() + Send>,
-    patch_dir: Option<PathBuf>,
+    session: u64,
 ) -> StageOutcome {
     let mut outcome = StageOutcome::default();
     let mut decoder = match H264StreamDecoder::new() {
@@ -345,6 +422,7 @@ fn decode_stage(
     let mut pending_sets: Vec<u8> = Vec::new();
     let mut last_key_request: Option<Instant> = None;
     let mut errors_seen = 0;
+    let mut frames_seen = 0u64;
     for item in rx.iter() {
         match item {
             IngestItem::Config(d) => {
@@ -353,8 +431,9 @@ fn decode_stage(
             }
             IngestItem::Patch(patch) => {
                 metrics.on_patch();
-                if let Some(dir) = &patch_dir {
-                    if let Err(e) = save_patch(dir, &patch) {
+                if let Some(dir) = recording.switch.dir() {
+                    let dir = dir.join(format!("session-{session}-patches"));
+                    if let Err(e) = save_patch(&dir, &patch) {
                         outcome.problems.push(e);
                     }
                 }
@@ -388,6 +467,7 @@ fn decode_stage(
                         request_key_frame();
                     }
                 }
+                frames_seen += frames.len() as u64;
                 for mut frame in frames {
                     if description.width == 0 {
                         description.width = frame.width;
@@ -405,10 +485,15 @@ fn decode_stage(
                     }
                     metrics.set_sr_queue_depth(sr_queue.len());
                 }
-                if let Some(tx) = &record {
-                    // Recording starts once the stream's size is known (after its first picture).
-                    if description.width > 0 && tx.send((unit, description.clone())).is_err() {
-                        outcome.problems.push("input recorder stopped".into());
+                let was_recording = recording.active;
+                if recording.follow(session, "input.mp4", &record) {
+                    if !was_recording && frames_seen > 0 {
+                        // A take that starts mid-stream needs a key frame to begin with.
+                        request_key_frame();
+                    }
+                    // Units go out once the stream's size is known (after its first picture).
+                    if description.width > 0 {
+                        let _ = record.send(Record::Item((unit, description.clone())));
                     }
                 }
             }
@@ -440,12 +525,13 @@ fn sr_stage(
     upscaler: Upscaler,
     queue: &NewestWinsQueue<DecodedFrame>,
     display: Option<Arc<DisplaySlot>>,
-    record: Option<Sender<YuvFrame>>,
+    (record, mut recording): (Sender<Record<YuvFrame>>, TakeTracker),
     metrics: &SessionMetrics,
+    session: u64,
 ) -> StageOutcome {
     let mut outcome = StageOutcome::default();
     let mut sequence = 0u64;
-    let mut record = record;
+    let suffix = format!("x{}.mp4", upscaler.scale());
     while let Some(DecodedFrame { frame, received }) = queue.pop() {
         metrics.set_sr_queue_depth(queue.len());
         let started = Instant::now();
@@ -463,13 +549,9 @@ fn sr_stage(
             (output.width, output.height),
         );
         let output = Arc::new(output);
-        if let Some(tx) = &record {
-            if tx.send(YuvFrame::clone(&output)).is_err() {
-                outcome.problems.push("output recorder stopped".into());
-                record = None;
-            } else {
-                metrics.set_record_queue_depth(tx.len());
-            }
+        if recording.follow(session, &suffix, &record) {
+            let _ = record.send(Record::Item(YuvFrame::clone(&output)));
+            metrics.set_record_queue_depth(record.len());
         }
         if let Some(slot) = &display {
             sequence += 1;
@@ -485,107 +567,134 @@ fn sr_stage(
     outcome
 }
 
-fn record_input_stage(
-    path: PathBuf,
-    rx: Receiver<(EncodedUnit, StreamDescription)>,
-) -> StageOutcome {
+fn record_input_stage(rx: Receiver<Record<(EncodedUnit, StreamDescription)>>) -> StageOutcome {
     let mut outcome = StageOutcome::default();
-    let mut recorder: Option<UnitRecorder> = None;
-    for (unit, description) in rx.iter() {
-        let result = match recorder.as_mut() {
-            Some(r) => r.write(&unit),
-            None if unit.key => UnitRecorder::create(
-                &path,
-                description.width,
-                description.height,
-                if description.fps > 0.0 {
-                    description.fps
-                } else {
-                    30.0
-                },
-                &description.parameter_sets,
-                &unit,
-            )
-            .map(|r| recorder = Some(r)),
-            None => Ok(()), // nothing decodable before the first key frame
-        };
-        if let Err(e) = result {
-            outcome
-                .problems
-                .push(format!("input recording stopped: {e}"));
-            recorder = None;
-            break;
+    let mut take: Option<(PathBuf, Option<UnitRecorder>)> = None;
+    for message in rx.iter() {
+        match message {
+            Record::Start(path) => {
+                finish_take(
+                    take.take().and_then(|t| t.1).map(UnitRecorder::finish),
+                    &mut outcome,
+                );
+                take = Some((path, None));
+            }
+            Record::Stop => {
+                finish_take(
+                    take.take().and_then(|t| t.1).map(UnitRecorder::finish),
+                    &mut outcome,
+                );
+            }
+            Record::Item((unit, description)) => {
+                let Some((path, recorder)) = take.as_mut() else {
+                    continue;
+                };
+                let result = match recorder.as_mut() {
+                    Some(r) => r.write(&unit),
+                    None if unit.key => UnitRecorder::create(
+                        path,
+                        description.width,
+                        description.height,
+                        if description.fps > 0.0 {
+                            description.fps
+                        } else {
+                            30.0
+                        },
+                        &description.parameter_sets,
+                        &unit,
+                    )
+                    .map(|r| *recorder = Some(r)),
+                    None => Ok(()), // nothing decodable before the first key frame
+                };
+                if let Err(e) = result {
+                    outcome
+                        .problems
+                        .push(format!("input recording stopped: {e}"));
+                    take = None;
+                }
+            }
         }
     }
-    close_recording(
-        &rx,
-        recorder.map(UnitRecorder::finish),
-        "input",
+    finish_take(
+        take.and_then(|t| t.1).map(UnitRecorder::finish),
         &mut outcome,
     );
     outcome
 }
 
-/// The end of a recording stage: drain the channel (so the upstream stage never blocks on a
-/// recorder that gave up) and report the finished file or why finishing failed.
-fn close_recording<T>(
-    rx: &Receiver<T>,
+/// Report a finished take (or why finishing it failed).
+fn finish_take(
     finished: Option<Result<PathBuf, crate::media::MediaError>>,
-    what: &str,
     outcome: &mut StageOutcome,
 ) {
-    for _ in rx.iter() {}
     match finished {
         Some(Ok(path)) => outcome.recordings.push(path),
-        Some(Err(e)) => outcome.problems.push(format!("{what} recording: {e}")),
+        Some(Err(e)) => outcome.problems.push(format!("recording: {e}")),
         None => {}
     }
 }
 
-fn record_output_stage(
-    path: PathBuf,
-    rx: Receiver<YuvFrame>,
-    metrics: &SessionMetrics,
-) -> StageOutcome {
+fn record_output_stage(rx: Receiver<Record<YuvFrame>>, metrics: &SessionMetrics) -> StageOutcome {
     let mut outcome = StageOutcome::default();
-    let mut writer: Option<MediaWriter> = None;
-    for frame in rx.iter() {
-        if writer.is_none() {
-            let plan = OutputPlan {
-                path: path.clone(),
-                width: frame.width,
-                height: frame.height,
-                encoder: EncoderChoice::Realtime,
-                quality: Quality::Default,
-            };
-            let fps = 1e6 / frame.duration.max(1) as f64;
-            match MediaWriter::create_live(&plan, fps, frame.color) {
-                Ok(w) => {
-                    tracing::info!(
-                        "{}: recording SR output with {}",
-                        metrics.label(),
-                        w.encoder_name()
-                    );
-                    writer = Some(w);
+    let mut take: Option<(PathBuf, Option<MediaWriter>)> = None;
+    for message in rx.iter() {
+        match message {
+            Record::Start(path) => {
+                finish_take(
+                    take.take().and_then(|t| t.1).map(MediaWriter::finish),
+                    &mut outcome,
+                );
+                take = Some((path, None));
+            }
+            Record::Stop => {
+                finish_take(
+                    take.take().and_then(|t| t.1).map(MediaWriter::finish),
+                    &mut outcome,
+                );
+            }
+            Record::Item(frame) => {
+                let Some((path, writer)) = take.as_mut() else {
+                    continue;
+                };
+                if writer.is_none() {
+                    let plan = OutputPlan {
+                        path: path.clone(),
+                        width: frame.width,
+                        height: frame.height,
+                        encoder: EncoderChoice::Realtime,
+                        quality: Quality::Default,
+                    };
+                    let fps = 1e6 / frame.duration.max(1) as f64;
+                    match MediaWriter::create_live(&plan, fps, frame.color) {
+                        Ok(w) => {
+                            tracing::info!(
+                                "{}: recording SR output with {}",
+                                metrics.label(),
+                                w.encoder_name()
+                            );
+                            *writer = Some(w);
+                        }
+                        Err(e) => {
+                            outcome
+                                .problems
+                                .push(format!("output recording not started: {e}"));
+                            take = None;
+                            continue;
+                        }
+                    }
                 }
-                Err(e) => {
+                if let Some(Err(e)) = writer.as_mut().map(|w| w.write_frame(&frame)) {
                     outcome
                         .problems
-                        .push(format!("output recording not started: {e}"));
-                    break;
+                        .push(format!("output recording stopped: {e}"));
+                    take = None;
                 }
-            }
-        }
-        if let Some(w) = writer.as_mut() {
-            if let Err(e) = w.write_frame(&frame) {
-                outcome
-                    .problems
-                    .push(format!("output recording stopped: {e}"));
-                writer = None;
-                break;
             }
         }
     }
-    close_recording(&rx, writer.map(MediaWriter::finish), "output", &mut outcome);
+    finish_take(
+        take.and_then(|t| t.1).map(MediaWriter::finish),
+        &mut outcome,
+    );
     outcome
 }
