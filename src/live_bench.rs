@@ -144,6 +144,7 @@ fn measure(
         bitrate: 4_000_000,
         max_frames: None,
         stream_size: None,
+        repeat: false,
     };
     eprintln!("streaming {w}x{h} through {model} ...");
     // Steady state is read while the sender streams; once it stops, the frames still queued

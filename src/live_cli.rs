@@ -12,8 +12,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use stronglive::live::pairing::{
-    advertised_hosts, qr_for_terminal, redact_secret, PairingStore, PairingUri,
-    DEFAULT_SECRET_TTL_S,
+    advertised_hosts, default_server_name, qr_for_terminal, redact_secret, PairingStore,
+    PairingUri, DEFAULT_SECRET_TTL_S,
 };
 use stronglive::live::sender::{send_stream, SendOptions};
 use stronglive::live::server::{
@@ -22,17 +22,6 @@ use stronglive::live::server::{
 use stronglive::pipeline::live::{RecordSwitch, DEFAULT_SR_QUEUE};
 use stronglive::sr::registry::ModelRegistry;
 use stronglive::sr::{load_model, ComputeDevice, DevicePreference};
-
-fn default_name() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default();
-    if host.is_empty() {
-        "StrongLive Studio".into()
-    } else {
-        format!("StrongLive Studio on {host}")
-    }
-}
 
 #[derive(Args)]
 pub struct PairArgs {
@@ -103,7 +92,7 @@ pub fn pair(args: &PairArgs) -> Result<ExitCode> {
         store.current_or_new_secret(ttl)?
     };
     let uri = PairingUri {
-        name: args.name.clone().unwrap_or_else(default_name),
+        name: args.name.clone().unwrap_or_else(default_server_name),
         hosts: advertised_hosts(args.host.unwrap_or(IpAddr::from([0, 0, 0, 0]))),
         port: args.port,
         secret,
@@ -230,7 +219,7 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
     let store = PairingStore::default_location();
     let config = ServerConfig {
         bind: args.bind,
-        name: args.name.clone().unwrap_or_else(default_name),
+        name: args.name.clone().unwrap_or_else(default_server_name),
         store: store.clone(),
         handshake_timeout: Duration::from_secs_f64(args.handshake_timeout),
         idle_timeout: Duration::from_secs_f64(args.idle_timeout),
@@ -372,6 +361,7 @@ pub fn send(args: &SendArgs) -> Result<ExitCode> {
         bitrate: args.bitrate.min(u64::from(u32::MAX)) as u32,
         max_frames: args.frames,
         stream_size: args.stream_size,
+        repeat: false,
     };
     let report = send_stream(&options, stop).with_context(|| {
         format!(

@@ -12,4 +12,6 @@ pub mod sender;
 #[cfg(feature = "media")]
 pub mod server;
 #[cfg(feature = "media")]
+pub mod service;
+#[cfg(feature = "media")]
 pub mod wire;

@@ -270,6 +270,18 @@ pub fn hex_decode(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// "StrongLive Studio on HOSTNAME": what a phone shows for this desktop unless told otherwise.
+pub fn default_server_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    if host.is_empty() {
+        "StrongLive Studio".into()
+    } else {
+        format!("StrongLive Studio on {host}")
+    }
+}
+
 /// Non-loopback addresses of this machine's network interfaces, IPv4 first: what the phone
 /// can reach on the LAN. IPv6 link-local addresses are left out (they need a zone id).
 pub fn lan_addresses() -> Vec<IpAddr> {

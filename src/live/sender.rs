@@ -42,6 +42,8 @@ pub struct SendOptions {
     /// Encode at this size instead of the source's (a phone streaming below its capture
     /// size); the source frames are then the HR frames patches are cut from.
     pub stream_size: Option<(u32, u32)>,
+    /// Start the source again when it ends (timestamps keep increasing): the studio's demo.
+    pub repeat: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -388,6 +390,7 @@ pub fn send_stream(options: &SendOptions, stop: Arc<AtomicBool>) -> Result<SendR
     let (mut frames_sent, mut bytes_sent, mut honoured, mut patches_sent) =
         (0u64, 0u64, 0u64, 0u64);
     let mut last_patch: Option<Instant> = None;
+    let (mut pts_offset, mut last_pts, mut loop_start_pts) = (0i64, 0i64, None::<i64>);
     let mut first_pts: Option<i64> = None;
     let mut last_stats = Instant::now();
     let result = loop {
@@ -403,11 +406,26 @@ pub fn send_stream(options: &SendOptions, stop: Arc<AtomicBool>) -> Result<SendR
                 tracing::debug!("key frame requested; a stream copy cannot make one");
             }
         }
-        let unit = match source.next_unit(&options.source) {
+        let mut unit = match source.next_unit(&options.source) {
             Ok(Some(u)) => u,
+            Ok(None) if options.repeat && frames_sent > 0 => {
+                // Continue the timeline one frame after the last unit of this pass.
+                pts_offset = last_pts + (1e6 / description.fps.max(1.0)) as i64;
+                loop_start_pts = None;
+                match UnitSource::open(&options.source, options.bitrate, options.stream_size) {
+                    Ok((s, _)) => {
+                        source = s;
+                        continue;
+                    }
+                    Err(e) => break Err(e),
+                }
+            }
             Ok(None) => break Ok(()),
             Err(e) => break Err(e),
         };
+        let first_of_pass = *loop_start_pts.get_or_insert(unit.pts_us);
+        unit.pts_us = unit.pts_us - first_of_pass + pts_offset;
+        last_pts = unit.pts_us;
         if options.pace {
             let first = *first_pts.get_or_insert(unit.pts_us);
             let due = started + Duration::from_micros((unit.pts_us - first).max(0) as u64);

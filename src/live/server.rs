@@ -193,6 +193,14 @@ impl LiveServer {
         self.legacy_addr
     }
 
+    /// The metrics objects of the sessions streaming now (a screen snapshots them itself).
+    pub fn session_metrics(&self) -> Vec<Arc<SessionMetrics>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Metrics of the sessions streaming now.
     pub fn snapshots(&self) -> Vec<MetricsSnapshot> {
         let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());

@@ -161,13 +161,26 @@ pub struct DisplaySlot {
     newest: Mutex<Option<DisplayFrame>>,
     /// Frames replaced before anyone took them.
     pub replaced: AtomicU64,
+    /// Called after each put (the GUI's repaint request), so the screen never polls.
+    waker: Option<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl DisplaySlot {
+    pub fn with_waker(waker: impl Fn() + Send + Sync + 'static) -> Self {
+        Self {
+            waker: Some(Box::new(waker)),
+            ..Self::default()
+        }
+    }
+
     pub fn put(&self, frame: DisplayFrame) {
         let mut slot = self.newest.lock().unwrap_or_else(|p| p.into_inner());
         if slot.replace(frame).is_some() {
             self.replaced.fetch_add(1, Ordering::Relaxed);
+        }
+        drop(slot);
+        if let Some(wake) = &self.waker {
+            wake();
         }
     }
 
