@@ -31,7 +31,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Open the studio window (the default when no command is given).
-    Gui,
+    Gui {
+        /// Play the bundled demo clip through the live pipeline right away.
+        #[arg(long)]
+        demo: bool,
+        /// Video files to queue in the Offline tab (as if dropped onto the window).
+        files: Vec<std::path::PathBuf>,
+    },
     /// Upscale video files (a batch when several are given).
     #[cfg(feature = "media")]
     Upscale(upscale_cli::UpscaleArgs),
@@ -62,7 +68,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let result = match cli.command {
-        None | Some(Command::Gui) => run_gui(),
+        None => run_gui(false, Vec::new()),
+        Some(Command::Gui { demo, files }) => run_gui(demo, files),
         #[cfg(feature = "media")]
         Some(Command::Upscale(args)) => upscale_cli::upscale(args),
         #[cfg(feature = "media")]
@@ -108,11 +115,16 @@ fn init_logging(verbose: u8) {
 }
 
 #[cfg(all(feature = "gui", feature = "media"))]
-fn run_gui() -> Result<ExitCode> {
-    stronglive::app::run().map(|()| ExitCode::SUCCESS)
+fn run_gui(demo: bool, files: Vec<std::path::PathBuf>) -> Result<ExitCode> {
+    stronglive::app::run(stronglive::app::StudioOptions {
+        start_live: true,
+        demo,
+        files,
+    })
+    .map(|()| ExitCode::SUCCESS)
 }
 
 #[cfg(not(all(feature = "gui", feature = "media")))]
-fn run_gui() -> Result<ExitCode> {
+fn run_gui(_demo: bool, _files: Vec<std::path::PathBuf>) -> Result<ExitCode> {
     bail!("this build has no studio window (built without the `gui` feature); see `stronglive --help`")
 }

@@ -45,9 +45,13 @@ enum WorkerEvent {
 #[serde(default)]
 pub struct OfflineQueue {
     /// Empty = beside each input.
-    output_dir: String,
-    encoder: String,
-    crf: u8,
+    pub output_dir: String,
+    pub encoder: String,
+    pub crf: u8,
+    /// `auto` or a registry name.
+    pub model: String,
+    /// Output file name without extension; `{stem}` and `{model}` are replaced.
+    pub naming: String,
     #[serde(skip)]
     entries: Vec<QueueEntry>,
     #[serde(skip)]
@@ -64,6 +68,8 @@ impl Default for OfflineQueue {
             output_dir: String::new(),
             encoder: "auto".into(),
             crf: 20,
+            model: "auto".into(),
+            naming: "{stem}_x4".into(),
             entries: Vec::new(),
             next_id: 0,
             worker: None,
@@ -115,8 +121,44 @@ impl OfflineQueue {
         });
     }
 
+    pub fn pick_files(&mut self) {
+        if let Some(files) = rfd::FileDialog::new()
+            .add_filter("video", &["mp4", "mov", "mkv", "m4v", "avi", "webm"])
+            .pick_files()
+        {
+            for f in files {
+                self.add_file(f);
+            }
+        }
+    }
+
+    /// Where a job writes: the naming pattern in the output folder (or beside the input),
+    /// keeping MOV/MKV containers like the CLI.
+    pub fn output_for(&self, input: &std::path::Path) -> PathBuf {
+        let out_dir = (!self.output_dir.is_empty()).then(|| PathBuf::from(&self.output_dir));
+        let default = default_output_path(input, out_dir.as_deref(), 4);
+        let stem = input
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "video".into());
+        let name = self
+            .naming
+            .replace("{stem}", &stem)
+            .replace("{model}", &self.model);
+        let name = if name.trim().is_empty() {
+            format!("{stem}_x4")
+        } else {
+            name
+        };
+        let ext = default
+            .extension()
+            .map(|e| e.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "mp4".into());
+        default.with_file_name(format!("{name}.{ext}"))
+    }
+
     /// Apply worker events and hand the next queued job to the worker when idle.
-    pub fn poll(&mut self) {
+    pub fn poll(&mut self, notes: &mut super::Notifications) {
         let Some((job_tx, events)) = &self.worker else {
             return;
         };
@@ -139,9 +181,15 @@ impl OfflineQueue {
                     self.busy = false;
                     if let Some(e) = self.entries.iter_mut().find(|e| e.id == id) {
                         e.state = match result {
-                            Ok((output, seconds)) => JobState::Done { output, seconds },
+                            Ok((output, seconds)) => {
+                                notes.info(format!("done: {}", output.display()));
+                                JobState::Done { output, seconds }
+                            }
                             Err(_) if e.cancel.load(Ordering::Relaxed) => JobState::Cancelled,
-                            Err(msg) => JobState::Failed(msg),
+                            Err(msg) => {
+                                notes.error(msg.clone());
+                                JobState::Failed(msg)
+                            }
                         };
                     }
                 }
@@ -153,14 +201,13 @@ impl OfflineQueue {
                 .iter()
                 .position(|e| e.state == JobState::Queued);
             if let Some(i) = next {
-                let out_dir =
-                    (!self.output_dir.is_empty()).then(|| PathBuf::from(&self.output_dir));
-                let output = default_output_path(&self.entries[i].input, out_dir.as_deref(), 4);
+                let output = self.output_for(&self.entries[i].input);
+                let model = self.model.clone();
                 let entry = &mut self.entries[i];
                 let job = OfflineJob {
                     input: entry.input.clone(),
                     output,
-                    model: "auto".into(),
+                    model,
                     scale: 4,
                     encoder: self.encoder.parse().unwrap_or(EncoderChoice::Auto),
                     quality: Quality::Crf(self.crf),
@@ -178,7 +225,7 @@ impl OfflineQueue {
         }
     }
 
-    pub fn ui(&mut self, ui: &mut egui::Ui) {
+    pub fn ui(&mut self, ui: &mut egui::Ui, _notes: &mut super::Notifications) {
         let dropped: Vec<PathBuf> = ui.ctx().input(|i| {
             i.raw
                 .dropped_files
@@ -191,17 +238,45 @@ impl OfflineQueue {
             self.add_file(path);
         }
         ui.horizontal(|ui| {
-            if ui.button("Add files…").clicked() {
-                if let Some(files) = rfd::FileDialog::new()
-                    .add_filter("video", &["mp4", "mov", "mkv", "m4v", "avi", "webm"])
-                    .pick_files()
-                {
-                    for f in files {
-                        self.add_file(f);
-                    }
-                }
+            if ui.button("Add files… (Ctrl+O)").clicked() {
+                self.pick_files();
             }
             ui.label("or drop video files onto the window");
+        });
+        ui.horizontal(|ui| {
+            ui.label("Model:");
+            let choices = super::models::model_choices();
+            let selected = choices
+                .iter()
+                .find(|(n, _)| *n == self.model)
+                .map(|(n, d)| format!("{n} ({d})"))
+                .unwrap_or_else(|| "auto (best shipped model)".into());
+            egui::ComboBox::from_id_salt("model")
+                .selected_text(selected)
+                .width(420.0)
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(
+                        &mut self.model,
+                        "auto".into(),
+                        "auto (best shipped model)",
+                    );
+                    for (name, detail) in &choices {
+                        ui.selectable_value(
+                            &mut self.model,
+                            name.clone(),
+                            format!("{name} ({detail})"),
+                        );
+                    }
+                });
+            ui.label("Name:");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.naming)
+                    .desired_width(140.0)
+                    .hint_text("{stem}_x4"),
+            )
+            .on_hover_text(
+                "{stem} = input name, {model} = model name; the extension follows the input",
+            );
         });
         ui.horizontal(|ui| {
             ui.label("Output folder:");
@@ -223,6 +298,7 @@ impl OfflineQueue {
             return;
         }
         let mut remove = None;
+        let mut reorder: Option<(u64, isize)> = None;
         egui::Grid::new("queue")
             .striped(true)
             .num_columns(6)
@@ -261,29 +337,85 @@ impl OfflineQueue {
                     match &entry.state {
                         JobState::Queued => ui.label("queued"),
                         JobState::Running => ui.label(format!("running ({})", entry.encoder)),
-                        JobState::Done { output, seconds } => {
-                            ui.label(format!("done in {seconds:.1}s → {}", output.display()))
-                        }
+                        JobState::Done { output, seconds } => ui.label(format!(
+                            "done in {seconds:.1}s: {}",
+                            output
+                                .file_name()
+                                .map(|n| n.to_string_lossy())
+                                .unwrap_or_default()
+                        )),
                         JobState::Failed(msg) => ui.colored_label(ui.visuals().error_fg_color, msg),
                         JobState::Cancelled => ui.label("cancelled"),
                     };
-                    match entry.state {
+                    ui.horizontal(|ui| match &entry.state {
                         JobState::Running => {
                             if ui.button("Cancel").clicked() {
                                 entry.cancel.store(true, Ordering::Relaxed);
                             }
                         }
-                        _ => {
+                        state => {
+                            if *state == JobState::Queued {
+                                if ui.small_button("▲").on_hover_text("earlier").clicked() {
+                                    reorder = Some((entry.id, -1));
+                                }
+                                if ui.small_button("▼").on_hover_text("later").clicked() {
+                                    reorder = Some((entry.id, 1));
+                                }
+                            }
+                            if let JobState::Done { output, .. } = state {
+                                if ui.button("Open folder").clicked() {
+                                    open_folder(output);
+                                }
+                            }
                             if ui.button("Remove").clicked() {
                                 remove = Some(entry.id);
                             }
                         }
-                    }
+                    });
                     ui.end_row();
                 }
             });
         if let Some(id) = remove {
             self.entries.retain(|e| e.id != id);
         }
+        if let Some((id, step)) = reorder {
+            if let Some(i) = self.entries.iter().position(|e| e.id == id) {
+                let j = i as isize + step;
+                if (0..self.entries.len() as isize).contains(&j) {
+                    self.entries.swap(i, j as usize);
+                }
+            }
+        }
+    }
+
+    /// (file name, state text) of each queue entry, for tests and the window title.
+    pub fn summary(&self) -> Vec<(String, String)> {
+        self.entries
+            .iter()
+            .map(|e| {
+                let state = match &e.state {
+                    JobState::Queued => "queued".to_string(),
+                    JobState::Running => "running".to_string(),
+                    JobState::Done { .. } => "done".to_string(),
+                    JobState::Failed(m) => format!("failed: {m}"),
+                    JobState::Cancelled => "cancelled".to_string(),
+                };
+                (
+                    e.input
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    state,
+                )
+            })
+            .collect()
+    }
+}
+
+/// Show a file's folder in the desktop's file manager.
+fn open_folder(file: &std::path::Path) {
+    let dir = file.parent().unwrap_or(std::path::Path::new("."));
+    if let Err(e) = std::process::Command::new("xdg-open").arg(dir).spawn() {
+        tracing::warn!("cannot open {}: {e}", dir.display());
     }
 }
