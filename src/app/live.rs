@@ -339,7 +339,7 @@ impl LiveTab {
             }
             None => {
                 ui.spinner();
-                ui.label("starting the live server…");
+                ui.label("starting the live server...");
             }
         }
         ui.separator();
@@ -449,7 +449,7 @@ impl LiveTab {
                     None => {
                         ui.strong("No stream");
                         ui.label(if self.engine.is_empty() {
-                            "SR engine starting…".to_string()
+                            "SR engine starting...".to_string()
                         } else {
                             format!("SR: {}", self.engine)
                         });
@@ -602,7 +602,8 @@ impl LiveTab {
         }
         self.view.clamp();
         let uv = self.view.uv();
-        let painter = ui.painter();
+        let painter = ui.painter().clone();
+        let painter = &painter;
         let nearest = self.view.zoom > 1.5 || self.one_to_one;
         let callback = |slot, frame: &Arc<YuvFrame>| VideoCallback {
             slot,
@@ -610,14 +611,15 @@ impl LiveTab {
             uv,
             nearest,
         };
-        let caption = |rect: egui::Rect, text: String| {
-            painter.text(
-                egui::pos2(rect.left(), rect.bottom() + 2.0),
-                egui::Align2::LEFT_TOP,
+        let mut captions: Vec<(egui::Rect, String)> = Vec::new();
+        let mut caption = |rect: egui::Rect, text: String| {
+            captions.push((
+                egui::Rect::from_min_size(
+                    egui::pos2(rect.left(), rect.bottom() + 2.0),
+                    egui::vec2(rect.width(), 16.0),
+                ),
                 text,
-                egui::FontId::proportional(13.0),
-                ui.visuals().text_color(),
-            );
+            ));
         };
         let lr_text = format!("input {}x{}", input.width, input.height);
         let sr_text = format!("super-resolved {}x{}", output.width, output.height);
@@ -660,6 +662,10 @@ impl LiveTab {
                 );
                 caption(rect, format!("left: {lr_text}  |  right: {sr_text}"));
             }
+        }
+        // Captions are labels (not painted text) so screen readers and tests can find them.
+        for (rect, text) in captions {
+            ui.put(rect, egui::Label::new(text));
         }
     }
 }

@@ -80,7 +80,7 @@ impl Notifications {
                                 Level::Error => ui.colored_label(ui.visuals().error_fg_color, text),
                                 Level::Info => ui.label(text),
                             };
-                            if ui.small_button("✕").clicked() {
+                            if ui.small_button("x").clicked() {
                                 dismiss = Some(i);
                             }
                         });

@@ -8,7 +8,10 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 use eframe::egui;
 
+use super::video::{paint_video, UvRect, VideoCallback, VideoSlot};
+use crate::frame::YuvFrame;
 use crate::media::{EncoderChoice, Quality};
+use crate::pipeline::preview::{preview_frame, PreviewFrames};
 use crate::pipeline::{default_output_path, JobEvent, OfflineJob};
 use crate::sr::DevicePreference;
 
@@ -60,6 +63,19 @@ pub struct OfflineQueue {
     worker: Option<(Sender<QueuedJob>, Receiver<WorkerEvent>)>,
     #[serde(skip)]
     busy: bool,
+    #[serde(skip)]
+    preview: Option<Preview>,
+    #[serde(skip)]
+    ctx: Option<egui::Context>,
+}
+
+/// The preview panel: one frame of a queued file, bicubic beside the chosen model.
+struct Preview {
+    input: PathBuf,
+    position: f32,
+    /// (bicubic, model, caption, sequence) once rendered.
+    frames: Option<(Arc<YuvFrame>, Arc<YuvFrame>, String, u64)>,
+    pending: Option<Receiver<Result<PreviewFrames, String>>>,
 }
 
 impl Default for OfflineQueue {
@@ -74,6 +90,8 @@ impl Default for OfflineQueue {
             next_id: 0,
             worker: None,
             busy: false,
+            preview: None,
+            ctx: None,
         }
     }
 }
@@ -81,6 +99,7 @@ impl Default for OfflineQueue {
 impl OfflineQueue {
     /// Start the worker thread; it wakes the UI on every event instead of the UI polling.
     pub fn attach(&mut self, ctx: egui::Context) {
+        self.ctx = Some(ctx.clone());
         let (job_tx, job_rx) = crossbeam_channel::unbounded::<QueuedJob>();
         let (event_tx, event_rx) = crossbeam_channel::unbounded();
         let repaint = ctx;
@@ -157,8 +176,68 @@ impl OfflineQueue {
         default.with_file_name(format!("{name}.{ext}"))
     }
 
+    /// Open the preview of `input` and render the frame at 10 %.
+    pub fn open_preview(&mut self, input: PathBuf) {
+        self.preview = Some(Preview {
+            input,
+            position: 0.1,
+            frames: None,
+            pending: None,
+        });
+        self.render_preview();
+    }
+
+    /// Decode and upscale the preview frame on a worker thread.
+    fn render_preview(&mut self) {
+        let Some(preview) = self.preview.as_mut() else {
+            return;
+        };
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let (input, position, model) =
+            (preview.input.clone(), preview.position, self.model.clone());
+        let ctx = self.ctx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("offline-preview".into())
+            .spawn(move || {
+                let result =
+                    preview_frame(&input, f64::from(position), &model, DevicePreference::Auto)
+                        .map_err(|e| e.to_string());
+                let _ = tx.send(result);
+                if let Some(ctx) = ctx {
+                    ctx.request_repaint();
+                }
+            });
+        if spawned.is_ok() {
+            preview.pending = Some(rx);
+        }
+    }
+
     /// Apply worker events and hand the next queued job to the worker when idle.
     pub fn poll(&mut self, notes: &mut super::Notifications) {
+        if let Some(preview) = self.preview.as_mut() {
+            if let Some(result) = preview.pending.as_ref().and_then(|rx| rx.try_recv().ok()) {
+                preview.pending = None;
+                match result {
+                    Ok(p) => {
+                        let caption = format!(
+                            "frame {} of {}: bicubic (left) vs {} (right, {:.1} s)",
+                            p.frame_index + 1,
+                            preview
+                                .input
+                                .file_name()
+                                .map(|n| n.to_string_lossy().into_owned())
+                                .unwrap_or_default(),
+                            p.model_name,
+                            p.model_seconds
+                        );
+                        let sequence = preview.frames.as_ref().map_or(1, |f| f.3 + 1);
+                        preview.frames =
+                            Some((Arc::new(p.bicubic), Arc::new(p.model), caption, sequence));
+                    }
+                    Err(e) => notes.error(format!("preview: {e}")),
+                }
+            }
+        }
         let Some((job_tx, events)) = &self.worker else {
             return;
         };
@@ -238,13 +317,13 @@ impl OfflineQueue {
             self.add_file(path);
         }
         ui.horizontal(|ui| {
-            if ui.button("Add files… (Ctrl+O)").clicked() {
+            if ui.button("Add files... (Ctrl+O)").clicked() {
                 self.pick_files();
             }
             ui.label("or drop video files onto the window");
         });
         ui.horizontal(|ui| {
-            ui.label("Model:");
+            let model_label = ui.label("Model:").id;
             let choices = super::models::model_choices();
             let selected = choices
                 .iter()
@@ -267,7 +346,9 @@ impl OfflineQueue {
                             format!("{name} ({detail})"),
                         );
                     }
-                });
+                })
+                .response
+                .labelled_by(model_label);
             ui.label("Name:");
             ui.add(
                 egui::TextEdit::singleline(&mut self.naming)
@@ -281,16 +362,17 @@ impl OfflineQueue {
         ui.horizontal(|ui| {
             ui.label("Output folder:");
             ui.add(egui::TextEdit::singleline(&mut self.output_dir).hint_text("beside each input"));
-            ui.label("Encoder:");
+            let encoder_label = ui.label("Encoder:").id;
             egui::ComboBox::from_id_salt("encoder")
                 .selected_text(self.encoder.clone())
                 .show_ui(ui, |ui| {
                     for name in ["auto", "hevc_nvenc", "h264_nvenc", "libx265", "libx264"] {
                         ui.selectable_value(&mut self.encoder, name.to_string(), name);
                     }
-                });
-            ui.label("Quality (CRF):");
-            ui.add(egui::Slider::new(&mut self.crf, 10..=35));
+                })
+                .response
+                .labelled_by(encoder_label);
+            ui.add(egui::Slider::new(&mut self.crf, 10..=35).text("quality (CRF)"));
         });
         ui.separator();
         if self.entries.is_empty() {
@@ -299,6 +381,7 @@ impl OfflineQueue {
         }
         let mut remove = None;
         let mut reorder: Option<(u64, isize)> = None;
+        let mut preview: Option<PathBuf> = None;
         egui::Grid::new("queue")
             .striped(true)
             .num_columns(6)
@@ -355,10 +438,10 @@ impl OfflineQueue {
                         }
                         state => {
                             if *state == JobState::Queued {
-                                if ui.small_button("▲").on_hover_text("earlier").clicked() {
+                                if ui.small_button("Up").on_hover_text("earlier").clicked() {
                                     reorder = Some((entry.id, -1));
                                 }
-                                if ui.small_button("▼").on_hover_text("later").clicked() {
+                                if ui.small_button("Down").on_hover_text("later").clicked() {
                                     reorder = Some((entry.id, 1));
                                 }
                             }
@@ -366,6 +449,9 @@ impl OfflineQueue {
                                 if ui.button("Open folder").clicked() {
                                     open_folder(output);
                                 }
+                            }
+                            if ui.button("Preview").clicked() {
+                                preview = Some(entry.input.clone());
                             }
                             if ui.button("Remove").clicked() {
                                 remove = Some(entry.id);
@@ -378,6 +464,10 @@ impl OfflineQueue {
         if let Some(id) = remove {
             self.entries.retain(|e| e.id != id);
         }
+        if let Some(input) = preview {
+            self.open_preview(input);
+        }
+        self.preview_ui(ui);
         if let Some((id, step)) = reorder {
             if let Some(i) = self.entries.iter().position(|e| e.id == id) {
                 let j = i as isize + step;
@@ -385,6 +475,64 @@ impl OfflineQueue {
                     self.entries.swap(i, j as usize);
                 }
             }
+        }
+    }
+
+    fn preview_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(preview) = self.preview.as_mut() else {
+            return;
+        };
+        ui.separator();
+        let mut rerender = false;
+        let mut close = false;
+        ui.horizontal(|ui| {
+            ui.strong("Preview");
+            let slider =
+                ui.add(egui::Slider::new(&mut preview.position, 0.0..=1.0).text("position"));
+            rerender = slider.drag_stopped() || ui.button("Render").clicked();
+            if preview.pending.is_some() {
+                ui.spinner();
+                ui.label("upscaling one frame...");
+            }
+            if ui.button("Close").clicked() {
+                close = true;
+            }
+        });
+        if let Some((bicubic, model, caption, sequence)) = &preview.frames {
+            let area = ui.available_rect_before_wrap();
+            let half = (area.width() - 8.0) / 2.0;
+            let aspect = model.width as f32 / model.height.max(1) as f32;
+            let height = (half / aspect).min(area.height() - 24.0).max(10.0);
+            let size = egui::vec2(height * aspect, height);
+            let left = egui::Rect::from_min_size(area.min, size);
+            let right = egui::Rect::from_min_size(area.min + egui::vec2(half + 8.0, 0.0), size);
+            let painter = ui.painter();
+            for (rect, slot, frame) in [
+                (left, VideoSlot::PreviewBicubic, bicubic),
+                (right, VideoSlot::PreviewModel, model),
+            ] {
+                paint_video(
+                    painter,
+                    rect,
+                    rect,
+                    VideoCallback {
+                        slot,
+                        frame: Some((Arc::clone(frame), *sequence)),
+                        uv: UvRect::FULL,
+                        nearest: false,
+                    },
+                );
+            }
+            ui.allocate_rect(
+                egui::Rect::from_min_size(area.min, egui::vec2(area.width(), height)),
+                egui::Sense::hover(),
+            );
+            ui.label(caption.as_str());
+        }
+        if close {
+            self.preview = None;
+        } else if rerender {
+            self.render_preview();
         }
     }
 

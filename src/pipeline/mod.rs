@@ -4,6 +4,7 @@
 pub mod live;
 pub mod metrics;
 pub mod offline;
+pub mod preview;
 
 pub use offline::{
     default_output_path, JobError, JobEvent, JobReport, JobStart, OfflineJob, Progress,

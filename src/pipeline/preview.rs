@@ -1,0 +1,75 @@
+//! Before a job runs: one frame of a file upscaled by bicubic and by the chosen model, so the
+//! user sees what the model adds (the Offline tab's preview).
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::frame::YuvFrame;
+use crate::media::{DemuxItem, VideoDecoder};
+use crate::sr::{load_model, ComputeDevice, DevicePreference, Upscaler};
+
+use super::JobError;
+
+/// Frames decoded at most to reach the requested position (keeps a preview of a long file quick).
+const MAX_FRAMES_TO_SEEK: u64 = 600;
+
+pub struct PreviewFrames {
+    pub input: YuvFrame,
+    pub bicubic: YuvFrame,
+    pub model: YuvFrame,
+    pub model_name: String,
+    /// Which frame was shown (0-based) and how long the model took on it.
+    pub frame_index: u64,
+    pub model_seconds: f64,
+}
+
+/// The frame at `position` (0..1 of the file, capped at the 600th frame), upscaled x4 twice.
+pub fn preview_frame(
+    input: &Path,
+    position: f64,
+    model: &str,
+    device: DevicePreference,
+) -> Result<PreviewFrames, JobError> {
+    let mut decoder = VideoDecoder::open(input)?;
+    let total = decoder.info().video.frame_count.unwrap_or(1).max(1);
+    let target = ((position.clamp(0.0, 1.0) * total as f64) as u64)
+        .min(total - 1)
+        .min(MAX_FRAMES_TO_SEEK);
+    let mut frame = None;
+    let mut index = 0u64;
+    while let Some(item) = decoder.next_item()? {
+        if let DemuxItem::Frame(f) = item {
+            frame = Some(f);
+            if index == target {
+                break;
+            }
+            index += 1;
+        }
+    }
+    let frame = frame.ok_or_else(|| JobError::Internal {
+        path: input.to_path_buf(),
+        what: "no frame decoded".into(),
+    })?;
+    let sr_error = |source| JobError::Sr {
+        path: input.to_path_buf(),
+        source,
+    };
+    let device = ComputeDevice::select(device).map_err(sr_error)?;
+    let bicubic = Upscaler::new(
+        load_model("bicubic", 4, &device).map_err(sr_error)?,
+        device.clone(),
+    )
+    .upscale(&frame)
+    .map_err(sr_error)?;
+    let upscaler = Upscaler::new(load_model(model, 4, &device).map_err(sr_error)?, device);
+    let started = Instant::now();
+    let model_frame = upscaler.upscale(&frame).map_err(sr_error)?;
+    Ok(PreviewFrames {
+        model_name: upscaler.model_name().to_string(),
+        model_seconds: started.elapsed().as_secs_f64(),
+        input: frame,
+        bicubic,
+        model: model_frame,
+        frame_index: index,
+    })
+}

@@ -1,0 +1,185 @@
+//! The studio rendered headless with egui_kittest on wgpu (Mesa lavapipe here): snapshot tests of
+//! each tab with real engine objects, the pairing QR code read back with a QR decoder, the YUV
+//! shader checked by colour, a real offline job run to completion through the GUI's queue.
+//! Snapshots live in tests/snapshots/ (`UPDATE_SNAPSHOTS=1 cargo test --test studio` rewrites
+//! them); renders of non-deterministic screens are kept in the target dir as artifacts.
+#![cfg(all(feature = "gui", feature = "media"))]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use egui_kittest::{kittest::Queryable, Harness};
+use stronglive::app::{CompareMode, StudioApp, StudioOptions, Tab};
+use stronglive::frame::{ColorInfo, YuvFrame};
+use stronglive::live::pairing::{PairingSecret, PairingUri};
+
+fn harness(setup: impl FnOnce(&mut StudioApp)) -> Harness<'static, StudioApp> {
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .wgpu()
+        .build_eframe(move |cc| {
+            let mut app = StudioApp::new(cc, StudioOptions::default());
+            setup(&mut app);
+            app
+        })
+}
+
+fn fixed_pairing() -> PairingUri {
+    PairingUri {
+        name: "Studio".into(),
+        hosts: vec!["192.168.1.20".parse().unwrap()],
+        port: 7878,
+        secret: PairingSecret::from_bytes([0x5a; 32]),
+        expires: None,
+    }
+}
+
+/// Keep a render for people to look at (CI artifacts): target dir /screenshots/NAME.png.
+fn keep(harness: &mut Harness<'_, StudioApp>, name: &str) -> image_size::Rendered {
+    let image = harness.render().expect("wgpu render");
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("../screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    image.save(dir.join(format!("{name}.png"))).unwrap();
+    image_size::Rendered(image)
+}
+
+mod image_size {
+    /// A rendered frame and helpers to read it.
+    pub struct Rendered(pub image::RgbaImage);
+
+    impl Rendered {
+        pub fn rgb(&self, x: u32, y: u32) -> [u8; 3] {
+            let p = self.0.get_pixel(x, y).0;
+            [p[0], p[1], p[2]]
+        }
+        pub fn luma(&self, x: usize, y: usize) -> u8 {
+            let [r, g, b] = self.rgb(x as u32, y as u32);
+            ((u32::from(r) + u32::from(g) + u32::from(b)) / 3) as u8
+        }
+        pub fn size(&self) -> (usize, usize) {
+            (self.0.width() as usize, self.0.height() as usize)
+        }
+    }
+}
+
+#[test]
+fn live_tab_shows_a_pairing_qr_code_that_decodes_to_the_pairing_uri() {
+    let pairing = fixed_pairing();
+    let expected = pairing.to_string();
+    let mut harness = harness(move |app| {
+        app.tab = Tab::Live;
+        app.live.pairing = Some(pairing);
+    });
+    harness.run_steps(4);
+    harness.get_by_label("Pair a phone");
+    harness.get_by_label("192.168.1.20  port 7878");
+    harness.snapshot("live_tab_pairing");
+    let rendered = keep(&mut harness, "live_tab_pairing");
+    let (w, h) = rendered.size();
+    let mut prepared =
+        rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| rendered.luma(x, y));
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code on screen");
+    let (_, content) = grids[0].decode().expect("the QR code decodes");
+    assert_eq!(content, expected);
+}
+
+/// A frame of one colour, as BT.601 limited-range Y'CbCr.
+fn solid(width: u32, height: u32, y: u8, u: u8, v: u8) -> Arc<YuvFrame> {
+    let color = ColorInfo::default_for_height(240); // BT.601, limited
+    Arc::new(YuvFrame::filled(width, height, y, u, v, color))
+}
+
+#[test]
+fn live_views_convert_yuv_on_the_gpu_side_by_side_and_split() {
+    // Input: pure red (Y 81, Cb 90, Cr 240); output: pure blue (Y 41, Cb 240, Cr 110).
+    let (input, output) = (solid(160, 90, 81, 90, 240), solid(640, 360, 41, 240, 110));
+    let mut harness = harness(move |app| {
+        app.tab = Tab::Live;
+        app.live.pairing = Some(fixed_pairing());
+        app.live.frame = Some((input, output, 1));
+    });
+    harness.run_steps(4);
+    harness.get_by_label("input 160x90");
+    harness.get_by_label("super-resolved 640x360");
+    harness.snapshot("live_views_side_by_side");
+    let rendered = keep(&mut harness, "live_views_side_by_side");
+    let close = |a: [u8; 3], b: [u8; 3]| a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= 6);
+    // Centres of the two views (left half and right half of the area right of the side panel).
+    let (left, right) = (rendered.rgb(620, 330), rendered.rgb(1040, 330));
+    assert!(
+        close(left, [255, 0, 0]),
+        "input view shows {left:?}, expected red"
+    );
+    assert!(
+        close(right, [0, 0, 255]),
+        "output view shows {right:?}, expected blue"
+    );
+
+    harness.state_mut().live.mode = CompareMode::Split;
+    harness.run_steps(3);
+    harness.snapshot("live_views_split");
+    let rendered = keep(&mut harness, "live_views_split");
+    // Left of the divider: input; right of it: output.
+    let (w, _) = rendered.size();
+    let divider = 300 + (w - 300) / 2;
+    assert!(close(rendered.rgb(divider as u32 - 120, 330), [255, 0, 0]));
+    assert!(close(rendered.rgb(divider as u32 + 120, 330), [0, 0, 255]));
+}
+
+#[test]
+fn models_tab_lists_the_shipped_models_with_their_cards() {
+    let mut harness = harness(|app| app.tab = Tab::Models);
+    harness.run_steps(3);
+    harness.get_by_label("fmen-sl-x4");
+    harness.get_by_label("fmen-tiny-x4");
+    harness.snapshot("models_tab");
+}
+
+#[test]
+fn offline_tab_runs_a_real_job_to_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.mp4");
+    common::tiny_clip(&clip);
+    let mut harness = harness(|app| {
+        app.tab = Tab::Offline;
+        app.offline.model = "bicubic".into();
+        app.offline.encoder = "libx264".into();
+    });
+    harness.state_mut().offline.add_file(clip.clone());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while harness.state().offline.summary()[0].1 != "done" {
+        assert!(
+            !harness.state().offline.summary()[0].1.starts_with("failed"),
+            "{:?}",
+            harness.state().offline.summary()
+        );
+        assert!(Instant::now() < deadline, "the job did not finish");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    harness.run_steps(3);
+    harness.get_by_label_contains("done in");
+    harness.get_by_label("Open folder");
+    keep(&mut harness, "offline_tab_done");
+    assert_eq!(common::count_frames(&dir.path().join("clip_x4.mp4")), 5);
+    // The preview renders one frame with bicubic and the model side by side.
+    harness.get_by_label("Preview").click();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        harness.step();
+        if harness
+            .query_by_label_contains("bicubic (left) vs bicubic")
+            .is_some()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no preview");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    harness.run_steps(2);
+    keep(&mut harness, "offline_preview");
+}
