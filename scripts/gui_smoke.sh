@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Opens the real studio window under a virtual X server (Mesa software Vulkan/GL), takes a
-# screenshot and fails if the window did not come up or rendered nothing.
+# Opens the real studio window under a virtual X server (Mesa software Vulkan/GL) twice: with the
+# demo clip streaming through the live pipeline, and with a file queued in the Offline tab. Takes
+# a screenshot of each (kept in $CARGO_TARGET_DIR/screenshots) and fails if the window did not
+# come up, exited, or shows no picture.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${CARGO_TARGET_DIR:-target}/release/stronglive"
@@ -10,23 +12,39 @@ cargo build --release --locked --quiet
 display=":$((90 + RANDOM % 100))"
 Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp &
 xvfb=$!
-cleanup() { kill "$app" 2>/dev/null || true; kill "$xvfb" 2>/dev/null || true; }
+app=""
+cleanup() { if [ -n "$app" ]; then kill "$app" 2>/dev/null || true; fi; kill "$xvfb" 2>/dev/null || true; }
 trap cleanup EXIT
 sleep 1
-# Fresh settings so the screenshot shows the default layout.
-export XDG_DATA_HOME="$SHOTS/xdg" XDG_CONFIG_HOME="$SHOTS/xdg"
-DISPLAY="$display" "$BIN" gui > "$SHOTS/gui.log" 2>&1 &
-app=$!
-for _ in $(seq 1 40); do
-  if DISPLAY="$display" xwininfo -root -tree 2>/dev/null | grep -q '"StrongLive Studio"'; then break; fi
-  kill -0 "$app" 2>/dev/null || { echo "gui_smoke: the studio exited early:"; cat "$SHOTS/gui.log"; exit 1; }
-  sleep 0.5
-done
-sleep 4   # first frames on a software renderer
-DISPLAY="$display" import -window root "$SHOTS/studio.png"
-colors=$(convert "$SHOTS/studio.png" -format %k info:)
-kill -0 "$app" 2>/dev/null || { echo "gui_smoke: the studio exited:"; cat "$SHOTS/gui.log"; exit 1; }
-if [ "$colors" -lt 8 ]; then
-  echo "gui_smoke: screenshot has only $colors colours: window blank ($SHOTS/studio.png)"; exit 1
-fi
-echo "gui_smoke: studio window rendered ($colors colours), screenshot at $SHOTS/studio.png"
+# Fresh settings and pairing state so the screenshots show the default layout.
+export XDG_DATA_HOME="$SHOTS/xdg" XDG_CONFIG_HOME="$SHOTS/xdg" STRONGLIVE_CONFIG_DIR="$SHOTS/xdg/stronglive"
+rm -rf "$SHOTS/xdg"
+
+# shot NAME SECONDS MIN_COLOURS ARGS...: run the studio, wait, screenshot, check, close.
+shot() {
+  local name="$1" wait="$2" min_colours="$3"
+  shift 3
+  DISPLAY="$display" "$BIN" gui "$@" > "$SHOTS/$name.log" 2>&1 &
+  app=$!
+  for _ in $(seq 1 40); do
+    if DISPLAY="$display" xwininfo -root -tree 2>/dev/null | grep -q '"StrongLive Studio"'; then break; fi
+    kill -0 "$app" 2>/dev/null || { echo "gui_smoke: the studio exited early:"; cat "$SHOTS/$name.log"; exit 1; }
+    sleep 0.5
+  done
+  sleep "$wait"
+  DISPLAY="$display" import -window root "$SHOTS/$name.png"
+  kill -0 "$app" 2>/dev/null || { echo "gui_smoke: the studio exited:"; cat "$SHOTS/$name.log"; exit 1; }
+  kill "$app"; wait "$app" 2>/dev/null || true; app=""
+  local colours
+  colours=$(convert "$SHOTS/$name.png" -format %k info:)
+  if [ "$colours" -lt "$min_colours" ]; then
+    echo "gui_smoke: $name has only $colours colours (< $min_colours): no picture ($SHOTS/$name.png)"; exit 1
+  fi
+  echo "gui_smoke: $name rendered ($colours colours), screenshot at $SHOTS/$name.png"
+}
+
+# The demo photo through SR fills both views with thousands of colours; the bare UI has a few hundred.
+shot studio-demo 20 2000 --demo
+clip="$SHOTS/queued.mp4"
+ffmpeg -v error -y -f lavfi -i testsrc2=size=320x180:rate=10:duration=2 -pix_fmt yuv420p "$clip"
+shot studio-offline 8 8 "$clip"
