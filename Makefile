@@ -12,7 +12,7 @@ export LIBTORCH_USE_PYTORCH := 1
 export CARGO_TARGET_DIR ?= $(CACHE_DIR)/target
 BIN := $(CARGO_TARGET_DIR)/release/stronglive
 
-.PHONY: setup build run test check fmt clippy bench bench-live fuzz data models eval sr-only-check clean-output
+.PHONY: setup build run test check fmt clippy bench bench-live bench-ui fuzz data models eval sr-only-check clean-output
 
 setup:
 	@./scripts/setup.sh
@@ -44,6 +44,10 @@ bench: build
 # The live path over loopback (sender -> server -> SR), per input size: fps, drops, latency
 bench-live: build
 	$(BIN) bench --live $(ARGS)
+
+# Studio frame time while 4K frames arrive (egui_kittest + wgpu, headless)
+bench-ui: setup
+	cargo bench --locked --bench ui_frames
 
 # libFuzzer on the wire-protocol parser (stable toolchain); SECONDS=600 make fuzz
 fuzz:
