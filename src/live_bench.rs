@@ -32,10 +32,7 @@ struct LiveRow {
 pub fn run(args: &BenchArgs) -> Result<()> {
     let device = ComputeDevice::select(args.device)?;
     let models = if args.models.is_empty() {
-        vec![ModelRegistry::discover()
-            .best_for_device(device.is_cuda(), 4)
-            .name
-            .clone()]
+        vec![ModelRegistry::live_model_name("auto", device.is_cuda(), 4)]
     } else {
         args.models.clone()
     };

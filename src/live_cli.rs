@@ -187,14 +187,7 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
         }
     }
     let device = ComputeDevice::select(args.device)?;
-    let model_name = if args.model == "auto" {
-        ModelRegistry::discover()
-            .best_for_device(device.is_cuda(), 4)
-            .name
-            .clone()
-    } else {
-        args.model.clone()
-    };
+    let model_name = ModelRegistry::live_model_name(&args.model, device.is_cuda(), 4);
     // Load once now so a bad --model fails before anyone connects.
     let probe = load_model(&model_name, 4, &device)?;
     println!(

@@ -819,3 +819,82 @@ fn recordings_survive_a_crash_and_a_ctrl_c_finalises_them() {
     assert!(input_frames >= 40, "{input_frames}");
     assert!(count_frames(&stopped.join("session-1-x4.mp4")) >= input_frames - 2);
 }
+
+/// The studio's live engine: demo clip on repeat over loopback, Record switched on and off while
+/// it streams (the GUI's Record button) gives one complete take of input and 4x output.
+#[test]
+fn live_service_records_a_take_switched_on_and_off_mid_stream() {
+    use stronglive::live::pairing::PairingStore;
+    use stronglive::live::service::{ListenerSettings, LiveCommand, LiveEvent, LiveService};
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("demo.mp4");
+    test_pattern(
+        "size=128x72:rate=10:duration=2",
+        &[
+            "-c:v", "libx264", "-bf", "0", "-g", "10", "-pix_fmt", "yuv420p",
+        ],
+        &clip,
+    );
+    let service = LiveService::start(
+        PairingStore::in_dir(&dir.path().join("config")),
+        "bicubic".into(),
+        stronglive::sr::DevicePreference::Cpu,
+        || {},
+    )
+    .unwrap();
+    let wait_for = |what: &str, pick: &dyn Fn(&LiveEvent) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match service.events.recv_timeout(left) {
+                Ok(e) if pick(&e) => return e,
+                Ok(LiveEvent::Problem(p)) => panic!("{what}: problem {p}"),
+                Ok(_) => {}
+                Err(_) => panic!("no {what}"),
+            }
+        }
+    };
+    service.send(LiveCommand::Start(ListenerSettings {
+        port: 0,
+        ..ListenerSettings::default()
+    }));
+    wait_for("listening", &|e| matches!(e, LiveEvent::Listening { .. }));
+    service.send(LiveCommand::StartDemo(clip));
+    wait_for("a session", &|e| {
+        matches!(
+            e,
+            LiveEvent::Server(stronglive::live::server::ServerEvent::SessionStarted { .. })
+        )
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let takes = dir.path().join("takes");
+    service.send(LiveCommand::Record(Some(takes.clone())));
+    std::thread::sleep(Duration::from_secs(4)); // two passes of the 2 s clip: repeat works too
+    service.send(LiveCommand::Record(None));
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        service.display.take().is_some(),
+        "frames reached the display slot"
+    );
+    service.send(LiveCommand::StopDemo);
+    wait_for("the session's end", &|e| {
+        matches!(
+            e,
+            LiveEvent::Server(stronglive::live::server::ServerEvent::SessionEnded { .. })
+        )
+    });
+    let names = common::listing(&takes);
+    assert_eq!(
+        names,
+        ["session-1-input.mp4", "session-1-x4.mp4"],
+        "{names:?}"
+    );
+    let input = count_frames(&takes.join("session-1-input.mp4"));
+    let output = count_frames(&takes.join("session-1-x4.mp4"));
+    // About four seconds at 10 fps; the input take starts at the next key frame.
+    assert!((25..=50).contains(&input), "input take has {input} frames");
+    assert!(
+        (25..=50).contains(&output),
+        "output take has {output} frames"
+    );
+}

@@ -226,14 +226,7 @@ impl Worker {
             server.shutdown();
         }
         let device = ComputeDevice::select(self.device).map_err(|e| e.to_string())?;
-        let model = if self.model == "auto" {
-            ModelRegistry::discover()
-                .best_for_device(device.is_cuda(), 4)
-                .name
-                .clone()
-        } else {
-            self.model.clone()
-        };
+        let model = ModelRegistry::live_model_name(&self.model, device.is_cuda(), 4);
         let factory = upscaling_sessions(
             model.clone(),
             device.clone(),

@@ -6,7 +6,7 @@
 //! stream-copied unit by unit, the SR output gets every frame SR produced.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
@@ -580,134 +580,119 @@ fn sr_stage(
     outcome
 }
 
-fn record_input_stage(rx: Receiver<Record<(EncodedUnit, StreamDescription)>>) -> StageOutcome {
+/// A file a recording stage writes; `finish` completes it and moves it into place.
+trait TakeFile: Sized {
+    fn finish_take(self) -> Result<PathBuf, crate::media::MediaError>;
+}
+
+impl TakeFile for UnitRecorder {
+    fn finish_take(self) -> Result<PathBuf, crate::media::MediaError> {
+        self.finish()
+    }
+}
+
+impl TakeFile for MediaWriter {
+    fn finish_take(self) -> Result<PathBuf, crate::media::MediaError> {
+        self.finish()
+    }
+}
+
+/// The loop of a recording stage: Start/Stop open and close takes (reporting each finished
+/// file), items go to `write`, which creates the file on the first item it can start with and
+/// returns an error to end the take.
+fn record_takes<T, F: TakeFile>(
+    rx: Receiver<Record<T>>,
+    what: &str,
+    mut write: impl FnMut(&Path, &mut Option<F>, T) -> Result<(), String>,
+) -> StageOutcome {
     let mut outcome = StageOutcome::default();
-    let mut take: Option<(PathBuf, Option<UnitRecorder>)> = None;
+    let mut take: Option<(PathBuf, Option<F>)> = None;
+    let finish = |take: Option<(PathBuf, Option<F>)>, outcome: &mut StageOutcome| match take
+        .and_then(|t| t.1)
+        .map(TakeFile::finish_take)
+    {
+        Some(Ok(path)) => outcome.recordings.push(path),
+        Some(Err(e)) => outcome.problems.push(format!("{what} recording: {e}")),
+        None => {}
+    };
     for message in rx.iter() {
         match message {
             Record::Start(path) => {
-                finish_take(
-                    take.take().and_then(|t| t.1).map(UnitRecorder::finish),
-                    &mut outcome,
-                );
+                finish(take.take(), &mut outcome);
                 take = Some((path, None));
             }
-            Record::Stop => {
-                finish_take(
-                    take.take().and_then(|t| t.1).map(UnitRecorder::finish),
-                    &mut outcome,
-                );
-            }
-            Record::Item((unit, description)) => {
-                let Some((path, recorder)) = take.as_mut() else {
+            Record::Stop => finish(take.take(), &mut outcome),
+            Record::Item(item) => {
+                let Some((path, file)) = take.as_mut() else {
                     continue;
                 };
-                let result = match recorder.as_mut() {
-                    Some(r) => r.write(&unit),
-                    None if unit.key => UnitRecorder::create(
-                        path,
-                        description.width,
-                        description.height,
-                        if description.fps > 0.0 {
-                            description.fps
-                        } else {
-                            30.0
-                        },
-                        &description.parameter_sets,
-                        &unit,
-                    )
-                    .map(|r| *recorder = Some(r)),
-                    None => Ok(()), // nothing decodable before the first key frame
-                };
-                if let Err(e) = result {
+                if let Err(e) = write(path, file, item) {
                     outcome
                         .problems
-                        .push(format!("input recording stopped: {e}"));
+                        .push(format!("{what} recording stopped: {e}"));
                     take = None;
                 }
             }
         }
     }
-    finish_take(
-        take.and_then(|t| t.1).map(UnitRecorder::finish),
-        &mut outcome,
-    );
+    finish(take, &mut outcome);
     outcome
 }
 
-/// Report a finished take (or why finishing it failed).
-fn finish_take(
-    finished: Option<Result<PathBuf, crate::media::MediaError>>,
-    outcome: &mut StageOutcome,
-) {
-    match finished {
-        Some(Ok(path)) => outcome.recordings.push(path),
-        Some(Err(e)) => outcome.problems.push(format!("recording: {e}")),
-        None => {}
-    }
+fn record_input_stage(rx: Receiver<Record<(EncodedUnit, StreamDescription)>>) -> StageOutcome {
+    record_takes(
+        rx,
+        "input",
+        |path, recorder: &mut Option<UnitRecorder>, (unit, description)| {
+            let result = match recorder.as_mut() {
+                Some(r) => r.write(&unit),
+                None if unit.key => UnitRecorder::create(
+                    path,
+                    description.width,
+                    description.height,
+                    if description.fps > 0.0 {
+                        description.fps
+                    } else {
+                        30.0
+                    },
+                    &description.parameter_sets,
+                    &unit,
+                )
+                .map(|r| *recorder = Some(r)),
+                None => Ok(()), // nothing decodable before the first key frame
+            };
+            result.map_err(|e| e.to_string())
+        },
+    )
 }
 
 fn record_output_stage(rx: Receiver<Record<YuvFrame>>, metrics: &SessionMetrics) -> StageOutcome {
-    let mut outcome = StageOutcome::default();
-    let mut take: Option<(PathBuf, Option<MediaWriter>)> = None;
-    for message in rx.iter() {
-        match message {
-            Record::Start(path) => {
-                finish_take(
-                    take.take().and_then(|t| t.1).map(MediaWriter::finish),
-                    &mut outcome,
-                );
-                take = Some((path, None));
-            }
-            Record::Stop => {
-                finish_take(
-                    take.take().and_then(|t| t.1).map(MediaWriter::finish),
-                    &mut outcome,
-                );
-            }
-            Record::Item(frame) => {
-                let Some((path, writer)) = take.as_mut() else {
-                    continue;
+    record_takes(
+        rx,
+        "output",
+        |path, writer: &mut Option<MediaWriter>, frame| {
+            if writer.is_none() {
+                let plan = OutputPlan {
+                    path: path.to_path_buf(),
+                    width: frame.width,
+                    height: frame.height,
+                    encoder: EncoderChoice::Realtime,
+                    quality: Quality::Default,
                 };
-                if writer.is_none() {
-                    let plan = OutputPlan {
-                        path: path.clone(),
-                        width: frame.width,
-                        height: frame.height,
-                        encoder: EncoderChoice::Realtime,
-                        quality: Quality::Default,
-                    };
-                    let fps = 1e6 / frame.duration.max(1) as f64;
-                    match MediaWriter::create_live(&plan, fps, frame.color) {
-                        Ok(w) => {
-                            tracing::info!(
-                                "{}: recording SR output with {}",
-                                metrics.label(),
-                                w.encoder_name()
-                            );
-                            *writer = Some(w);
-                        }
-                        Err(e) => {
-                            outcome
-                                .problems
-                                .push(format!("output recording not started: {e}"));
-                            take = None;
-                            continue;
-                        }
-                    }
-                }
-                if let Some(Err(e)) = writer.as_mut().map(|w| w.write_frame(&frame)) {
-                    outcome
-                        .problems
-                        .push(format!("output recording stopped: {e}"));
-                    take = None;
-                }
+                let fps = 1e6 / frame.duration.max(1) as f64;
+                let w =
+                    MediaWriter::create_live(&plan, fps, frame.color).map_err(|e| e.to_string())?;
+                tracing::info!(
+                    "{}: recording SR output with {}",
+                    metrics.label(),
+                    w.encoder_name()
+                );
+                *writer = Some(w);
             }
-        }
-    }
-    finish_take(
-        take.and_then(|t| t.1).map(MediaWriter::finish),
-        &mut outcome,
-    );
-    outcome
+            match writer.as_mut() {
+                Some(w) => w.write_frame(&frame).map_err(|e| e.to_string()),
+                None => Ok(()),
+            }
+        },
+    )
 }

@@ -153,6 +153,15 @@ impl ModelRegistry {
         self.best_of_tier(if cuda { "gpu" } else { "cpu" }, scale)
     }
 
+    /// The model name the live path runs for a user's choice: `auto` = [`Self::best_for_device`].
+    pub fn live_model_name(requested: &str, cuda: bool, scale: u32) -> String {
+        if requested == "auto" {
+            Self::discover().best_for_device(cuda, scale).name.clone()
+        } else {
+            requested.to_string()
+        }
+    }
+
     fn best_where(&self, keep: impl Fn(&ModelCard) -> bool) -> &ModelEntry {
         self.entries
             .iter()
