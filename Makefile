@@ -12,7 +12,7 @@ export LIBTORCH_USE_PYTORCH := 1
 export CARGO_TARGET_DIR ?= $(CACHE_DIR)/target
 BIN := $(CARGO_TARGET_DIR)/release/stronglive
 
-.PHONY: setup build run test check fmt clippy bench bench-live bench-ui fuzz data models eval sr-only-check clean-output
+.PHONY: setup build run test android check fmt clippy bench bench-live bench-ui fuzz data models eval sr-only-check clean-output
 
 setup:
 	@./scripts/setup.sh
@@ -25,6 +25,10 @@ run: build
 
 test: setup
 	./scripts/test.sh
+
+# The Android companion alone: JVM + interop tests and the signed debug APK (needs `make build`)
+android: build
+	./android-companion/build.sh
 
 fmt:
 	cargo fmt --all -- --check

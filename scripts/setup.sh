@@ -18,6 +18,9 @@ APT_PACKAGES=(
   libvulkan1 mesa-vulkan-drivers libgl1-mesa-dri libegl1 libgl1
   # headless GUI tests: a virtual X server and a screenshot tool
   xvfb x11-utils imagemagick
+  # the Android companion without Gradle (android-companion/build.sh): JDK, Debian's Android
+  # build tools and framework resources, JUnit 4 for the JVM tests
+  openjdk-17-jdk-headless aapt zipalign apksigner android-framework-res junit4
 )
 
 missing=()

@@ -1,0 +1,145 @@
+package studio.stronglive.companion.protocol;
+
+import java.io.DataInputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+
+/**
+ * A sender's connection to the desktop: connect (each host of the pairing code in turn),
+ * authenticate with the HMAC proof, then send config, access units, patches and stats while a
+ * reader thread delivers the server's feedback. Plain Java: used by the app and the JVM tests.
+ */
+public final class Client implements AutoCloseable {
+    /** What the server asks for; called on the reader thread. */
+    public interface Feedback {
+        void onKeyFrameRequest();
+        void onTargetBitrate(long bitsPerSecond);
+        void onPatchRequest(int count, int size);
+        void onClosed(String reason);
+    }
+
+    /** The server refused us (wrong or expired code, version, busy). */
+    public static final class RejectedException extends IOException {
+        public final int code;
+        public RejectedException(int code, String reason) {
+            super("the desktop refused the connection: " + reason);
+            this.code = code;
+        }
+    }
+
+    private static final int CONNECT_TIMEOUT_MS = 3000;
+    private static final int HANDSHAKE_TIMEOUT_MS = 5000;
+
+    private final Socket socket;
+    private final OutputStream out;
+    private final DataInputStream in;
+    public final String serverName;
+    public final long sessionId;
+    private Thread reader;
+
+    private Client(Socket socket, String serverName, long sessionId, DataInputStream in) throws IOException {
+        this.socket = socket;
+        this.out = socket.getOutputStream();
+        this.in = in;
+        this.serverName = serverName;
+        this.sessionId = sessionId;
+    }
+
+    /** Connects and authenticates; throws with the reason (unreachable, refused, not StrongLive). */
+    public static Client connect(Pairing pairing, byte[] deviceId, String deviceName) throws IOException {
+        IOException last = null;
+        for (String host : pairing.hosts) {
+            Socket socket = new Socket();
+            try {
+                socket.connect(new InetSocketAddress(host, pairing.port), CONNECT_TIMEOUT_MS);
+                socket.setTcpNoDelay(true);
+                return handshake(socket, pairing, deviceId, deviceName);
+            } catch (RejectedException e) {
+                socket.close();
+                throw e;
+            } catch (IOException e) {
+                socket.close();
+                last = new IOException(host + ":" + pairing.port + ": " + e.getMessage(), e);
+            }
+        }
+        throw last != null ? last : new IOException("the pairing code lists no address");
+    }
+
+    private static Client handshake(Socket socket, Pairing pairing, byte[] deviceId, String deviceName) throws IOException {
+        socket.setSoTimeout(HANDSHAKE_TIMEOUT_MS);
+        DataInputStream in = new DataInputStream(socket.getInputStream());
+        Message.Incoming hello = read(in);
+        if (hello.type != Message.SERVER_HELLO) throw new IOException("the desktop did not greet (got message " + hello.type + ")");
+        if (hello.version != Message.VERSION) {
+            throw new IOException("the desktop speaks protocol " + hello.version + ", this app " + Message.VERSION);
+        }
+        byte[] key = Pairing.deviceKey(pairing.secret, deviceId);
+        byte[] proof = Pairing.proof(key, hello.nonce, Message.VERSION, deviceId, deviceName);
+        socket.getOutputStream().write(Message.clientHello(deviceId, deviceName, proof));
+        Message.Incoming answer = read(in);
+        if (answer.type == Message.REJECT) throw new RejectedException(answer.code, answer.text);
+        if (answer.type != Message.WELCOME) throw new IOException("unexpected answer " + answer.type + " to the hello");
+        socket.setSoTimeout(0);
+        return new Client(socket, hello.text, answer.value, in);
+    }
+
+    static Message.Incoming read(DataInputStream in) throws IOException {
+        byte[] header = new byte[4];
+        in.readFully(header);
+        try {
+            int length = Message.checkLength(header, Message.MAX_MESSAGE_BYTES);
+            byte[] body = new byte[length];
+            in.readFully(body);
+            return Message.parse(body);
+        } catch (Message.ProtocolException e) {
+            throw new IOException(e.getMessage(), e);
+        } catch (SocketTimeoutException e) {
+            throw new IOException("the desktop did not answer in time", e);
+        }
+    }
+
+    /** Starts the feedback reader thread. */
+    public void listen(final Feedback feedback) {
+        reader = new Thread(new Runnable() {
+            @Override public void run() {
+                String reason = "connection closed";
+                try {
+                    while (true) {
+                        Message.Incoming m = read(in);
+                        if (m.type == Message.KEY_FRAME_REQUEST) feedback.onKeyFrameRequest();
+                        else if (m.type == Message.TARGET_BITRATE) feedback.onTargetBitrate(m.value);
+                        else if (m.type == Message.PATCH_REQUEST) feedback.onPatchRequest(m.count, m.size);
+                        else if (m.type == Message.BYE) { reason = "desktop ended the session: " + m.text; break; }
+                    }
+                } catch (IOException e) {
+                    if (e.getMessage() != null) reason = e.getMessage();
+                }
+                feedback.onClosed(reason);
+            }
+        }, "stronglive-feedback");
+        reader.setDaemon(true);
+        reader.start();
+    }
+
+    public synchronized void send(byte[] message) throws IOException {
+        out.write(message);
+    }
+
+    /** Says bye and closes (the reader thread ends with it). */
+    @Override public void close() {
+        try {
+            send(Message.bye("stream stopped"));
+            socket.shutdownOutput();
+        } catch (IOException ignored) {
+            // already gone
+        }
+        try {
+            socket.close();
+        } catch (IOException ignored) {
+            // nothing left to do
+        }
+    }
+}
