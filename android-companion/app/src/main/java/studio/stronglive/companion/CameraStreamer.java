@@ -127,10 +127,7 @@ final class CameraStreamer implements Streamer {
 
     private void drainEncoder(Client client, Listener listener) {
         MediaCodec.BufferInfo info = new MediaCodec.BufferInfo();
-        long started = System.nanoTime();
-        long lastStats = started;
-        long frames = 0;
-        long bytes = 0;
+        Progress progress = new Progress();
         String reason = "stopped";
         try {
             while (running) {
@@ -149,15 +146,7 @@ final class CameraStreamer implements Streamer {
                 }
                 boolean key = (info.flags & MediaCodec.BUFFER_FLAG_KEY_FRAME) != 0;
                 client.send(Message.videoUnit(info.presentationTimeUs, key, data));
-                frames++;
-                bytes += data.length;
-                long now = System.nanoTime();
-                if (now - lastStats > 1000000000L) {
-                    double seconds = (now - started) / 1e9;
-                    client.send(Message.stats(frames, bytes, 0, (long) (frames / seconds * 1000)));
-                    listener.onStats(frames, bytes, frames / seconds, bytes * 8 / seconds);
-                    lastStats = now;
-                }
+                progress.sent(data.length, client, listener);
             }
         } catch (IOException e) {
             reason = "connection lost: " + e.getMessage();

@@ -62,9 +62,7 @@ final class FileStreamer implements Streamer {
                 ByteBuffer buffer = ByteBuffer.allocate(4 << 20);
                 long started = System.nanoTime();
                 long firstPts = -1;
-                long frames = 0;
-                long bytes = 0;
-                long lastStats = started;
+                Progress progress = new Progress();
                 String reason = "end of file";
                 try {
                     while (running) {
@@ -80,16 +78,8 @@ final class FileStreamer implements Streamer {
                         buffer.position(0);
                         buffer.get(unit, 0, size);
                         client.send(Message.videoUnit(pts - firstPts, key, unit));
-                        frames++;
-                        bytes += size;
+                        progress.sent(size, client, listener);
                         extractor.advance();
-                        long now = System.nanoTime();
-                        if (now - lastStats > 1000000000L) {
-                            double seconds = (now - started) / 1e9;
-                            client.send(Message.stats(frames, bytes, 0, (long) (frames / seconds * 1000)));
-                            listener.onStats(frames, bytes, frames / seconds, bytes * 8 / seconds);
-                            lastStats = now;
-                        }
                     }
                 } catch (IOException e) {
                     reason = "connection lost: " + e.getMessage();
