@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use eframe::egui;
 use egui_kittest::Harness;
-use stronglive::app::{StudioApp, StudioOptions, Tab};
+use stronglive::app::{LiveFrame, StudioApp, StudioOptions, Tab};
 use stronglive::frame::{ColorInfo, YuvFrame};
 
 const FRAMES: usize = 30;
@@ -54,7 +54,11 @@ fn main() {
         });
     let inputs: Vec<_> = (0..4).map(|i| noise_frame(960, 540, i + 1)).collect();
     let outputs: Vec<_> = (0..4).map(|i| noise_frame(3840, 2160, i + 11)).collect();
-    harness.state_mut().live.frame = Some((inputs[0].clone(), outputs[0].clone(), 1));
+    harness.state_mut().live.state.frame = Some(LiveFrame {
+        input: inputs[0].clone(),
+        output: outputs[0].clone(),
+        sequence: 1,
+    });
     harness.run_steps(3);
 
     println!("studio Live tab, 1280x800, {FRAMES} UI frames per row (egui_kittest + wgpu)");
@@ -71,8 +75,11 @@ fn main() {
         for i in 0..FRAMES {
             if new_frames {
                 let k = i % 4;
-                harness.state_mut().live.frame =
-                    Some((inputs[k].clone(), outputs[k].clone(), 100 + i as u64));
+                harness.state_mut().live.state.frame = Some(LiveFrame {
+                    input: inputs[k].clone(),
+                    output: outputs[k].clone(),
+                    sequence: 100 + i as u64,
+                });
             }
             let started = Instant::now();
             harness.step();

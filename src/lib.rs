@@ -2,12 +2,12 @@
 //!
 //! `sr` is the only module that touches libtorch, `media` the only one that touches FFmpeg,
 //! `app` the only one that touches egui. `pipeline` joins them with named threads and bounded
-//! channels.
+//! channels; `live` is the network side on top of `pipeline`. The command-line tools are not
+//! part of the library: they live in the binary (`src/cli/`).
 
+pub mod atomic_file;
+pub mod frame;
 pub mod sr;
-
-/// `train`, `eval`, `models` commands (libtorch only).
-pub mod models_cli;
 
 #[cfg(feature = "media")]
 pub mod media;
@@ -15,16 +15,8 @@ pub mod media;
 #[cfg(feature = "media")]
 pub mod pipeline;
 
-#[cfg(feature = "media")]
-pub mod bench;
-
-#[cfg(feature = "media")]
-pub mod live_bench;
+/// Live streaming: wire protocol and pairing (pure), server, sender and ingest (need `media`).
+pub mod live;
 
 #[cfg(all(feature = "gui", feature = "media"))]
 pub mod app;
-
-pub mod frame;
-
-/// Live streaming: wire protocol and pairing (pure), server, sender and ingest (need `media`).
-pub mod live;

@@ -1,4 +1,5 @@
-//! `stronglive`: the studio window (no subcommand) and the command-line tools.
+//! `stronglive`: the studio window (no subcommand) and the command-line tools. This file only
+//! parses the command line, sets up logging and dispatches to `cli/` (or the studio).
 
 #[cfg(feature = "media")]
 use std::path::PathBuf;
@@ -9,10 +10,11 @@ use anyhow::bail;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod cli;
+
 #[cfg(feature = "media")]
-mod live_cli;
-#[cfg(feature = "media")]
-mod upscale_cli;
+use cli::{bench, live, upscale};
+use cli::{eval, models};
 
 #[derive(Parser)]
 #[command(
@@ -40,26 +42,26 @@ enum Command {
     },
     /// Upscale video files (a batch when several are given).
     #[cfg(feature = "media")]
-    Upscale(upscale_cli::UpscaleArgs),
+    Upscale(upscale::UpscaleArgs),
     /// Describe media files: container, video stream, colour, rotation, tracks.
     #[cfg(feature = "media")]
     Probe { files: Vec<PathBuf> },
     /// Measure decode, SR, encode and end-to-end speed; prints a table.
     #[cfg(feature = "media")]
-    Bench(stronglive::bench::BenchArgs),
+    Bench(bench::BenchArgs),
     /// Show the pairing QR code and URI for the phone; list or remove paired devices.
     #[cfg(feature = "media")]
-    Pair(live_cli::PairArgs),
+    Pair(live::PairArgs),
     /// Receive live streams (phones, `stronglive send`, RTMP/SRT), upscale, print metrics, record.
     #[cfg(feature = "media")]
-    Serve(live_cli::ServeArgs),
+    Serve(live::ServeArgs),
     /// Stream a file or lavfi source to a `serve`/studio like the phone does (the reference sender).
     #[cfg(feature = "media")]
-    Send(live_cli::SendArgs),
+    Send(live::SendArgs),
     /// Train an SR model on photos (see scripts/fetch_data.sh); writes models/NAME.*
-    Train(stronglive::models_cli::TrainArgs),
+    Train(models::TrainArgs),
     /// Score models and bicubic (PSNR-Y, SSIM) on ground-truth images.
-    Eval(stronglive::models_cli::EvalArgs),
+    Eval(eval::EvalArgs),
     /// List the models: shipped, user-supplied (STRONGLIVE_MODELS), built in.
     Models,
 }
@@ -71,24 +73,20 @@ fn main() -> ExitCode {
         None => run_gui(false, Vec::new()),
         Some(Command::Gui { demo, files }) => run_gui(demo, files),
         #[cfg(feature = "media")]
-        Some(Command::Upscale(args)) => upscale_cli::upscale(args),
+        Some(Command::Upscale(args)) => upscale::upscale(args),
         #[cfg(feature = "media")]
-        Some(Command::Probe { files }) => upscale_cli::probe(&files),
+        Some(Command::Probe { files }) => upscale::probe(&files),
         #[cfg(feature = "media")]
-        Some(Command::Bench(args)) => stronglive::bench::run(&args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Bench(args)) => bench::run(&args).map(|()| ExitCode::SUCCESS),
         #[cfg(feature = "media")]
-        Some(Command::Pair(args)) => live_cli::pair(&args),
+        Some(Command::Pair(args)) => live::pair(&args),
         #[cfg(feature = "media")]
-        Some(Command::Serve(args)) => live_cli::serve(&args),
+        Some(Command::Serve(args)) => live::serve(&args),
         #[cfg(feature = "media")]
-        Some(Command::Send(args)) => live_cli::send(&args),
-        Some(Command::Train(args)) => {
-            stronglive::models_cli::run_train(&args).map(|()| ExitCode::SUCCESS)
-        }
-        Some(Command::Eval(args)) => {
-            stronglive::models_cli::run_eval(&args).map(|()| ExitCode::SUCCESS)
-        }
-        Some(Command::Models) => stronglive::models_cli::run_models().map(|()| ExitCode::SUCCESS),
+        Some(Command::Send(args)) => live::send(&args),
+        Some(Command::Train(args)) => models::run_train(&args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Eval(args)) => eval::run_eval(&args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Models) => models::run_models().map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

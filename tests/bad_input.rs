@@ -223,12 +223,16 @@ fn ctrl_c_cancels_and_leaves_no_output() {
         .spawn()
         .unwrap();
     // Wait until the job has really started writing (its temporary file exists).
-    let partial = dir.path().join(".long_x4.mp4.partial");
+    let writing = || {
+        listing(dir.path())
+            .iter()
+            .any(|n| is_partial_of(n, "long_x4.mp4"))
+    };
     let t0 = std::time::Instant::now();
-    while !partial.exists() && t0.elapsed().as_secs() < 60 {
+    while !writing() && t0.elapsed().as_secs() < 60 {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    assert!(partial.exists(), "job never started writing");
+    assert!(writing(), "job never started writing");
     std::thread::sleep(std::time::Duration::from_millis(500));
     // SAFETY: sending SIGINT to our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -237,4 +241,62 @@ fn ctrl_c_cancels_and_leaves_no_output() {
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("cancelled"), "{stderr}");
     assert_eq!(listing(dir.path()), vec!["long.mp4"]);
+}
+
+/// A model that fails in the middle of a file (frame 11 of 20) must fail the job without a
+/// truncated output under the final name and without a leftover temporary file, so a rerun
+/// is not refused with "output already exists".
+#[test]
+fn a_model_failing_mid_file_leaves_no_truncated_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("clip.mp4");
+    test_pattern(
+        "size=64x48:rate=10:duration=2",
+        &["-pix_fmt", "yuv420p"],
+        &input,
+    );
+    assert_eq!(count_frames(&input), 20);
+    // Call 1 is the loader's scale probe; calls 2..12 are frames 0..10; frame 11 fails.
+    let script = r#"
+import sys, torch
+class FailsAtFrame11(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("calls", torch.zeros(1))
+    def forward(self, x):
+        self.calls += 1
+        if int(self.calls.item()) > 12:
+            raise RuntimeError("injected failure")
+        return torch.nn.functional.interpolate(x, scale_factor=4.0, mode="nearest")
+torch.jit.script(FailsAtFrame11()).save(sys.argv[1])
+"#;
+    // torch.jit.script reads the module's source, so the script must be a file.
+    let script_path = dir.path().join("make_model.py");
+    std::fs::write(&script_path, script).unwrap();
+    let model = dir.path().join("fails.pt");
+    let status = std::process::Command::new(python())
+        .args([script_path.to_str().unwrap(), model.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::remove_file(&script_path).unwrap();
+    let output = dir.path().join("out.mp4");
+    let run = stronglive(&[
+        "upscale",
+        input.to_str().unwrap(),
+        "-o",
+        output.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--encoder",
+        "libx264",
+    ]);
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("super-resolution failed") && run.stderr.contains("injected failure"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert_eq!(listing(dir.path()), vec!["clip.mp4", "fails.pt"]);
 }

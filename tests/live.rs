@@ -786,7 +786,18 @@ fn recordings_survive_a_crash_and_a_ctrl_c_finalises_them() {
     serve.child.kill().unwrap();
     serve.child.wait().unwrap();
     let _ = sender.wait();
-    for name in [".session-1-input.mp4.partial", ".session-1-x4.mp4.partial"] {
+    let names = common::listing(&crashed);
+    for output in ["session-1-input.mp4", "session-1-x4.mp4"] {
+        let partials: Vec<&String> = names
+            .iter()
+            .filter(|n| common::is_partial_of(n, output))
+            .collect();
+        assert_eq!(
+            partials.len(),
+            1,
+            "one partial {output} expected: {names:?}"
+        );
+        let name = partials[0];
         let frames = count_frames(&crashed.join(name));
         assert!(
             frames >= 20,

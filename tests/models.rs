@@ -28,16 +28,10 @@ fn reference_dir() -> PathBuf {
     dir
 }
 
-fn python() -> PathBuf {
-    let venv =
-        std::env::var_os("VIRTUAL_ENV").expect("tests run with the torch virtualenv (make test)");
-    PathBuf::from(venv).join("bin/python")
-}
-
 /// The published checkpoint converted with the project's converter script.
 fn reference_safetensors(dir: &Path) -> PathBuf {
     let out = dir.join("fmen_x4.safetensors");
-    let status = Command::new(python())
+    let status = Command::new(common::python())
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/convert_checkpoint.py"))
         .arg(reference_dir().join("fmen_x4_test.pt"))
         .arg(&out)
@@ -97,7 +91,7 @@ fn published_fmen_checkpoint_reproduces_reference_output() {
     );
     let model = load_model(card_path.to_str().unwrap(), 4, &ComputeDevice::cpu()).unwrap();
     let hr = to_unit(&load_rgb8(&reference_dir().join("fmen_x4_hr.png")).unwrap());
-    let sr = tch::no_grad(|| model.forward(&to_unit(&lr)));
+    let sr = tch::no_grad(|| model.forward(&to_unit(&lr))).unwrap();
     let bic = stronglive::sr::bicubic::upscale_bicubic_pil(&to_unit(&lr), 4);
     let (p_model, p_bic) = (psnr_y(&sr, &hr, 4), psnr_y(&bic, &hr, 4));
     assert!((p_model - 36.45).abs() < 0.05, "FMEN PSNR-Y {p_model}");
@@ -281,7 +275,7 @@ torch.jit.trace(Sr(4).eval(), torch.rand(1, 3, 8, 8)).save(sys.argv[1] + "/x4.pt
 torch.jit.trace(Sr(2).eval(), torch.rand(1, 3, 8, 8)).save(sys.argv[1] + "/x2.pt")
 torch.jit.trace(Gray().eval(), torch.rand(1, 3, 8, 8)).save(sys.argv[1] + "/gray.pt")
 "#;
-    let status = Command::new(python())
+    let status = Command::new(common::python())
         .args(["-c", script, dir.path().to_str().unwrap()])
         .status()
         .unwrap();
@@ -290,7 +284,8 @@ torch.jit.trace(Gray().eval(), torch.rand(1, 3, 8, 8)).save(sys.argv[1] + "/gray
     let model = load_model(dir.path().join("x4.pt").to_str().unwrap(), 4, &device).unwrap();
     assert_eq!((model.name(), model.scale()), ("x4", 4));
     let out =
-        tch::no_grad(|| model.forward(&Tensor::rand([1, 3, 30, 50], (Kind::Float, Device::Cpu))));
+        tch::no_grad(|| model.forward(&Tensor::rand([1, 3, 30, 50], (Kind::Float, Device::Cpu))))
+            .unwrap();
     assert_eq!(out.size(), [1, 3, 120, 200]);
 
     let err = load_model(dir.path().join("x2.pt").to_str().unwrap(), 4, &device)
@@ -346,7 +341,7 @@ fn edsr_and_srvc_round_trip_through_model_files() {
         let named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
         stronglive::sr::card::save_weights(&named, &card.with_extension("safetensors")).unwrap();
         let model = load_model(card.to_str().unwrap(), 4, &ComputeDevice::cpu()).unwrap();
-        let loaded = tch::no_grad(|| model.forward(&x));
+        let loaded = tch::no_grad(|| model.forward(&x)).unwrap();
         let diff = (loaded - direct).abs().max().double_value(&[]);
         assert!(
             diff < 1e-5,

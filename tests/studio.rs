@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use eframe::egui;
 use egui_kittest::{kittest::Queryable, Harness};
-use stronglive::app::{CompareMode, StudioApp, StudioOptions, Tab};
+use stronglive::app::{CompareMode, LiveFrame, StudioApp, StudioOptions, Tab};
 use stronglive::frame::{ColorInfo, YuvFrame};
 use stronglive::live::pairing::{PairingSecret, PairingUri};
 
@@ -71,7 +71,7 @@ fn live_tab_shows_a_pairing_qr_code_that_decodes_to_the_pairing_uri() {
     let expected = pairing.to_string();
     let mut harness = harness(move |app| {
         app.tab = Tab::Live;
-        app.live.pairing = Some(pairing);
+        app.live.state.pairing = Some(pairing);
     });
     harness.run_steps(4);
     harness.get_by_label("Pair a phone");
@@ -99,8 +99,12 @@ fn live_views_convert_yuv_on_the_gpu_side_by_side_and_split() {
     let (input, output) = (solid(160, 90, 81, 90, 240), solid(640, 360, 41, 240, 110));
     let mut harness = harness(move |app| {
         app.tab = Tab::Live;
-        app.live.pairing = Some(fixed_pairing());
-        app.live.frame = Some((input, output, 1));
+        app.live.state.pairing = Some(fixed_pairing());
+        app.live.state.frame = Some(LiveFrame {
+            input,
+            output,
+            sequence: 1,
+        });
     });
     harness.run_steps(4);
     harness.get_by_label("input 160x90");
@@ -119,7 +123,7 @@ fn live_views_convert_yuv_on_the_gpu_side_by_side_and_split() {
         "output view shows {right:?}, expected blue"
     );
 
-    harness.state_mut().live.mode = CompareMode::Split;
+    harness.state_mut().live.settings.mode = CompareMode::Split;
     harness.run_steps(3);
     harness.snapshot("live_views_split");
     let rendered = keep(&mut harness, "live_views_split");
@@ -146,8 +150,8 @@ fn offline_tab_runs_a_real_job_to_done() {
     common::tiny_clip(&clip);
     let mut harness = harness(|app| {
         app.tab = Tab::Offline;
-        app.offline.model = "bicubic".into();
-        app.offline.encoder = "libx264".into();
+        app.offline.settings.model = "bicubic".into();
+        app.offline.settings.encoder = "libx264".into();
     });
     harness.state_mut().offline.add_file(clip.clone());
     let deadline = Instant::now() + Duration::from_secs(120);

@@ -2,6 +2,7 @@
 //! API and the live service's commands and events, on worker threads; never imports tch or
 //! FFmpeg. Workers wake the window (`request_repaint`) instead of it polling.
 
+mod actions;
 mod live;
 mod models;
 mod offline;
@@ -12,8 +13,10 @@ use std::time::{Duration, Instant};
 
 use eframe::egui;
 
-pub use live::{qr_image, CompareMode, LiveTab};
-pub use offline::OfflineQueue;
+pub use actions::StudioAction;
+pub use live::{qr_image, CompareMode, LiveFrame, LiveSettings, LiveState, LiveTab};
+pub use models::{ModelCatalog, ModelChoice};
+pub use offline::{OfflineQueue, OfflineSettings};
 
 use crate::live::pairing::PairingStore;
 use crate::live::service::LiveService;
@@ -103,6 +106,9 @@ pub struct StudioApp {
     pub offline: OfflineQueue,
     #[serde(skip)]
     pub notes: Notifications,
+    /// Read at start-up and on refresh, not every frame.
+    #[serde(skip)]
+    pub models: ModelCatalog,
 }
 
 impl StudioApp {
@@ -114,6 +120,7 @@ impl StudioApp {
             .storage
             .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
             .unwrap_or_default();
+        app.models = ModelCatalog::discover();
         app.offline.attach(cc.egui_ctx.clone());
         if options.start_live {
             let ctx = cc.egui_ctx.clone();
@@ -128,57 +135,13 @@ impl StudioApp {
             }
         }
         if options.demo {
-            app.tab = Tab::Live;
-            app.live.start_demo();
+            app.apply(StudioAction::ShowTab(Tab::Live));
+            app.apply(StudioAction::StartDemo);
         }
         if !options.files.is_empty() {
-            app.tab = Tab::Offline;
-            for file in options.files {
-                app.offline.add_file(file);
-            }
+            app.apply(StudioAction::QueueFiles(options.files));
         }
         app
-    }
-
-    fn shortcuts(&mut self, ctx: &egui::Context) {
-        use egui::{Key, KeyboardShortcut, Modifiers};
-        let ctrl = |key| KeyboardShortcut::new(Modifiers::COMMAND, key);
-        if ctx.input_mut(|i| i.consume_shortcut(&ctrl(Key::Num1))) {
-            self.tab = Tab::Live;
-        }
-        if ctx.input_mut(|i| i.consume_shortcut(&ctrl(Key::Num2))) {
-            self.tab = Tab::Offline;
-        }
-        if ctx.input_mut(|i| i.consume_shortcut(&ctrl(Key::Num3))) {
-            self.tab = Tab::Models;
-        }
-        if ctx.input_mut(|i| i.consume_shortcut(&ctrl(Key::O))) {
-            self.tab = Tab::Offline;
-            self.offline.pick_files();
-        }
-        // Single keys only when no text field has focus.
-        if self.tab == Tab::Live && !ctx.egui_wants_keyboard_input() {
-            let pressed = |key| ctx.input(|i| i.key_pressed(key));
-            if pressed(Key::D) && !self.live.demo_running {
-                self.live.start_demo();
-            }
-            if pressed(Key::R) {
-                self.live.toggle_recording();
-            }
-            if pressed(Key::F) {
-                self.live.view = live::ViewTransform::default();
-                self.live.one_to_one = false;
-            }
-            if pressed(Key::Num1) {
-                self.live.one_to_one = !self.live.one_to_one;
-            }
-            if pressed(Key::S) {
-                self.live.mode = match self.live.mode {
-                    CompareMode::SideBySide => CompareMode::Split,
-                    CompareMode::Split => CompareMode::SideBySide,
-                };
-            }
-        }
     }
 }
 
@@ -187,30 +150,47 @@ impl eframe::App for StudioApp {
         let ctx = ui.ctx().clone();
         self.offline.poll(&mut self.notes);
         self.live.poll(&mut self.notes);
-        self.shortcuts(&ctx);
-        egui::Panel::top("tabs").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                ui.heading("StrongLive Studio");
-                ui.separator();
-                ui.selectable_value(&mut self.tab, Tab::Live, "Live")
-                    .on_hover_text("Ctrl+1");
-                ui.selectable_value(&mut self.tab, Tab::Offline, "Offline")
-                    .on_hover_text("Ctrl+2");
-                ui.selectable_value(&mut self.tab, Tab::Models, "Models / About")
-                    .on_hover_text("Ctrl+3");
-            });
-        });
+        let mut actions = actions::shortcuts(&ctx, self.tab);
+        for action in actions.drain(..) {
+            self.apply(action);
+        }
+        // The tab bar's choice applies before the tab is drawn, the tab's own after it.
+        egui::Panel::top("tabs").show(ui, |ui| tab_bar(ui, self.tab, &mut actions));
+        self.apply_all(&ctx, &mut actions);
         egui::CentralPanel::default().show(ui, |ui| match self.tab {
-            Tab::Live => self.live.ui(ui),
-            Tab::Offline => self.offline.ui(ui, &mut self.notes),
-            Tab::Models => models::ui(ui),
+            Tab::Live => self.live.ui(ui, &mut actions),
+            Tab::Offline => self.offline.ui(ui, self.models.choices(), &mut actions),
+            Tab::Models => models::ui(ui, &self.models, &mut actions),
         });
+        self.apply_all(&ctx, &mut actions);
         self.notes.ui(&ctx);
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, eframe::APP_KEY, self);
     }
+}
+
+fn tab_bar(ui: &mut egui::Ui, current: Tab, actions: &mut Vec<StudioAction>) {
+    ui.horizontal(|ui| {
+        ui.heading("StrongLive Studio");
+        ui.separator();
+        for (tab, text, key) in [
+            (Tab::Live, "Live", "Ctrl+1"),
+            (Tab::Offline, "Offline", "Ctrl+2"),
+            (Tab::Models, "Models / About", "Ctrl+3"),
+        ] {
+            let selected = current == tab;
+            if ui
+                .selectable_label(selected, text)
+                .on_hover_text(key)
+                .clicked()
+                && !selected
+            {
+                actions.push(StudioAction::ShowTab(tab));
+            }
+        }
+    });
 }
 
 /// Open the studio window and block until it is closed.

@@ -414,26 +414,13 @@ impl PairingStore {
 
     /// Written to a temporary sibling (mode 0600: it holds secrets) and renamed into place.
     pub fn save(&self, state: &PairingState) -> Result<(), PairingError> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| self.store_error(format!("cannot create directory: {e}")))?;
         }
-        let tmp = crate::sr::card::temporary_sibling(&self.path);
         let json = serde_json::to_vec_pretty(state).map_err(|e| self.store_error(e.to_string()))?;
-        let written = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .and_then(|mut f| f.write_all(&json))
-            .and_then(|()| std::fs::rename(&tmp, &self.path));
-        written.map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            self.store_error(format!("cannot write: {e}"))
-        })
+        crate::atomic_file::write_atomically_with_mode(&self.path, &json, 0o600)
+            .map_err(|e| self.store_error(format!("cannot write: {e}")))
     }
 
     /// Replace the pairing secret with a fresh one valid for `ttl_s` seconds (0 = no expiry).

@@ -1,26 +1,31 @@
 //! The reference sender (`stronglive send`): what the phone does, from a file or an FFmpeg
 //! lavfi source. H.264 files without B-frames are stream-copied; anything else (lavfi, other
-//! codecs, B-frames) is encoded with libx264 ultrafast/zerolatency. Units are paced at their
+//! codecs, B-frames) is encoded with libx264 ultrafast/zerolatency (both in
+//! [`SenderSource`](crate::media::ingest::SenderSource)). Units are paced at their
 //! timestamps, the server's feedback is honoured where the source allows (key-frame requests
 //! on encoded sources), stats go out once a second.
 
-use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+use feedback::{Feedback, FeedbackThread};
+
 use super::pairing::{compute_proof, PairingUri};
-use super::protocol::{Codec, DeviceId, Message, PatchFormat, MAX_MESSAGE_BYTES, PROTOCOL_VERSION};
+use super::protocol::{
+    Codec, DeviceId, Message, Nonce, PatchFormat, MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
+};
 use super::wire::{send, MessageReader, WireError};
-use crate::frame::YuvFrame;
-use crate::media::h264::{EncodedUnit, H264LiveEncoder, RateControl, MICROSECONDS};
-use crate::media::ingest::{PacketSource, StreamDescription};
-use crate::media::{picture, DemuxItem, MediaError, VideoDecoder, LAVFI_PREFIX};
+use crate::media::h264::EncodedUnit;
+use crate::media::ingest::{SenderSource, StreamDescription};
+use crate::media::{picture, MediaError};
+
+mod feedback;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -70,8 +75,6 @@ pub enum SendError {
     Wire { server: String, source: WireError },
     #[error(transparent)]
     Media(#[from] MediaError),
-    #[error("{source}: {reason}", source = .path.display())]
-    Source { path: PathBuf, reason: String },
 }
 
 /// A stable device id for a sender name, so repeated runs are one paired device.
@@ -82,175 +85,60 @@ pub fn device_id_for(name: &str) -> DeviceId {
     id
 }
 
-/// Where units come from.
-enum UnitSource {
-    Copy(PacketSource),
-    Encode(Box<EncodeSource>),
+/// The most detailed `size` x `size` square of the source's newest HR frame, as an HrPatch
+/// message; `None` when the source has no frames larger than the stream.
+fn hr_patch(source: &SenderSource, size: u16) -> Option<Message> {
+    let (frame, pts_us) = source.newest_hr_frame()?;
+    let size = u32::from(size);
+    let (x, y) = picture::most_detailed_square(frame, size)?;
+    let crop = picture::crop(frame, x, y, size, size)?;
+    let data = picture::encode_png(&crop).ok()?;
+    Some(Message::HrPatch {
+        frame_pts_us: pts_us,
+        x: (x & !1) as u16,
+        y: (y & !1) as u16,
+        width: crop.width as u16,
+        height: crop.height as u16,
+        format: PatchFormat::Png,
+        data,
+    })
 }
 
-/// Decode then encode with libx264 (lavfi, non-H.264 or B-frame sources).
-struct EncodeSource {
-    decoder: VideoDecoder,
-    encoder: H264LiveEncoder,
-    ready: VecDeque<EncodedUnit>,
-    done: bool,
-    /// Set when streaming below the source size: frames are resized to it.
-    stream_size: Option<(u32, u32)>,
-    /// The newest source frame and its pts (µs), kept for HR patches.
-    newest_hr: Option<(YuvFrame, i64)>,
+/// The TCP connection to the server, named by its address in errors.
+struct Connection {
+    stream: TcpStream,
+    server: String,
 }
 
-impl UnitSource {
-    fn open(
-        path: &Path,
-        bitrate: u32,
-        stream_size: Option<(u32, u32)>,
-    ) -> Result<(Self, StreamDescription), SendError> {
-        let is_lavfi = path.to_str().is_some_and(|s| s.starts_with(LAVFI_PREFIX));
-        if !is_lavfi && stream_size.is_none() {
-            match PacketSource::open_file(path) {
-                Ok(source) if !source.reorders() => {
-                    let description = source.description().clone();
-                    return Ok((UnitSource::Copy(source), description));
-                }
-                Ok(_) => tracing::info!(
-                    "{}: has B-frames (reordered); re-encoding with libx264 zerolatency",
-                    path.display()
-                ),
-                Err(MediaError::Open { reason, .. }) if reason.contains("H.264 only") => {
-                    tracing::info!("{}: not H.264; re-encoding with libx264", path.display())
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let decoder = VideoDecoder::open(path)?;
-        let info = &decoder.info().video;
-        let fps = if info.fps > 0.0 { info.fps } else { 30.0 };
-        if let Some((w, h)) = stream_size {
-            if w > info.width || h > info.height || w % 2 != 0 || h % 2 != 0 || w == 0 || h == 0 {
-                return Err(SendError::Source {
-                    path: path.to_path_buf(),
-                    reason: format!(
-                        "stream size {w}x{h} must be even and at most the source's {}x{}",
-                        info.width, info.height
-                    ),
-                });
-            }
-        }
-        let (width, height) = stream_size.unwrap_or((info.width, info.height));
-        let encoder =
-            H264LiveEncoder::new(width, height, fps, RateControl::BitsPerSecond(bitrate), 1.0)
-                .map_err(|reason| SendError::Source {
-                    path: path.to_path_buf(),
-                    reason,
-                })?;
-        let description = StreamDescription {
-            width,
-            height,
-            fps,
-            bitrate: u64::from(bitrate),
-            parameter_sets: Vec::new(),
+impl Connection {
+    /// Connect (first host that answers), no Nagle delay, a write timeout for the handshake.
+    fn open(options: &SendOptions) -> Result<Self, SendError> {
+        let (stream, addr) = connect(options)?;
+        let connection = Self {
+            stream,
+            server: addr.to_string(),
         };
-        Ok((
-            UnitSource::Encode(Box::new(EncodeSource {
-                decoder,
-                encoder,
-                ready: VecDeque::new(),
-                done: false,
-                stream_size,
-                newest_hr: None,
-            })),
-            description,
-        ))
+        let _ = connection.stream.set_nodelay(true);
+        connection
+            .stream
+            .set_write_timeout(Some(HANDSHAKE_TIMEOUT))
+            .map_err(|e| connection.io(e))?;
+        Ok(connection)
     }
 
-    fn mode(&self) -> &'static str {
-        match self {
-            UnitSource::Copy(_) => "stream copy",
-            UnitSource::Encode(_) => "libx264 zerolatency",
+    fn wire(&self, source: WireError) -> SendError {
+        SendError::Wire {
+            server: self.server.clone(),
+            source,
         }
     }
 
-    fn request_key_frame(&mut self) -> bool {
-        match self {
-            UnitSource::Copy(_) => false,
-            UnitSource::Encode(source) => {
-                source.encoder.request_key_frame();
-                true
-            }
-        }
+    fn io(&self, e: std::io::Error) -> SendError {
+        self.wire(WireError::Io(e))
     }
 
-    fn next_unit(&mut self, path: &Path) -> Result<Option<EncodedUnit>, SendError> {
-        match self {
-            UnitSource::Copy(source) => Ok(source.next_unit()?),
-            UnitSource::Encode(source) => loop {
-                let EncodeSource {
-                    decoder,
-                    encoder,
-                    ready,
-                    done,
-                    stream_size,
-                    newest_hr,
-                } = source.as_mut();
-                if let Some(unit) = ready.pop_front() {
-                    return Ok(Some(unit));
-                }
-                if *done {
-                    return Ok(None);
-                }
-                let time_base = decoder.time_base();
-                match decoder.next_item()? {
-                    Some(DemuxItem::Frame(frame)) => {
-                        use ffmpeg_next::Rescale;
-                        let pts_us = frame.pts.unwrap_or(0).rescale(time_base, MICROSECONDS);
-                        let source_error = |reason| SendError::Source {
-                            path: path.to_path_buf(),
-                            reason,
-                        };
-                        let units = match stream_size {
-                            Some((w, h)) => {
-                                let small =
-                                    picture::resize(&frame, *w, *h).map_err(source_error)?;
-                                let units = encoder.encode(&small, pts_us).map_err(source_error)?;
-                                *newest_hr = Some((frame, pts_us));
-                                units
-                            }
-                            None => encoder.encode(&frame, pts_us).map_err(source_error)?,
-                        };
-                        ready.extend(units);
-                    }
-                    Some(DemuxItem::Packet(_)) => {}
-                    None => {
-                        ready.extend(encoder.finish());
-                        *done = true;
-                    }
-                }
-            },
-        }
-    }
-}
-
-impl UnitSource {
-    /// The most detailed `size` x `size` square of the newest HR frame, as an HrPatch message.
-    fn hr_patch(&self, size: u16) -> Option<Message> {
-        let UnitSource::Encode(source) = self else {
-            return None;
-        };
-        let (frame, pts_us) = source.newest_hr.as_ref()?;
-        let size = u32::from(size);
-        let (x, y) = picture::most_detailed_square(frame, size)?;
-        let crop = picture::crop(frame, x, y, size, size)?;
-        let data = picture::encode_png(&crop).ok()?;
-        Some(Message::HrPatch {
-            frame_pts_us: *pts_us,
-            x: (x & !1) as u16,
-            y: (y & !1) as u16,
-            width: crop.width as u16,
-            height: crop.height as u16,
-            format: PatchFormat::Png,
-            data,
-        })
+    fn send(&self, message: &Message) -> Result<(), SendError> {
+        send(&self.stream, message).map_err(|e| self.io(e))
     }
 }
 
@@ -280,103 +168,126 @@ fn connect(options: &SendOptions) -> Result<(TcpStream, SocketAddr), SendError> 
 /// Stream `options.source` to the paired server until the source ends, the server says bye,
 /// or `stop` is raised.
 pub fn send_stream(options: &SendOptions, stop: Arc<AtomicBool>) -> Result<SendReport, SendError> {
-    let (mut source, description) =
-        UnitSource::open(&options.source, options.bitrate, options.stream_size)?;
-    let (stream, addr) = connect(options)?;
-    let server = addr.to_string();
-    let wire = |source: WireError| SendError::Wire {
-        server: server.clone(),
-        source,
-    };
-    let _ = stream.set_nodelay(true);
-    stream
-        .set_write_timeout(Some(HANDSHAKE_TIMEOUT))
-        .map_err(|e| wire(WireError::Io(e)))?;
+    let (source, description) =
+        SenderSource::open(&options.source, options.bitrate, options.stream_size)?;
+    let connection = Connection::open(options)?;
+    let session = handshake(&connection, options, &stop)?;
+    tracing::info!(
+        "connected to {} ({}), session {}",
+        session.server_name,
+        connection.server,
+        session.session_id
+    );
+    let feedback = connection
+        .stream
+        .try_clone()
+        .and_then(|stream| FeedbackThread::start(stream, &stop))
+        .map_err(|e| connection.io(e))?;
+    connection.send(&stream_config(&description))?;
+    let mut units = UnitLoop::new(options, source, description.fps);
+    let result = units.run(&connection, &stop, &feedback.shared);
+    let shared = Arc::clone(&feedback.shared);
+    say_goodbye(&connection, &result, feedback);
+    let ended_by_server = shared.server_bye();
+    match (result, &ended_by_server) {
+        // A write that failed because the server closed after its Bye is a normal end.
+        (Err(e), Some(reason)) => tracing::info!("server ended the session ({reason}); {e}"),
+        (result, _) => result?,
+    }
+    Ok(SendReport {
+        server: format!("{} ({})", session.server_name, connection.server),
+        session_id: session.session_id,
+        mode: units.source.mode(),
+        frames_sent: units.frames_sent,
+        bytes_sent: units.bytes_sent,
+        key_frame_requests: shared.key_requests.load(Ordering::Relaxed),
+        patches_sent: units.patches_sent,
+        ended_by_server,
+        elapsed: units.started.elapsed(),
+    })
+}
 
-    // Handshake.
+/// Who answered the handshake.
+struct Session {
+    server_name: String,
+    session_id: u64,
+}
+
+/// ServerHello, then our ClientHello with the pairing proof, then Welcome (or Reject).
+fn handshake(
+    connection: &Connection,
+    options: &SendOptions,
+    stop: &AtomicBool,
+) -> Result<Session, SendError> {
     let mut reader = MessageReader {
-        stream: &stream,
-        stop: &stop,
+        stream: &connection.stream,
+        stop,
     };
     let hello = reader
         .read(MAX_MESSAGE_BYTES, HANDSHAKE_TIMEOUT)
-        .map_err(wire)?;
+        .map_err(|e| connection.wire(e))?;
     let Message::ServerHello {
         version,
         nonce,
         server_name,
     } = hello
     else {
-        return Err(wire(WireError::Rejected(format!(
+        return Err(connection.wire(WireError::Rejected(format!(
             "expected ServerHello, got {}",
             hello.name()
         ))));
     };
     if version != PROTOCOL_VERSION {
         return Err(SendError::Rejected {
-            server,
+            server: connection.server.clone(),
             reason: format!("server speaks protocol {version}, this sender {PROTOCOL_VERSION}"),
         });
     }
-    let device_id = device_id_for(&options.device_name);
-    let key = options.pairing.secret.device_key(&device_id);
-    let proof = compute_proof(
-        &key,
-        &nonce,
-        PROTOCOL_VERSION,
-        &device_id,
-        &options.device_name,
-    );
-    send(
-        &stream,
-        &Message::ClientHello {
-            version: PROTOCOL_VERSION,
-            device_id,
-            device_name: options.device_name.clone(),
-            proof,
-        },
-    )
-    .map_err(|e| wire(WireError::Io(e)))?;
+    connection.send(&client_hello(options, &nonce))?;
     let session_id = match reader.read(MAX_MESSAGE_BYTES, HANDSHAKE_TIMEOUT) {
         Ok(Message::Welcome { session_id }) => session_id,
         Ok(Message::Reject { code, reason }) => {
             return Err(SendError::Rejected {
-                server: format!("{server_name} ({server})"),
+                server: format!("{server_name} ({})", connection.server),
                 reason: format!("{code}: {reason}"),
             })
         }
         Ok(other) => {
-            return Err(wire(WireError::Rejected(format!(
+            return Err(connection.wire(WireError::Rejected(format!(
                 "expected Welcome, got {}",
                 other.name()
             ))))
         }
-        Err(e) => return Err(wire(e)),
+        Err(e) => return Err(connection.wire(e)),
     };
-    tracing::info!("connected to {server_name} ({server}), session {session_id}");
+    Ok(Session {
+        server_name,
+        session_id,
+    })
+}
 
-    // Feedback from the server, on its own thread.
-    let key_requests = Arc::new(AtomicU64::new(0));
-    let patch_request: Arc<Mutex<Option<(u16, u16)>>> = Arc::default();
-    let server_bye: Arc<Mutex<Option<String>>> = Arc::default();
-    let feedback_stop = Arc::new(AtomicBool::new(false));
-    let feedback = {
-        let stream = stream.try_clone().map_err(|e| wire(WireError::Io(e)))?;
-        let feedback = Feedback {
-            key_requests: Arc::clone(&key_requests),
-            patch_request: Arc::clone(&patch_request),
-            bye: Arc::clone(&server_bye),
-        };
-        let (stop_all, stop_me) = (Arc::clone(&stop), Arc::clone(&feedback_stop));
-        thread::Builder::new()
-            .name("send-feedback".into())
-            .spawn(move || feedback_loop(&stream, &feedback, &stop_all, &stop_me))
-            .map_err(|e| wire(WireError::Io(e)))?
-    };
+/// Who we are, proven with the paired secret over the server's nonce.
+fn client_hello(options: &SendOptions, nonce: &Nonce) -> Message {
+    let device_id = device_id_for(&options.device_name);
+    let key = options.pairing.secret.device_key(&device_id);
+    let proof = compute_proof(
+        &key,
+        nonce,
+        PROTOCOL_VERSION,
+        &device_id,
+        &options.device_name,
+    );
+    Message::ClientHello {
+        version: PROTOCOL_VERSION,
+        device_id,
+        device_name: options.device_name.clone(),
+        proof,
+    }
+}
 
+fn stream_config(description: &StreamDescription) -> Message {
     let fps_milli = (description.fps * 1000.0).round() as u32;
-    let send_message = |m: &Message| send(&stream, m).map_err(|e| wire(WireError::Io(e)));
-    send_message(&Message::StreamConfig {
+    Message::StreamConfig {
         codec: Codec::H264,
         width: description.width as u16,
         height: description.height as u16,
@@ -384,173 +295,203 @@ pub fn send_stream(options: &SendOptions, stop: Arc<AtomicBool>) -> Result<SendR
         fps_den: 1000,
         bitrate: description.bitrate.min(u64::from(u32::MAX)) as u32,
         parameter_sets: description.parameter_sets.clone(),
-    })?;
+    }
+}
 
-    let started = Instant::now();
-    let (mut frames_sent, mut bytes_sent, mut honoured, mut patches_sent) =
-        (0u64, 0u64, 0u64, 0u64);
-    let mut last_patch: Option<Instant> = None;
-    let (mut pts_offset, mut last_pts, mut loop_start_pts) = (0i64, 0i64, None::<i64>);
-    let mut first_pts: Option<i64> = None;
-    let mut last_stats = Instant::now();
-    let result = loop {
-        if stop.load(Ordering::Relaxed) || server_bye.lock().map(|b| b.is_some()).unwrap_or(true) {
-            break Ok(());
-        }
-        if options.max_frames.is_some_and(|m| frames_sent >= m) {
-            break Ok(());
-        }
-        if key_requests.load(Ordering::Relaxed) > honoured {
-            honoured = key_requests.load(Ordering::Relaxed);
-            if !source.request_key_frame() {
-                tracing::debug!("key frame requested; a stream copy cannot make one");
-            }
-        }
-        let mut unit = match source.next_unit(&options.source) {
-            Ok(Some(u)) => u,
-            Ok(None) if options.repeat && frames_sent > 0 => {
-                // Continue the timeline one frame after the last unit of this pass.
-                pts_offset = last_pts + (1e6 / description.fps.max(1.0)) as i64;
-                loop_start_pts = None;
-                match UnitSource::open(&options.source, options.bitrate, options.stream_size) {
-                    Ok((s, _)) => {
-                        source = s;
-                        continue;
-                    }
-                    Err(e) => break Err(e),
-                }
-            }
-            Ok(None) => break Ok(()),
-            Err(e) => break Err(e),
-        };
-        let first_of_pass = *loop_start_pts.get_or_insert(unit.pts_us);
-        unit.pts_us = unit.pts_us - first_of_pass + pts_offset;
-        last_pts = unit.pts_us;
-        if options.pace {
-            let first = *first_pts.get_or_insert(unit.pts_us);
-            let due = started + Duration::from_micros((unit.pts_us - first).max(0) as u64);
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                thread::sleep(wait);
-            }
-        }
-        bytes_sent += unit.data.len() as u64;
-        let message = Message::VideoUnit {
-            pts_us: unit.pts_us,
-            key: unit.key,
-            data: unit.data,
-        };
-        if let Err(e) = send_message(&message) {
-            break Err(e);
-        }
-        frames_sent += 1;
-        // Requested HR patches go out one per second, each from the frame just sent.
-        let wanted = patch_request.lock().ok().and_then(|r| *r);
-        if let Some((count, size)) = wanted.filter(|(c, _)| u64::from(*c) > patches_sent) {
-            if last_patch.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-                last_patch = Some(Instant::now());
-                match source.hr_patch(size) {
-                    Some(patch) => {
-                        if let Err(e) = send_message(&patch) {
-                            break Err(e);
-                        }
-                        patches_sent += 1;
-                    }
-                    None => {
-                        tracing::warn!(
-                            "the server asked for {count} HR patches; this source has no frames larger than the stream (use --stream-size below the source size)"
-                        );
-                        if let Ok(mut r) = patch_request.lock() {
-                            *r = None;
-                        }
-                    }
-                }
-            }
-        }
-        if last_stats.elapsed() >= Duration::from_secs(1) {
-            last_stats = Instant::now();
-            let fps = frames_sent as f64 / started.elapsed().as_secs_f64().max(1e-3);
-            let _ = send_message(&Message::Stats {
-                frames_sent,
-                bytes_sent,
-                frames_dropped: 0,
-                encoder_fps_milli: (fps * 1000.0) as u32,
-            });
-        }
-    };
-    let bye_reason = match &result {
+/// Send Bye, then let the server read everything before the socket goes away; it answers by
+/// closing (or has already said Bye), which ends the feedback thread.
+fn say_goodbye(connection: &Connection, result: &Result<(), SendError>, feedback: FeedbackThread) {
+    let reason = match result {
         Ok(()) => "end of source",
         Err(_) => "sender error",
     };
-    let _ = send_message(&Message::Bye {
-        reason: bye_reason.into(),
+    let _ = connection.send(&Message::Bye {
+        reason: reason.into(),
     });
-    // Let the server read everything before the socket goes away; it answers by closing (or
-    // has already said Bye), which ends the feedback thread.
-    let _ = stream.shutdown(std::net::Shutdown::Write);
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while !feedback.is_finished() && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(20));
-    }
-    feedback_stop.store(true, Ordering::Relaxed);
-    let _ = feedback.join();
-    let ended_by_server = server_bye.lock().ok().and_then(|b| b.clone());
-    match (result, &ended_by_server) {
-        // A write that failed because the server closed after its Bye is a normal end.
-        (Err(e), Some(reason)) => tracing::info!("server ended the session ({reason}); {e}"),
-        (result, _) => result?,
-    }
-    Ok(SendReport {
-        server: format!("{server_name} ({server})"),
-        session_id,
-        mode: source.mode(),
-        frames_sent,
-        bytes_sent,
-        key_frame_requests: key_requests.load(Ordering::Relaxed),
-        patches_sent,
-        ended_by_server,
-        elapsed: started.elapsed(),
-    })
+    let _ = connection.stream.shutdown(std::net::Shutdown::Write);
+    feedback.finish(Duration::from_secs(2));
 }
 
-/// What the server asked for, shared with the sending loop.
-struct Feedback {
-    key_requests: Arc<AtomicU64>,
-    patch_request: Arc<Mutex<Option<(u16, u16)>>>,
-    bye: Arc<Mutex<Option<String>>>,
+/// Where the unit timestamps go: each pass of the source starts where the previous one ended,
+/// and pacing follows them from the first unit sent.
+#[derive(Default)]
+struct Timeline {
+    pts_offset: i64,
+    last_pts: i64,
+    /// The source pts of the first unit of this pass.
+    pass_start_pts: Option<i64>,
+    /// The first pts sent, the pacing origin.
+    first_pts: Option<i64>,
 }
 
-fn feedback_loop(
-    stream: &TcpStream,
-    feedback: &Feedback,
-    stop_all: &AtomicBool,
-    stop_me: &AtomicBool,
-) {
-    let mut reader = MessageReader {
-        stream,
-        stop: stop_me,
-    };
-    while !stop_all.load(Ordering::Relaxed) {
-        match reader.read(MAX_MESSAGE_BYTES, Duration::from_secs(3600)) {
-            Ok(Message::KeyFrameRequest) => {
-                feedback.key_requests.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(Message::TargetBitrate { bits_per_second }) => {
-                tracing::info!("server asks for {bits_per_second} bit/s");
-            }
-            Ok(Message::PatchRequest { count, size }) => {
-                tracing::info!("server asks for {count} HR patches of {size} px");
-                if let Ok(mut r) = feedback.patch_request.lock() {
-                    *r = Some((count, size));
-                }
-            }
-            Ok(Message::Bye { reason }) => {
-                if let Ok(mut b) = feedback.bye.lock() {
-                    *b = Some(reason);
-                }
-                return;
-            }
-            Ok(other) => tracing::debug!("ignoring {} from the server", other.name()),
-            Err(_) => return,
+impl Timeline {
+    fn place(&mut self, unit: &mut EncodedUnit) {
+        let first_of_pass = *self.pass_start_pts.get_or_insert(unit.pts_us);
+        unit.pts_us = unit.pts_us - first_of_pass + self.pts_offset;
+        self.last_pts = unit.pts_us;
+    }
+
+    /// Continue the timeline one frame after the last unit of this pass.
+    fn next_pass(&mut self, fps: f64) {
+        self.pts_offset = self.last_pts + (1e6 / fps.max(1.0)) as i64;
+        self.pass_start_pts = None;
+    }
+
+    /// Sleep until `pts_us` is due, counting from `started`.
+    fn wait_for(&mut self, pts_us: i64, started: Instant) {
+        let first = *self.first_pts.get_or_insert(pts_us);
+        let due = started + Duration::from_micros((pts_us - first).max(0) as u64);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            thread::sleep(wait);
         }
+    }
+}
+
+/// The sending loop's state: units out, feedback honoured, patches and stats on their clocks.
+struct UnitLoop<'a> {
+    options: &'a SendOptions,
+    source: SenderSource,
+    fps: f64,
+    timeline: Timeline,
+    started: Instant,
+    last_stats: Instant,
+    last_patch: Option<Instant>,
+    frames_sent: u64,
+    bytes_sent: u64,
+    patches_sent: u64,
+    /// Key-frame requests already passed on to the source.
+    key_requests_honoured: u64,
+}
+
+impl<'a> UnitLoop<'a> {
+    fn new(options: &'a SendOptions, source: SenderSource, fps: f64) -> Self {
+        Self {
+            options,
+            source,
+            fps,
+            timeline: Timeline::default(),
+            started: Instant::now(),
+            last_stats: Instant::now(),
+            last_patch: None,
+            frames_sent: 0,
+            bytes_sent: 0,
+            patches_sent: 0,
+            key_requests_honoured: 0,
+        }
+    }
+
+    fn run(
+        &mut self,
+        connection: &Connection,
+        stop: &AtomicBool,
+        feedback: &Feedback,
+    ) -> Result<(), SendError> {
+        loop {
+            if stop.load(Ordering::Relaxed) || feedback.server_said_bye() {
+                return Ok(());
+            }
+            if self
+                .options
+                .max_frames
+                .is_some_and(|m| self.frames_sent >= m)
+            {
+                return Ok(());
+            }
+            self.honour_key_frame_requests(feedback);
+            let Some(mut unit) = self.source.next_unit()? else {
+                if self.options.repeat && self.frames_sent > 0 {
+                    self.start_next_pass()?;
+                    continue;
+                }
+                return Ok(());
+            };
+            self.timeline.place(&mut unit);
+            self.send_unit(connection, unit)?;
+            self.send_requested_patch(connection, feedback)?;
+            self.send_stats(connection);
+        }
+    }
+
+    fn honour_key_frame_requests(&mut self, feedback: &Feedback) {
+        let requests = feedback.key_requests.load(Ordering::Relaxed);
+        if requests > self.key_requests_honoured {
+            self.key_requests_honoured = requests;
+            if !self.source.request_key_frame() {
+                tracing::debug!("key frame requested; a stream copy cannot make one");
+            }
+        }
+    }
+
+    /// `--repeat`: open the source again, its timestamps continuing this pass's.
+    fn start_next_pass(&mut self) -> Result<(), SendError> {
+        self.timeline.next_pass(self.fps);
+        let options = self.options;
+        (self.source, _) =
+            SenderSource::open(&options.source, options.bitrate, options.stream_size)?;
+        Ok(())
+    }
+
+    fn send_unit(&mut self, connection: &Connection, unit: EncodedUnit) -> Result<(), SendError> {
+        if self.options.pace {
+            self.timeline.wait_for(unit.pts_us, self.started);
+        }
+        self.bytes_sent += unit.data.len() as u64;
+        connection.send(&Message::VideoUnit {
+            pts_us: unit.pts_us,
+            key: unit.key,
+            data: unit.data,
+        })?;
+        self.frames_sent += 1;
+        Ok(())
+    }
+
+    /// Requested HR patches go out one per second, each from the frame just sent.
+    fn send_requested_patch(
+        &mut self,
+        connection: &Connection,
+        feedback: &Feedback,
+    ) -> Result<(), SendError> {
+        let Some(request) = feedback
+            .patch_request()
+            .filter(|r| u64::from(r.count) > self.patches_sent)
+        else {
+            return Ok(());
+        };
+        if self
+            .last_patch
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return Ok(());
+        }
+        self.last_patch = Some(Instant::now());
+        match hr_patch(&self.source, request.size) {
+            Some(patch) => {
+                connection.send(&patch)?;
+                self.patches_sent += 1;
+            }
+            None => {
+                tracing::warn!(
+                    "the server asked for {} HR patches; this source has no frames larger than the stream (use --stream-size below the source size)",
+                    request.count
+                );
+                feedback.clear_patch_request();
+            }
+        }
+        Ok(())
+    }
+
+    /// Stats once a second; a lost Stats message is not an error.
+    fn send_stats(&mut self, connection: &Connection) {
+        if self.last_stats.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        self.last_stats = Instant::now();
+        let fps = self.frames_sent as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
+        let _ = connection.send(&Message::Stats {
+            frames_sent: self.frames_sent,
+            bytes_sent: self.bytes_sent,
+            frames_dropped: 0,
+            encoder_fps_milli: (fps * 1000.0) as u32,
+        });
     }
 }

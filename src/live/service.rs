@@ -18,8 +18,8 @@ use super::pairing::{
 };
 use super::sender::{send_stream, SendOptions};
 use super::server::{upscaling_sessions, LiveServer, ServerConfig, ServerEvent, DEFAULT_PORT};
-use crate::pipeline::live::{DisplaySlot, RecordSwitch, DEFAULT_SR_QUEUE};
 use crate::pipeline::metrics::{MetricsSnapshot, SessionMetrics};
+use crate::pipeline::{DisplaySlot, RecordSwitch, DEFAULT_SR_QUEUE};
 use crate::sr::registry::ModelRegistry;
 use crate::sr::{ComputeDevice, DevicePreference};
 

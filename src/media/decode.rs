@@ -11,6 +11,7 @@ use ffmpeg_next::{
 
 use crate::frame::YuvFrame;
 
+use super::convert::copy_planes;
 use super::probe::{color_info, describe, open_input};
 use super::{rational_f64, MediaError, MediaInfo};
 
@@ -312,14 +313,14 @@ impl VideoDecoder {
             converted = out;
             &converted
         };
-        let (cw, ch) = YuvFrame::chroma_size(w, h);
+        let planes = copy_planes(src, w, h);
         let packed = decoded.packet();
         Ok(YuvFrame {
             width: w,
             height: h,
-            y: copy_plane(src, 0, w, h),
-            u: copy_plane(src, 1, cw, ch),
-            v: copy_plane(src, 2, cw, ch),
+            y: planes.y,
+            u: planes.u,
+            v: planes.v,
             pts: decoded.timestamp(),
             duration: packed.duration,
             color,
@@ -333,16 +334,4 @@ impl VideoDecoder {
             reason,
         }
     }
-}
-
-/// Copy one plane without its row padding.
-pub(crate) fn copy_plane(frame: &frame::Video, index: usize, width: u32, height: u32) -> Vec<u8> {
-    let stride = frame.stride(index);
-    let data = frame.data(index);
-    let (w, h) = (width as usize, height as usize);
-    let mut out = Vec::with_capacity(w * h);
-    for row in 0..h {
-        out.extend_from_slice(&data[row * stride..row * stride + w]);
-    }
-    out
 }

@@ -4,13 +4,11 @@
 use ffmpeg_next::{codec, decoder, encoder, format, frame, Dictionary, Error as FfError, Packet};
 use ffmpeg_next::{Rational, Rescale};
 
-use super::decode::copy_plane;
-use super::output::fill_plane;
+use super::convert::{copy_planes, to_ffmpeg_picture};
 use super::probe::color_info;
 use crate::frame::YuvFrame;
 
-/// Microsecond time base: the protocol's pts unit.
-pub const MICROSECONDS: Rational = Rational(1, 1_000_000);
+use super::convert::MICROSECONDS;
 
 /// Decodes a live H.264 stream with no frame reordering delay (low-delay flag, slice threads):
 /// each access unit in, its picture out as soon as the decoder has it. Corrupt units are
@@ -84,13 +82,13 @@ impl H264StreamDecoder {
                         continue;
                     }
                     let (w, h) = (d.width(), d.height());
-                    let (cw, ch) = YuvFrame::chroma_size(w, h);
+                    let planes = copy_planes(d, w, h);
                     out.push(YuvFrame {
                         width: w,
                         height: h,
-                        y: copy_plane(d, 0, w, h),
-                        u: copy_plane(d, 1, cw, ch),
-                        v: copy_plane(d, 2, cw, ch),
+                        y: planes.y,
+                        u: planes.u,
+                        v: planes.v,
                         pts: d.pts(),
                         duration: 0,
                         color: color_info(d.color_space(), d.color_range(), d.format(), h),
@@ -198,11 +196,7 @@ impl H264LiveEncoder {
                 yuv.width, yuv.height, self.width, self.height
             ));
         }
-        let mut picture = frame::Video::new(format::Pixel::YUV420P, self.width, self.height);
-        let (cw, ch) = YuvFrame::chroma_size(self.width, self.height);
-        fill_plane(&mut picture, 0, &yuv.y, self.width, self.height);
-        fill_plane(&mut picture, 1, &yuv.u, cw, ch);
-        fill_plane(&mut picture, 2, &yuv.v, cw, ch);
+        let mut picture = to_ffmpeg_picture(yuv);
         picture.set_pts(Some(pts_us.rescale(MICROSECONDS, self.time_base)));
         if std::mem::take(&mut self.force_key) {
             picture.set_kind(ffmpeg_next::picture::Type::I);

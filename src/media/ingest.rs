@@ -1,18 +1,22 @@
 //! H.264 access units out of a container or a network ingest, as Annex-B with microsecond
 //! timestamps: MP4/MKV files for the reference sender (stream copy, no re-encode) and RTMP/SRT
 //! listeners (`rtmp://…` with FFmpeg's `listen`, `srt://…?mode=listener`) so OBS or Larix can be
-//! the sender.
+//! the sender. [`SenderSource`] is what the reference sender streams: a stream copy where the
+//! file allows it, libx264 zerolatency otherwise.
 
-use std::path::Path;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use ffmpeg_next::{codec, format, media, Dictionary, Error as FfError, Packet, Rational, Rescale};
 
-use super::h264::{EncodedUnit, MICROSECONDS};
+use super::annexb;
+use super::convert::MICROSECONDS;
+use super::h264::{EncodedUnit, H264LiveEncoder, RateControl};
 use super::probe::open_input;
-use super::{rational_f64, MediaError};
-use crate::live::annexb;
+use super::{picture, rational_f64, DemuxItem, MediaError, VideoDecoder, LAVFI_PREFIX};
+use crate::frame::YuvFrame;
 
 /// What a receiver needs to know before the first unit (maps onto the protocol's StreamConfig).
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +27,17 @@ pub struct StreamDescription {
     pub bitrate: u64,
     /// Annex-B SPS/PPS (empty when the stream carries them in-band only).
     pub parameter_sets: Vec<u8>,
+}
+
+impl StreamDescription {
+    /// Frames per second, or 30 when the sender did not say (a phone's usual rate).
+    pub fn fps_or_default(&self) -> f64 {
+        if self.fps > 0.0 {
+            self.fps
+        } else {
+            30.0
+        }
+    }
 }
 
 /// Reads the H.264 video stream of an input and hands out Annex-B access units.
@@ -199,6 +214,210 @@ impl PacketSource {
                     })
                 }
             }
+        }
+    }
+}
+
+/// What the reference sender streams from a file or a `lavfi:` graph: H.264 files without
+/// B-frames are stream-copied ([`PacketSource`]); anything else (lavfi, other codecs, B-frames,
+/// or a stream size below the source's) is decoded and encoded with libx264
+/// ultrafast/zerolatency. Units come out with microsecond timestamps.
+pub struct SenderSource {
+    path: PathBuf,
+    kind: SenderKind,
+}
+
+enum SenderKind {
+    Copy(PacketSource),
+    Encode(Box<EncodeSource>),
+}
+
+/// Decode then encode with libx264 (lavfi, non-H.264 or B-frame sources).
+struct EncodeSource {
+    decoder: VideoDecoder,
+    encoder: H264LiveEncoder,
+    ready: VecDeque<EncodedUnit>,
+    done: bool,
+    /// Frames handed to the encoder so far (for error messages).
+    frames_in: u64,
+    /// Set when streaming below the source size: frames are resized to it.
+    stream_size: Option<(u32, u32)>,
+    /// The newest source frame and its pts (µs), kept for HR patches.
+    newest_hr: Option<(YuvFrame, i64)>,
+}
+
+/// A sender source that cannot be set up as asked (bad stream size, no encoder).
+fn sender_setup_error(path: &Path, reason: String) -> MediaError {
+    MediaError::Source {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
+impl SenderSource {
+    /// Open `path` (a file or `lavfi:GRAPH`); the encoder, when one is needed, runs at
+    /// `bitrate` bit/s and at `stream_size` when given (even, at most the source's size).
+    pub fn open(
+        path: &Path,
+        bitrate: u32,
+        stream_size: Option<(u32, u32)>,
+    ) -> Result<(Self, StreamDescription), MediaError> {
+        let is_lavfi = path.to_str().is_some_and(|s| s.starts_with(LAVFI_PREFIX));
+        if !is_lavfi && stream_size.is_none() {
+            match PacketSource::open_file(path) {
+                Ok(source) if !source.reorders() => {
+                    let description = source.description().clone();
+                    let kind = SenderKind::Copy(source);
+                    return Ok((Self::new(path, kind), description));
+                }
+                Ok(_) => tracing::info!(
+                    "{}: has B-frames (reordered); re-encoding with libx264 zerolatency",
+                    path.display()
+                ),
+                Err(MediaError::Open { reason, .. }) if reason.contains("H.264 only") => {
+                    tracing::info!("{}: not H.264; re-encoding with libx264", path.display())
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let (source, description) = EncodeSource::open(path, bitrate, stream_size)?;
+        let kind = SenderKind::Encode(Box::new(source));
+        Ok((Self::new(path, kind), description))
+    }
+
+    fn new(path: &Path, kind: SenderKind) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            kind,
+        }
+    }
+
+    /// How units are made: "stream copy" or "libx264 zerolatency".
+    pub fn mode(&self) -> &'static str {
+        match self.kind {
+            SenderKind::Copy(_) => "stream copy",
+            SenderKind::Encode(_) => "libx264 zerolatency",
+        }
+    }
+
+    /// Make the next unit a key frame; false when the source cannot (a stream copy).
+    pub fn request_key_frame(&mut self) -> bool {
+        match &mut self.kind {
+            SenderKind::Copy(_) => false,
+            SenderKind::Encode(source) => {
+                source.encoder.request_key_frame();
+                true
+            }
+        }
+    }
+
+    /// The next access unit, `None` at the end of the source.
+    pub fn next_unit(&mut self) -> Result<Option<EncodedUnit>, MediaError> {
+        match &mut self.kind {
+            SenderKind::Copy(source) => source.next_unit(),
+            SenderKind::Encode(source) => source.next_unit(&self.path),
+        }
+    }
+
+    /// The newest source frame larger than the stream and its pts (µs): what HR patches are
+    /// cut from. `None` unless streaming below the source size.
+    pub fn newest_hr_frame(&self) -> Option<(&YuvFrame, i64)> {
+        match &self.kind {
+            SenderKind::Copy(_) => None,
+            SenderKind::Encode(source) => {
+                let (frame, pts_us) = source.newest_hr.as_ref()?;
+                Some((frame, *pts_us))
+            }
+        }
+    }
+}
+
+impl EncodeSource {
+    fn open(
+        path: &Path,
+        bitrate: u32,
+        stream_size: Option<(u32, u32)>,
+    ) -> Result<(Self, StreamDescription), MediaError> {
+        let decoder = VideoDecoder::open(path)?;
+        let info = &decoder.info().video;
+        let fps = if info.fps > 0.0 { info.fps } else { 30.0 };
+        if let Some((w, h)) = stream_size {
+            if w > info.width || h > info.height || w % 2 != 0 || h % 2 != 0 || w == 0 || h == 0 {
+                return Err(sender_setup_error(
+                    path,
+                    format!(
+                        "stream size {w}x{h} must be even and at most the source's {}x{}",
+                        info.width, info.height
+                    ),
+                ));
+            }
+        }
+        let (width, height) = stream_size.unwrap_or((info.width, info.height));
+        let encoder =
+            H264LiveEncoder::new(width, height, fps, RateControl::BitsPerSecond(bitrate), 1.0)
+                .map_err(|reason| sender_setup_error(path, reason))?;
+        let description = StreamDescription {
+            width,
+            height,
+            fps,
+            bitrate: u64::from(bitrate),
+            parameter_sets: Vec::new(),
+        };
+        let source = Self {
+            decoder,
+            encoder,
+            ready: VecDeque::new(),
+            done: false,
+            frames_in: 0,
+            stream_size,
+            newest_hr: None,
+        };
+        Ok((source, description))
+    }
+
+    fn next_unit(&mut self, path: &Path) -> Result<Option<EncodedUnit>, MediaError> {
+        loop {
+            if let Some(unit) = self.ready.pop_front() {
+                return Ok(Some(unit));
+            }
+            if self.done {
+                return Ok(None);
+            }
+            let time_base = self.decoder.time_base();
+            match self.decoder.next_item()? {
+                Some(DemuxItem::Frame(frame)) => {
+                    let pts_us = frame.pts.unwrap_or(0).rescale(time_base, MICROSECONDS);
+                    let index = self.frames_in;
+                    let units =
+                        self.encode(frame, pts_us)
+                            .map_err(|reason| MediaError::Encode {
+                                path: path.to_path_buf(),
+                                frame: index,
+                                reason,
+                            })?;
+                    self.frames_in += 1;
+                    self.ready.extend(units);
+                }
+                Some(DemuxItem::Packet(_)) => {}
+                None => {
+                    self.ready.extend(self.encoder.finish());
+                    self.done = true;
+                }
+            }
+        }
+    }
+
+    /// Encode one source frame, resized to the stream size when there is one (the source
+    /// frame is then kept as the newest HR frame).
+    fn encode(&mut self, frame: YuvFrame, pts_us: i64) -> Result<Vec<EncodedUnit>, String> {
+        match self.stream_size {
+            Some((w, h)) => {
+                let small = picture::resize(&frame, w, h)?;
+                let units = self.encoder.encode(&small, pts_us)?;
+                self.newest_hr = Some((frame, pts_us));
+                Ok(units)
+            }
+            None => self.encoder.encode(&frame, pts_us),
         }
     }
 }

@@ -4,6 +4,8 @@
 //! the packets of the tracks we keep untouched, `encode` picks an encoder from an ordered
 //! hardware-first list, `output` muxes the result to a temporary file renamed on success.
 
+pub mod annexb;
+pub mod convert;
 pub mod decode;
 pub mod encode;
 pub mod h264;
@@ -47,6 +49,9 @@ pub enum MediaError {
         frame: u64,
         reason: String,
     },
+    /// A source that opened but cannot be streamed as asked (size, encoder).
+    #[error("{}: {reason}", path.display())]
+    Source { path: PathBuf, reason: String },
     #[error("{}: no video frame could be decoded (file truncated or corrupt?)", .0.display())]
     NoFrames(PathBuf),
     #[error("{}: cannot write output: {reason}", path.display())]

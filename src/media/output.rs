@@ -5,18 +5,19 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next::{codec, encoder, format, frame, Dictionary, Packet, Rational};
+use ffmpeg_next::{codec, encoder, format, Dictionary, Packet, Rational};
 
 use crate::frame::{ColorInfo, ColorMatrix, ColorRange, YuvFrame};
 use ffmpeg_next::color::{Primaries, Range, Space, TransferCharacteristic};
 
+use super::convert::{to_ffmpeg_picture, MICROSECONDS};
 use super::decode::{PassthroughPacket, VideoDecoder};
 use super::encode::{
     open_encoder, EncodeParams, EncoderAttempt, EncoderChoice, OpenedEncoder, Quality,
 };
-use super::h264::MICROSECONDS;
 use super::probe::display_matrix;
 use super::MediaError;
+use crate::atomic_file::PendingFile;
 
 /// What the caller wants written.
 #[derive(Debug, Clone)]
@@ -46,18 +47,18 @@ pub fn container_for(path: &Path) -> Result<&'static str, MediaError> {
     }
 }
 
-/// The hidden name a job writes to until it is complete.
-pub fn temporary_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "output".into());
-    path.with_file_name(format!(".{name}.partial"))
+/// A track copied from the input untouched (audio, subtitles).
+#[derive(Debug, Clone, Copy)]
+struct StreamCopy {
+    output_index: usize,
+    input_time_base: Rational,
+    output_time_base: Rational,
 }
 
 pub struct MediaWriter {
     final_path: PathBuf,
-    temp_path: PathBuf,
+    /// The hidden temporary file; removed on drop unless `finish` moved it into place.
+    pending: Option<PendingFile>,
     octx: format::context::Output,
     encoder: encoder::Video,
     encoder_name: String,
@@ -65,19 +66,18 @@ pub struct MediaWriter {
     video_out: usize,
     encoder_time_base: Rational,
     video_out_time_base: Rational,
-    /// input stream index -> (output stream index, input time base, output time base)
-    copies: HashMap<usize, (usize, Rational, Rational)>,
+    /// Copied tracks by input stream index.
+    copies: HashMap<usize, StreamCopy>,
     /// Frame durations by pts: encoders drop them, the muxer needs them (last frame, VFR).
     durations: HashMap<i64, i64>,
     frames_in: u64,
-    finished: bool,
 }
 
 impl MediaWriter {
     /// Create the output for `decoder`'s file: the video stream re-encoded at the plan's size,
     /// audio and subtitle tracks copied, rotation and colour tags kept.
     pub fn create(plan: &OutputPlan, decoder: &VideoDecoder) -> Result<Self, MediaError> {
-        let (container, temp_path, mut octx, cleanup) = open_temporary_output(&plan.path)?;
+        let (container, pending, mut octx) = open_temporary_output(&plan.path)?;
         let write_err = |reason: String| MediaError::Write {
             path: plan.path.clone(),
             reason,
@@ -172,19 +172,22 @@ impl MediaWriter {
             }
             copies.insert(
                 stream.index(),
-                (ost.index(), stream.time_base(), Rational(0, 1)),
+                StreamCopy {
+                    output_index: ost.index(),
+                    input_time_base: stream.time_base(),
+                    output_time_base: Rational(0, 1),
+                },
             );
         }
         octx.set_metadata(input.metadata().to_owned());
         write_header(&mut octx, &plan.path, container, OutputLayout::Indexed)?;
         // The muxer may have changed time bases; read back what it chose.
-        for entry in copies.values_mut() {
-            entry.2 = stream_time_base(&octx, entry.0);
+        for copy in copies.values_mut() {
+            copy.output_time_base = stream_time_base(&octx, copy.output_index);
         }
         Ok(Self::assemble(
             plan,
-            temp_path,
-            cleanup,
+            pending,
             octx,
             opened,
             video_out,
@@ -197,7 +200,7 @@ impl MediaWriter {
     /// timestamps in microseconds, written as fragmented MP4 so a crash loses at most the last
     /// fragment (about a second).
     pub fn create_live(plan: &OutputPlan, fps: f64, color: ColorInfo) -> Result<Self, MediaError> {
-        let (container, temp_path, mut octx, cleanup) = open_temporary_output(&plan.path)?;
+        let (container, pending, mut octx) = open_temporary_output(&plan.path)?;
         let (primaries, transfer, space) = match color.matrix {
             ColorMatrix::Bt709 => (
                 Primaries::BT709,
@@ -231,8 +234,7 @@ impl MediaWriter {
         write_header(&mut octx, &plan.path, container, OutputLayout::Fragmented)?;
         Ok(Self::assemble(
             plan,
-            temp_path,
-            cleanup,
+            pending,
             octx,
             opened,
             video_out,
@@ -244,18 +246,16 @@ impl MediaWriter {
     #[allow(clippy::too_many_arguments)]
     fn assemble(
         plan: &OutputPlan,
-        temp_path: PathBuf,
-        cleanup: RemoveOnDrop,
+        pending: PendingFile,
         octx: format::context::Output,
         opened: OpenedEncoder,
         video_out: usize,
         encoder_time_base: Rational,
-        copies: HashMap<usize, (usize, Rational, Rational)>,
+        copies: HashMap<usize, StreamCopy>,
     ) -> Self {
-        std::mem::forget(cleanup);
         Self {
             final_path: plan.path.clone(),
-            temp_path,
+            pending: Some(pending),
             encoder_time_base,
             video_out_time_base: stream_time_base(&octx, video_out),
             octx,
@@ -266,7 +266,6 @@ impl MediaWriter {
             copies,
             durations: HashMap::new(),
             frames_in: 0,
-            finished: false,
         }
     }
 
@@ -281,11 +280,7 @@ impl MediaWriter {
     }
 
     pub fn write_frame(&mut self, yuv: &YuvFrame) -> Result<(), MediaError> {
-        let mut frame = frame::Video::new(format::Pixel::YUV420P, yuv.width, yuv.height);
-        let (cw, ch) = YuvFrame::chroma_size(yuv.width, yuv.height);
-        fill_plane(&mut frame, 0, &yuv.y, yuv.width, yuv.height);
-        fill_plane(&mut frame, 1, &yuv.u, cw, ch);
-        fill_plane(&mut frame, 2, &yuv.v, cw, ch);
+        let mut frame = to_ffmpeg_picture(yuv);
         frame.set_pts(yuv.pts);
         if let Some(pts) = yuv.pts {
             self.durations.insert(pts, yuv.duration);
@@ -298,12 +293,12 @@ impl MediaWriter {
     }
 
     pub fn write_passthrough(&mut self, item: PassthroughPacket) -> Result<(), MediaError> {
-        let Some(&(out_index, in_tb, out_tb)) = self.copies.get(&item.input_stream) else {
+        let Some(copy) = self.copies.get(&item.input_stream).copied() else {
             return Ok(());
         };
         let mut packet = item.packet;
-        packet.rescale_ts(in_tb, out_tb);
-        packet.set_stream(out_index);
+        packet.rescale_ts(copy.input_time_base, copy.output_time_base);
+        packet.set_stream(copy.output_index);
         packet.set_position(-1);
         packet
             .write_interleaved(&mut self.octx)
@@ -319,11 +314,10 @@ impl MediaWriter {
         self.octx
             .write_trailer()
             .map_err(|e| self.write_error(format!("cannot finish file: {e}")))?;
-        std::fs::rename(&self.temp_path, &self.final_path).map_err(|e| {
-            self.write_error(format!("cannot rename finished file into place: {e}"))
-        })?;
-        self.finished = true;
-        Ok(self.final_path.clone())
+        let pending = self.pending.take().expect("finish runs once");
+        pending
+            .commit()
+            .map_err(|e| self.write_error(format!("cannot move finished file into place: {e}")))
     }
 
     fn drain_encoder(&mut self) -> Result<(), MediaError> {
@@ -357,14 +351,6 @@ impl MediaWriter {
     }
 }
 
-impl Drop for MediaWriter {
-    fn drop(&mut self) {
-        if !self.finished {
-            let _ = std::fs::remove_file(&self.temp_path);
-        }
-    }
-}
-
 /// How the muxer lays the file out.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OutputLayout {
@@ -374,25 +360,25 @@ pub(crate) enum OutputLayout {
     Fragmented,
 }
 
-/// The hidden temporary output beside `path` and a guard that deletes it until disarmed.
+/// The muxer for a hidden temporary output beside `path`; the [`PendingFile`] deletes it
+/// unless committed.
 pub(crate) fn open_temporary_output(
     path: &Path,
-) -> Result<(&'static str, PathBuf, format::context::Output, RemoveOnDrop), MediaError> {
+) -> Result<(&'static str, PendingFile, format::context::Output), MediaError> {
     let container = container_for(path)?;
-    let temp_path = temporary_path(path);
+    let pending = PendingFile::new(path);
+    let temp_path = pending.temporary();
     if temp_path.to_str().is_none_or(|s| s.contains('\0')) {
         return Err(MediaError::Write {
             path: path.to_path_buf(),
             reason: "path is not valid UTF-8".into(),
         });
     }
-    let octx = format::output_as(&temp_path, container).map_err(|e| MediaError::Write {
+    let octx = format::output_as(temp_path, container).map_err(|e| MediaError::Write {
         path: path.to_path_buf(),
         reason: format!("cannot create {}: {e}", temp_path.display()),
     })?;
-    // From here on a failure must not leave the temporary file behind.
-    let cleanup = RemoveOnDrop(temp_path.clone());
-    Ok((container, temp_path, octx, cleanup))
+    Ok((container, pending, octx))
 }
 
 pub(crate) fn write_header(
@@ -466,26 +452,4 @@ fn add_video_stream(
     }
     let index = ost.index();
     Ok((opened, index))
-}
-
-pub(crate) struct RemoveOnDrop(pub(crate) PathBuf);
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-pub(crate) fn fill_plane(
-    frame: &mut frame::Video,
-    index: usize,
-    src: &[u8],
-    width: u32,
-    height: u32,
-) {
-    let stride = frame.stride(index);
-    let w = width as usize;
-    let data = frame.data_mut(index);
-    for (row, line) in src.chunks_exact(w).take(height as usize).enumerate() {
-        data[row * stride..row * stride + w].copy_from_slice(line);
-    }
 }

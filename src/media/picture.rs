@@ -3,18 +3,8 @@
 
 use ffmpeg_next::{codec, encoder, format, frame, software::scaling, Packet, Rational};
 
-use super::decode::copy_plane;
-use super::output::fill_plane;
+use super::convert::{copy_planes, to_ffmpeg_picture};
 use crate::frame::YuvFrame;
-
-fn to_ffmpeg(yuv: &YuvFrame) -> frame::Video {
-    let mut picture = frame::Video::new(format::Pixel::YUV420P, yuv.width, yuv.height);
-    let (cw, ch) = YuvFrame::chroma_size(yuv.width, yuv.height);
-    fill_plane(&mut picture, 0, &yuv.y, yuv.width, yuv.height);
-    fill_plane(&mut picture, 1, &yuv.u, cw, ch);
-    fill_plane(&mut picture, 2, &yuv.v, cw, ch);
-    picture
-}
 
 /// One swscale pass: `yuv` to `size` in `pixel` format.
 fn convert(
@@ -41,7 +31,7 @@ fn convert(
     })?;
     let mut out = frame::Video::empty();
     scaler
-        .run(&to_ffmpeg(yuv), &mut out)
+        .run(&to_ffmpeg_picture(yuv), &mut out)
         .map_err(|e| format!("{pixel:?} conversion failed: {e}"))?;
     Ok(out)
 }
@@ -54,13 +44,13 @@ pub fn resize(yuv: &YuvFrame, width: u32, height: u32) -> Result<YuvFrame, Strin
         format::Pixel::YUV420P,
         scaling::Flags::AREA | scaling::Flags::ACCURATE_RND,
     )?;
-    let (cw, ch) = YuvFrame::chroma_size(width, height);
+    let planes = copy_planes(&out, width, height);
     Ok(YuvFrame {
         width,
         height,
-        y: copy_plane(&out, 0, width, height),
-        u: copy_plane(&out, 1, cw, ch),
-        v: copy_plane(&out, 2, cw, ch),
+        y: planes.y,
+        u: planes.u,
+        v: planes.v,
         ..yuv.clone()
     })
 }

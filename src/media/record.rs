@@ -6,21 +6,21 @@ use std::path::{Path, PathBuf};
 
 use ffmpeg_next::{codec, encoder, format, media, Packet, Rational, Rescale};
 
-use super::h264::{EncodedUnit, MICROSECONDS};
-use super::output::{
-    open_temporary_output, stream_time_base, write_header, OutputLayout, RemoveOnDrop,
-};
+use super::annexb;
+use super::convert::MICROSECONDS;
+use super::h264::EncodedUnit;
+use super::output::{open_temporary_output, stream_time_base, write_header, OutputLayout};
 use super::MediaError;
-use crate::live::annexb;
+use crate::atomic_file::PendingFile;
 
 pub struct UnitRecorder {
     final_path: PathBuf,
-    temp_path: PathBuf,
+    /// The hidden temporary file until `finish` moves it into place.
+    pending: Option<PendingFile>,
     octx: format::context::Output,
     stream_time_base: Rational,
     last_dts: Option<i64>,
     units: u64,
-    finished: bool,
 }
 
 impl UnitRecorder {
@@ -34,7 +34,7 @@ impl UnitRecorder {
         parameter_sets: &[u8],
         first_key: &EncodedUnit,
     ) -> Result<Self, MediaError> {
-        let (container, temp_path, mut octx, cleanup) = open_temporary_output(path)?;
+        let (container, pending, mut octx) = open_temporary_output(path)?;
         let extradata = if parameter_sets.is_empty() {
             annexb::parameter_sets(&first_key.data)
         } else {
@@ -81,15 +81,13 @@ impl UnitRecorder {
             ost.index()
         };
         write_header(&mut octx, path, container, OutputLayout::Fragmented)?;
-        std::mem::forget(cleanup);
         let mut recorder = Self {
             final_path: path.to_path_buf(),
-            temp_path,
+            pending: Some(pending),
             stream_time_base: stream_time_base(&octx, index),
             octx,
             last_dts: None,
             units: 0,
-            finished: false,
         };
         recorder.write(first_key)?;
         Ok(recorder)
@@ -133,10 +131,10 @@ impl UnitRecorder {
         self.octx
             .write_trailer()
             .map_err(|e| fail(format!("cannot finish file: {e}")))?;
-        std::fs::rename(&self.temp_path, &self.final_path)
-            .map_err(|e| fail(format!("cannot rename finished file into place: {e}")))?;
-        self.finished = true;
-        Ok(self.final_path.clone())
+        let pending = self.pending.take().expect("finish runs once");
+        pending
+            .commit()
+            .map_err(|e| fail(format!("cannot move finished file into place: {e}")))
     }
 }
 
@@ -144,8 +142,10 @@ impl Drop for UnitRecorder {
     /// An unfinished recording stays as its temporary file: fragmented MP4 plays up to the last
     /// complete fragment, which is the point of recording that way. Only an empty one goes.
     fn drop(&mut self) {
-        if !self.finished && self.units == 0 {
-            drop(RemoveOnDrop(self.temp_path.clone()));
+        if let Some(pending) = self.pending.take() {
+            if self.units > 0 {
+                pending.keep_partial();
+            }
         }
     }
 }

@@ -1,11 +1,23 @@
 //! Stages on named threads joined by bounded channels. Offline jobs never drop a frame
-//! (a full channel blocks its producer); dropping a sender ends the stream downstream.
+//! (a full channel blocks its producer); dropping a sender ends the stream downstream, and
+//! only an explicit end of stream lets a consumer finalise what it writes.
 
-pub mod live;
+pub mod handoff;
 pub mod metrics;
 pub mod offline;
 pub mod preview;
+pub mod report;
+pub mod session;
+pub mod stage;
+pub mod takes;
+pub mod training_data;
 
+pub use handoff::{DisplayFrame, DisplaySlot};
 pub use offline::{
     default_output_path, JobError, JobEvent, JobReport, JobStart, OfflineJob, Progress,
 };
+pub use report::{RecordedStream, SessionProblem, SessionReport};
+pub use session::{
+    HrPatch, IngestItem, LiveSession, LiveSessionConfig, SessionStartError, DEFAULT_SR_QUEUE,
+};
+pub use takes::RecordSwitch;

@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -14,6 +13,8 @@ use crate::media::{
     VideoDecoder,
 };
 use crate::sr::{load_model, ComputeDevice, DevicePreference, SrError, Upscaler};
+
+use super::stage::{spawn_stage, Flow, Stage};
 
 /// Decoded frames waiting for SR. Small: each 960x540 frame is 0.8 MB, and more buffering only
 /// adds memory, not speed, once the slowest stage is saturated.
@@ -204,16 +205,16 @@ impl OfflineJob {
         let (progress_tx, progress_rx) = crossbeam_channel::unbounded();
         let started = Instant::now();
 
-        let decode = spawn_stage("decode", &stop, {
+        let decode = self.start_stage("decode", &stop, {
             let stop = Arc::clone(&stop);
             move || decode_stage(decoder, decoded_tx, &stop)
         })?;
-        let sr = spawn_stage("sr", &stop, {
+        let sr = self.start_stage("sr", &stop, {
             let stop = Arc::clone(&stop);
             let path = self.input.clone();
             move || sr_stage(upscaler, decoded_rx, upscaled_tx, &stop, &path)
         })?;
-        let encode = spawn_stage("encode", &stop, {
+        let encode = self.start_stage("encode", &stop, {
             let stop = Arc::clone(&stop);
             move || encode_stage(writer, upscaled_rx, progress_tx, &stop)
         })?;
@@ -233,14 +234,9 @@ impl OfflineJob {
             }));
         }
 
-        let join = |name: &str, h: thread::JoinHandle<StageResult<()>>| {
-            h.join().unwrap_or_else(|_| Err(self.panicked(name)))
-        };
-        let decode_result = join("decode", decode);
-        let sr_result = join("sr", sr);
-        let encode_result = encode
-            .join()
-            .unwrap_or_else(|_| Err(self.panicked("encode")));
+        let decode_result = self.join_stage(decode);
+        let sr_result = self.join_stage(sr);
+        let encode_result = self.join_stage(encode);
         // Report the root cause: a stage's own failure beats the "cancelled" its neighbours saw.
         let upstream_failure = [decode_result.err(), sr_result.err()]
             .into_iter()
@@ -263,104 +259,141 @@ impl OfflineJob {
     }
 }
 
-impl OfflineJob {
-    fn panicked(&self, stage: &str) -> JobError {
-        JobError::Internal {
-            path: self.input.clone(),
-            what: format!("the {stage} thread panicked"),
-        }
-    }
-}
-
 type StageResult<T> = Result<T, JobError>;
 
-fn spawn_stage<T: Send + 'static>(
-    name: &str,
-    stop: &Arc<StopFlags>,
-    body: impl FnOnce() -> StageResult<T> + Send + 'static,
-) -> Result<thread::JoinHandle<StageResult<T>>, JobError> {
-    let stop_on_failure = Arc::clone(stop);
-    thread::Builder::new()
-        .name(name.to_string())
-        .spawn(move || {
+impl OfflineJob {
+    /// A stage on its own named thread. A failure (an error or a panic) raises the shared
+    /// failed flag so the other stages stop early; the encoder's output is protected anyway,
+    /// because it is finalised only after an explicit end of stream.
+    fn start_stage<T: Send + 'static>(
+        &self,
+        name: &str,
+        stop: &Arc<StopFlags>,
+        body: impl FnOnce() -> StageResult<T> + Send + 'static,
+    ) -> Result<Stage<StageResult<T>>, JobError> {
+        let stop_on_failure = Arc::clone(stop);
+        spawn_stage(name, move || {
+            let failure = FailureFlag(&stop_on_failure.failed);
             let result = body();
-            if matches!(&result, Err(e) if !matches!(e, JobError::Cancelled(_))) {
-                stop_on_failure.failed.store(true, Ordering::Relaxed);
+            if matches!(&result, Ok(_) | Err(JobError::Cancelled(_))) {
+                failure.disarm();
             }
             result
         })
         .map_err(|e| JobError::Internal {
-            path: PathBuf::new(),
+            path: self.input.clone(),
             what: format!("cannot start {name} thread: {e}"),
         })
+    }
+
+    fn join_stage<T>(&self, stage: Stage<StageResult<T>>) -> StageResult<T> {
+        stage.join().unwrap_or_else(|panic| {
+            Err(JobError::Internal {
+                path: self.input.clone(),
+                what: panic.to_string(),
+            })
+        })
+    }
+}
+
+/// Raises the failed flag when dropped armed: on an error return and while a panic unwinds.
+struct FailureFlag<'a>(&'a AtomicBool);
+
+impl FailureFlag<'_> {
+    fn disarm(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for FailureFlag<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 fn decode_stage(
     mut decoder: VideoDecoder,
-    tx: Sender<DemuxItem>,
+    tx: Sender<Flow<DemuxItem>>,
     stop: &StopFlags,
 ) -> StageResult<()> {
     let path = decoder.info().path.clone();
     while let Some(item) = decoder.next_item()? {
-        if stop.stop_requested() || tx.send(item).is_err() {
+        if stop.stop_requested() || tx.send(Flow::Item(item)).is_err() {
             return Err(JobError::Cancelled(path));
         }
     }
-    Ok(())
+    tx.send(Flow::End)
+        .map_err(|_| JobError::Cancelled(path.clone()))
 }
 
+/// Passes the end of stream on only when it received one: a decoder that died mid-file must
+/// not look like a file that ended.
 fn sr_stage(
     upscaler: Upscaler,
-    rx: Receiver<DemuxItem>,
-    tx: Sender<DemuxItem>,
+    rx: Receiver<Flow<DemuxItem>>,
+    tx: Sender<Flow<DemuxItem>>,
     stop: &StopFlags,
     path: &Path,
 ) -> StageResult<()> {
-    for item in rx.iter() {
+    let cancelled = || JobError::Cancelled(path.to_path_buf());
+    for message in rx.iter() {
         if stop.stop_requested() {
-            return Err(JobError::Cancelled(path.to_path_buf()));
+            return Err(cancelled());
         }
-        let out = match item {
-            DemuxItem::Frame(frame) => {
-                DemuxItem::Frame(upscaler.upscale(&frame).map_err(|source| JobError::Sr {
+        let out = match message {
+            Flow::Item(DemuxItem::Frame(frame)) => {
+                let upscaled = upscaler.upscale(&frame).map_err(|source| JobError::Sr {
                     path: path.to_path_buf(),
                     source,
-                })?)
+                })?;
+                Flow::Item(DemuxItem::Frame(upscaled))
             }
-            packet => packet,
+            Flow::Item(packet) => Flow::Item(packet),
+            Flow::End => {
+                return tx.send(Flow::End).map_err(|_| cancelled());
+            }
         };
         if tx.send(out).is_err() {
-            return Err(JobError::Cancelled(path.to_path_buf()));
+            return Err(cancelled());
         }
     }
-    Ok(())
+    Err(JobError::Internal {
+        path: path.to_path_buf(),
+        what: "the decoder stopped without reaching the end of the file".into(),
+    })
 }
 
-/// Returns the number of frames written. The output is finalised only if every upstream stage
-/// ended cleanly; otherwise the writer is dropped and its temporary file removed.
+/// Returns the number of frames written. The output is finalised only after the explicit end
+/// of stream, and only if no stage failed and nobody cancelled; otherwise the writer is
+/// dropped and its temporary file removed.
 fn encode_stage(
     mut writer: MediaWriter,
-    rx: Receiver<DemuxItem>,
+    rx: Receiver<Flow<DemuxItem>>,
     progress: Sender<u64>,
     stop: &StopFlags,
 ) -> StageResult<u64> {
     let mut frames = 0u64;
-    for item in rx.iter() {
+    let mut reached_end = false;
+    for message in rx.iter() {
         if stop.stop_requested() {
             break;
         }
-        match item {
-            DemuxItem::Frame(frame) => {
+        match message {
+            Flow::Item(DemuxItem::Frame(frame)) => {
                 writer.write_frame(&frame)?;
                 frames += 1;
                 let _ = progress.send(frames);
             }
-            DemuxItem::Packet(packet) => writer.write_passthrough(packet)?,
+            Flow::Item(DemuxItem::Packet(packet)) => writer.write_passthrough(packet)?,
+            Flow::End => {
+                reached_end = true;
+                break;
+            }
         }
     }
-    // The channel closing is ambiguous (end of file, or an upstream stage gave up): the flags
-    // say which. Upstream raises them before dropping its sender.
-    if stop.stop_requested() {
+    // A channel that closed without End means an upstream stage died (possibly before it
+    // could raise the flag): the output would be truncated, so it is abandoned.
+    if !reached_end || stop.stop_requested() {
         return Err(JobError::Cancelled(PathBuf::new()));
     }
     writer.finish()?;

@@ -3,7 +3,7 @@
 
 use tch::Tensor;
 
-use super::{ComputeDevice, SrModel};
+use super::{ComputeDevice, SrError, SrModel};
 
 pub struct Bicubic {
     scale: u32,
@@ -48,8 +48,8 @@ impl SrModel for Bicubic {
     fn scale(&self) -> u32 {
         self.scale
     }
-    fn forward(&self, rgb: &Tensor) -> Tensor {
-        upscale_bicubic(rgb, self.scale)
+    fn forward(&self, rgb: &Tensor) -> Result<Tensor, SrError> {
+        Ok(upscale_bicubic(rgb, self.scale))
     }
     fn receptive_margin(&self) -> u32 {
         2

@@ -3,7 +3,7 @@
 //! Loading checks every tensor's name and shape against the architecture before copying.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Tensor};
@@ -196,18 +196,8 @@ impl ModelCard {
 /// Write to a hidden temporary name beside `path`, then rename, so a crash never leaves a
 /// half-written file under the real name.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), SrError> {
-    let tmp = temporary_sibling(path);
-    std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            SrError::model_file(path, format!("cannot write: {e}"))
-        })
-}
-
-pub fn temporary_sibling(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    path.with_file_name(format!(".{}.partial", name.unwrap_or_default()))
+    crate::atomic_file::write_atomically(path, bytes)
+        .map_err(|e| SrError::model_file(path, format!("cannot write: {e}")))
 }
 
 /// Copy the tensors of a safetensors file into `vs`, checking that the file holds exactly the
@@ -252,7 +242,7 @@ pub fn load_weights(vs: &nn::VarStore, path: &Path, arch: &str) -> Result<(), Sr
 
 /// Save named tensors (as f32 on the CPU) atomically.
 pub fn save_weights(named: &[(String, Tensor)], path: &Path) -> Result<(), SrError> {
-    let tmp = temporary_sibling(path);
+    let pending = crate::atomic_file::PendingFile::new(path);
     let cpu: Vec<(String, Tensor)> = named
         .iter()
         .map(|(n, t)| {
@@ -262,16 +252,14 @@ pub fn save_weights(named: &[(String, Tensor)], path: &Path) -> Result<(), SrErr
             )
         })
         .collect();
-    Tensor::write_safetensors(&cpu, &tmp)
-        .map_err(|e| SrError::model_file(path, format!("cannot write weights: {e}")))
-        .and_then(|_| {
-            std::fs::rename(&tmp, path).map_err(|e| {
-                SrError::model_file(
-                    path,
-                    format!("cannot rename finished weights into place: {e}"),
-                )
-            })
-        })
+    Tensor::write_safetensors(&cpu, pending.temporary())
+        .map_err(|e| SrError::model_file(path, format!("cannot write weights: {e}")))?;
+    pending.commit().map(|_| ()).map_err(|e| {
+        SrError::model_file(
+            path,
+            format!("cannot move finished weights into place: {e}"),
+        )
+    })
 }
 
 /// Number of scalar parameters (trainable or not) in a var store.

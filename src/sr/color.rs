@@ -117,6 +117,22 @@ pub fn rgb_to_yuv(rgb: &Tensor, color: ColorInfo) -> Result<YuvFrame, SrError> {
     })
 }
 
+/// Each picture of an N x 3 x H x W RGB batch as its own 4:2:0 frame.
+pub fn rgb_batch_to_frames(rgb: &Tensor, color: ColorInfo) -> Result<Vec<YuvFrame>, SrError> {
+    (0..rgb.size()[0])
+        .map(|i| rgb_to_yuv(&rgb.narrow(0, i, 1), color))
+        .collect()
+}
+
+/// Frames (all the same size) as one N x 3 x H x W RGB batch in 0..1 on the CPU.
+pub fn frames_to_rgb_batch(frames: &[YuvFrame]) -> Result<Tensor, SrError> {
+    let rgb = frames
+        .iter()
+        .map(|f| yuv_to_rgb(f, Device::Cpu))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Tensor::f_cat(&rgb, 0)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -95,17 +95,17 @@ pub struct Score {
 
 /// Score a model (and bicubic beside it, PIL's kernel as in the published figures) on one HR
 /// image: LR = bicubic /scale, shave = scale.
-pub fn evaluate_image(upscaler: &Upscaler, hr_unit: &Tensor) -> (Score, Score) {
+pub fn evaluate_image(upscaler: &Upscaler, hr_unit: &Tensor) -> Result<(Score, Score), SrError> {
     let scale = upscaler.scale();
     let hr = crop_to_multiple(hr_unit, scale);
     let lr = downscale_bicubic(&hr, scale);
     let border = i64::from(scale);
     let sr = upscaler
-        .upscale_rgb(&lr)
+        .upscale_rgb(&lr)?
         .to_device(tch::Device::Cpu)
         .to_kind(Kind::Float);
     let bicubic = upscale_bicubic_pil(&lr, scale);
-    (
+    Ok((
         Score {
             psnr_y: psnr_y(&sr, &hr, border),
             ssim: ssim_y(&sr, &hr, border),
@@ -114,5 +114,5 @@ pub fn evaluate_image(upscaler: &Upscaler, hr_unit: &Tensor) -> (Score, Score) {
             psnr_y: psnr_y(&bicubic, &hr, border),
             ssim: ssim_y(&bicubic, &hr, border),
         },
-    )
+    ))
 }

@@ -19,7 +19,14 @@ pub mod upscaler;
 
 pub use device::{ComputeDevice, DevicePreference};
 pub use model::{load_model, SrModel};
+/// The engine's image type (N x C x H x W), passed between `sr` and its callers.
+pub use tch::Tensor;
 pub use upscaler::Upscaler;
+
+/// Intra-op threads libtorch uses on the CPU.
+pub fn set_cpu_threads(threads: i32) {
+    tch::set_num_threads(threads);
+}
 
 /// Errors from the super-resolution engine; each names the offending value.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +61,8 @@ pub enum SrError {
         path: std::path::PathBuf,
         reason: String,
     },
+    #[error("model {model} failed: {reason}")]
+    ModelRun { model: String, reason: String },
     #[error("training: {0}")]
     Training(String),
     #[error("libtorch: {0}")]

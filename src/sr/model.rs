@@ -14,11 +14,12 @@ use super::{
 };
 
 /// A super-resolution network. Input: RGB in 0..1, NCHW, on the model's device and in its
-/// precision. Output: RGB, N x 3 x (H*scale) x (W*scale), not yet clamped.
+/// precision. Output: RGB, N x 3 x (H*scale) x (W*scale), not yet clamped. A model that fails
+/// (a user's TorchScript with the wrong shapes, out of memory) returns an error, never panics.
 pub trait SrModel: Send {
     fn name(&self) -> &str;
     fn scale(&self) -> u32;
-    fn forward(&self, rgb: &Tensor) -> Tensor;
+    fn forward(&self, rgb: &Tensor) -> Result<Tensor, SrError>;
     /// Pixels of context on each side a tile needs so that its centre matches an untiled run.
     fn receptive_margin(&self) -> u32;
     /// Scalar parameters, when known (for benchmark tables).
@@ -86,12 +87,27 @@ impl SrModel for NetworkModel {
     fn scale(&self) -> u32 {
         self.scale
     }
-    fn forward(&self, rgb: &Tensor) -> Tensor {
-        if self.input_range == 1.0 {
-            self.net.forward_t(rgb, false)
-        } else {
-            self.net.forward_t(&(rgb * self.input_range), false) / self.input_range
-        }
+    fn forward(&self, rgb: &Tensor) -> Result<Tensor, SrError> {
+        // The networks are written with tch's layer API, which panics when libtorch throws
+        // (out of memory, a shape libtorch refuses); the model boundary turns that into a value.
+        let run = || {
+            if self.input_range == 1.0 {
+                self.net.forward_t(rgb, false)
+            } else {
+                self.net.forward_t(&(rgb * self.input_range), false) / self.input_range
+            }
+        };
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).map_err(|payload| {
+            let reason = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "libtorch failed".into());
+            SrError::ModelRun {
+                model: self.name.clone(),
+                reason,
+            }
+        })
     }
     fn receptive_margin(&self) -> u32 {
         self.net.receptive_margin()
@@ -159,13 +175,22 @@ impl SrModel for TorchScriptModel {
     fn scale(&self) -> u32 {
         self.scale
     }
-    fn forward(&self, rgb: &Tensor) -> Tensor {
-        let x = rgb * self.input_range;
-        let out = self
-            .module
-            .forward_ts(&[x])
-            .expect("TorchScript module ran on the probe input");
-        out / self.input_range
+    fn forward(&self, rgb: &Tensor) -> Result<Tensor, SrError> {
+        // TorchScript errors carry both tracebacks; the last line says what went wrong.
+        let run_error = |e: tch::TchError| SrError::ModelRun {
+            model: self.name.clone(),
+            reason: e
+                .to_string()
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("TorchScript module failed")
+                .trim()
+                .to_string(),
+        };
+        let x = rgb.f_mul_scalar(self.input_range).map_err(run_error)?;
+        let out = self.module.forward_ts(&[x]).map_err(run_error)?;
+        out.f_div_scalar(self.input_range).map_err(run_error)
     }
     fn receptive_margin(&self) -> u32 {
         // unknown for a foreign module: generous, so tiles rarely show seams

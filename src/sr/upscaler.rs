@@ -52,9 +52,11 @@ impl Upscaler {
     }
 
     /// Upscale an RGB tensor (1 x 3 x H x W, 0..1, any device) to RGB on the compute device.
-    pub fn upscale_rgb(&self, rgb: &Tensor) -> Tensor {
+    pub fn upscale_rgb(&self, rgb: &Tensor) -> Result<Tensor, SrError> {
         let _guard = tch::no_grad_guard();
-        let input = rgb.to_device(self.device.device).to_kind(self.device.kind);
+        let input = rgb
+            .f_to_device(self.device.device)?
+            .f_to_kind(self.device.kind)?;
         let plan = TilePlan {
             tile: self.tile,
             margin: i64::from(self.model.receptive_margin()),
@@ -66,7 +68,7 @@ impl Upscaler {
     pub fn upscale(&self, frame: &YuvFrame) -> Result<YuvFrame, SrError> {
         let _guard = tch::no_grad_guard();
         let rgb = color::yuv_to_rgb(frame, self.device.device)?;
-        let out = self.upscale_rgb(&rgb);
+        let out = self.upscale_rgb(&rgb)?;
         let mut result = color::rgb_to_yuv(&out, frame.color)?;
         result.pts = frame.pts;
         result.duration = frame.duration;

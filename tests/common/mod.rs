@@ -130,6 +130,20 @@ pub fn upscale_with_bicubic(args: &[&str]) -> Run {
     stronglive(&all)
 }
 
+/// The torch virtualenv's Python (scripts that make TorchScript models and reference data).
+#[allow(dead_code)]
+pub fn python() -> std::path::PathBuf {
+    let venv =
+        std::env::var_os("VIRTUAL_ENV").expect("tests run with the torch virtualenv (make test)");
+    std::path::PathBuf::from(venv).join("bin/python")
+}
+
+/// True for `name` being a hidden temporary file of the output `output` (`.OUTPUT.*.partial`).
+#[allow(dead_code)]
+pub fn is_partial_of(name: &str, output: &str) -> bool {
+    name.starts_with(&format!(".{output}.")) && name.ends_with(".partial")
+}
+
 /// Files in `dir`, hidden ones included (a leftover `.x.partial` must be noticed).
 pub fn listing(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)

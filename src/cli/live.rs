@@ -17,9 +17,9 @@ use stronglive::live::pairing::{
 };
 use stronglive::live::sender::{send_stream, SendOptions};
 use stronglive::live::server::{
-    upscaling_sessions, LiveServer, ServerConfig, ServerEvent, DEFAULT_PORT,
+    upscaling_sessions, LiveServer, ServerConfig, ServerEvent, SessionEnd, DEFAULT_PORT,
 };
-use stronglive::pipeline::live::{RecordSwitch, DEFAULT_SR_QUEUE};
+use stronglive::pipeline::{RecordSwitch, SessionReport, DEFAULT_SR_QUEUE};
 use stronglive::sr::registry::ModelRegistry;
 use stronglive::sr::{load_model, ComputeDevice, DevicePreference};
 
@@ -174,56 +174,22 @@ pub struct ServeArgs {
 
 pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
     stronglive::media::init();
-    if let Some(dir) = &args.record {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the recording directory {}", dir.display()))?;
-    }
-    for (name, value) in [
-        ("--handshake-timeout", args.handshake_timeout),
-        ("--idle-timeout", args.idle_timeout),
-    ] {
-        if !(0.1..=3600.0).contains(&value) {
-            bail!("{name} {value}: must be between 0.1 and 3600 seconds");
-        }
-    }
+    check_serve_args(args)?;
     let device = ComputeDevice::select(args.device)?;
     let model_name = ModelRegistry::live_model_name(&args.model, device.is_cuda(), 4);
-    // Load once now so a bad --model fails before anyone connects.
-    let probe = load_model(&model_name, 4, &device)?;
-    println!(
-        "model: {} on {}{}",
-        probe.name(),
-        device.label(),
-        device
-            .fallback_reason
-            .as_ref()
-            .map(|r| format!(" ({r})"))
-            .unwrap_or_default()
-    );
-    drop(probe);
-
+    announce_model(&model_name, &device)?;
     let factory = upscaling_sessions(
-        model_name.clone(),
-        device.clone(),
+        model_name,
+        device,
         RecordSwitch::new(args.record.clone()),
         usize::from(args.sr_queue),
         None,
     );
     let store = PairingStore::default_location();
-    let config = ServerConfig {
-        bind: args.bind,
-        name: args.name.clone().unwrap_or_else(default_server_name),
-        store: store.clone(),
-        handshake_timeout: Duration::from_secs_f64(args.handshake_timeout),
-        idle_timeout: Duration::from_secs_f64(args.idle_timeout),
-        legacy_bind: args.legacy,
-        ingest_urls: args.ingest.clone(),
-        patch_request: args.request_patches.map(|n| (n, args.patch_size)),
-    };
+    let config = server_config(args, &store);
     let (events_tx, events) = crossbeam_channel::unbounded();
     let server = LiveServer::start(config.clone(), factory, events_tx)
         .with_context(|| format!("cannot listen on {}", args.bind))?;
-
     let (secret, expires) = store.current_or_new_secret(args.ttl_min * 60)?;
     let uri = PairingUri {
         name: config.name.clone(),
@@ -239,53 +205,7 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
         let flag = Arc::clone(&interrupted);
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
     }
-    let mut last_metrics = Instant::now();
-    let mut failures = 0;
-    loop {
-        if interrupted.load(Ordering::Relaxed) {
-            println!("stopping: ending sessions and finishing recordings");
-            break;
-        }
-        match events.recv_timeout(Duration::from_millis(100)) {
-            Ok(ServerEvent::Listening { what, address }) => {
-                println!("listening: {what} on {address}")
-            }
-            Ok(ServerEvent::Rejected { peer, reason }) => println!("rejected {peer}: {reason}"),
-            Ok(ServerEvent::SessionStarted { id, label }) => {
-                println!("session {id} started: {label}")
-            }
-            Ok(ServerEvent::SessionEnded { report, reason }) => {
-                println!(
-                    "session {} ended ({reason}): {} units received, {} frames decoded, {} upscaled, {} dropped, {} decode errors, {} HR patches",
-                    report.id,
-                    report.units_received,
-                    report.frames_decoded,
-                    report.frames_upscaled,
-                    report.frames_dropped,
-                    report.decode_errors,
-                    report.final_metrics.totals.patches_received
-                );
-                for path in &report.recordings {
-                    println!("recorded {}", path.display());
-                }
-                for problem in &report.problems {
-                    println!("problem in session {}: {problem}", report.id);
-                    failures += 1;
-                }
-                if args.once {
-                    break;
-                }
-            }
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
-        }
-        if last_metrics.elapsed() >= Duration::from_secs(1) {
-            last_metrics = Instant::now();
-            for snapshot in server.snapshots() {
-                println!("{snapshot}");
-            }
-        }
-    }
+    let problems = print_events_until_done(args, &server, &events, &interrupted);
     server.shutdown();
     // Sessions ended by the shutdown report here.
     for event in events.try_iter() {
@@ -296,11 +216,118 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
             }
         }
     }
-    Ok(if failures == 0 {
+    Ok(if problems == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn check_serve_args(args: &ServeArgs) -> Result<()> {
+    if let Some(dir) = &args.record {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the recording directory {}", dir.display()))?;
+    }
+    for (name, value) in [
+        ("--handshake-timeout", args.handshake_timeout),
+        ("--idle-timeout", args.idle_timeout),
+    ] {
+        if !(0.1..=3600.0).contains(&value) {
+            bail!("{name} {value}: must be between 0.1 and 3600 seconds");
+        }
+    }
+    Ok(())
+}
+
+/// Load the model once now, so a bad --model fails before anyone connects, and say what runs.
+fn announce_model(model_name: &str, device: &ComputeDevice) -> Result<()> {
+    let probe = load_model(model_name, 4, device)?;
+    println!(
+        "model: {} on {}{}",
+        probe.name(),
+        device.label(),
+        device
+            .fallback_reason
+            .as_ref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+fn server_config(args: &ServeArgs, store: &PairingStore) -> ServerConfig {
+    ServerConfig {
+        bind: args.bind,
+        name: args.name.clone().unwrap_or_else(default_server_name),
+        store: store.clone(),
+        handshake_timeout: Duration::from_secs_f64(args.handshake_timeout),
+        idle_timeout: Duration::from_secs_f64(args.idle_timeout),
+        legacy_bind: args.legacy,
+        ingest_urls: args.ingest.clone(),
+        patch_request: args.request_patches.map(|n| (n, args.patch_size)),
+    }
+}
+
+/// Server events and a metrics line per session per second, until Ctrl-C (or the first session
+/// with --once). Returns the number of session problems seen.
+fn print_events_until_done(
+    args: &ServeArgs,
+    server: &LiveServer,
+    events: &crossbeam_channel::Receiver<ServerEvent>,
+    interrupted: &AtomicBool,
+) -> usize {
+    let mut last_metrics = Instant::now();
+    let mut problems = 0;
+    loop {
+        if interrupted.load(Ordering::Relaxed) {
+            println!("stopping: ending sessions and finishing recordings");
+            return problems;
+        }
+        match events.recv_timeout(Duration::from_millis(100)) {
+            Ok(ServerEvent::Listening { what, address }) => {
+                println!("listening: {what} on {address}")
+            }
+            Ok(ServerEvent::Rejected { peer, reason }) => println!("rejected {peer}: {reason}"),
+            Ok(ServerEvent::SessionStarted { id, label }) => {
+                println!("session {id} started: {label}")
+            }
+            Ok(ServerEvent::SessionEnded { report, reason }) => {
+                problems += print_session_end(&report, &reason);
+                if args.once {
+                    return problems;
+                }
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return problems,
+        }
+        if last_metrics.elapsed() >= Duration::from_secs(1) {
+            last_metrics = Instant::now();
+            for snapshot in server.snapshots() {
+                println!("{snapshot}");
+            }
+        }
+    }
+}
+
+/// The session's summary, recordings and problems; returns the number of problems.
+fn print_session_end(report: &SessionReport, reason: &SessionEnd) -> usize {
+    println!(
+        "session {} ended ({reason}): {} units received, {} frames decoded, {} upscaled, {} dropped, {} decode errors, {} HR patches",
+        report.id,
+        report.units_received,
+        report.frames_decoded,
+        report.frames_upscaled,
+        report.frames_dropped,
+        report.decode_errors,
+        report.final_metrics.totals.patches_received
+    );
+    for path in &report.recordings {
+        println!("recorded {}", path.display());
+    }
+    for problem in &report.problems {
+        println!("problem in session {}: {problem}", report.id);
+    }
+    report.problems.len()
 }
 
 #[derive(Args)]
@@ -321,21 +348,15 @@ pub struct SendArgs {
     #[arg(long)]
     no_pace: bool,
     /// Bitrate when the sender encodes (lavfi, B-frame or non-H.264 sources), e.g. 2M.
-    #[arg(long, default_value = "2M", value_parser = crate::upscale_cli::parse_bitrate)]
+    #[arg(long, default_value = "2M", value_parser = super::parse_bitrate)]
     bitrate: u64,
     /// Stop after this many frames.
     #[arg(long)]
     frames: Option<u64>,
     /// Stream at WxH, below the source size (like a phone below its camera's resolution); the
     /// full-size frames are what HR patches are cut from when the server asks for them.
-    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    #[arg(long, value_name = "WxH", value_parser = super::parse_size)]
     stream_size: Option<(u32, u32)>,
-}
-
-fn parse_size(s: &str) -> Result<(u32, u32), String> {
-    s.split_once('x')
-        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
-        .ok_or_else(|| format!("{s:?} is not WxH (e.g. 960x540)"))
 }
 
 pub fn send(args: &SendArgs) -> Result<ExitCode> {

@@ -38,7 +38,7 @@ pub struct UpscaleArgs {
     #[arg(long, conflicts_with = "bitrate", value_parser = clap::value_parser!(u8).range(0..=51))]
     crf: Option<u8>,
     /// Target bitrate instead of constant quality, e.g. 40M or 25000k.
-    #[arg(long, value_parser = parse_bitrate)]
+    #[arg(long, value_parser = super::parse_bitrate)]
     bitrate: Option<u64>,
     /// Where SR runs: auto (CUDA if present), cpu, cuda, cuda:N.
     #[arg(long, default_value = "auto")]
@@ -46,20 +46,6 @@ pub struct UpscaleArgs {
     /// Replace outputs that already exist.
     #[arg(short = 'y', long)]
     overwrite: bool,
-}
-
-pub fn parse_bitrate(s: &str) -> Result<u64, String> {
-    let (digits, mult) = match s.chars().last() {
-        Some('k' | 'K') => (&s[..s.len() - 1], 1_000),
-        Some('m' | 'M') => (&s[..s.len() - 1], 1_000_000),
-        _ => (s, 1),
-    };
-    match digits.parse::<f64>() {
-        Ok(v) if v > 0.0 => Ok((v * mult as f64) as u64),
-        _ => Err(format!(
-            "invalid bitrate {s:?}: expected e.g. 40M, 25000k or 8000000"
-        )),
-    }
 }
 
 pub fn probe(files: &[PathBuf]) -> Result<ExitCode> {

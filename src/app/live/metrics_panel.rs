@@ -1,0 +1,150 @@
+//! The Live tab's bottom panel: the stream's figures and 60 s sparklines of fps and timings.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use eframe::egui;
+use egui_plot::{Line, Plot, PlotPoints};
+
+use super::LiveTab;
+use crate::pipeline::metrics::MetricsSnapshot;
+
+/// Seconds of metrics the sparklines show.
+const HISTORY_S: f64 = 60.0;
+
+/// Seconds between two sparkline samples (the window redraws far more often).
+const SAMPLE_EVERY_S: f64 = 0.25;
+
+/// One sparkline sample.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    t: f64,
+    input_fps: f64,
+    output_fps: f64,
+    sr_ms: f64,
+    latency_ms: f64,
+}
+
+/// The last [`HISTORY_S`] seconds of samples, timed from the first poll.
+#[derive(Default)]
+pub(super) struct MetricsHistory {
+    samples: VecDeque<Sample>,
+    started: Option<Instant>,
+}
+
+impl MetricsHistory {
+    /// Add `snapshot` if a sample is due, and forget samples older than the sparklines show.
+    pub(super) fn record(&mut self, snapshot: Option<&MetricsSnapshot>) {
+        let started = *self.started.get_or_insert_with(Instant::now);
+        let t = started.elapsed().as_secs_f64();
+        if let Some(s) = snapshot {
+            if self
+                .samples
+                .back()
+                .is_none_or(|last| t - last.t >= SAMPLE_EVERY_S)
+            {
+                self.samples.push_back(Sample {
+                    t,
+                    input_fps: s.input_fps,
+                    output_fps: s.output_fps,
+                    sr_ms: s.sr.p50_ms,
+                    latency_ms: s.latency.p50_ms,
+                });
+            }
+        }
+        while self.samples.front().is_some_and(|s| t - s.t > HISTORY_S) {
+            self.samples.pop_front();
+        }
+    }
+
+    fn series(&self, pick: fn(&Sample) -> f64) -> PlotPoints<'static> {
+        self.samples.iter().map(|s| [s.t, pick(s)]).collect()
+    }
+}
+
+impl LiveTab {
+    pub(super) fn metrics_panel(&self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.vertical(|ui| {
+                ui.set_width(360.0);
+                match &self.state.snapshot {
+                    Some(s) => stream_figures(ui, s),
+                    None => {
+                        ui.strong("No stream");
+                        ui.label(if self.state.engine.is_empty() {
+                            "SR engine starting...".to_string()
+                        } else {
+                            format!("SR: {}", self.state.engine)
+                        });
+                        ui.weak("Pair a phone, enable a listener, or play the demo clip.");
+                    }
+                }
+            });
+            let history = &self.state.history;
+            for (title, lines) in [
+                (
+                    "fps (in, out)",
+                    [
+                        history.series(|s| s.input_fps),
+                        history.series(|s| s.output_fps),
+                    ],
+                ),
+                (
+                    "ms (SR, latency)",
+                    [
+                        history.series(|s| s.sr_ms),
+                        history.series(|s| s.latency_ms),
+                    ],
+                ),
+            ] {
+                sparkline(ui, title, lines);
+            }
+        });
+    }
+}
+
+fn stream_figures(ui: &mut egui::Ui, s: &MetricsSnapshot) {
+    ui.strong(&s.label);
+    ui.label(format!(
+        "{}x{} -> {}x{}   {} on {}",
+        s.input_size.0, s.input_size.1, s.output_size.0, s.output_size.1, s.model, s.device
+    ));
+    ui.label(format!(
+        "in {:.1} fps   out {:.1} fps   {:.2} Mbit/s",
+        s.input_fps,
+        s.output_fps,
+        s.bitrate_bps / 1e6
+    ));
+    ui.label(format!(
+        "SR {:.0}/{:.0} ms (p50/p95)   latency {:.0}/{:.0} ms",
+        s.sr.p50_ms, s.sr.p95_ms, s.latency.p50_ms, s.latency.p95_ms
+    ));
+    ui.label(format!(
+        "frames {} in, {} out, {} dropped   queue {}/{}",
+        s.totals.frames_decoded,
+        s.totals.frames_upscaled,
+        s.totals.sr_dropped + s.totals.display_dropped,
+        s.sr_queue_depth,
+        s.sr_queue_capacity
+    ));
+}
+
+/// A small fixed plot of two series, titled `title` (also the plot's id).
+fn sparkline(ui: &mut egui::Ui, title: &str, lines: [PlotPoints<'static>; 2]) {
+    ui.vertical(|ui| {
+        ui.label(title);
+        Plot::new(title)
+            .height(110.0)
+            .width(260.0)
+            .show_axes([false, true])
+            .allow_drag(false)
+            .allow_zoom(false)
+            .allow_scroll(false)
+            .include_y(0.0)
+            .show(ui, |plot| {
+                for (i, points) in lines.into_iter().enumerate() {
+                    plot.line(Line::new(if i == 0 { "a" } else { "b" }, points));
+                }
+            });
+    });
+}

@@ -1,0 +1,492 @@
+//! `stronglive bench`: frames/s of each stage (decode, SR per model and size, encode) and of the
+//! whole offline job, printed as a table, with ratios against bicubic measured in the same run;
+//! `bench --live` measures the live path end to end: a reference sender streams a paced
+//! libx264 test pattern over loopback to a real server, and the table reports what arrived,
+//! what SR kept up with, and how long a frame took from arrival to 4x output.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use stronglive::frame::{ColorInfo, YuvFrame};
+use stronglive::live::pairing::{PairingSecret, PairingStore, PairingUri};
+use stronglive::live::sender::{send_stream, SendOptions};
+use stronglive::live::server::{upscaling_sessions, LiveServer, ServerConfig, ServerEvent};
+use stronglive::media::{
+    DemuxItem, EncoderChoice, MediaWriter, OutputPlan, Quality, VideoDecoder, LAVFI_PREFIX,
+};
+use stronglive::pipeline::metrics::MetricsSnapshot;
+use stronglive::pipeline::{OfflineJob, RecordSwitch, SessionReport, DEFAULT_SR_QUEUE};
+use stronglive::sr::registry::ModelRegistry;
+use stronglive::sr::{
+    load_model, model::gflops_per_frame, ComputeDevice, DevicePreference, Upscaler,
+};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Frames per measurement.
+    #[arg(long, default_value_t = 30)]
+    pub frames: u32,
+    /// Models to time (comma-separated names or paths; default: every shipped model); bicubic
+    /// is always included.
+    #[arg(long, value_delimiter = ',')]
+    pub models: Vec<String>,
+    /// Input sizes for SR, WxH, comma-separated.
+    #[arg(long, default_value = "480x270,960x540", value_delimiter = ',')]
+    pub sizes: Vec<String>,
+    /// Encoder for the encode and end-to-end rows.
+    #[arg(long, default_value = "auto")]
+    pub encoder: EncoderChoice,
+    #[arg(long, default_value = "auto")]
+    pub device: DevicePreference,
+    /// Skip the (slow on CPU) 4K encode and end-to-end rows.
+    #[arg(long)]
+    pub sr_only: bool,
+    /// Measure the live path instead: `stronglive send` -> `serve` over loopback, per size
+    /// (default model: the device's tier), reporting fps, drops, SR time and latency.
+    #[arg(long)]
+    pub live: bool,
+    /// Seconds streamed per live measurement.
+    #[arg(long, default_value_t = 10)]
+    pub live_seconds: u32,
+    /// Frame rate of the live sender.
+    #[arg(long, default_value_t = 30)]
+    pub live_fps: u32,
+}
+
+/// One line of the stage table.
+struct Row {
+    stage: String,
+    detail: String,
+    frames: u64,
+    seconds: f64,
+    /// Bicubic's fps at the same size, for the ratio column.
+    reference_fps: Option<f64>,
+}
+
+impl Row {
+    fn fps(&self) -> f64 {
+        self.frames as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// Parameters and cost of a model, for the second table.
+struct ModelCost {
+    name: String,
+    parameters: Option<u64>,
+    gflops_960x540: Option<f64>,
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32)> {
+    super::parse_size(s).map_err(anyhow::Error::msg)
+}
+
+fn lavfi_clip(w: u32, h: u32, frames: u32) -> PathBuf {
+    PathBuf::from(format!(
+        "{LAVFI_PREFIX}testsrc2=size={w}x{h}:rate=30,format=yuv420p,trim=end_frame={frames}"
+    ))
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.live {
+        return run_live(args);
+    }
+    let device = ComputeDevice::select(args.device)?;
+    let sizes: Vec<(u32, u32)> = args
+        .sizes
+        .iter()
+        .map(|s| parse_size(s))
+        .collect::<Result<_>>()?;
+    let models = models_to_time(args);
+    let scratch = tempfile_dir()?;
+    let mut rows = measure_decode(args, &sizes, &scratch)?;
+    let (sr_rows, costs) = measure_sr(args, &sizes, &models, &device)?;
+    rows.extend(sr_rows);
+    if !args.sr_only {
+        let size = sizes.last().copied().unwrap_or((960, 540));
+        rows.extend(measure_encode_and_jobs(args, size, &models, &scratch)?);
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    print_stage_table(&rows, &costs);
+    Ok(())
+}
+
+/// Bicubic first (the reference of the ratios), then the named or every shipped x4 model.
+fn models_to_time(args: &BenchArgs) -> Vec<String> {
+    let mut models = vec!["bicubic".to_string()];
+    if args.models.is_empty() {
+        let registry = ModelRegistry::discover();
+        models.extend(
+            registry
+                .entries
+                .iter()
+                .filter(|e| e.shipped && e.card.as_ref().is_some_and(|c| c.scale == 4))
+                .map(|e| e.name.clone()),
+        );
+    } else {
+        models.extend(args.models.iter().filter(|m| *m != "bicubic").cloned());
+    }
+    models
+}
+
+/// The threaded FFmpeg decoder on an H.264 clip of each size made in this run.
+fn measure_decode(args: &BenchArgs, sizes: &[(u32, u32)], scratch: &Path) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for &(w, h) in sizes {
+        let clip = scratch.join(format!("decode_{w}x{h}.mp4"));
+        encode_clip(&lavfi_clip(w, h, args.frames), &clip)?;
+        let mut decoder = VideoDecoder::open(&clip)?;
+        let start = Instant::now();
+        let mut frames = 0;
+        while let Some(item) = decoder.next_item()? {
+            if matches!(item, DemuxItem::Frame(_)) {
+                frames += 1;
+            }
+        }
+        rows.push(Row {
+            stage: "decode h264".into(),
+            detail: format!("{w}x{h}"),
+            frames,
+            seconds: start.elapsed().as_secs_f64(),
+            reference_fps: None,
+        });
+    }
+    Ok(rows)
+}
+
+/// SR per model and size: YUV upload, RGB conversion, model, YUV conversion, download.
+fn measure_sr(
+    args: &BenchArgs,
+    sizes: &[(u32, u32)],
+    models: &[String],
+    device: &ComputeDevice,
+) -> Result<(Vec<Row>, Vec<ModelCost>)> {
+    let mut rows = Vec::new();
+    let mut costs: Vec<ModelCost> = Vec::new();
+    for &(w, h) in sizes {
+        let mut bicubic_fps = None;
+        for name in models {
+            let model = load_model(name, 4, device)?;
+            if !costs.iter().any(|c| &c.name == name) {
+                costs.push(ModelCost {
+                    name: name.clone(),
+                    parameters: model.parameters(),
+                    gflops_960x540: gflops_per_frame(model.as_ref(), 960, 540),
+                });
+            }
+            let upscaler = Upscaler::new(model, device.clone());
+            let frame = YuvFrame::filled(w, h, 120, 110, 140, ColorInfo::default_for_height(h));
+            upscaler.upscale(&frame)?; // warm-up: allocator, kernels
+            let start = Instant::now();
+            for _ in 0..args.frames {
+                upscaler.upscale(&frame)?;
+            }
+            let row = Row {
+                stage: format!("sr {name}"),
+                detail: format!("{w}x{h} -> {}x{} {}", w * 4, h * 4, device.label()),
+                frames: u64::from(args.frames),
+                seconds: start.elapsed().as_secs_f64(),
+                reference_fps: bicubic_fps,
+            };
+            if name == "bicubic" {
+                bicubic_fps = Some(row.fps());
+            }
+            rows.push(row);
+        }
+    }
+    Ok((rows, costs))
+}
+
+/// Encoding at the output size, then an H.264 file through the three-thread offline job.
+fn measure_encode_and_jobs(
+    args: &BenchArgs,
+    (w, h): (u32, u32),
+    models: &[String],
+    scratch: &Path,
+) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    let clip = lavfi_clip(w * 4, h * 4, args.frames);
+    let start = Instant::now();
+    let (frames, encoder) = encode_clip_with(&clip, &scratch.join("encode.mp4"), &args.encoder)?;
+    rows.push(Row {
+        stage: format!("encode {encoder}"),
+        detail: format!("{}x{} (incl. lavfi source)", w * 4, h * 4),
+        frames,
+        seconds: start.elapsed().as_secs_f64(),
+        reference_fps: None,
+    });
+    let input = scratch.join(format!("e2e_{w}x{h}.mp4"));
+    encode_clip(&lavfi_clip(w, h, args.frames), &input)?;
+    for name in models {
+        let job = OfflineJob {
+            input: input.clone(),
+            output: scratch.join(format!("e2e_{name}.mp4").replace('/', "_")),
+            model: name.clone(),
+            scale: 4,
+            encoder: args.encoder.clone(),
+            quality: Quality::Default,
+            device: args.device,
+            overwrite: true,
+        };
+        let report = job.run(Arc::new(AtomicBool::new(false)), &mut |_| {})?;
+        rows.push(Row {
+            stage: format!("end-to-end {name}"),
+            detail: format!("{w}x{h} -> {}x{} {}", w * 4, h * 4, report.start.encoder),
+            frames: report.frames,
+            seconds: report.elapsed.as_secs_f64(),
+            reference_fps: None,
+        });
+    }
+    Ok(rows)
+}
+
+fn print_stage_table(rows: &[Row], costs: &[ModelCost]) {
+    println!(
+        "{:<22} {:<36} {:>7} {:>9} {:>10} {:>12}",
+        "stage", "detail", "frames", "fps", "ms/frame", "vs bicubic"
+    );
+    for row in rows {
+        let ratio = row
+            .reference_fps
+            .map(|r| format!("{:.2}x", row.fps() / r))
+            .unwrap_or_default();
+        println!(
+            "{:<22} {:<36} {:>7} {:>9.2} {:>10.2} {:>12}",
+            row.stage,
+            row.detail,
+            row.frames,
+            row.fps(),
+            1000.0 * row.seconds / row.frames.max(1) as f64,
+            ratio
+        );
+    }
+    println!();
+    println!(
+        "{:<22} {:>12} {:>18}",
+        "model", "parameters", "GFLOP per 960x540"
+    );
+    for cost in costs {
+        println!(
+            "{:<22} {:>12} {:>18}",
+            cost.name,
+            cost.parameters.map_or("-".into(), |p| p.to_string()),
+            cost.gflops_960x540
+                .map_or("-".into(), |g| format!("{g:.1}"))
+        );
+    }
+    println!("peak resident memory: {} MiB", peak_rss_mib());
+}
+
+/// Encode a source 1:1 with x264 (fast, always present) into an MP4.
+fn encode_clip(source: &Path, out: &Path) -> Result<u64> {
+    encode_clip_with(source, out, &EncoderChoice::Named("libx264".into())).map(|(n, _)| n)
+}
+
+fn encode_clip_with(source: &Path, out: &Path, encoder: &EncoderChoice) -> Result<(u64, String)> {
+    let mut decoder = VideoDecoder::open(source)?;
+    let info = decoder.info().clone();
+    let mut writer = MediaWriter::create(
+        &OutputPlan {
+            path: out.to_path_buf(),
+            width: info.video.width,
+            height: info.video.height,
+            encoder: encoder.clone(),
+            quality: Quality::Default,
+        },
+        &decoder,
+    )?;
+    let name = writer.encoder_name().to_string();
+    let mut frames = 0;
+    while let Some(item) = decoder.next_item()? {
+        if let DemuxItem::Frame(f) = item {
+            writer.write_frame(&f)?;
+            frames += 1;
+        }
+    }
+    writer.finish()?;
+    Ok((frames, name))
+}
+
+fn tempfile_dir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("stronglive-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    Ok(dir)
+}
+
+/// Peak resident set size of this process (VmHWM), in MiB.
+pub fn peak_rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024)
+}
+
+/// One row of the live table.
+struct LiveRow {
+    size: (u32, u32),
+    model: String,
+    sent: u64,
+    report: SessionReport,
+    /// The last reading while the sender was still streaming.
+    streaming: MetricsSnapshot,
+}
+
+/// `bench --live`: per size and model, a paced sender over loopback into a real server.
+fn run_live(args: &BenchArgs) -> Result<()> {
+    let device = ComputeDevice::select(args.device)?;
+    let models = if args.models.is_empty() {
+        vec![ModelRegistry::live_model_name("auto", device.is_cuda(), 4)]
+    } else {
+        args.models.clone()
+    };
+    let config_dir =
+        std::env::temp_dir().join(format!("stronglive-live-bench-{}", std::process::id()));
+    let store = PairingStore::in_dir(&config_dir);
+    let (secret, _) = store.new_secret(0)?;
+    println!(
+        "live path on loopback: {} s of testsrc2 at {} fps per row, libx264 zerolatency 4 Mbit/s, SR queue {DEFAULT_SR_QUEUE}, SR on {}",
+        args.live_seconds,
+        args.live_fps,
+        device.label()
+    );
+    let mut rows = Vec::new();
+    for size in &args.sizes {
+        let (w, h) = parse_size(size)?;
+        for model in &models {
+            rows.push(measure_live(args, &device, model, (w, h), &store, &secret)?);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&config_dir);
+    print_live_table(&rows);
+    Ok(())
+}
+
+fn print_live_table(rows: &[LiveRow]) {
+    println!();
+    println!(
+        "{:<10} {:<14} {:>5} {:>6} {:>6} {:>6} {:>7} {:>7} {:>8} {:>14} {:>16}",
+        "input",
+        "model",
+        "sent",
+        "recv",
+        "SR'd",
+        "drop",
+        "in fps",
+        "out fps",
+        "dec ms",
+        "SR ms p50/p95",
+        "latency p50/p95"
+    );
+    for row in rows {
+        let m = &row.streaming;
+        println!(
+            "{:<10} {:<14} {:>5} {:>6} {:>6} {:>6} {:>7.1} {:>7.2} {:>8.1} {:>14} {:>16}",
+            format!("{}x{}", row.size.0, row.size.1),
+            row.model,
+            row.sent,
+            row.report.frames_decoded,
+            row.report.frames_upscaled,
+            row.report.frames_dropped,
+            m.totals.frames_decoded as f64 / m.elapsed.as_secs_f64().max(1e-3),
+            m.totals.frames_upscaled as f64 / m.elapsed.as_secs_f64().max(1e-3),
+            m.decode.p50_ms,
+            format!("{:.0}/{:.0}", m.sr.p50_ms, m.sr.p95_ms),
+            format!("{:.0}/{:.0} ms", m.latency.p50_ms, m.latency.p95_ms),
+        );
+    }
+    println!("(fps and timings read just before the sender stopped: fps over the session so far, timings over the last 120 frames; latency: access unit arrival -> SR output ready; drop: frames SR could not keep up with, whole session)");
+    println!("peak resident memory: {} MiB", peak_rss_mib());
+}
+
+fn measure_live(
+    args: &BenchArgs,
+    device: &ComputeDevice,
+    model: &str,
+    (w, h): (u32, u32),
+    store: &PairingStore,
+    secret: &PairingSecret,
+) -> Result<LiveRow> {
+    let factory = upscaling_sessions(
+        model.to_string(),
+        device.clone(),
+        RecordSwitch::default(),
+        DEFAULT_SR_QUEUE,
+        None,
+    );
+    let (events_tx, events) = crossbeam_channel::unbounded();
+    let server = LiveServer::start(
+        ServerConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            name: "bench".into(),
+            store: store.clone(),
+            handshake_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(10),
+            legacy_bind: None,
+            ingest_urls: Vec::new(),
+            patch_request: None,
+        },
+        factory,
+        events_tx,
+    )
+    .context("cannot start the bench server")?;
+    let options = SendOptions {
+        source: PathBuf::from(format!(
+            "lavfi:testsrc2=size={w}x{h}:rate={}:duration={}",
+            args.live_fps, args.live_seconds
+        )),
+        pairing: PairingUri {
+            name: "bench".into(),
+            hosts: vec![server.local_addr().ip()],
+            port: server.local_addr().port(),
+            secret: secret.clone(),
+            expires: None,
+        },
+        host: None,
+        device_name: "bench sender".into(),
+        pace: true,
+        bitrate: 4_000_000,
+        max_frames: None,
+        stream_size: None,
+        repeat: false,
+    };
+    eprintln!("streaming {w}x{h} through {model} ...");
+    // Steady state is read while the sender streams; once it stops, the frames still queued
+    // for SR would only measure the drain.
+    let sender =
+        std::thread::spawn(move || send_stream(&options, Arc::new(AtomicBool::new(false))));
+    let mut streaming: Option<MetricsSnapshot> = None;
+    while !sender.is_finished() {
+        std::thread::sleep(Duration::from_millis(250));
+        if let Some(s) = server.snapshots().into_iter().next() {
+            streaming = Some(s);
+        }
+    }
+    let sent = sender
+        .join()
+        .map_err(|_| anyhow::anyhow!("the sender thread panicked"))??;
+    let timeout = Duration::from_secs(u64::from(args.live_seconds) * 10 + 120);
+    let report = loop {
+        match events.recv_timeout(timeout) {
+            Ok(ServerEvent::SessionEnded { report, .. }) => break *report,
+            Ok(_) => continue,
+            Err(_) => bail!("the session did not end within {timeout:?}"),
+        }
+    };
+    server.shutdown();
+    Ok(LiveRow {
+        size: (w, h),
+        model: model.to_string(),
+        sent: sent.frames_sent,
+        streaming: streaming.unwrap_or_else(|| report.final_metrics.clone()),
+        report,
+    })
+}

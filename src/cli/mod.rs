@@ -1,0 +1,53 @@
+//! The command-line tools: each file is one family of commands, built only from the engine's
+//! public API (no direct libtorch or FFmpeg calls: those belong to `sr` and `media`).
+//! `main.rs` parses the command line and dispatches here.
+
+#[cfg(feature = "media")]
+pub mod bench;
+pub mod eval;
+#[cfg(feature = "media")]
+pub mod live;
+pub mod models;
+#[cfg(feature = "media")]
+pub mod upscale;
+
+/// `WxH`, e.g. `960x540` (a clap value parser).
+#[cfg(feature = "media")]
+pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    s.split_once('x')
+        .and_then(|(w, h)| Some((w.trim().parse().ok()?, h.trim().parse().ok()?)))
+        .ok_or_else(|| format!("{s:?} is not WxH (e.g. 960x540)"))
+}
+
+/// Bits per second, e.g. `40M`, `25000k`, `8000000` (a clap value parser).
+#[cfg(feature = "media")]
+pub fn parse_bitrate(s: &str) -> Result<u64, String> {
+    let (digits, mult) = match s.chars().last() {
+        Some('k' | 'K') => (&s[..s.len() - 1], 1_000),
+        Some('m' | 'M') => (&s[..s.len() - 1], 1_000_000),
+        _ => (s, 1),
+    };
+    match digits.parse::<f64>() {
+        Ok(v) if v > 0.0 => Ok((v * mult as f64) as u64),
+        _ => Err(format!(
+            "invalid bitrate {s:?}: expected e.g. 40M, 25000k or 8000000"
+        )),
+    }
+}
+
+#[cfg(all(test, feature = "media"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_bitrates_parse_or_say_what_is_wrong() {
+        assert_eq!(parse_size("960x540"), Ok((960, 540)));
+        assert!(parse_size("960*540").unwrap_err().contains("not WxH"));
+        assert_eq!(parse_bitrate("40M"), Ok(40_000_000));
+        assert_eq!(parse_bitrate("25000k"), Ok(25_000_000));
+        assert_eq!(parse_bitrate("8000000"), Ok(8_000_000));
+        assert!(parse_bitrate("-3M")
+            .unwrap_err()
+            .contains("invalid bitrate"));
+    }
+}

@@ -1,0 +1,122 @@
+//! The protocol handshake on the server side: ServerHello with a fresh nonce, the client's
+//! HMAC proof checked against the pairing store, Welcome or Reject. Bounded in time (one
+//! deadline for the whole exchange) and in number (pending handshakes are capped).
+
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::pairing::random_bytes;
+use super::protocol::{Message, RejectCode, MAX_HANDSHAKE_BYTES, PROTOCOL_VERSION};
+use super::sessions::Shared;
+use super::wire::{send, MessageReader, WireError};
+
+/// Unauthenticated connections handled at once; more are closed straight away.
+const MAX_PENDING_HANDSHAKES: usize = 32;
+
+fn reject(stream: &TcpStream, code: RejectCode, reason: String) -> WireError {
+    let _ = send(
+        stream,
+        &Message::Reject {
+            code,
+            reason: reason.clone(),
+        },
+    );
+    let _ = stream.shutdown(Shutdown::Both);
+    WireError::Rejected(format!("{code}: {reason}"))
+}
+
+/// Decrements the pending-handshake count when the handshake ends, however it ends.
+struct PendingGuard<'a>(&'a AtomicUsize);
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Handshake; returns the device's name when the proof is good.
+pub(super) fn handshake(shared: &Shared, stream: &TcpStream) -> Result<String, WireError> {
+    let pending = shared.pending_handshakes.fetch_add(1, Ordering::Relaxed) + 1;
+    let _guard = PendingGuard(&shared.pending_handshakes);
+    if pending > MAX_PENDING_HANDSHAKES {
+        return Err(reject(
+            stream,
+            RejectCode::Busy,
+            format!("{MAX_PENDING_HANDSHAKES} handshakes already in progress"),
+        ));
+    }
+    let nonce = random_bytes().map_err(|e| WireError::Rejected(e.to_string()))?;
+    stream
+        .set_write_timeout(Some(shared.config.handshake_timeout))
+        .map_err(WireError::Io)?;
+    send(
+        stream,
+        &Message::ServerHello {
+            version: PROTOCOL_VERSION,
+            nonce,
+            server_name: shared.config.name.clone(),
+        },
+    )
+    .map_err(WireError::Io)?;
+    let hello = MessageReader {
+        stream,
+        stop: &shared.stop,
+    }
+    .read(MAX_HANDSHAKE_BYTES, shared.config.handshake_timeout);
+    let hello = match hello {
+        Ok(m) => m,
+        Err(WireError::Protocol(e)) => {
+            return Err(reject(
+                stream,
+                RejectCode::Malformed,
+                format!("bad hello: {e}"),
+            ))
+        }
+        Err(e) => return Err(e),
+    };
+    let Message::ClientHello {
+        version,
+        device_id,
+        device_name,
+        proof,
+    } = hello
+    else {
+        return Err(reject(
+            stream,
+            RejectCode::Malformed,
+            format!("expected ClientHello, got {}", hello.name()),
+        ));
+    };
+    if version != PROTOCOL_VERSION {
+        return Err(reject(
+            stream,
+            RejectCode::Version,
+            format!("client speaks version {version}, this server {PROTOCOL_VERSION}"),
+        ));
+    }
+    let outcome = shared
+        .config
+        .store
+        .authenticate(&nonce, version, &device_id, &device_name, &proof)
+        .map_err(|e| WireError::Rejected(e.to_string()))?;
+    match outcome {
+        Ok(auth) => {
+            if auth.newly_paired {
+                tracing::info!(
+                    "paired new device {:?} ({})",
+                    auth.device_name,
+                    auth.device_id
+                );
+            }
+            Ok(device_name)
+        }
+        Err(code) => {
+            let reason = match code {
+                RejectCode::PairingExpired => {
+                    "this device is not paired and the pairing code has expired or was replaced; scan a new one (stronglive pair)".to_string()
+                }
+                _ => "wrong pairing secret".to_string(),
+            };
+            Err(reject(stream, code, reason))
+        }
+    }
+}

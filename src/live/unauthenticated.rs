@@ -1,0 +1,121 @@
+//! The transports without authentication, off unless the user turns them on: STRONGLIVE's
+//! original framing (the legacy listener) and RTMP/SRT through FFmpeg's listeners. Each
+//! connection becomes a session like an authenticated peer's.
+
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::protocol::{parse_header, HEADER_BYTES, MAX_MESSAGE_BYTES};
+use super::sessions::{end_session, open_session, ServerEvent, SessionEnd, Shared};
+use super::wire::MessageReader;
+use crate::media::annexb;
+use crate::media::h264::EncodedUnit;
+use crate::media::ingest::PacketSource;
+use crate::pipeline::IngestItem;
+
+/// STRONGLIVE's original client: `u32 BE length` + one H.264 access unit, repeated; no
+/// handshake, no timestamps (arrival time is used). Codec-config chunks (SPS/PPS only) are held
+/// and put in front of the next unit.
+pub(super) fn handle_legacy_peer(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let label = format!("STRONGLIVE client @ {peer}");
+    let Some((_, session)) = open_session(shared, &label, Box::new(|| {})) else {
+        return;
+    };
+    let started = Instant::now();
+    let mut reader = MessageReader {
+        stream: &stream,
+        stop: &shared.stop,
+    };
+    let mut held_sets: Vec<u8> = Vec::new();
+    let reason = loop {
+        let deadline = Instant::now() + shared.config.idle_timeout;
+        let mut header = [0u8; HEADER_BYTES];
+        if let Err(e) = reader.read_exact_by(&mut header, deadline, shared.config.idle_timeout) {
+            break SessionEnd::from(e);
+        }
+        let length = match parse_header(header, MAX_MESSAGE_BYTES) {
+            Ok(l) => l,
+            Err(e) => break SessionEnd::BadStream(e.to_string()),
+        };
+        let mut data = vec![0u8; length];
+        if let Err(e) = reader.read_exact_by(&mut data, deadline, shared.config.idle_timeout) {
+            break SessionEnd::from(e);
+        }
+        let units = annexb::nal_units(&data);
+        if units.is_empty() {
+            break SessionEnd::BadStream(format!(
+                "a {length}-byte chunk holds no H.264 NAL unit (not Annex-B)"
+            ));
+        }
+        if units
+            .iter()
+            .all(|u| matches!(annexb::nal_type(u), annexb::NAL_SPS | annexb::NAL_PPS))
+        {
+            held_sets = data;
+            continue;
+        }
+        if !held_sets.is_empty() {
+            let mut joined = std::mem::take(&mut held_sets);
+            joined.extend_from_slice(&data);
+            data = joined;
+        }
+        let unit = EncodedUnit {
+            pts_us: started.elapsed().as_micros() as i64,
+            key: annexb::is_key_frame(&data),
+            data,
+        };
+        if !session.ingest(IngestItem::Unit {
+            unit,
+            received: Instant::now(),
+        }) {
+            break SessionEnd::SessionStopped;
+        }
+    };
+    tracing::info!("{label}: {reason}");
+    let _ = stream.shutdown(Shutdown::Both);
+    end_session(shared, session, reason);
+}
+
+/// RTMP/SRT: FFmpeg listens for one sender at a time; each connection is a session.
+pub(super) fn ingest_loop(shared: &Arc<Shared>, url: &str) {
+    while !shared.stop.load(Ordering::Relaxed) {
+        let mut source = match PacketSource::listen(url, Arc::clone(&shared.stop)) {
+            Ok(s) => s,
+            Err(e) => {
+                if !shared.stop.load(Ordering::Relaxed) {
+                    tracing::warn!("ingest {url}: {e}");
+                    let _ = shared.events.send(ServerEvent::Rejected {
+                        peer: url.to_string(),
+                        reason: e.to_string(),
+                    });
+                    thread::sleep(Duration::from_millis(500));
+                }
+                continue;
+            }
+        };
+        let label = format!("ingest {url}");
+        let Some((_, session)) = open_session(shared, &label, Box::new(|| {})) else {
+            continue;
+        };
+        session.ingest(IngestItem::Config(source.description().clone()));
+        let reason = loop {
+            match source.next_unit() {
+                Ok(Some(unit)) => {
+                    if !session.ingest(IngestItem::Unit {
+                        unit,
+                        received: Instant::now(),
+                    }) {
+                        break SessionEnd::SessionStopped;
+                    }
+                }
+                Ok(None) => break SessionEnd::SenderEnded,
+                Err(e) => break SessionEnd::BadStream(e.to_string()),
+            }
+        };
+        end_session(shared, session, reason);
+    }
+}

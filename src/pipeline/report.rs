@@ -1,0 +1,72 @@
+//! What a live session reports: the problems that did not stop it, and its final account.
+//! Below both the session and its recorder stages, so each can name a problem.
+
+use std::path::PathBuf;
+
+use super::metrics::MetricsSnapshot;
+use super::stage::StagePanic;
+
+/// Which of a session's two recordings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordedStream {
+    Input,
+    Output,
+}
+
+impl std::fmt::Display for RecordedStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RecordedStream::Input => "input",
+            RecordedStream::Output => "output",
+        })
+    }
+}
+
+/// Something that went wrong in a session without ending it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SessionProblem {
+    #[error("cannot start the H.264 decoder: {0}")]
+    DecoderUnavailable(String),
+    #[error("SR failed on {frames} frame(s), which were dropped; first error: {first_error}")]
+    SrFailed { frames: u64, first_error: String },
+    #[error("{what} recording: {reason}")]
+    RecordingNotFinished {
+        what: RecordedStream,
+        reason: String,
+    },
+    #[error("{what} recording stopped: {reason}")]
+    RecordingStopped {
+        what: RecordedStream,
+        reason: String,
+    },
+    #[error("{what} recording {} abandoned: its stage ended without finishing the stream", path.display())]
+    RecordingAbandoned { what: RecordedStream, path: PathBuf },
+    #[error("HR patch {}: {reason}", path.display())]
+    PatchNotSaved { path: PathBuf, reason: String },
+    #[error("{0}")]
+    StagePanicked(StagePanic),
+}
+
+/// What a finished session did.
+#[derive(Debug, Clone)]
+pub struct SessionReport {
+    pub id: u64,
+    pub label: String,
+    pub units_received: u64,
+    pub frames_decoded: u64,
+    pub frames_upscaled: u64,
+    pub frames_dropped: u64,
+    pub decode_errors: u64,
+    pub recordings: Vec<PathBuf>,
+    /// Problems that did not stop the session (recording failures, SR errors).
+    pub problems: Vec<SessionProblem>,
+    /// The last metrics reading (timing percentiles over the last frames, totals).
+    pub final_metrics: MetricsSnapshot,
+}
+
+/// What a session stage leaves behind: finished recordings and problems.
+#[derive(Default)]
+pub(crate) struct StageOutcome {
+    pub recordings: Vec<PathBuf>,
+    pub problems: Vec<SessionProblem>,
+}

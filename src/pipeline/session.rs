@@ -1,0 +1,479 @@
+//! A live session: ingest -> decode -> SR -> (display, record), one named thread per stage.
+//!
+//! Latency stays bounded because the only place frames wait is a small queue in front of SR
+//! that drops its oldest frame when full (newest wins), and the display slot keeps only the
+//! newest result. Every drop is counted. Recording never drops what reaches it: the input is
+//! stream-copied unit by unit, the SR output gets every frame SR produced.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+use crate::frame::YuvFrame;
+use crate::media::annexb;
+use crate::media::h264::{EncodedUnit, H264StreamDecoder};
+use crate::media::ingest::StreamDescription;
+use crate::sr::{SrError, Upscaler};
+
+use super::handoff::{DisplayFrame, DisplaySlot, NewestWinsQueue, QueueProducer};
+use super::metrics::SessionMetrics;
+use super::report::{SessionProblem, SessionReport, StageOutcome};
+use super::stage::{spawn_stage, Stage};
+use super::takes::{record_input_stage, record_output_stage, Record, RecordSwitch, TakeTracker};
+
+/// Access units waiting for the decoder: decoding is fast, so this only absorbs network bursts.
+const INGEST_QUEUE: usize = 64;
+/// Units waiting for the input recorder (stream copy, fast).
+const INPUT_RECORD_QUEUE: usize = 64;
+/// SR frames waiting for the output encoder (12 MB each at 4K).
+const OUTPUT_RECORD_QUEUE: usize = 4;
+/// Frames waiting for SR before the oldest is dropped, unless configured. Two absorbs a burst
+/// of network delivery when SR keeps up; when it does not, each queued frame adds one frame
+/// interval of latency (measured: 4 frames cost ~130 ms at 30 fps), so the queue stays short.
+pub const DEFAULT_SR_QUEUE: usize = 2;
+
+/// What a transport hands the session.
+pub enum IngestItem {
+    /// Stream parameters (before the first unit, and when they change).
+    Config(StreamDescription),
+    /// One access unit and when its last byte arrived.
+    Unit {
+        unit: EncodedUnit,
+        received: Instant,
+    },
+    /// A full-resolution patch for online learning (counted; saved when recording).
+    Patch(HrPatch),
+}
+
+/// A crop of the sender's full-resolution frame, as it arrived (PNG or JPEG bytes).
+#[derive(Debug, Clone)]
+pub struct HrPatch {
+    pub frame_pts_us: i64,
+    pub x: u16,
+    pub y: u16,
+    pub width: u16,
+    pub height: u16,
+    /// File extension of `data`: "png" or "jpg".
+    pub extension: &'static str,
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LiveSessionConfig {
+    pub id: u64,
+    /// Who is sending, for logs and file names ("Pixel 7 @ 192.168.1.20:40312").
+    pub label: String,
+    /// Where to record input and SR output (`session-ID-input.mp4`, `session-ID-x4.mp4`);
+    /// switchable while the session runs.
+    pub record: RecordSwitch,
+    pub sr_queue: usize,
+}
+
+/// Why a session could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionStartError {
+    #[error("cannot load the model: {0}")]
+    Model(#[from] SrError),
+    #[error("cannot start the session's threads: {0}")]
+    Threads(#[from] std::io::Error),
+}
+
+/// A running session. Feed it with [`LiveSession::ingest`]; [`LiveSession::finish`] ends it.
+pub struct LiveSession {
+    config: LiveSessionConfig,
+    ingest: Option<Sender<IngestItem>>,
+    metrics: Arc<SessionMetrics>,
+    stages: Vec<Stage<StageOutcome>>,
+}
+
+/// A decoded frame on its way to SR, with the arrival time of its access unit.
+struct DecodedFrame {
+    frame: YuvFrame,
+    received: Instant,
+}
+
+/// Called (at most once a second) when the decoder lost sync or a take starts mid-stream, so
+/// the transport can ask the sender for a key frame.
+pub type KeyFrameRequest = Box<dyn Fn() + Send>;
+
+impl LiveSession {
+    /// Start the stages. `display` gets the newest input/output pair when a screen is attached.
+    pub fn start(
+        config: LiveSessionConfig,
+        upscaler: Upscaler,
+        display: Option<Arc<DisplaySlot>>,
+        request_key_frame: KeyFrameRequest,
+    ) -> std::io::Result<Self> {
+        let metrics = Arc::new(SessionMetrics::new(
+            config.id,
+            config.label.clone(),
+            upscaler.model_name().to_string(),
+            upscaler.device().label(),
+            config.sr_queue,
+        ));
+        let (ingest_tx, ingest_rx) = bounded::<IngestItem>(INGEST_QUEUE);
+        let sr_queue = Arc::new(NewestWinsQueue::new(config.sr_queue));
+        let id = config.id;
+        let mut stages = Vec::new();
+
+        let (input_record_tx, in_rx) = bounded(INPUT_RECORD_QUEUE);
+        stages.push(spawn_stage(format!("record-in-{id}"), move || {
+            record_input_stage(in_rx)
+        })?);
+        let (output_record_tx, out_rx) = bounded(OUTPUT_RECORD_QUEUE);
+        let label = config.label.clone();
+        stages.push(spawn_stage(format!("record-out-{id}"), move || {
+            record_output_stage(out_rx, &label)
+        })?);
+        let decoding = Decoding::new(
+            id,
+            QueueProducer(Arc::clone(&sr_queue)),
+            Recorder::new(input_record_tx, &config.record),
+            Arc::clone(&metrics),
+            request_key_frame,
+        );
+        stages.push(spawn_stage(format!("decode-{id}"), move || {
+            decoding.run(ingest_rx)
+        })?);
+        let upscaling = Upscaling {
+            session: id,
+            upscaler,
+            display,
+            recorder: Recorder::new(output_record_tx, &config.record),
+            metrics: Arc::clone(&metrics),
+        };
+        stages.push(spawn_stage(format!("sr-{id}"), move || {
+            upscaling.run(&sr_queue)
+        })?);
+        Ok(Self {
+            config,
+            ingest: Some(ingest_tx),
+            metrics,
+            stages,
+        })
+    }
+
+    pub fn metrics(&self) -> &Arc<SessionMetrics> {
+        &self.metrics
+    }
+
+    /// Hand over one item; blocks only while the decoder is 64 units behind. Returns false
+    /// when the session has stopped.
+    pub fn ingest(&self, item: IngestItem) -> bool {
+        if let IngestItem::Unit { unit, .. } = &item {
+            self.metrics.on_unit_received(unit.data.len());
+        }
+        self.ingest.as_ref().is_some_and(|tx| tx.send(item).is_ok())
+    }
+
+    /// End the stream: the stages drain what they hold, recordings are finalised.
+    pub fn finish(mut self) -> SessionReport {
+        drop(self.ingest.take());
+        let mut recordings = Vec::new();
+        let mut problems = Vec::new();
+        for stage in self.stages.drain(..) {
+            match stage.join() {
+                Ok(outcome) => {
+                    recordings.extend(outcome.recordings);
+                    problems.extend(outcome.problems);
+                }
+                Err(panic) => problems.push(SessionProblem::StagePanicked(panic)),
+            }
+        }
+        let final_metrics = self.metrics.snapshot();
+        let totals = final_metrics.totals;
+        SessionReport {
+            id: self.config.id,
+            label: self.config.label.clone(),
+            units_received: totals.units_received,
+            frames_decoded: totals.frames_decoded,
+            frames_upscaled: totals.frames_upscaled,
+            frames_dropped: totals.sr_dropped,
+            decode_errors: totals.decode_errors,
+            recordings,
+            problems,
+            final_metrics,
+        }
+    }
+}
+
+impl Drop for LiveSession {
+    fn drop(&mut self) {
+        drop(self.ingest.take());
+        for stage in self.stages.drain(..) {
+            let _ = stage.join();
+        }
+    }
+}
+
+/// A stage's end of one recorder: follows the record switch and sends it items.
+struct Recorder<T> {
+    tx: Sender<Record<T>>,
+    takes: TakeTracker,
+}
+
+impl<T> Recorder<T> {
+    fn new(tx: Sender<Record<T>>, switch: &RecordSwitch) -> Self {
+        Self {
+            tx,
+            takes: TakeTracker::new(switch.clone()),
+        }
+    }
+
+    /// True while a take is open (starting or stopping one when the switch moved).
+    fn follow(&mut self, session: u64, suffix: &str) -> bool {
+        self.takes.follow(session, suffix, &self.tx)
+    }
+
+    fn send(&self, item: T) {
+        let _ = self.tx.send(Record::Item(item));
+    }
+
+    /// The stream ended normally: the open take may be finalised.
+    fn end(self) {
+        let _ = self.tx.send(Record::End);
+    }
+}
+
+/// The decode stage's state: H.264 units in, frames into the SR queue, units to the recorder.
+struct Decoding {
+    session: u64,
+    queue: QueueProducer<DecodedFrame>,
+    recorder: Recorder<(EncodedUnit, StreamDescription)>,
+    metrics: Arc<SessionMetrics>,
+    request_key_frame: KeyFrameRequest,
+    description: StreamDescription,
+    /// Parameter sets from the config go in front of the next unit the decoder sees.
+    pending_sets: Vec<u8>,
+    last_key_request: Option<Instant>,
+    errors_seen: u64,
+    frames_seen: u64,
+    outcome: StageOutcome,
+}
+
+impl Decoding {
+    fn new(
+        session: u64,
+        queue: QueueProducer<DecodedFrame>,
+        recorder: Recorder<(EncodedUnit, StreamDescription)>,
+        metrics: Arc<SessionMetrics>,
+        request_key_frame: KeyFrameRequest,
+    ) -> Self {
+        Self {
+            session,
+            queue,
+            recorder,
+            metrics,
+            request_key_frame,
+            description: StreamDescription {
+                width: 0,
+                height: 0,
+                fps: 0.0,
+                bitrate: 0,
+                parameter_sets: Vec::new(),
+            },
+            pending_sets: Vec::new(),
+            last_key_request: None,
+            errors_seen: 0,
+            frames_seen: 0,
+            outcome: StageOutcome::default(),
+        }
+    }
+
+    fn run(mut self, rx: Receiver<IngestItem>) -> StageOutcome {
+        let mut decoder = match H264StreamDecoder::new() {
+            Ok(d) => d,
+            Err(e) => {
+                self.outcome
+                    .problems
+                    .push(SessionProblem::DecoderUnavailable(e));
+                return self.outcome;
+            }
+        };
+        for item in rx.iter() {
+            match item {
+                IngestItem::Config(d) => {
+                    self.pending_sets = d.parameter_sets.clone();
+                    self.description = d;
+                }
+                IngestItem::Patch(patch) => self.keep_patch(&patch),
+                IngestItem::Unit { unit, received } => {
+                    self.decode_unit(&mut decoder, &unit, received);
+                    self.record_unit(unit);
+                }
+            }
+        }
+        let frame_duration = (1e6 / self.description.fps_or_default()).round() as i64;
+        for mut frame in decoder.flush() {
+            frame.duration = frame_duration;
+            self.queue.push(DecodedFrame {
+                frame,
+                received: Instant::now(),
+            });
+        }
+        self.queue.finish();
+        self.recorder.end();
+        self.outcome
+    }
+
+    fn keep_patch(&mut self, patch: &HrPatch) {
+        self.metrics.on_patch();
+        if let Some(dir) = self.recorder.takes.dir() {
+            let dir = dir.join(format!("session-{}-patches", self.session));
+            if let Err(problem) = save_patch(&dir, patch) {
+                self.outcome.problems.push(problem);
+            }
+        }
+    }
+
+    fn decode_unit(
+        &mut self,
+        decoder: &mut H264StreamDecoder,
+        unit: &EncodedUnit,
+        received: Instant,
+    ) {
+        if annexb::nal_units(&unit.data)
+            .iter()
+            .any(|u| matches!(annexb::nal_type(u), annexb::NAL_SPS | annexb::NAL_PPS))
+        {
+            self.description.parameter_sets = annexb::parameter_sets(&unit.data);
+        }
+        let started = Instant::now();
+        let frames = if self.pending_sets.is_empty() {
+            decoder.decode(&unit.data, unit.pts_us)
+        } else {
+            let mut with_sets = std::mem::take(&mut self.pending_sets);
+            with_sets.extend_from_slice(&unit.data);
+            decoder.decode(&with_sets, unit.pts_us)
+        };
+        let decode_time = started.elapsed();
+        if decoder.errors > self.errors_seen {
+            self.metrics
+                .on_decode_errors(decoder.errors - self.errors_seen);
+            self.errors_seen = decoder.errors;
+            tracing::warn!(
+                "{}: corrupt H.264 ({}); waiting for the next key frame",
+                self.metrics.label(),
+                decoder.last_error.as_deref().unwrap_or("?")
+            );
+            if self
+                .last_key_request
+                .is_none_or(|t| t.elapsed() > Duration::from_secs(1))
+            {
+                self.last_key_request = Some(Instant::now());
+                (self.request_key_frame)();
+            }
+        }
+        self.frames_seen += frames.len() as u64;
+        let frame_duration = (1e6 / self.description.fps_or_default()).round() as i64;
+        for mut frame in frames {
+            if self.description.width == 0 {
+                self.description.width = frame.width;
+                self.description.height = frame.height;
+            }
+            frame.duration = frame_duration;
+            self.metrics
+                .on_decoded(decode_time, (frame.width, frame.height));
+            if self.queue.push(DecodedFrame { frame, received }) {
+                self.metrics.on_sr_dropped();
+            }
+            self.metrics.set_sr_queue_depth(self.queue.len());
+        }
+    }
+
+    fn record_unit(&mut self, unit: EncodedUnit) {
+        let was_recording = self.recorder.takes.active();
+        if !self.recorder.follow(self.session, "input.mp4") {
+            return;
+        }
+        if !was_recording && self.frames_seen > 0 {
+            // A take that starts mid-stream needs a key frame to begin with.
+            (self.request_key_frame)();
+        }
+        // Units go out once the stream's size is known (after its first picture).
+        if self.description.width > 0 {
+            self.recorder.send((unit, self.description.clone()));
+        }
+    }
+}
+
+/// The SR stage: frames from the queue, upscaled, to the display slot and the recorder.
+struct Upscaling {
+    session: u64,
+    upscaler: Upscaler,
+    display: Option<Arc<DisplaySlot>>,
+    recorder: Recorder<YuvFrame>,
+    metrics: Arc<SessionMetrics>,
+}
+
+impl Upscaling {
+    fn run(mut self, queue: &NewestWinsQueue<DecodedFrame>) -> StageOutcome {
+        let mut outcome = StageOutcome::default();
+        let mut failures: Option<(u64, String)> = None;
+        let mut sequence = 0u64;
+        let suffix = format!("x{}.mp4", self.upscaler.scale());
+        while let Some(DecodedFrame { frame, received }) = queue.pop() {
+            self.metrics.set_sr_queue_depth(queue.len());
+            let started = Instant::now();
+            let output = match self.upscaler.upscale(&frame) {
+                Ok(o) => Arc::new(o),
+                Err(e) => {
+                    let entry = failures.get_or_insert_with(|| (0, e.to_string()));
+                    entry.0 += 1;
+                    self.metrics.on_sr_dropped();
+                    continue;
+                }
+            };
+            self.metrics.on_upscaled(
+                started.elapsed(),
+                received.elapsed(),
+                (output.width, output.height),
+            );
+            if self.recorder.follow(self.session, &suffix) {
+                self.recorder.send(YuvFrame::clone(&output));
+                self.metrics.set_record_queue_depth(self.recorder.tx.len());
+            }
+            if let Some(slot) = &self.display {
+                sequence += 1;
+                slot.put(DisplayFrame {
+                    pts_us: frame.pts.unwrap_or(0),
+                    input: Arc::new(frame),
+                    output,
+                    sequence,
+                });
+                self.metrics
+                    .set_display_dropped(slot.replaced.load(Ordering::Relaxed));
+            }
+        }
+        if let Some((frames, first_error)) = failures {
+            outcome.problems.push(SessionProblem::SrFailed {
+                frames,
+                first_error,
+            });
+        }
+        // Only a stream that really ended may finalise the SR recording: after a decoder
+        // failure the take would silently miss the rest of the session.
+        if queue.ended_cleanly() {
+            self.recorder.end();
+        }
+        outcome
+    }
+}
+
+/// `DIR/PTS_X_Y.png`, written whole (temporary name, then rename).
+pub(crate) fn save_patch(dir: &Path, patch: &HrPatch) -> Result<(), SessionProblem> {
+    let name = format!(
+        "{:012}_{}_{}.{}",
+        patch.frame_pts_us, patch.x, patch.y, patch.extension
+    );
+    let path = dir.join(name);
+    std::fs::create_dir_all(dir)
+        .and_then(|()| crate::atomic_file::write_atomically(&path, &patch.data))
+        .map_err(|e| SessionProblem::PatchNotSaved {
+            path,
+            reason: e.to_string(),
+        })
+}
