@@ -421,6 +421,7 @@ fn measure_live(
         RecordSwitch::default(),
         DEFAULT_SR_QUEUE,
         None,
+        None,
     );
     let (events_tx, events) = crossbeam_channel::unbounded();
     let server = LiveServer::start(

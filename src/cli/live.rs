@@ -19,8 +19,8 @@ use stronglive::live::sender::{send_stream, SendOptions};
 use stronglive::live::server::{
     upscaling_sessions, LiveServer, ServerConfig, ServerEvent, SessionEnd, DEFAULT_PORT,
 };
-use stronglive::pipeline::{RecordSwitch, SessionReport, DEFAULT_SR_QUEUE};
-use stronglive::sr::registry::ModelRegistry;
+use stronglive::pipeline::{LearnOptions, RecordSwitch, SessionReport, DEFAULT_SR_QUEUE};
+use stronglive::sr::registry::{adapted_models_dir, ModelRegistry};
 use stronglive::sr::{load_model, ComputeDevice, DevicePreference};
 
 #[derive(Args)]
@@ -170,6 +170,29 @@ pub struct ServeArgs {
     /// Side of the requested square patches, in HR pixels.
     #[arg(long, default_value_t = 96)]
     patch_size: u16,
+    /// Learn the scene from the senders' HR patches while they stream (implies
+    /// --request-patches 1000 unless given): a copy of the model is fine-tuned in the
+    /// background, better weights are swapped in between frames, and the adapted model is
+    /// saved as a user model when the session ends.
+    #[arg(long)]
+    learn: bool,
+    /// Share of the time the trainer may use (it shares the CPU with SR).
+    #[arg(long, default_value_t = 0.5, requires = "learn")]
+    learn_duty: f64,
+}
+
+fn learn_options(args: &ServeArgs) -> Result<Option<LearnOptions>> {
+    if !args.learn {
+        return Ok(None);
+    }
+    if !(0.05..=1.0).contains(&args.learn_duty) {
+        bail!("--learn-duty {}: must be between 0.05 and 1", args.learn_duty);
+    }
+    Ok(Some(LearnOptions {
+        duty_cycle: args.learn_duty,
+        save_dir: adapted_models_dir(),
+        ..LearnOptions::default()
+    }))
 }
 
 pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
@@ -184,6 +207,7 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
         RecordSwitch::new(args.record.clone()),
         usize::from(args.sr_queue),
         None,
+        learn_options(args)?,
     );
     let store = PairingStore::default_location();
     let config = server_config(args, &store);
@@ -264,7 +288,10 @@ fn server_config(args: &ServeArgs, store: &PairingStore) -> ServerConfig {
         idle_timeout: Duration::from_secs_f64(args.idle_timeout),
         legacy_bind: args.legacy,
         ingest_urls: args.ingest.clone(),
-        patch_request: args.request_patches.map(|n| (n, args.patch_size)),
+        patch_request: args
+            .request_patches
+            .or(args.learn.then_some(1000))
+            .map(|n| (n, args.patch_size)),
     }
 }
 
@@ -323,6 +350,15 @@ fn print_session_end(report: &SessionReport, reason: &SessionEnd) -> usize {
     );
     for path in &report.recordings {
         println!("recorded {}", path.display());
+    }
+    if let Some(l) = &report.final_metrics.learning {
+        println!(
+            "session {} learned: {} pairs ({} refused), {} steps, model v{}, {:+.2} dB vs generic on held-out patches",
+            report.id, l.pairs_used, l.patches_refused, l.train_steps, l.model_version, l.gain_db
+        );
+    }
+    if let Some(card) = &report.adapted_model {
+        println!("saved the adapted model {}", card.display());
     }
     for problem in &report.problems {
         println!("problem in session {}: {problem}", report.id);

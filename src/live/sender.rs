@@ -87,16 +87,37 @@ pub fn device_id_for(name: &str) -> DeviceId {
 
 /// The most detailed `size` x `size` square of the source's newest HR frame, as an HrPatch
 /// message; `None` when the source has no frames larger than the stream.
-fn hr_patch(source: &SenderSource, size: u16) -> Option<Message> {
-    let (frame, pts_us) = source.newest_hr_frame()?;
-    let size = u32::from(size);
-    let (x, y) = picture::most_detailed_square(frame, size)?;
+/// HR patches are placed and sized on this grid (the x4 scale), so LR crops are exact.
+const PATCH_GRID: u32 = 4;
+/// At most this often a requested patch goes out (5 per second), each from the frame just sent.
+const PATCH_INTERVAL: Duration = Duration::from_millis(200);
+
+fn hr_patch(source: &SenderSource, size: u16, ordinal: u64, timeline: &Timeline) -> Option<Message> {
+    let (frame, _) = source.newest_hr_frame()?;
+    let size = u32::from(size) & !(PATCH_GRID - 1);
+    if size == 0 || size > frame.width || size > frame.height {
+        return None;
+    }
+    // Mostly the most detailed square (where SR has most to learn), every third one a
+    // pseudo-random square so flat and mid-detail regions are not ignored.
+    let (x, y) = if ordinal % 3 == 2 {
+        let r = ordinal.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let x = (r >> 16) as u32 % (frame.width - size + 1);
+        let y = (r >> 40) as u32 % (frame.height - size + 1);
+        (x, y)
+    } else {
+        picture::most_detailed_square(frame, size)?
+    };
+    // On the x4 grid, so the LR crop at (x/4, y/4) is exactly the same picture region.
+    let (x, y) = (x & !(PATCH_GRID - 1), y & !(PATCH_GRID - 1));
     let crop = picture::crop(frame, x, y, size, size)?;
     let data = picture::encode_png(&crop).ok()?;
     Some(Message::HrPatch {
-        frame_pts_us: pts_us,
-        x: (x & !1) as u16,
-        y: (y & !1) as u16,
+        // The patch comes from the frame whose unit was just sent: its pts on the wire (the
+        // encoder's time base may have rounded the source pts).
+        frame_pts_us: timeline.last_pts,
+        x: x as u16,
+        y: y as u16,
         width: crop.width as u16,
         height: crop.height as u16,
         format: PatchFormat::Png,
@@ -445,7 +466,7 @@ impl<'a> UnitLoop<'a> {
         Ok(())
     }
 
-    /// Requested HR patches go out one per second, each from the frame just sent.
+    /// Requested HR patches go out at most five per second, each from the frame just sent.
     fn send_requested_patch(
         &mut self,
         connection: &Connection,
@@ -457,14 +478,11 @@ impl<'a> UnitLoop<'a> {
         else {
             return Ok(());
         };
-        if self
-            .last_patch
-            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
-        {
+        if self.last_patch.is_some_and(|t| t.elapsed() < PATCH_INTERVAL) {
             return Ok(());
         }
         self.last_patch = Some(Instant::now());
-        match hr_patch(&self.source, request.size) {
+        match hr_patch(&self.source, request.size, self.patches_sent, &self.timeline) {
             Some(patch) => {
                 connection.send(&patch)?;
                 self.patches_sent += 1;

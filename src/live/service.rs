@@ -233,6 +233,7 @@ impl Worker {
             self.record.clone(),
             DEFAULT_SR_QUEUE,
             Some(Arc::clone(&self.display)),
+            None,
         );
         let mut config = ServerConfig {
             bind: SocketAddr::new(IpAddr::from([0, 0, 0, 0]), settings.port),

@@ -15,7 +15,7 @@ use super::wire::WireError;
 use crate::pipeline::metrics::SessionMetrics;
 use crate::pipeline::session::KeyFrameRequest;
 use crate::pipeline::{
-    DisplaySlot, LiveSession, LiveSessionConfig, RecordSwitch, SessionReport, SessionStartError,
+    DisplaySlot, LearnOptions, LiveSession, LiveSessionConfig, RecordSwitch, SessionReport, SessionStartError,
 };
 use crate::sr::{load_model, ComputeDevice, Upscaler};
 
@@ -71,6 +71,7 @@ pub fn upscaling_sessions(
     record: RecordSwitch,
     sr_queue: usize,
     display: Option<Arc<DisplaySlot>>,
+    learn: Option<LearnOptions>,
 ) -> SessionFactory {
     Arc::new(move |request: SessionRequest| {
         let sr = load_model(&model, 4, &device)?;
@@ -80,6 +81,7 @@ pub fn upscaling_sessions(
                 label: request.label,
                 record: record.clone(),
                 sr_queue,
+                learn: learn.clone(),
             },
             Upscaler::new(sr, device.clone()),
             display.clone(),

@@ -32,6 +32,20 @@ pub struct Totals {
     pub patches_received: u64,
 }
 
+/// Live learning (`serve --learn`): what the trainer has done so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LearningStats {
+    /// Patches that became training pairs.
+    pub pairs_used: u64,
+    /// Patches refused (bad image, wrong size, outside the frame, unknown frame, too many).
+    pub patches_refused: u64,
+    pub train_steps: u64,
+    /// Version of the weights SR runs with: 0 = the generic model.
+    pub model_version: u64,
+    /// Held-out PSNR-Y of the live weights minus the generic model's, in dB (last assessment).
+    pub gain_db: f64,
+}
+
 /// One reading of a session, for a metrics line or a GUI panel.
 #[derive(Debug, Clone)]
 pub struct MetricsSnapshot {
@@ -53,6 +67,8 @@ pub struct MetricsSnapshot {
     pub input_size: (u32, u32),
     pub output_size: (u32, u32),
     pub totals: Totals,
+    /// `Some` when the session learns from the sender's patches.
+    pub learning: Option<LearningStats>,
 }
 
 struct State {
@@ -68,6 +84,7 @@ struct State {
     record_queue_depth: usize,
     input_size: (u32, u32),
     output_size: (u32, u32),
+    learning: Option<LearningStats>,
 }
 
 pub struct SessionMetrics {
@@ -126,6 +143,7 @@ impl SessionMetrics {
                 record_queue_depth: 0,
                 input_size: (0, 0),
                 output_size: (0, 0),
+                learning: None,
             }),
         }
     }
@@ -189,6 +207,11 @@ impl SessionMetrics {
         self.with(|s| s.record_queue_depth = depth);
     }
 
+    /// Change the learning figures (turning learning on for the session).
+    pub fn update_learning(&self, f: impl FnOnce(&mut LearningStats)) {
+        self.with(|s| f(s.learning.get_or_insert_with(LearningStats::default)));
+    }
+
     pub fn totals(&self) -> Totals {
         self.with(|s| s.totals)
     }
@@ -230,6 +253,7 @@ impl SessionMetrics {
                 input_size: s.input_size,
                 output_size: s.output_size,
                 totals: s.totals,
+                learning: s.learning,
             }
         })
     }
@@ -264,7 +288,15 @@ impl fmt::Display for MetricsSnapshot {
             self.sr_queue_capacity,
             self.record_queue_depth,
             t.decode_errors,
-        )
+        )?;
+        if let Some(l) = &self.learning {
+            write!(
+                f,
+                " | learning: model v{} {:+.2} dB vs generic on held-out patches, {} steps, {} pairs, {} refused",
+                l.model_version, l.gain_db, l.train_steps, l.pairs_used, l.patches_refused
+            )?;
+        }
+        Ok(())
     }
 }
 

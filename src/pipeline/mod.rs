@@ -3,6 +3,7 @@
 //! only an explicit end of stream lets a consumer finalise what it writes.
 
 pub mod handoff;
+pub mod learning;
 pub mod metrics;
 pub mod offline;
 pub mod preview;
@@ -13,6 +14,7 @@ pub mod takes;
 pub mod training_data;
 
 pub use handoff::{DisplayFrame, DisplaySlot};
+pub use learning::LearnOptions;
 pub use offline::{
     default_output_path, JobError, JobEvent, JobReport, JobStart, OfflineJob, Progress,
 };

@@ -45,6 +45,8 @@ pub enum SessionProblem {
     PatchNotSaved { path: PathBuf, reason: String },
     #[error("{0}")]
     StagePanicked(StagePanic),
+    #[error("learning: {0}")]
+    Learning(String),
 }
 
 /// What a finished session did.
@@ -62,6 +64,8 @@ pub struct SessionReport {
     pub problems: Vec<SessionProblem>,
     /// The last metrics reading (timing percentiles over the last frames, totals).
     pub final_metrics: MetricsSnapshot,
+    /// The model card of the weights learned from this stream, when they beat the generic model.
+    pub adapted_model: Option<PathBuf>,
 }
 
 /// What a session stage leaves behind: finished recordings and problems.
@@ -69,4 +73,5 @@ pub struct SessionReport {
 pub(crate) struct StageOutcome {
     pub recordings: Vec<PathBuf>,
     pub problems: Vec<SessionProblem>,
+    pub adapted_model: Option<PathBuf>,
 }

@@ -16,9 +16,11 @@ use crate::frame::YuvFrame;
 use crate::media::annexb;
 use crate::media::h264::{EncodedUnit, H264StreamDecoder};
 use crate::media::ingest::StreamDescription;
+use crate::sr::adapt::{FineTuner, PairBuffer};
 use crate::sr::{SrError, Upscaler};
 
 use super::handoff::{DisplayFrame, DisplaySlot, NewestWinsQueue, QueueProducer};
+use super::learning::{LearnOptions, Learner, PatchForLearning, WeightSlot, PATCH_QUEUE};
 use super::metrics::SessionMetrics;
 use super::report::{SessionProblem, SessionReport, StageOutcome};
 use super::stage::{spawn_stage, Stage};
@@ -70,6 +72,8 @@ pub struct LiveSessionConfig {
     /// switchable while the session runs.
     pub record: RecordSwitch,
     pub sr_queue: usize,
+    /// Learn from the sender's HR patches (`None`: patches are only counted and recorded).
+    pub learn: Option<LearnOptions>,
 }
 
 /// Why a session could not start.
@@ -128,19 +132,31 @@ impl LiveSession {
         stages.push(spawn_stage(format!("record-out-{id}"), move || {
             record_output_stage(out_rx, &label)
         })?);
-        let decoding = Decoding::new(
+        let (learning_feed, weights) = match &config.learn {
+            Some(options) => match start_learning(&config, options, &upscaler, &metrics)? {
+                Some((stage, tx, slot)) => {
+                    stages.push(stage);
+                    (Some(LearningFeed::new(tx)), Some(slot))
+                }
+                None => (None, None),
+            },
+            None => (None, None),
+        };
+        let mut decoding = Decoding::new(
             id,
             QueueProducer(Arc::clone(&sr_queue)),
             Recorder::new(input_record_tx, &config.record),
             Arc::clone(&metrics),
             request_key_frame,
         );
+        decoding.learning = learning_feed;
         stages.push(spawn_stage(format!("decode-{id}"), move || {
             decoding.run(ingest_rx)
         })?);
         let upscaling = Upscaling {
             session: id,
             upscaler,
+            weights,
             display,
             recorder: Recorder::new(output_record_tx, &config.record),
             metrics: Arc::clone(&metrics),
@@ -174,11 +190,13 @@ impl LiveSession {
         drop(self.ingest.take());
         let mut recordings = Vec::new();
         let mut problems = Vec::new();
+        let mut adapted_model = None;
         for stage in self.stages.drain(..) {
             match stage.join() {
                 Ok(outcome) => {
                     recordings.extend(outcome.recordings);
                     problems.extend(outcome.problems);
+                    adapted_model = adapted_model.or(outcome.adapted_model);
                 }
                 Err(panic) => problems.push(SessionProblem::StagePanicked(panic)),
             }
@@ -196,7 +214,128 @@ impl LiveSession {
             recordings,
             problems,
             final_metrics,
+            adapted_model,
         }
+    }
+}
+
+/// The learner's thread, its patch channel and the slot it offers weights in; `None` (with a
+/// warning) when the model cannot learn (bicubic, a TorchScript module).
+#[allow(clippy::type_complexity)]
+fn start_learning(
+    config: &LiveSessionConfig,
+    options: &LearnOptions,
+    upscaler: &Upscaler,
+    metrics: &Arc<SessionMetrics>,
+) -> Result<Option<(Stage<StageOutcome>, Sender<PatchForLearning>, Arc<WeightSlot>)>, std::io::Error>
+{
+    let Some(network) = upscaler.model().as_network() else {
+        tracing::warn!(
+            "{}: model {} cannot learn; patches are only counted",
+            config.label,
+            upscaler.model_name()
+        );
+        return Ok(None);
+    };
+    let tuner = match FineTuner::new(network, upscaler.device().device, options.adapt.clone()) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!("{}: cannot start learning: {e}", config.label);
+            return Ok(None);
+        }
+    };
+    metrics.update_learning(|_| {});
+    let slot = Arc::new(WeightSlot::default());
+    let learner = Learner {
+        tuner,
+        buffer: PairBuffer::new(options.pair_memory_bytes),
+        slot: Arc::clone(&slot),
+        metrics: Arc::clone(metrics),
+        duty_cycle: options.duty_cycle,
+        scale: upscaler.scale(),
+    };
+    let (tx, rx) = bounded(PATCH_QUEUE);
+    let (id, save_dir) = (config.id, options.save_dir.clone());
+    let stage = spawn_stage(format!("learn-{id}"), move || {
+        let outcome = learner.run(rx);
+        keep_learned(id, outcome, save_dir.as_deref())
+    })?;
+    Ok(Some((stage, tx, slot)))
+}
+
+/// Save the adapted weights (when they beat the generic model) as a user model.
+fn keep_learned(
+    session: u64,
+    outcome: super::learning::LearnOutcome,
+    save_dir: Option<&Path>,
+) -> StageOutcome {
+    let mut result = StageOutcome::default();
+    if let Some(e) = outcome.error {
+        result.problems.push(SessionProblem::Learning(e.to_string()));
+    }
+    let (Some((weights, base)), Some(dir)) = (outcome.adapted, save_dir) else {
+        return result;
+    };
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let name = format!("{}-adapted-{stamp}-s{session}", base.name);
+    let how = format!("session {session}, {}", outcome.stats.unwrap_or_default());
+    match crate::sr::adapt::save_adapted(dir, &name, &base, &weights, &how) {
+        Ok(card) => result.adapted_model = Some(card),
+        Err(e) => result
+            .problems
+            .push(SessionProblem::Learning(format!("cannot save the adapted model: {e}"))),
+    }
+    result
+}
+
+/// The decode stage's side of learning: recent decoded frames (a patch arrives just after the
+/// frame it was cut from) and the channel to the learner.
+struct LearningFeed {
+    tx: Sender<PatchForLearning>,
+    recent: std::collections::VecDeque<Arc<YuvFrame>>,
+}
+
+/// Decoded frames kept for pairing: two seconds at 30 fps.
+const RECENT_FRAMES: usize = 60;
+
+impl LearningFeed {
+    fn new(tx: Sender<PatchForLearning>) -> Self {
+        Self {
+            tx,
+            recent: std::collections::VecDeque::with_capacity(RECENT_FRAMES),
+        }
+    }
+
+    fn remember(&mut self, frame: &YuvFrame) {
+        if self.recent.len() == RECENT_FRAMES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(Arc::new(frame.clone()));
+    }
+
+    /// Hand the patch to the learner with its frame; refused when its frame is not among the
+    /// recent ones or the learner is behind.
+    fn offer(&self, patch: &HrPatch) -> Result<(), String> {
+        // Within half a frame: senders' encoders may round timestamps to their time base.
+        let matches = |f: &&Arc<YuvFrame>| {
+            f.pts
+                .is_some_and(|pts| (pts - patch.frame_pts_us).abs() * 2 < f.duration.max(2))
+        };
+        let Some(frame) = self.recent.iter().rev().find(matches) else {
+            return Err(format!(
+                "no recent frame has pts {} us (newest {:?})",
+                patch.frame_pts_us,
+                self.recent.back().and_then(|f| f.pts)
+            ));
+        };
+        self.tx
+            .try_send(PatchForLearning {
+                frame: Arc::clone(frame),
+                patch: patch.clone(),
+            })
+            .map_err(|_| "the learner is behind".to_string())
     }
 }
 
@@ -252,6 +391,7 @@ struct Decoding {
     errors_seen: u64,
     frames_seen: u64,
     outcome: StageOutcome,
+    learning: Option<LearningFeed>,
 }
 
 impl Decoding {
@@ -280,6 +420,7 @@ impl Decoding {
             errors_seen: 0,
             frames_seen: 0,
             outcome: StageOutcome::default(),
+            learning: None,
         }
     }
 
@@ -321,6 +462,12 @@ impl Decoding {
 
     fn keep_patch(&mut self, patch: &HrPatch) {
         self.metrics.on_patch();
+        if let Some(feed) = &self.learning {
+            if let Err(why) = feed.offer(patch) {
+                tracing::debug!("{}: patch refused: {why}", self.metrics.label());
+                self.metrics.update_learning(|l| l.patches_refused += 1);
+            }
+        }
         if let Some(dir) = self.recorder.takes.dir() {
             let dir = dir.join(format!("session-{}-patches", self.session));
             if let Err(problem) = save_patch(&dir, patch) {
@@ -375,6 +522,9 @@ impl Decoding {
                 self.description.height = frame.height;
             }
             frame.duration = frame_duration;
+            if let Some(feed) = &mut self.learning {
+                feed.remember(&frame);
+            }
             self.metrics
                 .on_decoded(decode_time, (frame.width, frame.height));
             if self.queue.push(DecodedFrame { frame, received }) {
@@ -404,12 +554,34 @@ impl Decoding {
 struct Upscaling {
     session: u64,
     upscaler: Upscaler,
+    /// New weights from the learner, swapped in between two frames.
+    weights: Option<Arc<WeightSlot>>,
     display: Option<Arc<DisplaySlot>>,
     recorder: Recorder<YuvFrame>,
     metrics: Arc<SessionMetrics>,
 }
 
 impl Upscaling {
+    /// Between two frames, so no frame mixes old and new weights.
+    fn swap_in_new_weights(&self, outcome: &mut StageOutcome) {
+        let Some(weights) = self.weights.as_ref().and_then(|slot| slot.take()) else {
+            return;
+        };
+        let Some(network) = self.upscaler.model().as_network() else {
+            return;
+        };
+        match network.set_weights(&weights) {
+            Ok(()) => tracing::info!(
+                "{}: SR now runs model v{}",
+                self.metrics.label(),
+                weights.version
+            ),
+            Err(e) => outcome
+                .problems
+                .push(SessionProblem::Learning(format!("cannot swap weights: {e}"))),
+        }
+    }
+
     fn run(mut self, queue: &NewestWinsQueue<DecodedFrame>) -> StageOutcome {
         let mut outcome = StageOutcome::default();
         let mut failures: Option<(u64, String)> = None;
@@ -417,6 +589,7 @@ impl Upscaling {
         let suffix = format!("x{}.mp4", self.upscaler.scale());
         while let Some(DecodedFrame { frame, received }) = queue.pop() {
             self.metrics.set_sr_queue_depth(queue.len());
+            self.swap_in_new_weights(&mut outcome);
             let started = Instant::now();
             let output = match self.upscaler.upscale(&frame) {
                 Ok(o) => Arc::new(o),

@@ -4,6 +4,7 @@
 //! device (`color`), go through a model (`model`), possibly tile by tile (`tiling`), and come
 //! back as YUV planes at the output size. `Upscaler` strings those steps together.
 
+pub mod adapt;
 pub mod bicubic;
 pub mod card;
 pub mod color;

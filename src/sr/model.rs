@@ -30,6 +30,19 @@ pub trait SrModel: Send {
     fn macs_per_input_pixel(&self) -> Option<u64> {
         None
     }
+    /// The network behind the model when it can learn (live adaptation); `None` for bicubic
+    /// and foreign TorchScript modules.
+    fn as_network(&self) -> Option<&NetworkModel> {
+        None
+    }
+}
+
+/// A snapshot of a network's weights by variable name (on the CPU, fp32), with the version the
+/// live path knows it by.
+#[derive(Debug)]
+pub struct Weights {
+    pub version: u64,
+    pub tensors: Vec<(String, Tensor)>,
 }
 
 /// Giga floating-point operations for one input frame of `width` x `height`.
@@ -41,6 +54,8 @@ pub fn gflops_per_frame(model: &dyn SrModel, width: u32, height: u32) -> Option<
 
 /// A tch network with its weights, adapted to the 0..1 interface.
 pub struct NetworkModel {
+    /// The card it was loaded from (architecture, input range): a learning copy is built from it.
+    card: ModelCard,
     name: String,
     scale: u32,
     input_range: f64,
@@ -66,6 +81,7 @@ impl NetworkModel {
             vs.half();
         }
         Ok(Self {
+            card: card.clone(),
             name: card.name.clone(),
             scale: card.scale,
             input_range: card.input_range,
@@ -77,6 +93,51 @@ impl NetworkModel {
 
     pub fn network(&self) -> &dyn Network {
         self.net.as_ref()
+    }
+
+    pub fn card(&self) -> &ModelCard {
+        &self.card
+    }
+
+    /// A copy of the weights (CPU, fp32).
+    pub fn weights(&self) -> Weights {
+        let tensors = self
+            ._vs
+            .variables()
+            .into_iter()
+            .map(|(name, t)| (name, t.detach().to_device(tch::Device::Cpu).to_kind(Kind::Float)))
+            .collect();
+        Weights {
+            version: 0,
+            tensors,
+        }
+    }
+
+    /// Replace the weights in place (between frames: the caller owns the only running
+    /// forward). Every variable must be present with its shape.
+    pub fn set_weights(&self, weights: &Weights) -> Result<(), SrError> {
+        let _guard = tch::no_grad_guard();
+        let mut vars = self._vs.variables();
+        for (name, value) in &weights.tensors {
+            let Some(var) = vars.get_mut(name) else {
+                return Err(SrError::ModelRun {
+                    model: self.name.clone(),
+                    reason: format!("new weights name an unknown variable {name:?}"),
+                });
+            };
+            if var.size() != value.size() {
+                return Err(SrError::ModelRun {
+                    model: self.name.clone(),
+                    reason: format!(
+                        "new weights for {name:?} have shape {:?}, not {:?}",
+                        value.size(),
+                        var.size()
+                    ),
+                });
+            }
+            var.f_copy_(&value.f_to_device(var.device())?.f_to_kind(var.kind())?)?;
+        }
+        Ok(())
     }
 }
 
@@ -117,6 +178,9 @@ impl SrModel for NetworkModel {
     }
     fn macs_per_input_pixel(&self) -> Option<u64> {
         Some(self.net.macs_per_input_pixel())
+    }
+    fn as_network(&self) -> Option<&NetworkModel> {
+        Some(self)
     }
 }
 

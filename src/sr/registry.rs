@@ -46,12 +46,39 @@ pub fn shipped_models_dirs() -> Vec<PathBuf> {
     dirs
 }
 
+/// The user's model folders: `STRONGLIVE_MODELS` (`dir1:dir2`), then the user models folder
+/// where adapted models are saved.
+pub fn user_models_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("STRONGLIVE_MODELS")
+        .map(|v| std::env::split_paths(&v).collect())
+        .unwrap_or_default();
+    if let Some(saved) = adapted_models_dir() {
+        if !dirs.contains(&saved) {
+            dirs.push(saved);
+        }
+    }
+    dirs
+}
+
+/// Where models learned from a stream are saved: the first `STRONGLIVE_MODELS` folder, else
+/// `$XDG_DATA_HOME/stronglive/models` (`~/.local/share/stronglive/models`).
+pub fn adapted_models_dir() -> Option<PathBuf> {
+    if let Some(first) = std::env::var_os("STRONGLIVE_MODELS")
+        .and_then(|v| std::env::split_paths(&v).next())
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        return Some(first);
+    }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
+    Some(data.join("stronglive/models"))
+}
+
 impl ModelRegistry {
     pub fn discover() -> Self {
-        let user: Vec<PathBuf> = std::env::var_os("STRONGLIVE_MODELS")
-            .map(|v| std::env::split_paths(&v).collect())
-            .unwrap_or_default();
-        Self::from_dirs(&shipped_models_dirs(), &user)
+        Self::from_dirs(&shipped_models_dirs(), &user_models_dirs())
     }
 
     pub fn from_dirs(shipped: &[PathBuf], user: &[PathBuf]) -> Self {

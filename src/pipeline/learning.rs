@@ -1,0 +1,215 @@
+//! The learning stage of a live session (`serve --learn`): HR patches from the sender are
+//! paired with the decoded frames they were cut from, a copy of the live model is fine-tuned on
+//! them in the background, and weights that prove better on held-out patches are offered to the
+//! SR stage, which swaps them in between two frames. `sr::adapt` owns the maths; this file owns
+//! the thread, its CPU share and what it reports.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use crate::frame::YuvFrame;
+use crate::sr::adapt::{
+    decode_patch, pair_patch, AdaptConfig, Decision, FineTuner, PairBuffer, PatchRefusal,
+};
+use crate::sr::card::ModelCard;
+use crate::sr::color::frames_to_rgb_batch;
+use crate::sr::model::Weights;
+use crate::sr::SrError;
+
+use super::metrics::SessionMetrics;
+use super::session::HrPatch;
+
+/// Patches waiting for the learner; more are refused (counted), never queued without bound.
+pub(crate) const PATCH_QUEUE: usize = 16;
+
+/// How a session learns.
+#[derive(Debug, Clone)]
+pub struct LearnOptions {
+    pub adapt: AdaptConfig,
+    /// Memory for training pairs (all of them together).
+    pub pair_memory_bytes: usize,
+    /// Share of wall time the trainer may use (0..1]: on a CPU it shares the cores with SR.
+    pub duty_cycle: f64,
+    /// Where the adapted model is saved when the session ends (`None`: not saved).
+    pub save_dir: Option<PathBuf>,
+}
+
+impl Default for LearnOptions {
+    fn default() -> Self {
+        Self {
+            adapt: AdaptConfig::default(),
+            pair_memory_bytes: 64 << 20,
+            duty_cycle: 0.5,
+            save_dir: None,
+        }
+    }
+}
+
+/// A patch and the decoded frame it belongs to, on their way to the learner.
+pub(crate) struct PatchForLearning {
+    pub frame: Arc<YuvFrame>,
+    pub patch: HrPatch,
+}
+
+/// The newest weights waiting for the SR stage (newer offers replace older ones).
+#[derive(Default)]
+pub struct WeightSlot(Mutex<Option<Weights>>);
+
+impl WeightSlot {
+    pub fn offer(&self, weights: Weights) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(weights);
+    }
+
+    pub fn take(&self) -> Option<Weights> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// What the learner leaves when the session ends.
+pub(crate) struct LearnOutcome {
+    /// The adapted weights in use at the end, with the generic model's card, when they differ
+    /// from the generic ones.
+    pub adapted: Option<(Weights, ModelCard)>,
+    pub stats: Option<String>,
+    pub error: Option<SrError>,
+}
+
+pub(crate) struct Learner {
+    pub tuner: FineTuner,
+    pub buffer: PairBuffer,
+    pub slot: Arc<WeightSlot>,
+    pub metrics: Arc<SessionMetrics>,
+    pub duty_cycle: f64,
+    pub scale: u32,
+}
+
+impl Learner {
+    /// Learn until the session's patches stop coming (the decode stage ended).
+    pub(crate) fn run(mut self, rx: Receiver<PatchForLearning>) -> LearnOutcome {
+        let mut error = None;
+        loop {
+            // Block while there is nothing to learn from; otherwise take what has arrived.
+            let wait = if self.tuner.ready(&self.buffer) {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(200)
+            };
+            match rx.recv_timeout(wait) {
+                Ok(item) => {
+                    self.add(item);
+                    while let Ok(item) = rx.try_recv() {
+                        self.add(item);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if self.tuner.ready(&self.buffer) {
+                if let Err(e) = self.round() {
+                    tracing::warn!("{}: learning stopped: {e}", self.metrics.label());
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        self.outcome(error)
+    }
+
+    fn add(&mut self, item: PatchForLearning) {
+        match self.pair(&item) {
+            Ok(pair) => {
+                self.buffer.push(pair);
+                self.metrics.update_learning(|l| l.pairs_used += 1);
+            }
+            Err(refusal) => {
+                tracing::debug!("{}: patch refused: {refusal}", self.metrics.label());
+                self.metrics.update_learning(|l| l.patches_refused += 1);
+            }
+        }
+    }
+
+    fn pair(&self, item: &PatchForLearning) -> Result<crate::sr::adapt::TrainingPair, PatchRefusal> {
+        let patch = &item.patch;
+        let hr = decode_patch(&patch.data)?;
+        let size = hr.size();
+        let (actual_w, actual_h) = (size[3] as u32, size[2] as u32);
+        if (actual_w, actual_h) != (u32::from(patch.width), u32::from(patch.height)) {
+            return Err(PatchRefusal::SizeMismatch {
+                w: u32::from(patch.width),
+                h: u32::from(patch.height),
+                actual_w,
+                actual_h,
+            });
+        }
+        let lr = frames_to_rgb_batch(std::slice::from_ref(&*item.frame))
+            .map_err(|_| PatchRefusal::BadImage)?;
+        pair_patch(
+            &lr,
+            hr,
+            (u32::from(patch.x), u32::from(patch.y)),
+            self.scale,
+            patch.frame_pts_us,
+        )
+    }
+
+    /// Train a round, assess it, hand better weights to SR, then rest for the duty cycle.
+    fn round(&mut self) -> Result<(), SrError> {
+        let started = Instant::now();
+        self.tuner.train_round(&self.buffer)?;
+        let (scores, decision) = self.tuner.assess(&self.buffer)?;
+        let live_db = match &decision {
+            Decision::Deploy(_) => scores.candidate_db,
+            Decision::Revert(_) => scores.generic_db,
+            Decision::Keep => scores.live_db,
+        };
+        match decision {
+            Decision::Deploy(weights) | Decision::Revert(weights) => {
+                tracing::info!(
+                    "{}: model v{}: held-out {:.2} dB (generic {:.2} dB)",
+                    self.metrics.label(),
+                    weights.version,
+                    scores.candidate_db,
+                    scores.generic_db
+                );
+                self.slot.offer(weights);
+            }
+            Decision::Keep => {}
+        }
+        let (steps, version) = (self.tuner.steps, self.tuner.version);
+        self.metrics.update_learning(|l| {
+            l.train_steps = steps;
+            l.model_version = version;
+            l.gain_db = live_db - scores.generic_db;
+        });
+        let busy = started.elapsed();
+        let duty = self.duty_cycle.clamp(0.05, 1.0);
+        std::thread::sleep(busy.mul_f64((1.0 - duty) / duty));
+        Ok(())
+    }
+
+    fn outcome(self, error: Option<SrError>) -> LearnOutcome {
+        let learning = self.metrics.snapshot().learning.unwrap_or_default();
+        let stats = Some(format!(
+            "{} pairs, {} steps, model v{}, {:+.2} dB vs generic on held-out patches",
+            learning.pairs_used, learning.train_steps, learning.model_version, learning.gain_db
+        ));
+        // Keep what was learned only when the weights in use at the end beat the generic ones.
+        let adapted = (self.tuner.version > 0 && learning.gain_db > 0.0)
+            .then(|| {
+                let w = self.tuner.live_weights();
+                let copy = Weights {
+                    version: w.version,
+                    tensors: w.tensors.iter().map(|(n, t)| (n.clone(), t.copy())).collect(),
+                };
+                (copy, self.tuner.base_card().clone())
+            });
+        LearnOutcome {
+            adapted,
+            stats,
+            error,
+        }
+    }
+}
