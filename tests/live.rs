@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::{bin, count_frames, ffprobe, num, streams_of, test_pattern};
 use stronglive::live::pairing::{compute_proof, random_bytes, PairingSecret, PairingUri};
 use stronglive::live::protocol::{
-    parse_frame, Codec, Message, RejectCode, MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
+    parse_frame, Codec, Message, PatchFormat, RejectCode, MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
 };
 use stronglive::media::ingest::PacketSource;
 
@@ -27,10 +27,15 @@ struct Serve {
 
 impl Serve {
     fn start(args: &[&str]) -> Serve {
+        Self::start_with_env(args, &[])
+    }
+
+    fn start_with_env(args: &[&str], env: &[(&str, &Path)]) -> Serve {
         let config = tempfile::tempdir().unwrap();
         let mut child = Command::new(bin())
             .args(["serve", "--bind", "127.0.0.1:0", "--no-qr"])
             .args(args)
+            .envs(env.iter().copied())
             .env("STRONGLIVE_CONFIG_DIR", config.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -908,4 +913,205 @@ fn live_service_records_a_take_switched_on_and_off_mid_stream() {
         (25..=50).contains(&output),
         "output take has {output} frames"
     );
+}
+
+/// `serve --learn`: the sender's HR patches teach the model the scene while it streams, better
+/// weights are swapped in mid-stream without losing or repeating a frame, and the adapted model
+/// is saved with a card that `upscale --model NAME` runs.
+#[test]
+fn live_learning_adapts_the_model_mid_stream_and_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    let record = dir.path().join("rec");
+    // A natural picture panning (the bundled demo), as a 640x352 "camera" streaming 160x88.
+    let camera = dir.path().join("camera.mp4");
+    common::ffmpeg(&[
+        "-i",
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("assets/demo-540p.mp4")
+            .to_str()
+            .unwrap(),
+        "-vf",
+        "scale=640:360,crop=640:352:0:0",
+        "-t",
+        "8",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        camera.to_str().unwrap(),
+    ]);
+    let serve = Serve::start_with_env(
+        &[
+            "--model",
+            "fmen-tiny-x4",
+            "--learn",
+            "--record",
+            record.to_str().unwrap(),
+            "--sr-queue",
+            "240",
+            "--once",
+        ],
+        &[("STRONGLIVE_MODELS", &models)],
+    );
+    let sent_out = send_ok(
+        camera.to_str().unwrap(),
+        &serve.uri_text(),
+        &["--stream-size", "160x88"],
+    );
+    let sent: u64 = sent_out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{sent_out}"));
+    assert!(sent >= 200, "{sent_out}");
+    let (code, out) = serve.wait_exit(Duration::from_secs(240));
+    assert_eq!(code, 0, "{out}");
+    // Every frame upscaled and recorded, through however many weight swaps happened.
+    assert!(
+        out.contains(&format!("{sent} frames decoded, {sent} upscaled, 0 dropped")),
+        "{out}"
+    );
+    assert_eq!(count_frames(&record.join("session-1-x4.mp4")), sent);
+    let learned = out
+        .lines()
+        .find(|l| l.starts_with("session 1 learned:"))
+        .unwrap_or_else(|| panic!("no learning summary:\n{out}"));
+    let version: u64 = learned
+        .split("model v")
+        .nth(1)
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{learned}"));
+    assert!(version >= 1, "no better weights were deployed: {learned}");
+    let gain: f64 = learned
+        .split(", ")
+        .find(|p| p.ends_with("dB vs generic on held-out patches"))
+        .and_then(|p| p.split_whitespace().next())
+        .and_then(|g| g.parse().ok())
+        .unwrap_or_else(|| panic!("{learned}"));
+    assert!(gain > 0.0, "held-out PSNR did not rise: {learned}");
+
+    // The adapted model is a user model with a card naming its base, usable offline.
+    let card_path = out
+        .lines()
+        .find_map(|l| l.strip_prefix("saved the adapted model "))
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| panic!("no saved model:\n{out}"));
+    assert_eq!(card_path.parent(), Some(models.as_path()));
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&card_path).unwrap()).unwrap();
+    assert!(card["description"]
+        .as_str()
+        .is_some_and(|d| d.starts_with("fmen-tiny-x4 adapted")));
+    assert!(card_path.with_extension("safetensors").exists());
+    let name = card_path.file_stem().unwrap().to_str().unwrap();
+    let small = dir.path().join("small.mp4");
+    common::ffmpeg(&[
+        "-i",
+        camera.to_str().unwrap(),
+        "-vf",
+        "scale=160:88",
+        "-frames:v",
+        "5",
+        small.to_str().unwrap(),
+    ]);
+    let upscaled = Command::new(bin())
+        .args(["upscale", small.to_str().unwrap(), "--model", name, "--encoder", "libx264"])
+        .env("STRONGLIVE_MODELS", &models)
+        .output()
+        .unwrap();
+    assert!(
+        upscaled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&upscaled.stderr)
+    );
+    assert_eq!(count_frames(&dir.path().join("small_x4.mp4")), 5);
+}
+
+/// A learner refuses and counts every patch it cannot use (not an image, a size other than the
+/// message says, off the x4 grid, outside the frame, for a frame the server never decoded); the
+/// session streams on, every frame upscaled.
+#[test]
+fn bad_patches_are_refused_and_counted_while_the_session_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("phone.mp4");
+    test_pattern(
+        "size=128x72:rate=10:duration=3",
+        &["-c:v", "libx264", "-bf", "0", "-g", "10", "-pix_fmt", "yuv420p"],
+        &clip,
+    );
+    let serve = Serve::start(&[
+        "--model",
+        "fmen-tiny-x4",
+        "--learn",
+        "--once",
+        "--sr-queue",
+        "240",
+    ]);
+    let uri = serve.uri();
+    let (mut stream, welcome) = handshake(&serve.address(), &uri.secret, "patchy phone");
+    assert!(matches!(welcome, Message::Welcome { .. }), "{welcome:?}");
+    let mut source = PacketSource::open_file(&clip).unwrap();
+    let config = Message::StreamConfig {
+        codec: Codec::H264,
+        width: 128,
+        height: 72,
+        fps_num: 10,
+        fps_den: 1,
+        bitrate: 500_000,
+        parameter_sets: source.description().parameter_sets.clone(),
+    };
+    stream.write_all(&config.encode()).unwrap();
+    let mut png = Vec::new();
+    image::RgbImage::from_pixel(64, 64, image::Rgb([90, 120, 200]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let patch = |pts: i64, x: u16, size: u16, data: &[u8]| Message::HrPatch {
+        frame_pts_us: pts,
+        x,
+        y: 0,
+        width: size,
+        height: size,
+        format: PatchFormat::Png,
+        data: data.to_vec(),
+    };
+    let mut units = 0;
+    while let Some(unit) = source.next_unit().unwrap() {
+        let pts = unit.pts_us;
+        let message = Message::VideoUnit {
+            pts_us: pts,
+            key: unit.key,
+            data: unit.data,
+        };
+        stream.write_all(&message.encode()).unwrap();
+        units += 1;
+        if units == 5 {
+            for bad in [
+                patch(pts, 0, 64, b"not an image at all"),
+                patch(pts, 0, 32, &png),          // the PNG is 64x64
+                patch(pts, 2, 64, &png),          // off the x4 grid
+                patch(pts, 480, 64, &png),        // 480 + 64 > 512, the HR frame's width
+                patch(999_999_999, 0, 64, &png),  // no such frame
+            ] {
+                stream.write_all(&bad.encode()).unwrap();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let bye = Message::Bye {
+        reason: "done".into(),
+    };
+    stream.write_all(&bye.encode()).unwrap();
+    let (code, out) = serve.wait_exit(Duration::from_secs(120));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("30 frames decoded, 30 upscaled, 0 dropped"),
+        "{out}"
+    );
+    assert!(
+        out.contains("session 1 learned: 0 pairs (5 refused)"),
+        "{out}"
+    );
+    assert!(!out.contains("saved the adapted model"), "{out}");
 }

@@ -56,6 +56,13 @@ pub struct BenchArgs {
     /// Frame rate of the live sender.
     #[arg(long, default_value_t = 30)]
     pub live_fps: u32,
+    /// Measure live learning instead: fine-tune on HR patches of CLIP's first half (seen as a
+    /// phone would stream it, 1/4 size through H.264) and score its second half over time.
+    #[arg(long, value_name = "CLIP")]
+    pub learn: Option<PathBuf>,
+    /// Seconds of learning for --learn.
+    #[arg(long, default_value_t = 60)]
+    pub seconds: u32,
 }
 
 /// One line of the stage table.
@@ -94,6 +101,9 @@ fn lavfi_clip(w: u32, h: u32, frames: u32) -> PathBuf {
 pub fn run(args: &BenchArgs) -> Result<()> {
     if args.live {
         return run_live(args);
+    }
+    if let Some(clip) = &args.learn {
+        return super::learn_bench::run(args, clip);
     }
     let device = ComputeDevice::select(args.device)?;
     let sizes: Vec<(u32, u32)> = args

@@ -6,6 +6,8 @@
 pub mod bench;
 pub mod eval;
 #[cfg(feature = "media")]
+mod learn_bench;
+#[cfg(feature = "media")]
 pub mod live;
 pub mod models;
 #[cfg(feature = "media")]

@@ -79,3 +79,24 @@ impl VideoGroundTruth {
         }
     }
 }
+
+/// What a phone streaming at 1/`scale` of its camera would deliver from these full-resolution
+/// frames: each downscaled (area), then through a real libx264 encode and decode at `crf`.
+pub fn phone_stream_of(
+    frames: &[crate::frame::YuvFrame],
+    scale: u32,
+    crf: u8,
+) -> Result<Vec<crate::frame::YuvFrame>, GroundTruthError> {
+    let small = frames
+        .iter()
+        .map(|f| {
+            crate::media::picture::resize(f, f.width / scale, f.height / scale).map_err(|reason| {
+                MediaError::RoundTrip {
+                    stage: "downscale",
+                    reason,
+                }
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(h264_round_trip(&small, crf)?)
+}

@@ -11,7 +11,7 @@ use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 
 use super::card::{save_weights, ModelCard};
 use super::metrics::psnr_y;
-use super::model::{NetworkModel, Weights};
+use super::model::{own_copy, NetworkModel, Weights};
 use super::nets::Network;
 use super::train::Rng;
 use super::SrError;
@@ -421,7 +421,7 @@ fn snapshot(vs: &nn::VarStore, version: u64) -> Weights {
     let tensors = vs
         .variables()
         .into_iter()
-        .map(|(n, t)| (n, t.detach().to_device(Device::Cpu).to_kind(Kind::Float)))
+        .map(|(n, t)| (n, own_copy(&t)))
         .collect();
     Weights { version, tensors }
 }
@@ -586,6 +586,32 @@ mod tests {
         assert!(scores.candidate_db > scores.generic_db + 0.1, "{scores:?}");
         let (_, decision) = tuner.assess(&buffer).unwrap();
         assert!(matches!(decision, Decision::Keep), "{decision:?}");
+    }
+
+    /// Weights handed out (to SR, to the card) are snapshots: training on afterwards, or
+    /// swapping them into a model, changes neither them nor the generic copy.
+    #[test]
+    fn deployed_weights_and_the_generic_copy_are_snapshots() {
+        let device = ComputeDevice::cpu();
+        let model = load_model("fmen-tiny-x4", 4, &device).unwrap();
+        let network = model.as_network().unwrap();
+        let mut tuner = FineTuner::new(network, Device::Cpu, AdaptConfig::default()).unwrap();
+        let before = network.weights();
+        let scene = picture(128, 128, 3);
+        let buffer = scene_pairs(&scene, &scene, 10, 0);
+        let (_, deployed) = train_until_deployed(&mut tuner, &buffer).expect("deploys");
+        let live = clone_weights(tuner.live_weights(), 0);
+        tuner.train_round(&buffer).unwrap();
+        for ((_, a), (_, b)) in live.tensors.iter().zip(&tuner.live_weights().tensors) {
+            assert!(a.equal(b), "training changed the deployed weights");
+        }
+        network.set_weights(tuner.live_weights()).unwrap();
+        let generic: std::collections::HashMap<_, _> =
+            before.tensors.iter().map(|(n, t)| (n.clone(), t.copy())).collect();
+        for (n, t) in &tuner.generic.tensors {
+            assert!(t.equal(&generic[n]), "{n}: the generic copy followed the live model");
+        }
+        assert!(deployed.candidate_db > deployed.generic_db);
     }
 
     /// The sender's scene changes: what was learned (here a mapping that inverts colours) is

@@ -99,13 +99,14 @@ impl NetworkModel {
         &self.card
     }
 
-    /// A copy of the weights (CPU, fp32).
+    /// A copy of the weights (CPU, fp32), sharing no storage with the model: later swaps into
+    /// the model leave it untouched.
     pub fn weights(&self) -> Weights {
         let tensors = self
             ._vs
             .variables()
             .into_iter()
-            .map(|(name, t)| (name, t.detach().to_device(tch::Device::Cpu).to_kind(Kind::Float)))
+            .map(|(name, t)| (name, own_copy(&t)))
             .collect();
         Weights {
             version: 0,
@@ -139,6 +140,12 @@ impl NetworkModel {
         }
         Ok(())
     }
+}
+
+/// A detached CPU fp32 copy. `to_device`/`to_kind` return the same storage when nothing
+/// changes, so the explicit copy is what makes it a snapshot.
+pub(crate) fn own_copy(t: &Tensor) -> Tensor {
+    t.detach().to_device(tch::Device::Cpu).to_kind(Kind::Float).copy()
 }
 
 impl SrModel for NetworkModel {
