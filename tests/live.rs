@@ -18,6 +18,18 @@ use stronglive::live::protocol::{
 };
 use stronglive::media::ingest::PacketSource;
 
+/// Tests that count frames against the wall clock hold this shared; a test that keeps every
+/// core busy (live learning) holds it exclusively, so it never starves them.
+static CPU: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn cpu_shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    CPU.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn cpu_exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
+    CPU.write().unwrap_or_else(|p| p.into_inner())
+}
+
 /// A running `stronglive serve` with its stdout collected line by line.
 struct Serve {
     child: Child,
@@ -246,6 +258,7 @@ fn free_port() -> u16 {
 
 #[test]
 fn a_ten_second_clip_is_received_upscaled_and_recorded_frame_for_frame() {
+    let _cpu = cpu_shared();
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("phone.mp4");
     // What a phone sends: no B-frames, a key frame every second.
@@ -760,6 +773,7 @@ fn hr_patches_flow_when_the_server_asks_and_are_saved_with_the_recording() {
 
 #[test]
 fn recordings_survive_a_crash_and_a_ctrl_c_finalises_them() {
+    let _cpu = cpu_shared();
     let dir = tempfile::tempdir().unwrap();
     let start_session = |record: &Path| {
         let serve = Serve::start(&[
@@ -840,6 +854,7 @@ fn recordings_survive_a_crash_and_a_ctrl_c_finalises_them() {
 /// it streams (the GUI's Record button) gives one complete take of input and 4x output.
 #[test]
 fn live_service_records_a_take_switched_on_and_off_mid_stream() {
+    let _cpu = cpu_shared();
     use stronglive::live::pairing::PairingStore;
     use stronglive::live::service::{ListenerSettings, LiveCommand, LiveEvent, LiveService};
     let dir = tempfile::tempdir().unwrap();
@@ -920,6 +935,8 @@ fn live_service_records_a_take_switched_on_and_off_mid_stream() {
 /// is saved with a card that `upscale --model NAME` runs.
 #[test]
 fn live_learning_adapts_the_model_mid_stream_and_keeps_it() {
+    // Learning keeps both cores busy: the wall-clock tests above wait for it to finish.
+    let _cpu = cpu_exclusive();
     let dir = tempfile::tempdir().unwrap();
     let models = dir.path().join("models");
     let record = dir.path().join("rec");
@@ -969,7 +986,9 @@ fn live_learning_adapts_the_model_mid_stream_and_keeps_it() {
     assert_eq!(code, 0, "{out}");
     // Every frame upscaled and recorded, through however many weight swaps happened.
     assert!(
-        out.contains(&format!("{sent} frames decoded, {sent} upscaled, 0 dropped")),
+        out.contains(&format!(
+            "{sent} frames decoded, {sent} upscaled, 0 dropped"
+        )),
         "{out}"
     );
     assert_eq!(count_frames(&record.join("session-1-x4.mp4")), sent);
@@ -1017,7 +1036,14 @@ fn live_learning_adapts_the_model_mid_stream_and_keeps_it() {
         small.to_str().unwrap(),
     ]);
     let upscaled = Command::new(bin())
-        .args(["upscale", small.to_str().unwrap(), "--model", name, "--encoder", "libx264"])
+        .args([
+            "upscale",
+            small.to_str().unwrap(),
+            "--model",
+            name,
+            "--encoder",
+            "libx264",
+        ])
         .env("STRONGLIVE_MODELS", &models)
         .output()
         .unwrap();
@@ -1038,7 +1064,9 @@ fn bad_patches_are_refused_and_counted_while_the_session_goes_on() {
     let clip = dir.path().join("phone.mp4");
     test_pattern(
         "size=128x72:rate=10:duration=3",
-        &["-c:v", "libx264", "-bf", "0", "-g", "10", "-pix_fmt", "yuv420p"],
+        &[
+            "-c:v", "libx264", "-bf", "0", "-g", "10", "-pix_fmt", "yuv420p",
+        ],
         &clip,
     );
     let serve = Serve::start(&[
@@ -1089,10 +1117,10 @@ fn bad_patches_are_refused_and_counted_while_the_session_goes_on() {
         if units == 5 {
             for bad in [
                 patch(pts, 0, 64, b"not an image at all"),
-                patch(pts, 0, 32, &png),          // the PNG is 64x64
-                patch(pts, 2, 64, &png),          // off the x4 grid
-                patch(pts, 480, 64, &png),        // 480 + 64 > 512, the HR frame's width
-                patch(999_999_999, 0, 64, &png),  // no such frame
+                patch(pts, 0, 32, &png),         // the PNG is 64x64
+                patch(pts, 2, 64, &png),         // off the x4 grid
+                patch(pts, 480, 64, &png),       // 480 + 64 > 512, the HR frame's width
+                patch(999_999_999, 0, 64, &png), // no such frame
             ] {
                 stream.write_all(&bad.encode()).unwrap();
             }

@@ -103,7 +103,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         return run_live(args);
     }
     if let Some(clip) = &args.learn {
-        return super::learn_bench::run(args, clip);
+        return super::learn_bench::run(
+            clip,
+            args.seconds,
+            args.models.first().map(String::as_str),
+            args.device,
+        );
     }
     let device = ComputeDevice::select(args.device)?;
     let sizes: Vec<(u32, u32)> = args

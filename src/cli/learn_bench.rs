@@ -18,8 +18,6 @@ use stronglive::sr::color::frames_to_rgb_batch;
 use stronglive::sr::metrics::psnr_y;
 use stronglive::sr::{load_model, ComputeDevice, Tensor, Upscaler};
 
-use super::bench::BenchArgs;
-
 const SCALE: u32 = 4;
 /// Side of the HR patches, as `serve --learn` asks for.
 const PATCH: u32 = 96;
@@ -39,17 +37,22 @@ fn rgb(frame: &YuvFrame) -> Result<Tensor> {
     Ok(frames_to_rgb_batch(std::slice::from_ref(frame))?)
 }
 
-pub fn run(args: &BenchArgs, clip: &Path) -> Result<()> {
-    let device = ComputeDevice::select(args.device)?;
-    let model_name = args
-        .models
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "fmen-tiny-x4".into());
+/// Learn for `seconds` with `model` (default `fmen-tiny-x4`) on `device`.
+pub fn run(
+    clip: &Path,
+    seconds: u32,
+    model: Option<&str>,
+    device: stronglive::sr::DevicePreference,
+) -> Result<()> {
+    let device = ComputeDevice::select(device)?;
+    let model_name = model.unwrap_or("fmen-tiny-x4").to_string();
     let clip = load_clip(clip)?;
     let half = clip.hr.len() / 2;
     let upscaler = |name: &str| -> Result<Upscaler> {
-        Ok(Upscaler::new(load_model(name, SCALE, &device)?, device.clone()))
+        Ok(Upscaler::new(
+            load_model(name, SCALE, &device)?,
+            device.clone(),
+        ))
     };
     let (generic, bicubic) = (upscaler(&model_name)?, upscaler("bicubic")?);
     let network = generic
@@ -61,9 +64,9 @@ pub fn run(args: &BenchArgs, clip: &Path) -> Result<()> {
     for (i, (hr, lr)) in clip.hr[..half].iter().zip(&clip.lr[..half]).enumerate() {
         let (hr, lr) = (rgb(hr)?, rgb(lr)?);
         let (x, y) = patch_position(&hr, i);
-        let patch = hr
-            .narrow(2, i64::from(y), i64::from(PATCH))
-            .narrow(3, i64::from(x), i64::from(PATCH));
+        let patch =
+            hr.narrow(2, i64::from(y), i64::from(PATCH))
+                .narrow(3, i64::from(x), i64::from(PATCH));
         buffer.push(pair_patch(&lr, patch, (x, y), SCALE, i as i64)?);
     }
     let later: Vec<usize> = (half..clip.hr.len())
@@ -91,7 +94,14 @@ pub fn run(args: &BenchArgs, clip: &Path) -> Result<()> {
     );
     println!(
         "{:>8} {:>7} {:>8} {:>16} {:>12} {:>12} {:>12} {:>14}",
-        "seconds", "steps", "version", "held-out gain", "adapted", "generic", "bicubic", "vs generic"
+        "seconds",
+        "steps",
+        "version",
+        "held-out gain",
+        "adapted",
+        "generic",
+        "bicubic",
+        "vs generic"
     );
     let live = upscaler(&model_name)?;
     let started = Instant::now();
@@ -114,7 +124,7 @@ pub fn run(args: &BenchArgs, clip: &Path) -> Result<()> {
             );
             next_report += Duration::from_secs(10);
         }
-        if elapsed >= Duration::from_secs(u64::from(args.seconds)) {
+        if elapsed >= Duration::from_secs(u64::from(seconds)) {
             break;
         }
         tuner.train_round(&buffer)?;
@@ -170,10 +180,19 @@ fn load_clip(path: &Path) -> Result<Clip> {
         }
     }
     if frames.len() < 20 {
-        bail!("{}: {} frames; --learn needs at least 20", path.display(), frames.len());
+        bail!(
+            "{}: {} frames; --learn needs at least 20",
+            path.display(),
+            frames.len()
+        );
     }
     if frames[0].width < PATCH * 2 || frames[0].height < PATCH * 2 {
-        bail!("{}: frames must be at least {}x{}", path.display(), PATCH * 2, PATCH * 2);
+        bail!(
+            "{}: frames must be at least {}x{}",
+            path.display(),
+            PATCH * 2,
+            PATCH * 2
+        );
     }
     let stream = phone_stream_of(&frames, SCALE, 23)?;
     Ok(Clip {

@@ -186,7 +186,10 @@ fn learn_options(args: &ServeArgs) -> Result<Option<LearnOptions>> {
         return Ok(None);
     }
     if !(0.05..=1.0).contains(&args.learn_duty) {
-        bail!("--learn-duty {}: must be between 0.05 and 1", args.learn_duty);
+        bail!(
+            "--learn-duty {}: must be between 0.05 and 1",
+            args.learn_duty
+        );
     }
     Ok(Some(LearnOptions {
         duty_cycle: args.learn_duty,

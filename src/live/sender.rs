@@ -92,7 +92,12 @@ const PATCH_GRID: u32 = 4;
 /// At most this often a requested patch goes out (5 per second), each from the frame just sent.
 const PATCH_INTERVAL: Duration = Duration::from_millis(200);
 
-fn hr_patch(source: &SenderSource, size: u16, ordinal: u64, timeline: &Timeline) -> Option<Message> {
+fn hr_patch(
+    source: &SenderSource,
+    size: u16,
+    ordinal: u64,
+    timeline: &Timeline,
+) -> Option<Message> {
     let (frame, _) = source.newest_hr_frame()?;
     let size = u32::from(size) & !(PATCH_GRID - 1);
     if size == 0 || size > frame.width || size > frame.height {
@@ -478,11 +483,19 @@ impl<'a> UnitLoop<'a> {
         else {
             return Ok(());
         };
-        if self.last_patch.is_some_and(|t| t.elapsed() < PATCH_INTERVAL) {
+        if self
+            .last_patch
+            .is_some_and(|t| t.elapsed() < PATCH_INTERVAL)
+        {
             return Ok(());
         }
         self.last_patch = Some(Instant::now());
-        match hr_patch(&self.source, request.size, self.patches_sent, &self.timeline) {
+        match hr_patch(
+            &self.source,
+            request.size,
+            self.patches_sent,
+            &self.timeline,
+        ) {
             Some(patch) => {
                 connection.send(&patch)?;
                 self.patches_sent += 1;

@@ -15,7 +15,8 @@ use super::wire::WireError;
 use crate::pipeline::metrics::SessionMetrics;
 use crate::pipeline::session::KeyFrameRequest;
 use crate::pipeline::{
-    DisplaySlot, LearnOptions, LiveSession, LiveSessionConfig, RecordSwitch, SessionReport, SessionStartError,
+    DisplaySlot, LearnOptions, LiveSession, LiveSessionConfig, RecordSwitch, SessionReport,
+    SessionStartError,
 };
 use crate::sr::{load_model, ComputeDevice, Upscaler};
 

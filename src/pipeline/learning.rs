@@ -4,11 +4,11 @@
 //! SR stage, which swaps them in between two frames. `sr::adapt` owns the maths; this file owns
 //! the thread, its CPU share and what it reports.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
 use crate::frame::YuvFrame;
 use crate::sr::adapt::{
@@ -18,12 +18,15 @@ use crate::sr::card::ModelCard;
 use crate::sr::color::frames_to_rgb_batch;
 use crate::sr::model::Weights;
 use crate::sr::SrError;
+use crate::sr::Upscaler;
 
+use super::items::HrPatch;
 use super::metrics::SessionMetrics;
-use super::session::HrPatch;
+use super::report::{SessionProblem, StageOutcome};
+use super::stage::{spawn_stage, Stage};
 
 /// Patches waiting for the learner; more are refused (counted), never queued without bound.
-pub(crate) const PATCH_QUEUE: usize = 16;
+const PATCH_QUEUE: usize = 16;
 
 /// How a session learns.
 #[derive(Debug, Clone)]
@@ -131,7 +134,10 @@ impl Learner {
         }
     }
 
-    fn pair(&self, item: &PatchForLearning) -> Result<crate::sr::adapt::TrainingPair, PatchRefusal> {
+    fn pair(
+        &self,
+        item: &PatchForLearning,
+    ) -> Result<crate::sr::adapt::TrainingPair, PatchRefusal> {
         let patch = &item.patch;
         let hr = decode_patch(&patch.data)?;
         let size = hr.size();
@@ -197,19 +203,147 @@ impl Learner {
             learning.pairs_used, learning.train_steps, learning.model_version, learning.gain_db
         ));
         // Keep what was learned only when the weights in use at the end beat the generic ones.
-        let adapted = (self.tuner.version > 0 && learning.gain_db > 0.0)
-            .then(|| {
-                let w = self.tuner.live_weights();
-                let copy = Weights {
-                    version: w.version,
-                    tensors: w.tensors.iter().map(|(n, t)| (n.clone(), t.copy())).collect(),
-                };
-                (copy, self.tuner.base_card().clone())
-            });
+        let adapted = (self.tuner.version > 0 && learning.gain_db > 0.0).then(|| {
+            let w = self.tuner.live_weights();
+            let copy = Weights {
+                version: w.version,
+                tensors: w
+                    .tensors
+                    .iter()
+                    .map(|(n, t)| (n.clone(), t.copy()))
+                    .collect(),
+            };
+            (copy, self.tuner.base_card().clone())
+        });
         LearnOutcome {
             adapted,
             stats,
             error,
         }
+    }
+}
+
+/// The learner's thread, its patch channel and the slot it offers weights in; `None` (with a
+/// warning) when the model cannot learn (bicubic, a TorchScript module).
+#[allow(clippy::type_complexity)]
+pub(crate) fn start_learning(
+    id: u64,
+    label: &str,
+    options: &LearnOptions,
+    upscaler: &Upscaler,
+    metrics: &Arc<SessionMetrics>,
+) -> Result<
+    Option<(
+        Stage<StageOutcome>,
+        Sender<PatchForLearning>,
+        Arc<WeightSlot>,
+    )>,
+    std::io::Error,
+> {
+    let Some(network) = upscaler.model().as_network() else {
+        tracing::warn!(
+            "{}: model {} cannot learn; patches are only counted",
+            label,
+            upscaler.model_name()
+        );
+        return Ok(None);
+    };
+    let tuner = match FineTuner::new(network, upscaler.device().device, options.adapt.clone()) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!("{label}: cannot start learning: {e}");
+            return Ok(None);
+        }
+    };
+    metrics.update_learning(|_| {});
+    let slot = Arc::new(WeightSlot::default());
+    let learner = Learner {
+        tuner,
+        buffer: PairBuffer::new(options.pair_memory_bytes),
+        slot: Arc::clone(&slot),
+        metrics: Arc::clone(metrics),
+        duty_cycle: options.duty_cycle,
+        scale: upscaler.scale(),
+    };
+    let (tx, rx) = bounded(PATCH_QUEUE);
+    let save_dir = options.save_dir.clone();
+    let stage = spawn_stage(format!("learn-{id}"), move || {
+        let outcome = learner.run(rx);
+        keep_learned(id, outcome, save_dir.as_deref())
+    })?;
+    Ok(Some((stage, tx, slot)))
+}
+
+/// Save the adapted weights (when they beat the generic model) as a user model.
+fn keep_learned(session: u64, outcome: LearnOutcome, save_dir: Option<&Path>) -> StageOutcome {
+    let mut result = StageOutcome::default();
+    if let Some(e) = outcome.error {
+        result
+            .problems
+            .push(SessionProblem::Learning(e.to_string()));
+    }
+    let (Some((weights, base)), Some(dir)) = (outcome.adapted, save_dir) else {
+        return result;
+    };
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let name = format!("{}-adapted-{stamp}-s{session}", base.name);
+    let how = format!("session {session}, {}", outcome.stats.unwrap_or_default());
+    match crate::sr::adapt::save_adapted(dir, &name, &base, &weights, &how) {
+        Ok(card) => result.adapted_model = Some(card),
+        Err(e) => result.problems.push(SessionProblem::Learning(format!(
+            "cannot save the adapted model: {e}"
+        ))),
+    }
+    result
+}
+
+/// The decode stage's side of learning: recent decoded frames (a patch arrives just after the
+/// frame it was cut from) and the channel to the learner.
+pub(crate) struct LearningFeed {
+    tx: Sender<PatchForLearning>,
+    recent: std::collections::VecDeque<Arc<YuvFrame>>,
+}
+
+/// Decoded frames kept for pairing: two seconds at 30 fps.
+const RECENT_FRAMES: usize = 60;
+
+impl LearningFeed {
+    pub(crate) fn new(tx: Sender<PatchForLearning>) -> Self {
+        Self {
+            tx,
+            recent: std::collections::VecDeque::with_capacity(RECENT_FRAMES),
+        }
+    }
+
+    pub(crate) fn remember(&mut self, frame: &YuvFrame) {
+        if self.recent.len() == RECENT_FRAMES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(Arc::new(frame.clone()));
+    }
+
+    /// Hand the patch to the learner with its frame; refused when its frame is not among the
+    /// recent ones or the learner is behind.
+    pub(crate) fn offer(&self, patch: &HrPatch) -> Result<(), String> {
+        // Within half a frame: senders' encoders may round timestamps to their time base.
+        let matches = |f: &&Arc<YuvFrame>| {
+            f.pts
+                .is_some_and(|pts| (pts - patch.frame_pts_us).abs() * 2 < f.duration.max(2))
+        };
+        let Some(frame) = self.recent.iter().rev().find(matches) else {
+            return Err(format!(
+                "no recent frame has pts {} us (newest {:?})",
+                patch.frame_pts_us,
+                self.recent.back().and_then(|f| f.pts)
+            ));
+        };
+        self.tx
+            .try_send(PatchForLearning {
+                frame: Arc::clone(frame),
+                patch: patch.clone(),
+            })
+            .map_err(|_| "the learner is behind".to_string())
     }
 }

@@ -3,6 +3,7 @@
 //! only an explicit end of stream lets a consumer finalise what it writes.
 
 pub mod handoff;
+pub mod items;
 pub mod learning;
 pub mod metrics;
 pub mod offline;
@@ -14,12 +15,11 @@ pub mod takes;
 pub mod training_data;
 
 pub use handoff::{DisplayFrame, DisplaySlot};
+pub use items::{HrPatch, IngestItem};
 pub use learning::LearnOptions;
 pub use offline::{
     default_output_path, JobError, JobEvent, JobReport, JobStart, OfflineJob, Progress,
 };
 pub use report::{RecordedStream, SessionProblem, SessionReport};
-pub use session::{
-    HrPatch, IngestItem, LiveSession, LiveSessionConfig, SessionStartError, DEFAULT_SR_QUEUE,
-};
+pub use session::{LiveSession, LiveSessionConfig, SessionStartError, DEFAULT_SR_QUEUE};
 pub use takes::RecordSwitch;

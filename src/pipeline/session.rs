@@ -16,11 +16,11 @@ use crate::frame::YuvFrame;
 use crate::media::annexb;
 use crate::media::h264::{EncodedUnit, H264StreamDecoder};
 use crate::media::ingest::StreamDescription;
-use crate::sr::adapt::{FineTuner, PairBuffer};
 use crate::sr::{SrError, Upscaler};
 
 use super::handoff::{DisplayFrame, DisplaySlot, NewestWinsQueue, QueueProducer};
-use super::learning::{LearnOptions, Learner, PatchForLearning, WeightSlot, PATCH_QUEUE};
+use super::items::{HrPatch, IngestItem};
+use super::learning::{start_learning, LearnOptions, LearningFeed, WeightSlot};
 use super::metrics::SessionMetrics;
 use super::report::{SessionProblem, SessionReport, StageOutcome};
 use super::stage::{spawn_stage, Stage};
@@ -36,32 +36,6 @@ const OUTPUT_RECORD_QUEUE: usize = 4;
 /// of network delivery when SR keeps up; when it does not, each queued frame adds one frame
 /// interval of latency (measured: 4 frames cost ~130 ms at 30 fps), so the queue stays short.
 pub const DEFAULT_SR_QUEUE: usize = 2;
-
-/// What a transport hands the session.
-pub enum IngestItem {
-    /// Stream parameters (before the first unit, and when they change).
-    Config(StreamDescription),
-    /// One access unit and when its last byte arrived.
-    Unit {
-        unit: EncodedUnit,
-        received: Instant,
-    },
-    /// A full-resolution patch for online learning (counted; saved when recording).
-    Patch(HrPatch),
-}
-
-/// A crop of the sender's full-resolution frame, as it arrived (PNG or JPEG bytes).
-#[derive(Debug, Clone)]
-pub struct HrPatch {
-    pub frame_pts_us: i64,
-    pub x: u16,
-    pub y: u16,
-    pub width: u16,
-    pub height: u16,
-    /// File extension of `data`: "png" or "jpg".
-    pub extension: &'static str,
-    pub data: Vec<u8>,
-}
 
 #[derive(Debug, Clone)]
 pub struct LiveSessionConfig {
@@ -133,13 +107,15 @@ impl LiveSession {
             record_output_stage(out_rx, &label)
         })?);
         let (learning_feed, weights) = match &config.learn {
-            Some(options) => match start_learning(&config, options, &upscaler, &metrics)? {
-                Some((stage, tx, slot)) => {
-                    stages.push(stage);
-                    (Some(LearningFeed::new(tx)), Some(slot))
+            Some(options) => {
+                match start_learning(config.id, &config.label, options, &upscaler, &metrics)? {
+                    Some((stage, tx, slot)) => {
+                        stages.push(stage);
+                        (Some(LearningFeed::new(tx)), Some(slot))
+                    }
+                    None => (None, None),
                 }
-                None => (None, None),
-            },
+            }
             None => (None, None),
         };
         let mut decoding = Decoding::new(
@@ -216,126 +192,6 @@ impl LiveSession {
             final_metrics,
             adapted_model,
         }
-    }
-}
-
-/// The learner's thread, its patch channel and the slot it offers weights in; `None` (with a
-/// warning) when the model cannot learn (bicubic, a TorchScript module).
-#[allow(clippy::type_complexity)]
-fn start_learning(
-    config: &LiveSessionConfig,
-    options: &LearnOptions,
-    upscaler: &Upscaler,
-    metrics: &Arc<SessionMetrics>,
-) -> Result<Option<(Stage<StageOutcome>, Sender<PatchForLearning>, Arc<WeightSlot>)>, std::io::Error>
-{
-    let Some(network) = upscaler.model().as_network() else {
-        tracing::warn!(
-            "{}: model {} cannot learn; patches are only counted",
-            config.label,
-            upscaler.model_name()
-        );
-        return Ok(None);
-    };
-    let tuner = match FineTuner::new(network, upscaler.device().device, options.adapt.clone()) {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::warn!("{}: cannot start learning: {e}", config.label);
-            return Ok(None);
-        }
-    };
-    metrics.update_learning(|_| {});
-    let slot = Arc::new(WeightSlot::default());
-    let learner = Learner {
-        tuner,
-        buffer: PairBuffer::new(options.pair_memory_bytes),
-        slot: Arc::clone(&slot),
-        metrics: Arc::clone(metrics),
-        duty_cycle: options.duty_cycle,
-        scale: upscaler.scale(),
-    };
-    let (tx, rx) = bounded(PATCH_QUEUE);
-    let (id, save_dir) = (config.id, options.save_dir.clone());
-    let stage = spawn_stage(format!("learn-{id}"), move || {
-        let outcome = learner.run(rx);
-        keep_learned(id, outcome, save_dir.as_deref())
-    })?;
-    Ok(Some((stage, tx, slot)))
-}
-
-/// Save the adapted weights (when they beat the generic model) as a user model.
-fn keep_learned(
-    session: u64,
-    outcome: super::learning::LearnOutcome,
-    save_dir: Option<&Path>,
-) -> StageOutcome {
-    let mut result = StageOutcome::default();
-    if let Some(e) = outcome.error {
-        result.problems.push(SessionProblem::Learning(e.to_string()));
-    }
-    let (Some((weights, base)), Some(dir)) = (outcome.adapted, save_dir) else {
-        return result;
-    };
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let name = format!("{}-adapted-{stamp}-s{session}", base.name);
-    let how = format!("session {session}, {}", outcome.stats.unwrap_or_default());
-    match crate::sr::adapt::save_adapted(dir, &name, &base, &weights, &how) {
-        Ok(card) => result.adapted_model = Some(card),
-        Err(e) => result
-            .problems
-            .push(SessionProblem::Learning(format!("cannot save the adapted model: {e}"))),
-    }
-    result
-}
-
-/// The decode stage's side of learning: recent decoded frames (a patch arrives just after the
-/// frame it was cut from) and the channel to the learner.
-struct LearningFeed {
-    tx: Sender<PatchForLearning>,
-    recent: std::collections::VecDeque<Arc<YuvFrame>>,
-}
-
-/// Decoded frames kept for pairing: two seconds at 30 fps.
-const RECENT_FRAMES: usize = 60;
-
-impl LearningFeed {
-    fn new(tx: Sender<PatchForLearning>) -> Self {
-        Self {
-            tx,
-            recent: std::collections::VecDeque::with_capacity(RECENT_FRAMES),
-        }
-    }
-
-    fn remember(&mut self, frame: &YuvFrame) {
-        if self.recent.len() == RECENT_FRAMES {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(Arc::new(frame.clone()));
-    }
-
-    /// Hand the patch to the learner with its frame; refused when its frame is not among the
-    /// recent ones or the learner is behind.
-    fn offer(&self, patch: &HrPatch) -> Result<(), String> {
-        // Within half a frame: senders' encoders may round timestamps to their time base.
-        let matches = |f: &&Arc<YuvFrame>| {
-            f.pts
-                .is_some_and(|pts| (pts - patch.frame_pts_us).abs() * 2 < f.duration.max(2))
-        };
-        let Some(frame) = self.recent.iter().rev().find(matches) else {
-            return Err(format!(
-                "no recent frame has pts {} us (newest {:?})",
-                patch.frame_pts_us,
-                self.recent.back().and_then(|f| f.pts)
-            ));
-        };
-        self.tx
-            .try_send(PatchForLearning {
-                frame: Arc::clone(frame),
-                patch: patch.clone(),
-            })
-            .map_err(|_| "the learner is behind".to_string())
     }
 }
 
@@ -576,9 +432,9 @@ impl Upscaling {
                 self.metrics.label(),
                 weights.version
             ),
-            Err(e) => outcome
-                .problems
-                .push(SessionProblem::Learning(format!("cannot swap weights: {e}"))),
+            Err(e) => outcome.problems.push(SessionProblem::Learning(format!(
+                "cannot swap weights: {e}"
+            ))),
         }
     }
 

@@ -7,14 +7,16 @@
 
 use std::collections::VecDeque;
 
-use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 use super::card::{save_weights, ModelCard};
-use super::metrics::psnr_y;
-use super::model::{own_copy, NetworkModel, Weights};
-use super::nets::Network;
+use super::model::Weights;
 use super::train::Rng;
 use super::SrError;
+
+mod tuner;
+
+pub use tuner::{AdaptConfig, Decision, FineTuner, HeldOut};
 
 /// One training pair: LR (1 x 3 x h x w) and HR (1 x 3 x h*s x w*s), RGB in 0..1 on the CPU.
 pub struct TrainingPair {
@@ -24,7 +26,7 @@ pub struct TrainingPair {
 }
 
 impl TrainingPair {
-    fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         (self.lr.numel() + self.hr.numel()) * 4
     }
 }
@@ -110,7 +112,7 @@ pub fn pair_patch(
 /// rest for training; the oldest go first once either part reaches its share of the cap.
 pub struct PairBuffer {
     train: VecDeque<TrainingPair>,
-    holdout: VecDeque<TrainingPair>,
+    pub(crate) holdout: VecDeque<TrainingPair>,
     received: u64,
     cap_bytes: usize,
 }
@@ -135,7 +137,10 @@ impl PairBuffer {
         let (part, share) = if self.received % HOLDOUT_EVERY == 0 {
             (&mut self.holdout, self.cap_bytes / HOLDOUT_EVERY as usize)
         } else {
-            (&mut self.train, self.cap_bytes - self.cap_bytes / HOLDOUT_EVERY as usize)
+            (
+                &mut self.train,
+                self.cap_bytes - self.cap_bytes / HOLDOUT_EVERY as usize,
+            )
         };
         part.push_back(pair);
         while part.len() > 1 && part.iter().map(TrainingPair::bytes).sum::<usize>() > share {
@@ -152,7 +157,7 @@ impl PairBuffer {
     }
 
     /// A training pair, newer ones more often (u^2 skews the draw towards the newest end).
-    fn sample(&self, rng: &mut Rng) -> Option<&TrainingPair> {
+    pub(crate) fn sample(&self, rng: &mut Rng) -> Option<&TrainingPair> {
         let n = self.train.len();
         if n == 0 {
             return None;
@@ -160,290 +165,6 @@ impl PairBuffer {
         let u = (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
         let back = ((u * u) * n as f64) as usize;
         self.train.get(n - 1 - back.min(n - 1))
-    }
-}
-
-/// How the fine-tuner learns.
-#[derive(Debug, Clone)]
-pub struct AdaptConfig {
-    /// Adam steps between two assessments.
-    pub steps_per_round: u32,
-    pub batch: i64,
-    /// LR side of the random crops trained on (pairs smaller than this are used whole).
-    pub crop: i64,
-    pub learning_rate: f64,
-    /// New weights must beat the live ones on held-out pairs by this much.
-    pub margin_db: f64,
-    /// Training and held-out pairs needed before the first round.
-    pub min_train_pairs: usize,
-    pub min_holdout_pairs: usize,
-}
-
-impl Default for AdaptConfig {
-    fn default() -> Self {
-        // lr 1e-4 with L1 and Adam gained +1.5 dB in 50 steps on FMEN in the measurements the
-        // feature was planned on; the tiny networks tolerate more.
-        Self {
-            steps_per_round: 10,
-            batch: 8,
-            crop: 24,
-            learning_rate: 2e-4,
-            margin_db: 0.05,
-            min_train_pairs: 4,
-            min_holdout_pairs: 1,
-        }
-    }
-}
-
-/// What an assessment found on the held-out pairs (PSNR-Y, dB).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct HeldOut {
-    pub candidate_db: f64,
-    pub live_db: f64,
-    pub generic_db: f64,
-}
-
-/// What the live model should do after an assessment.
-#[derive(Debug)]
-pub enum Decision {
-    /// Switch to these weights (they beat the live ones by the margin).
-    Deploy(Weights),
-    /// The scene changed: the live weights are worse than the generic ones; go back to these.
-    Revert(Weights),
-    Keep,
-}
-
-/// Trains a copy of a live network on a [`PairBuffer`] and gates what it learns.
-pub struct FineTuner {
-    config: AdaptConfig,
-    scale: u32,
-    input_range: f64,
-    base: ModelCard,
-    train_vs: nn::VarStore,
-    train_net: Box<dyn Network>,
-    optimizer: nn::Optimizer,
-    /// A second instance for scoring the live and the generic weights.
-    eval_vs: nn::VarStore,
-    eval_net: Box<dyn Network>,
-    generic: Weights,
-    live: Weights,
-    pub steps: u64,
-    /// Version of the live weights: 0 = generic, then one more per deployment or revert.
-    pub version: u64,
-    rng: Rng,
-}
-
-impl FineTuner {
-    /// A learning copy of `model` on `device` (fp32), starting from its weights.
-    pub fn new(model: &NetworkModel, device: Device, config: AdaptConfig) -> Result<Self, SrError> {
-        let card = model.card().clone();
-        let arch = card.arch(std::path::Path::new(&card.name))?;
-        let generic = model.weights();
-        let build = || -> Result<(nn::VarStore, Box<dyn Network>), SrError> {
-            let vs = nn::VarStore::new(device);
-            let net = arch.build(&vs.root());
-            copy_into(&vs, &generic)?;
-            Ok((vs, net))
-        };
-        let (train_vs, train_net) = build()?;
-        let (eval_vs, eval_net) = build()?;
-        freeze_batch_norm(&train_vs);
-        let optimizer = nn::Adam::default().build(&train_vs, config.learning_rate)?;
-        Ok(Self {
-            scale: card.scale,
-            input_range: card.input_range,
-            base: card,
-            config,
-            train_vs,
-            train_net,
-            optimizer,
-            eval_vs,
-            eval_net,
-            live: clone_weights(&generic, 0),
-            generic,
-            steps: 0,
-            version: 0,
-            rng: Rng(0x5eed),
-        })
-    }
-
-    pub fn base_card(&self) -> &ModelCard {
-        &self.base
-    }
-
-    /// Enough pairs to train and to judge.
-    pub fn ready(&self, buffer: &PairBuffer) -> bool {
-        buffer.train_len() >= self.config.min_train_pairs
-            && buffer.holdout_len() >= self.config.min_holdout_pairs
-    }
-
-    /// `steps_per_round` Adam steps of L1 on random crops; returns the mean loss.
-    pub fn train_round(&mut self, buffer: &PairBuffer) -> Result<f64, SrError> {
-        let mut total = 0.0;
-        for _ in 0..self.config.steps_per_round {
-            let (lr, hr) = self.batch(buffer)?;
-            let device = self.train_vs.device();
-            let (lr, hr) = (lr.to_device(device), hr.to_device(device));
-            let sr = run(self.train_net.as_ref(), &lr, self.input_range, false);
-            let loss = (sr - hr).abs().mean(Kind::Float);
-            self.optimizer.backward_step(&loss);
-            total += loss.double_value(&[]);
-            self.steps += 1;
-        }
-        Ok(total / f64::from(self.config.steps_per_round.max(1)))
-    }
-
-    fn batch(&mut self, buffer: &PairBuffer) -> Result<(Tensor, Tensor), SrError> {
-        let s = i64::from(self.scale);
-        let mut lrs = Vec::new();
-        let mut hrs = Vec::new();
-        let side = (0..self.config.batch)
-            .filter_map(|_| buffer.sample(&mut self.rng))
-            .map(|p| p.lr.size()[2].min(p.lr.size()[3]))
-            .min()
-            .unwrap_or(0)
-            .min(self.config.crop);
-        if side == 0 {
-            return Err(SrError::Training("no training pairs".into()));
-        }
-        for _ in 0..self.config.batch {
-            let Some(pair) = buffer.sample(&mut self.rng) else {
-                break;
-            };
-            let size = pair.lr.size();
-            let y = self.rng.below(size[2] - side + 1);
-            let x = self.rng.below(size[3] - side + 1);
-            let flip = self.rng.below(4);
-            let crop = |t: &Tensor, k: i64| {
-                let mut c = t.narrow(2, y * k, side * k).narrow(3, x * k, side * k);
-                if flip & 1 != 0 {
-                    c = c.flip([3]);
-                }
-                if flip & 2 != 0 {
-                    c = c.flip([2]);
-                }
-                c
-            };
-            lrs.push(crop(&pair.lr, 1));
-            hrs.push(crop(&pair.hr, s));
-        }
-        Ok((Tensor::f_cat(&lrs, 0)?, Tensor::f_cat(&hrs, 0)?))
-    }
-
-    /// Score the candidate, the live and the generic weights on the held-out pairs and decide.
-    pub fn assess(&mut self, buffer: &PairBuffer) -> Result<(HeldOut, Decision), SrError> {
-        let candidate_db = self.held_out_db(buffer, None)?;
-        let live = clone_weights(&self.live, self.live.version);
-        let live_db = self.held_out_db(buffer, Some(&live))?;
-        let generic = clone_weights(&self.generic, 0);
-        let generic_db = if self.version == 0 || self.live_is_generic() {
-            live_db
-        } else {
-            self.held_out_db(buffer, Some(&generic))?
-        };
-        let scores = HeldOut {
-            candidate_db,
-            live_db,
-            generic_db,
-        };
-        let decision = if !self.live_is_generic() && live_db < generic_db {
-            // The scene moved on: what was learned no longer helps. Start again from generic.
-            copy_into(&self.train_vs, &self.generic)?;
-            self.optimizer = nn::Adam::default().build(&self.train_vs, self.config.learning_rate)?;
-            self.version += 1;
-            self.live = clone_weights(&self.generic, self.version);
-            Decision::Revert(clone_weights(&self.generic, self.version))
-        } else if candidate_db > live_db + self.config.margin_db {
-            self.version += 1;
-            self.live = snapshot(&self.train_vs, self.version);
-            Decision::Deploy(clone_weights(&self.live, self.version))
-        } else {
-            Decision::Keep
-        };
-        Ok((scores, decision))
-    }
-
-    fn live_is_generic(&self) -> bool {
-        self.live
-            .tensors
-            .iter()
-            .zip(&self.generic.tensors)
-            .all(|((_, a), (_, b))| a.equal(b))
-    }
-
-    /// The live weights (what the stream uses now): the adapted model to keep at the end.
-    pub fn live_weights(&self) -> &Weights {
-        &self.live
-    }
-
-    /// Mean PSNR-Y over the held-out pairs of the training copy (`None`) or of `weights`.
-    fn held_out_db(&self, buffer: &PairBuffer, weights: Option<&Weights>) -> Result<f64, SrError> {
-        let (vs, net) = match weights {
-            None => (&self.train_vs, self.train_net.as_ref()),
-            Some(w) => {
-                copy_into(&self.eval_vs, w)?;
-                (&self.eval_vs, self.eval_net.as_ref())
-            }
-        };
-        let _guard = tch::no_grad_guard();
-        let border = i64::from(self.scale);
-        let mut sum = 0.0;
-        for pair in &buffer.holdout {
-            let sr = run(net, &pair.lr.to_device(vs.device()), self.input_range, false)
-                .to_device(Device::Cpu);
-            sum += psnr_y(&sr.clamp(0.0, 1.0), &pair.hr, border);
-        }
-        Ok(sum / buffer.holdout.len().max(1) as f64)
-    }
-}
-
-fn run(net: &dyn Network, lr: &Tensor, input_range: f64, train: bool) -> Tensor {
-    if input_range == 1.0 {
-        net.forward_t(lr, train)
-    } else {
-        net.forward_t(&(lr * input_range), train) / input_range
-    }
-}
-
-fn copy_into(vs: &nn::VarStore, weights: &Weights) -> Result<(), SrError> {
-    let _guard = tch::no_grad_guard();
-    let mut vars = vs.variables();
-    for (name, value) in &weights.tensors {
-        let var = vars
-            .get_mut(name)
-            .ok_or_else(|| SrError::Training(format!("weights name an unknown variable {name:?}")))?;
-        var.f_copy_(&value.f_to_device(var.device())?)?;
-    }
-    Ok(())
-}
-
-fn snapshot(vs: &nn::VarStore, version: u64) -> Weights {
-    let tensors = vs
-        .variables()
-        .into_iter()
-        .map(|(n, t)| (n, own_copy(&t)))
-        .collect();
-    Weights { version, tensors }
-}
-
-fn clone_weights(w: &Weights, version: u64) -> Weights {
-    Weights {
-        version,
-        tensors: w
-            .tensors
-            .iter()
-            .map(|(n, t)| (n.clone(), t.copy()))
-            .collect(),
-    }
-}
-
-/// BatchNorm keeps its statistics and affine parameters: a few patches are too few to
-/// estimate batch statistics, and the folded inference form has none anyway.
-fn freeze_batch_norm(vs: &nn::VarStore) {
-    for (name, t) in vs.variables() {
-        if name.contains(".bn") || name.contains("running_") {
-            let _ = t.set_requires_grad(false);
-        }
     }
 }
 
@@ -463,7 +184,10 @@ pub fn save_adapted(
     let mut card = base.clone();
     card.name = name.to_string();
     card.description = format!("{} adapted to one stream ({how})", base.name);
-    card.training.notes = format!("fine-tuned from {} on HR patches of a live stream: {how}", base.name);
+    card.training.notes = format!(
+        "fine-tuned from {} on HR patches of a live stream: {how}",
+        base.name
+    );
     // The base model's photo evaluation does not describe the adapted weights.
     card.evaluation.clear();
     card.write(&card_path)?;
@@ -471,12 +195,12 @@ pub fn save_adapted(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::sr::{load_model, ComputeDevice};
+    use tch::Device;
 
     /// A smooth random picture (1 x 3 x h x w in 0..1) with detail a network can learn.
-    fn picture(h: i64, w: i64, seed: i64) -> Tensor {
+    pub(super) fn picture(h: i64, w: i64, seed: i64) -> Tensor {
         tch::manual_seed(seed);
         let coarse = Tensor::rand([1, 3, h / 8 + 1, w / 8 + 1], (Kind::Float, Device::Cpu));
         coarse
@@ -503,10 +227,13 @@ mod tests {
             pair_patch(&lr_frame, hr, (44, 24), 4, 7),
             Err(PatchRefusal::OutsideFrame { .. })
         ));
-        assert_eq!(decode_patch(b"not a png").unwrap_err(), PatchRefusal::BadImage);
+        assert_eq!(
+            decode_patch(b"not a png").unwrap_err(),
+            PatchRefusal::BadImage
+        );
     }
 
-    fn pair_of(hr: &Tensor, pts_us: i64) -> TrainingPair {
+    pub(super) fn pair_of(hr: &Tensor, pts_us: i64) -> TrainingPair {
         let lr = crate::sr::images::downscale_bicubic(hr, 4);
         TrainingPair {
             lr: crate::sr::metrics::quantize(&lr),
@@ -525,116 +252,15 @@ mod tests {
         assert_eq!(buffer.holdout.iter().map(|p| p.pts_us % 5).max(), Some(4));
         assert!(buffer.holdout.iter().all(|p| (p.pts_us + 1) % 5 == 0));
         assert!(buffer.train.iter().all(|p| (p.pts_us + 1) % 5 != 0));
-        let bytes: usize = buffer.train.iter().chain(&buffer.holdout).map(TrainingPair::bytes).sum();
+        let bytes: usize = buffer
+            .train
+            .iter()
+            .chain(&buffer.holdout)
+            .map(TrainingPair::bytes)
+            .sum();
         assert!(bytes <= one * 10, "{bytes} bytes held");
         // The newest survive.
         assert_eq!(buffer.train.back().map(|p| p.pts_us), Some(98));
         assert_eq!(buffer.holdout.back().map(|p| p.pts_us), Some(99));
-    }
-
-    fn tiny_tuner() -> FineTuner {
-        let device = ComputeDevice::cpu();
-        let model = load_model("fmen-tiny-x4", 4, &device).unwrap();
-        let network = model.as_network().expect("fmen-tiny is a network");
-        FineTuner::new(
-            network,
-            Device::Cpu,
-            AdaptConfig {
-                learning_rate: 1e-3,
-                ..AdaptConfig::default()
-            },
-        )
-        .unwrap()
-    }
-
-    fn train_until_deployed(tuner: &mut FineTuner, buffer: &PairBuffer) -> Option<(u64, HeldOut)> {
-        let mut deployed = None;
-        for _ in 0..15 {
-            tuner.train_round(buffer).unwrap();
-            let (scores, decision) = tuner.assess(buffer).unwrap();
-            if let Decision::Deploy(w) = decision {
-                assert!(scores.candidate_db > scores.live_db + 0.05, "{scores:?}");
-                deployed = Some((w.version, scores));
-            }
-        }
-        deployed
-    }
-
-    /// Pairs of crops of `hr_scene`, each with the LR of `lr_scene` at the same place.
-    fn scene_pairs(lr_scene: &Tensor, hr_scene: &Tensor, n: i64, first_pts: i64) -> PairBuffer {
-        let mut buffer = PairBuffer::new(64 << 20);
-        for i in 0..n {
-            let (y, x) = ((i * 7) % 64, (i * 13) % 64);
-            let mut pair = pair_of(&lr_scene.narrow(2, y, 64).narrow(3, x, 64), first_pts + i);
-            pair.hr = hr_scene.narrow(2, y, 64).narrow(3, x, 64);
-            buffer.push(pair);
-        }
-        buffer
-    }
-
-    /// Learning one scene raises held-out PSNR over the generic weights, and weights that are
-    /// no better than the live ones are kept out.
-    #[test]
-    fn learning_a_scene_deploys_only_weights_proven_better_on_held_out_pairs() {
-        let mut tuner = tiny_tuner();
-        let scene = picture(128, 128, 42) * 0.5 + picture(128, 128, 43).sin() * 0.25 + 0.2;
-        let buffer = scene_pairs(&scene, &scene, 20, 0);
-        assert!(tuner.ready(&buffer));
-        let (version, scores) =
-            train_until_deployed(&mut tuner, &buffer).expect("learning must deploy better weights");
-        assert!(version >= 1);
-        assert!(scores.candidate_db > scores.generic_db + 0.1, "{scores:?}");
-        let (_, decision) = tuner.assess(&buffer).unwrap();
-        assert!(matches!(decision, Decision::Keep), "{decision:?}");
-    }
-
-    /// Weights handed out (to SR, to the card) are snapshots: training on afterwards, or
-    /// swapping them into a model, changes neither them nor the generic copy.
-    #[test]
-    fn deployed_weights_and_the_generic_copy_are_snapshots() {
-        let device = ComputeDevice::cpu();
-        let model = load_model("fmen-tiny-x4", 4, &device).unwrap();
-        let network = model.as_network().unwrap();
-        let mut tuner = FineTuner::new(network, Device::Cpu, AdaptConfig::default()).unwrap();
-        let before = network.weights();
-        let scene = picture(128, 128, 3);
-        let buffer = scene_pairs(&scene, &scene, 10, 0);
-        let (_, deployed) = train_until_deployed(&mut tuner, &buffer).expect("deploys");
-        let live = clone_weights(tuner.live_weights(), 0);
-        tuner.train_round(&buffer).unwrap();
-        for ((_, a), (_, b)) in live.tensors.iter().zip(&tuner.live_weights().tensors) {
-            assert!(a.equal(b), "training changed the deployed weights");
-        }
-        network.set_weights(tuner.live_weights()).unwrap();
-        let generic: std::collections::HashMap<_, _> =
-            before.tensors.iter().map(|(n, t)| (n.clone(), t.copy())).collect();
-        for (n, t) in &tuner.generic.tensors {
-            assert!(t.equal(&generic[n]), "{n}: the generic copy followed the live model");
-        }
-        assert!(deployed.candidate_db > deployed.generic_db);
-    }
-
-    /// The sender's scene changes: what was learned (here a mapping that inverts colours) is
-    /// worse than the generic model on the new held-out pairs, so the tuner reverts to generic.
-    #[test]
-    fn a_scene_change_falls_back_to_the_generic_weights() {
-        let mut tuner = tiny_tuner();
-        let scene = picture(128, 128, 7);
-        let inverted = scene.neg() + 1.0;
-        let odd = scene_pairs(&scene, &inverted, 20, 0);
-        train_until_deployed(&mut tuner, &odd).expect("the odd scene is learned");
-        let normal = scene_pairs(&picture(128, 128, 8), &picture(128, 128, 8), 10, 100);
-        let (scores, decision) = tuner.assess(&normal).unwrap();
-        assert!(scores.live_db < scores.generic_db, "{scores:?}");
-        let Decision::Revert(weights) = decision else {
-            panic!("expected a revert, got {decision:?}");
-        };
-        assert!(weights.version > 1);
-        let generic = tiny_tuner();
-        let generic: std::collections::HashMap<_, _> =
-            generic.generic.tensors.iter().map(|(n, t)| (n.clone(), t.copy())).collect();
-        for (n, a) in &weights.tensors {
-            assert!(a.equal(&generic[n]), "{n} is not the generic weight");
-        }
     }
 }

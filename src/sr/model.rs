@@ -145,7 +145,10 @@ impl NetworkModel {
 /// A detached CPU fp32 copy. `to_device`/`to_kind` return the same storage when nothing
 /// changes, so the explicit copy is what makes it a snapshot.
 pub(crate) fn own_copy(t: &Tensor) -> Tensor {
-    t.detach().to_device(tch::Device::Cpu).to_kind(Kind::Float).copy()
+    t.detach()
+        .to_device(tch::Device::Cpu)
+        .to_kind(Kind::Float)
+        .copy()
 }
 
 impl SrModel for NetworkModel {
