@@ -30,6 +30,18 @@ fn cpu_exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
     CPU.write().unwrap_or_else(|p| p.into_inner())
 }
 
+/// A testsrc2 clip encoded the way a phone sends video: H.264, no B-frames, a key frame every
+/// second (at 10 fps).
+fn phone_clip(spec: &str, out: &Path) {
+    test_pattern(
+        spec,
+        &[
+            "-c:v", "libx264", "-bf", "0", "-g", "10", "-pix_fmt", "yuv420p",
+        ],
+        out,
+    );
+}
+
 /// A running `stronglive serve` with its stdout collected line by line.
 struct Serve {
     child: Child,
@@ -261,14 +273,7 @@ fn a_ten_second_clip_is_received_upscaled_and_recorded_frame_for_frame() {
     let _cpu = cpu_shared();
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("phone.mp4");
-    // What a phone sends: no B-frames, a key frame every second.
-    test_pattern(
-        "size=192x108:rate=10:duration=10",
-        &[
-            "-c:v", "libx264", "-bf", "0", "-g", "10", "-pix_fmt", "yuv420p",
-        ],
-        &clip,
-    );
+    phone_clip("size=192x108:rate=10:duration=10", &clip);
     let record = dir.path().join("rec");
     // The default model on a CPU is the CPU tier; the queue is long enough that nothing is
     // dropped even when the machine is busy, so every frame must come out.
@@ -528,13 +533,7 @@ fn bad_peers_are_rejected_while_a_legitimate_session_keeps_streaming() {
 fn the_stronglive_compatible_listener_takes_length_prefixed_access_units() {
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("legacy.mp4");
-    test_pattern(
-        "size=128x72:rate=10:duration=3",
-        &[
-            "-c:v", "libx264", "-bf", "0", "-g", "10", "-pix_fmt", "yuv420p",
-        ],
-        &clip,
-    );
+    phone_clip("size=128x72:rate=10:duration=3", &clip);
     let serve = Serve::start(&[
         "--model",
         "bicubic",
@@ -859,13 +858,7 @@ fn live_service_records_a_take_switched_on_and_off_mid_stream() {
     use stronglive::live::service::{ListenerSettings, LiveCommand, LiveEvent, LiveService};
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("demo.mp4");
-    test_pattern(
-        "size=128x72:rate=10:duration=2",
-        &[
-            "-c:v", "libx264", "-bf", "0", "-g", "10", "-pix_fmt", "yuv420p",
-        ],
-        &clip,
-    );
+    phone_clip("size=128x72:rate=10:duration=2", &clip);
     let service = LiveService::start(
         PairingStore::in_dir(&dir.path().join("config")),
         "bicubic".into(),
@@ -1062,13 +1055,7 @@ fn live_learning_adapts_the_model_mid_stream_and_keeps_it() {
 fn bad_patches_are_refused_and_counted_while_the_session_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("phone.mp4");
-    test_pattern(
-        "size=128x72:rate=10:duration=3",
-        &[
-            "-c:v", "libx264", "-bf", "0", "-g", "10", "-pix_fmt", "yuv420p",
-        ],
-        &clip,
-    );
+    phone_clip("size=128x72:rate=10:duration=3", &clip);
     let serve = Serve::start(&[
         "--model",
         "fmen-tiny-x4",
