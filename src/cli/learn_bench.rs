@@ -14,7 +14,7 @@ use stronglive::frame::YuvFrame;
 use stronglive::media::{DemuxItem, VideoDecoder};
 use stronglive::pipeline::training_data::phone_stream_of;
 use stronglive::sr::adapt::{pair_patch, AdaptConfig, Decision, FineTuner, PairBuffer};
-use stronglive::sr::color::frames_to_rgb_batch;
+use stronglive::sr::color::frame_to_rgb_cpu;
 use stronglive::sr::metrics::psnr_y;
 use stronglive::sr::{load_model, ComputeDevice, Tensor, Upscaler};
 
@@ -34,7 +34,7 @@ struct Clip {
 }
 
 fn rgb(frame: &YuvFrame) -> Result<Tensor> {
-    Ok(frames_to_rgb_batch(std::slice::from_ref(frame))?)
+    Ok(frame_to_rgb_cpu(frame)?)
 }
 
 /// Learn for `seconds` with `model` (default `fmen-tiny-x4`) on `device`.
@@ -129,28 +129,15 @@ pub fn run(
         }
         tuner.train_round(&buffer)?;
         let (scores, decision) = tuner.assess(&buffer)?;
-        match decision {
-            Decision::Deploy(w) | Decision::Revert(w) => {
-                live.model()
-                    .as_network()
-                    .context("live model")?
-                    .set_weights(&w)?;
-                held_out_gain = tuner_gain(&scores, true);
-            }
-            Decision::Keep => held_out_gain = tuner_gain(&scores, false),
+        held_out_gain = scores.gain_after(&decision);
+        if let Decision::Deploy(w) | Decision::Revert(w) = decision {
+            live.model()
+                .as_network()
+                .context("live model")?
+                .set_weights(&w)?;
         }
     }
     Ok(())
-}
-
-/// Held-out gain of the weights now live over the generic ones.
-fn tuner_gain(scores: &stronglive::sr::adapt::HeldOut, deployed: bool) -> f64 {
-    let live = if deployed {
-        scores.candidate_db
-    } else {
-        scores.live_db
-    };
-    live - scores.generic_db
 }
 
 /// Where the `i`-th patch is cut: on the x4 grid, moving over the frame so patches cover it.

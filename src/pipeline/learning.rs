@@ -15,7 +15,7 @@ use crate::sr::adapt::{
     decode_patch, pair_patch, AdaptConfig, Decision, FineTuner, PairBuffer, PatchRefusal,
 };
 use crate::sr::card::ModelCard;
-use crate::sr::color::frames_to_rgb_batch;
+use crate::sr::color::frame_to_rgb_cpu;
 use crate::sr::model::Weights;
 use crate::sr::SrError;
 use crate::sr::Upscaler;
@@ -150,8 +150,7 @@ impl Learner {
                 actual_h,
             });
         }
-        let lr = frames_to_rgb_batch(std::slice::from_ref(&*item.frame))
-            .map_err(|_| PatchRefusal::BadImage)?;
+        let lr = frame_to_rgb_cpu(&item.frame).map_err(|_| PatchRefusal::BadImage)?;
         pair_patch(
             &lr,
             hr,
@@ -166,11 +165,7 @@ impl Learner {
         let started = Instant::now();
         self.tuner.train_round(&self.buffer)?;
         let (scores, decision) = self.tuner.assess(&self.buffer)?;
-        let live_db = match &decision {
-            Decision::Deploy(_) => scores.candidate_db,
-            Decision::Revert(_) => scores.generic_db,
-            Decision::Keep => scores.live_db,
-        };
+        let gain_db = scores.gain_after(&decision);
         match decision {
             Decision::Deploy(weights) | Decision::Revert(weights) => {
                 tracing::info!(
@@ -188,7 +183,7 @@ impl Learner {
         self.metrics.update_learning(|l| {
             l.train_steps = steps;
             l.model_version = version;
-            l.gain_db = live_db - scores.generic_db;
+            l.gain_db = gain_db;
         });
         let busy = started.elapsed();
         let duty = self.duty_cycle.clamp(0.05, 1.0);
@@ -204,16 +199,8 @@ impl Learner {
         ));
         // Keep what was learned only when the weights in use at the end beat the generic ones.
         let adapted = (self.tuner.version > 0 && learning.gain_db > 0.0).then(|| {
-            let w = self.tuner.live_weights();
-            let copy = Weights {
-                version: w.version,
-                tensors: w
-                    .tensors
-                    .iter()
-                    .map(|(n, t)| (n.clone(), t.copy()))
-                    .collect(),
-            };
-            (copy, self.tuner.base_card().clone())
+            let live = self.tuner.live_weights();
+            (live.copy_as(live.version), self.tuner.base_card().clone())
         });
         LearnOutcome {
             adapted,
@@ -223,23 +210,24 @@ impl Learner {
     }
 }
 
-/// The learner's thread, its patch channel and the slot it offers weights in; `None` (with a
-/// warning) when the model cannot learn (bicubic, a TorchScript module).
-#[allow(clippy::type_complexity)]
+/// A running learner, as the session holds it.
+pub(crate) struct LearningStage {
+    pub stage: Stage<StageOutcome>,
+    /// The decode stage's side: recent frames and the patch channel.
+    pub feed: LearningFeed,
+    /// Where the SR stage finds new weights.
+    pub weights: Arc<WeightSlot>,
+}
+
+/// Start the learner's thread; `None` (with a warning) when the model cannot learn (bicubic,
+/// a TorchScript module).
 pub(crate) fn start_learning(
     id: u64,
     label: &str,
     options: &LearnOptions,
     upscaler: &Upscaler,
     metrics: &Arc<SessionMetrics>,
-) -> Result<
-    Option<(
-        Stage<StageOutcome>,
-        Sender<PatchForLearning>,
-        Arc<WeightSlot>,
-    )>,
-    std::io::Error,
-> {
+) -> Result<Option<LearningStage>, std::io::Error> {
     let Some(network) = upscaler.model().as_network() else {
         tracing::warn!(
             "{}: model {} cannot learn; patches are only counted",
@@ -271,7 +259,11 @@ pub(crate) fn start_learning(
         let outcome = learner.run(rx);
         keep_learned(id, outcome, save_dir.as_deref())
     })?;
-    Ok(Some((stage, tx, slot)))
+    Ok(Some(LearningStage {
+        stage,
+        feed: LearningFeed::new(tx),
+        weights: slot,
+    }))
 }
 
 /// Save the adapted weights (when they beat the generic model) as a user model.
@@ -310,18 +302,18 @@ pub(crate) struct LearningFeed {
 const RECENT_FRAMES: usize = 60;
 
 impl LearningFeed {
-    pub(crate) fn new(tx: Sender<PatchForLearning>) -> Self {
+    fn new(tx: Sender<PatchForLearning>) -> Self {
         Self {
             tx,
             recent: std::collections::VecDeque::with_capacity(RECENT_FRAMES),
         }
     }
 
-    pub(crate) fn remember(&mut self, frame: &YuvFrame) {
+    pub(crate) fn remember(&mut self, frame: Arc<YuvFrame>) {
         if self.recent.len() == RECENT_FRAMES {
             self.recent.pop_front();
         }
-        self.recent.push_back(Arc::new(frame.clone()));
+        self.recent.push_back(frame);
     }
 
     /// Hand the patch to the learner with its frame; refused when its frame is not among the

@@ -24,7 +24,7 @@ use super::learning::{start_learning, LearnOptions, LearningFeed, WeightSlot};
 use super::metrics::SessionMetrics;
 use super::report::{SessionProblem, SessionReport, StageOutcome};
 use super::stage::{spawn_stage, Stage};
-use super::takes::{record_input_stage, record_output_stage, Record, RecordSwitch, TakeTracker};
+use super::takes::{record_input_stage, record_output_stage, RecordSwitch, Recorder};
 
 /// Access units waiting for the decoder: decoding is fast, so this only absorbs network bursts.
 const INGEST_QUEUE: usize = 64;
@@ -69,7 +69,8 @@ pub struct LiveSession {
 
 /// A decoded frame on its way to SR, with the arrival time of its access unit.
 struct DecodedFrame {
-    frame: YuvFrame,
+    /// Shared: the learner keeps recent frames and the display shows them, without copies.
+    frame: Arc<YuvFrame>,
     received: Instant,
 }
 
@@ -106,15 +107,14 @@ impl LiveSession {
         stages.push(spawn_stage(format!("record-out-{id}"), move || {
             record_output_stage(out_rx, &label)
         })?);
-        let (learning_feed, weights) = match &config.learn {
-            Some(options) => {
-                match start_learning(config.id, &config.label, options, &upscaler, &metrics)? {
-                    Some((stage, tx, slot)) => {
-                        stages.push(stage);
-                        (Some(LearningFeed::new(tx)), Some(slot))
-                    }
-                    None => (None, None),
-                }
+        let learning = match &config.learn {
+            Some(options) => start_learning(id, &config.label, options, &upscaler, &metrics)?,
+            None => None,
+        };
+        let (learning_feed, weights) = match learning {
+            Some(l) => {
+                stages.push(l.stage);
+                (Some(l.feed), Some(l.weights))
             }
             None => (None, None),
         };
@@ -204,35 +204,6 @@ impl Drop for LiveSession {
     }
 }
 
-/// A stage's end of one recorder: follows the record switch and sends it items.
-struct Recorder<T> {
-    tx: Sender<Record<T>>,
-    takes: TakeTracker,
-}
-
-impl<T> Recorder<T> {
-    fn new(tx: Sender<Record<T>>, switch: &RecordSwitch) -> Self {
-        Self {
-            tx,
-            takes: TakeTracker::new(switch.clone()),
-        }
-    }
-
-    /// True while a take is open (starting or stopping one when the switch moved).
-    fn follow(&mut self, session: u64, suffix: &str) -> bool {
-        self.takes.follow(session, suffix, &self.tx)
-    }
-
-    fn send(&self, item: T) {
-        let _ = self.tx.send(Record::Item(item));
-    }
-
-    /// The stream ended normally: the open take may be finalised.
-    fn end(self) {
-        let _ = self.tx.send(Record::End);
-    }
-}
-
 /// The decode stage's state: H.264 units in, frames into the SR queue, units to the recorder.
 struct Decoding {
     session: u64,
@@ -307,7 +278,7 @@ impl Decoding {
         for mut frame in decoder.flush() {
             frame.duration = frame_duration;
             self.queue.push(DecodedFrame {
-                frame,
+                frame: Arc::new(frame),
                 received: Instant::now(),
             });
         }
@@ -324,7 +295,7 @@ impl Decoding {
                 self.metrics.update_learning(|l| l.patches_refused += 1);
             }
         }
-        if let Some(dir) = self.recorder.takes.dir() {
+        if let Some(dir) = self.recorder.dir() {
             let dir = dir.join(format!("session-{}-patches", self.session));
             if let Err(problem) = save_patch(&dir, patch) {
                 self.outcome.problems.push(problem);
@@ -378,8 +349,9 @@ impl Decoding {
                 self.description.height = frame.height;
             }
             frame.duration = frame_duration;
+            let frame = Arc::new(frame);
             if let Some(feed) = &mut self.learning {
-                feed.remember(&frame);
+                feed.remember(Arc::clone(&frame));
             }
             self.metrics
                 .on_decoded(decode_time, (frame.width, frame.height));
@@ -391,7 +363,7 @@ impl Decoding {
     }
 
     fn record_unit(&mut self, unit: EncodedUnit) {
-        let was_recording = self.recorder.takes.active();
+        let was_recording = self.recorder.active();
         if !self.recorder.follow(self.session, "input.mp4") {
             return;
         }
@@ -463,13 +435,13 @@ impl Upscaling {
             );
             if self.recorder.follow(self.session, &suffix) {
                 self.recorder.send(YuvFrame::clone(&output));
-                self.metrics.set_record_queue_depth(self.recorder.tx.len());
+                self.metrics.set_record_queue_depth(self.recorder.queued());
             }
             if let Some(slot) = &self.display {
                 sequence += 1;
                 slot.put(DisplayFrame {
                     pts_us: frame.pts.unwrap_or(0),
-                    input: Arc::new(frame),
+                    input: frame,
                     output,
                     sequence,
                 });

@@ -64,33 +64,38 @@ pub(crate) enum Record<T> {
     End,
 }
 
-/// Follows a [`RecordSwitch`] from one stage: turns its changes into Start/Stop messages.
-pub(crate) struct TakeTracker {
+/// A stage's end of one recorder: follows a [`RecordSwitch`], turning its changes into
+/// Start/Stop messages, and sends the recorder its items and the end of stream.
+pub(crate) struct Recorder<T> {
+    tx: Sender<Record<T>>,
     switch: RecordSwitch,
     generation: u64,
     active: bool,
 }
 
-impl TakeTracker {
-    pub(crate) fn new(switch: RecordSwitch) -> Self {
+impl<T> Recorder<T> {
+    pub(crate) fn new(tx: Sender<Record<T>>, switch: &RecordSwitch) -> Self {
         Self {
-            switch,
+            tx,
+            switch: switch.clone(),
             generation: 0,
             active: false,
         }
     }
 
+    /// A take is open.
     pub(crate) fn active(&self) -> bool {
         self.active
     }
 
+    /// Where takes go now (`None`: not recording).
     pub(crate) fn dir(&self) -> Option<PathBuf> {
         self.switch.dir()
     }
 
     /// Send Start/Stop when the switch changed; true while recording. The first take of a
     /// session is `session-ID-SUFFIX`, later ones `session-ID-takeN-SUFFIX`.
-    pub(crate) fn follow<T>(&mut self, session: u64, suffix: &str, tx: &Sender<Record<T>>) -> bool {
+    pub(crate) fn follow(&mut self, session: u64, suffix: &str) -> bool {
         let state = self.switch.state();
         if state.generation != self.generation {
             self.generation = state.generation;
@@ -101,15 +106,29 @@ impl TakeTracker {
                     } else {
                         format!("session-{session}-take{}-{suffix}", state.generation)
                     };
-                    tx.send(Record::Start(dir.join(name))).is_ok()
+                    self.tx.send(Record::Start(dir.join(name))).is_ok()
                 }
                 None => {
-                    let _ = tx.send(Record::Stop);
+                    let _ = self.tx.send(Record::Stop);
                     false
                 }
             };
         }
         self.active
+    }
+
+    pub(crate) fn send(&self, item: T) {
+        let _ = self.tx.send(Record::Item(item));
+    }
+
+    /// Items waiting for the recorder.
+    pub(crate) fn queued(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// The stream ended normally: the open take may be finalised.
+    pub(crate) fn end(self) {
+        let _ = self.tx.send(Record::End);
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::frame::ColorInfo;
 use crate::media::roundtrip::h264_round_trip;
 use crate::media::{DemuxItem, MediaError, VideoDecoder};
-use crate::sr::color::{frames_to_rgb_batch, rgb_batch_to_frames};
+use crate::sr::color::{frame_to_rgb_cpu, frames_to_rgb_batch, rgb_batch_to_frames};
 use crate::sr::metrics::quantize;
 use crate::sr::train::LrDegradation;
 use crate::sr::{SrError, Tensor};
@@ -70,7 +70,7 @@ impl VideoGroundTruth {
                     let index = self.index;
                     self.index += 1;
                     if index % self.every == 0 {
-                        let rgb = frames_to_rgb_batch(std::slice::from_ref(&frame))?;
+                        let rgb = frame_to_rgb_cpu(&frame)?;
                         return Ok(Some((format!("frame {index}"), rgb)));
                     }
                 }

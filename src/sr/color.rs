@@ -124,11 +124,16 @@ pub fn rgb_batch_to_frames(rgb: &Tensor, color: ColorInfo) -> Result<Vec<YuvFram
         .collect()
 }
 
+/// One frame as 1 x 3 x H x W RGB in 0..1 on the CPU (for callers that do not pick devices).
+pub fn frame_to_rgb_cpu(frame: &YuvFrame) -> Result<Tensor, SrError> {
+    yuv_to_rgb(frame, Device::Cpu)
+}
+
 /// Frames (all the same size) as one N x 3 x H x W RGB batch in 0..1 on the CPU.
 pub fn frames_to_rgb_batch(frames: &[YuvFrame]) -> Result<Tensor, SrError> {
     let rgb = frames
         .iter()
-        .map(|f| yuv_to_rgb(f, Device::Cpu))
+        .map(frame_to_rgb_cpu)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Tensor::f_cat(&rgb, 0)?)
 }

@@ -102,39 +102,62 @@ impl NetworkModel {
     /// A copy of the weights (CPU, fp32), sharing no storage with the model: later swaps into
     /// the model leave it untouched.
     pub fn weights(&self) -> Weights {
-        let tensors = self
-            ._vs
-            .variables()
-            .into_iter()
-            .map(|(name, t)| (name, own_copy(&t)))
-            .collect();
-        Weights {
-            version: 0,
-            tensors,
-        }
+        Weights::snapshot_of(&self._vs, 0)
     }
 
     /// Replace the weights in place (between frames: the caller owns the only running
     /// forward). Every variable must be present with its shape.
     pub fn set_weights(&self, weights: &Weights) -> Result<(), SrError> {
+        weights.copy_into(&self._vs).map_err(|e| match e {
+            SrError::Training(reason) => SrError::ModelRun {
+                model: self.name.clone(),
+                reason,
+            },
+            other => other,
+        })
+    }
+}
+
+impl Weights {
+    /// The variables of `vs` as a snapshot (CPU, fp32) that shares no storage with them.
+    pub(crate) fn snapshot_of(vs: &nn::VarStore, version: u64) -> Self {
+        let tensors = vs
+            .variables()
+            .into_iter()
+            .map(|(name, t)| (name, own_copy(&t)))
+            .collect();
+        Self { version, tensors }
+    }
+
+    /// An independent copy under another version number.
+    pub fn copy_as(&self, version: u64) -> Self {
+        Self {
+            version,
+            tensors: self
+                .tensors
+                .iter()
+                .map(|(n, t)| (n.clone(), t.copy()))
+                .collect(),
+        }
+    }
+
+    /// Copy into the same-named variables of `vs` (its device and precision); every variable
+    /// must exist with the same shape (`SrError::Training` names the one that does not).
+    pub(crate) fn copy_into(&self, vs: &nn::VarStore) -> Result<(), SrError> {
         let _guard = tch::no_grad_guard();
-        let mut vars = self._vs.variables();
-        for (name, value) in &weights.tensors {
+        let mut vars = vs.variables();
+        for (name, value) in &self.tensors {
             let Some(var) = vars.get_mut(name) else {
-                return Err(SrError::ModelRun {
-                    model: self.name.clone(),
-                    reason: format!("new weights name an unknown variable {name:?}"),
-                });
+                return Err(SrError::Training(format!(
+                    "new weights name an unknown variable {name:?}"
+                )));
             };
             if var.size() != value.size() {
-                return Err(SrError::ModelRun {
-                    model: self.name.clone(),
-                    reason: format!(
-                        "new weights for {name:?} have shape {:?}, not {:?}",
-                        value.size(),
-                        var.size()
-                    ),
-                });
+                return Err(SrError::Training(format!(
+                    "new weights for {name:?} have shape {:?}, not {:?}",
+                    value.size(),
+                    var.size()
+                )));
             }
             var.f_copy_(&value.f_to_device(var.device())?.f_to_kind(var.kind())?)?;
         }
@@ -142,9 +165,23 @@ impl NetworkModel {
     }
 }
 
+/// A network's forward pass in the 0..1 interface: scaled to and from its input range.
+pub(crate) fn run_network(
+    net: &dyn Network,
+    rgb: &Tensor,
+    input_range: f64,
+    train: bool,
+) -> Tensor {
+    if input_range == 1.0 {
+        net.forward_t(rgb, train)
+    } else {
+        net.forward_t(&(rgb * input_range), train) / input_range
+    }
+}
+
 /// A detached CPU fp32 copy. `to_device`/`to_kind` return the same storage when nothing
 /// changes, so the explicit copy is what makes it a snapshot.
-pub(crate) fn own_copy(t: &Tensor) -> Tensor {
+fn own_copy(t: &Tensor) -> Tensor {
     t.detach()
         .to_device(tch::Device::Cpu)
         .to_kind(Kind::Float)
@@ -161,13 +198,7 @@ impl SrModel for NetworkModel {
     fn forward(&self, rgb: &Tensor) -> Result<Tensor, SrError> {
         // The networks are written with tch's layer API, which panics when libtorch throws
         // (out of memory, a shape libtorch refuses); the model boundary turns that into a value.
-        let run = || {
-            if self.input_range == 1.0 {
-                self.net.forward_t(rgb, false)
-            } else {
-                self.net.forward_t(&(rgb * self.input_range), false) / self.input_range
-            }
-        };
+        let run = || run_network(self.net.as_ref(), rgb, self.input_range, false);
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).map_err(|payload| {
             let reason = payload
                 .downcast_ref::<String>()

@@ -7,7 +7,7 @@ use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 use super::PairBuffer;
 use crate::sr::card::ModelCard;
 use crate::sr::metrics::psnr_y;
-use crate::sr::model::{own_copy, NetworkModel, Weights};
+use crate::sr::model::{run_network, NetworkModel, Weights};
 use crate::sr::nets::Network;
 use crate::sr::train::Rng;
 use crate::sr::SrError;
@@ -52,6 +52,18 @@ pub struct HeldOut {
     pub generic_db: f64,
 }
 
+impl HeldOut {
+    /// Held-out gain over the generic weights of what is live once `decision` is applied.
+    pub fn gain_after(&self, decision: &Decision) -> f64 {
+        let live_db = match decision {
+            Decision::Deploy(_) => self.candidate_db,
+            Decision::Revert(_) => self.generic_db,
+            Decision::Keep => self.live_db,
+        };
+        live_db - self.generic_db
+    }
+}
+
 /// What the live model should do after an assessment.
 #[derive(Debug)]
 pub enum Decision {
@@ -76,6 +88,8 @@ pub struct FineTuner {
     eval_net: Box<dyn Network>,
     generic: Weights,
     live: Weights,
+    /// The live weights are the generic ones (at the start, and after a revert).
+    live_is_generic: bool,
     pub steps: u64,
     /// Version of the live weights: 0 = generic, then one more per deployment or revert.
     pub version: u64,
@@ -91,7 +105,7 @@ impl FineTuner {
         let build = || -> Result<(nn::VarStore, Box<dyn Network>), SrError> {
             let vs = nn::VarStore::new(device);
             let net = arch.build(&vs.root());
-            copy_into(&vs, &generic)?;
+            generic.copy_into(&vs)?;
             Ok((vs, net))
         };
         let (train_vs, train_net) = build()?;
@@ -108,7 +122,8 @@ impl FineTuner {
             optimizer,
             eval_vs,
             eval_net,
-            live: clone_weights(&generic, 0),
+            live: generic.copy_as(0),
+            live_is_generic: true,
             generic,
             steps: 0,
             version: 0,
@@ -133,7 +148,7 @@ impl FineTuner {
             let (lr, hr) = self.batch(buffer)?;
             let device = self.train_vs.device();
             let (lr, hr) = (lr.to_device(device), hr.to_device(device));
-            let sr = run(self.train_net.as_ref(), &lr, self.input_range, false);
+            let sr = run_network(self.train_net.as_ref(), &lr, self.input_range, false);
             let loss = (sr - hr).abs().mean(Kind::Float);
             self.optimizer.backward_step(&loss);
             total += loss.double_value(&[]);
@@ -142,12 +157,15 @@ impl FineTuner {
         Ok(total / f64::from(self.config.steps_per_round.max(1)))
     }
 
+    /// Random crops of one side (the smallest of the drawn pairs, at most `crop`) with flips.
     fn batch(&mut self, buffer: &PairBuffer) -> Result<(Tensor, Tensor), SrError> {
         let s = i64::from(self.scale);
-        let mut lrs = Vec::new();
-        let mut hrs = Vec::new();
-        let side = (0..self.config.batch)
+        // Draw the pairs once, so the crop side fits every one of them.
+        let pairs: Vec<_> = (0..self.config.batch)
             .filter_map(|_| buffer.sample(&mut self.rng))
+            .collect();
+        let side = pairs
+            .iter()
             .map(|p| p.lr.size()[2].min(p.lr.size()[3]))
             .min()
             .unwrap_or(0)
@@ -155,10 +173,9 @@ impl FineTuner {
         if side == 0 {
             return Err(SrError::Training("no training pairs".into()));
         }
-        for _ in 0..self.config.batch {
-            let Some(pair) = buffer.sample(&mut self.rng) else {
-                break;
-            };
+        let mut lrs = Vec::with_capacity(pairs.len());
+        let mut hrs = Vec::with_capacity(pairs.len());
+        for pair in pairs {
             let size = pair.lr.size();
             let y = self.rng.below(size[2] - side + 1);
             let x = self.rng.below(size[3] - side + 1);
@@ -182,43 +199,35 @@ impl FineTuner {
     /// Score the candidate, the live and the generic weights on the held-out pairs and decide.
     pub fn assess(&mut self, buffer: &PairBuffer) -> Result<(HeldOut, Decision), SrError> {
         let candidate_db = self.held_out_db(buffer, None)?;
-        let live = clone_weights(&self.live, self.live.version);
-        let live_db = self.held_out_db(buffer, Some(&live))?;
-        let generic = clone_weights(&self.generic, 0);
-        let generic_db = if self.version == 0 || self.live_is_generic() {
+        let live_db = self.held_out_db(buffer, Some(&self.live))?;
+        let generic_db = if self.live_is_generic {
             live_db
         } else {
-            self.held_out_db(buffer, Some(&generic))?
+            self.held_out_db(buffer, Some(&self.generic))?
         };
         let scores = HeldOut {
             candidate_db,
             live_db,
             generic_db,
         };
-        let decision = if !self.live_is_generic() && live_db < generic_db {
+        let decision = if !self.live_is_generic && live_db < generic_db {
             // The scene moved on: what was learned no longer helps. Start again from generic.
-            copy_into(&self.train_vs, &self.generic)?;
+            self.generic.copy_into(&self.train_vs)?;
             self.optimizer =
                 nn::Adam::default().build(&self.train_vs, self.config.learning_rate)?;
             self.version += 1;
-            self.live = clone_weights(&self.generic, self.version);
-            Decision::Revert(clone_weights(&self.generic, self.version))
+            self.live = self.generic.copy_as(self.version);
+            self.live_is_generic = true;
+            Decision::Revert(self.generic.copy_as(self.version))
         } else if candidate_db > live_db + self.config.margin_db {
             self.version += 1;
-            self.live = snapshot(&self.train_vs, self.version);
-            Decision::Deploy(clone_weights(&self.live, self.version))
+            self.live = Weights::snapshot_of(&self.train_vs, self.version);
+            self.live_is_generic = false;
+            Decision::Deploy(self.live.copy_as(self.version))
         } else {
             Decision::Keep
         };
         Ok((scores, decision))
-    }
-
-    fn live_is_generic(&self) -> bool {
-        self.live
-            .tensors
-            .iter()
-            .zip(&self.generic.tensors)
-            .all(|((_, a), (_, b))| a.equal(b))
     }
 
     /// The live weights (what the stream uses now): the adapted model to keep at the end.
@@ -231,7 +240,7 @@ impl FineTuner {
         let (vs, net) = match weights {
             None => (&self.train_vs, self.train_net.as_ref()),
             Some(w) => {
-                copy_into(&self.eval_vs, w)?;
+                w.copy_into(&self.eval_vs)?;
                 (&self.eval_vs, self.eval_net.as_ref())
             }
         };
@@ -239,7 +248,7 @@ impl FineTuner {
         let border = i64::from(self.scale);
         let mut sum = 0.0;
         for pair in &buffer.holdout {
-            let sr = run(
+            let sr = run_network(
                 net,
                 &pair.lr.to_device(vs.device()),
                 self.input_range,
@@ -249,46 +258,6 @@ impl FineTuner {
             sum += psnr_y(&sr.clamp(0.0, 1.0), &pair.hr, border);
         }
         Ok(sum / buffer.holdout.len().max(1) as f64)
-    }
-}
-
-fn run(net: &dyn Network, lr: &Tensor, input_range: f64, train: bool) -> Tensor {
-    if input_range == 1.0 {
-        net.forward_t(lr, train)
-    } else {
-        net.forward_t(&(lr * input_range), train) / input_range
-    }
-}
-
-fn copy_into(vs: &nn::VarStore, weights: &Weights) -> Result<(), SrError> {
-    let _guard = tch::no_grad_guard();
-    let mut vars = vs.variables();
-    for (name, value) in &weights.tensors {
-        let var = vars.get_mut(name).ok_or_else(|| {
-            SrError::Training(format!("weights name an unknown variable {name:?}"))
-        })?;
-        var.f_copy_(&value.f_to_device(var.device())?)?;
-    }
-    Ok(())
-}
-
-fn snapshot(vs: &nn::VarStore, version: u64) -> Weights {
-    let tensors = vs
-        .variables()
-        .into_iter()
-        .map(|(n, t)| (n, own_copy(&t)))
-        .collect();
-    Weights { version, tensors }
-}
-
-fn clone_weights(w: &Weights, version: u64) -> Weights {
-    Weights {
-        version,
-        tensors: w
-            .tensors
-            .iter()
-            .map(|(n, t)| (n.clone(), t.copy()))
-            .collect(),
     }
 }
 
@@ -376,7 +345,7 @@ mod tests {
         let scene = picture(128, 128, 3);
         let buffer = scene_pairs(&scene, &scene, 10, 0);
         let (_, deployed) = train_until_deployed(&mut tuner, &buffer).expect("deploys");
-        let live = clone_weights(tuner.live_weights(), 0);
+        let live = tuner.live_weights().copy_as(0);
         tuner.train_round(&buffer).unwrap();
         for ((_, a), (_, b)) in live.tensors.iter().zip(&tuner.live_weights().tensors) {
             assert!(a.equal(b), "training changed the deployed weights");
