@@ -46,6 +46,7 @@ fn phone_clip(spec: &str, out: &Path) {
 struct Serve {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
     _config: tempfile::TempDir,
 }
 
@@ -68,7 +69,7 @@ impl Serve {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let stdout = child.stdout.take().unwrap();
         let sink = Arc::clone(&lines);
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 sink.lock().unwrap().push(line);
             }
@@ -76,6 +77,7 @@ impl Serve {
         let serve = Serve {
             child,
             lines,
+            reader: Some(reader),
             _config: config,
         };
         serve.wait_for("pair: ", Duration::from_secs(60));
@@ -155,7 +157,10 @@ impl Serve {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(100)); // let the reader drain
+                // Everything it printed: the reader ends at the closed pipe.
+                if let Some(reader) = self.reader.take() {
+                    let _ = reader.join();
+                }
                 return (status.code().unwrap_or(-1), self.output());
             }
             if Instant::now() > deadline {
@@ -741,7 +746,7 @@ fn hr_patches_flow_when_the_server_asks_and_are_saved_with_the_recording() {
     let (code, out) = serve.wait_exit(Duration::from_secs(60));
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("40 upscaled, 0 dropped, 0 decode errors, 2 HR patches"),
+        out.contains("40 upscaled, 0 dropped, 0 decode errors, 2 HR patches (0 refused)"),
         "{out}"
     );
     let patches = record.join("session-1-patches");
@@ -1048,22 +1053,16 @@ fn live_learning_adapts_the_model_mid_stream_and_keeps_it() {
     assert_eq!(count_frames(&dir.path().join("small_x4.mp4")), 5);
 }
 
-/// A learner refuses and counts every patch it cannot use (not an image, a size other than the
-/// message says, off the x4 grid, outside the frame, for a frame the server never decoded); the
-/// session streams on, every frame upscaled.
-#[test]
-fn bad_patches_are_refused_and_counted_while_the_session_goes_on() {
+/// Streams a 128x72 10 fps clip over the protocol to `serve` and, after the fifth unit, the
+/// HR patches `patches(pts of that unit, a 64x64 PNG)` gives; then says bye. Returns serve's
+/// exit code and output.
+fn stream_with_patches(
+    serve: Serve,
+    patches: impl Fn(i64, &[u8]) -> Vec<Message>,
+) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("phone.mp4");
     phone_clip("size=128x72:rate=10:duration=3", &clip);
-    let serve = Serve::start(&[
-        "--model",
-        "fmen-tiny-x4",
-        "--learn",
-        "--once",
-        "--sr-queue",
-        "240",
-    ]);
     let uri = serve.uri();
     let (mut stream, welcome) = handshake(&serve.address(), &uri.secret, "patchy phone");
     assert!(matches!(welcome, Message::Welcome { .. }), "{welcome:?}");
@@ -1082,15 +1081,6 @@ fn bad_patches_are_refused_and_counted_while_the_session_goes_on() {
     image::RgbImage::from_pixel(64, 64, image::Rgb([90, 120, 200]))
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .unwrap();
-    let patch = |pts: i64, x: u16, size: u16, data: &[u8]| Message::HrPatch {
-        frame_pts_us: pts,
-        x,
-        y: 0,
-        width: size,
-        height: size,
-        format: PatchFormat::Png,
-        data: data.to_vec(),
-    };
     let mut units = 0;
     while let Some(unit) = source.next_unit().unwrap() {
         let pts = unit.pts_us;
@@ -1102,14 +1092,8 @@ fn bad_patches_are_refused_and_counted_while_the_session_goes_on() {
         stream.write_all(&message.encode()).unwrap();
         units += 1;
         if units == 5 {
-            for bad in [
-                patch(pts, 0, 64, b"not an image at all"),
-                patch(pts, 0, 32, &png),         // the PNG is 64x64
-                patch(pts, 2, 64, &png),         // off the x4 grid
-                patch(pts, 480, 64, &png),       // 480 + 64 > 512, the HR frame's width
-                patch(999_999_999, 0, 64, &png), // no such frame
-            ] {
-                stream.write_all(&bad.encode()).unwrap();
+            for patch in patches(pts, &png) {
+                stream.write_all(&patch.encode()).unwrap();
             }
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -1118,15 +1102,91 @@ fn bad_patches_are_refused_and_counted_while_the_session_goes_on() {
         reason: "done".into(),
     };
     stream.write_all(&bye.encode()).unwrap();
-    let (code, out) = serve.wait_exit(Duration::from_secs(120));
+    serve.wait_exit(Duration::from_secs(120))
+}
+
+fn hr_patch(pts: i64, x: u16, size: u16, data: &[u8]) -> Message {
+    Message::HrPatch {
+        frame_pts_us: pts,
+        x,
+        y: 0,
+        width: size,
+        height: size,
+        format: PatchFormat::Png,
+        data: data.to_vec(),
+    }
+}
+
+/// A learner refuses and counts every patch it cannot use (not an image, a size other than the
+/// message says, off the x4 grid, outside the frame, for a frame the server never decoded,
+/// larger than it asked for); the session streams on, every frame upscaled.
+#[test]
+fn bad_patches_are_refused_and_counted_while_the_session_goes_on() {
+    let serve = Serve::start(&[
+        "--model",
+        "fmen-tiny-x4",
+        "--learn",
+        "--once",
+        "--sr-queue",
+        "240",
+    ]);
+    let (code, out) = stream_with_patches(serve, |pts, png| {
+        vec![
+            hr_patch(pts, 0, 64, b"not an image at all"),
+            hr_patch(pts, 0, 32, png),         // the PNG is 64x64
+            hr_patch(pts, 2, 64, png),         // off the x4 grid
+            hr_patch(pts, 480, 64, png),       // 480 + 64 > 512, the HR frame's width
+            hr_patch(999_999_999, 0, 64, png), // no such frame
+            hr_patch(pts, 0, 128, png),        // larger than the 96 px asked for
+        ]
+    });
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("30 frames decoded, 30 upscaled, 0 dropped"),
         "{out}"
     );
     assert!(
-        out.contains("session 1 learned: 0 pairs (5 refused)"),
+        out.contains("session 1 learned: 0 pairs (6 patches refused)"),
         "{out}"
     );
     assert!(!out.contains("saved the adapted model"), "{out}");
+}
+
+/// Patches the server never asked for are refused, counted and not saved: a sender cannot
+/// fill the recording folder; patches beyond the count asked for are refused the same way.
+#[test]
+fn patches_not_asked_for_are_refused_and_never_saved() {
+    for (asked, admitted) in [(None, 0), (Some("2"), 2)] {
+        let dir = tempfile::tempdir().unwrap();
+        let record = dir.path().join("rec");
+        let mut args = vec![
+            "--once",
+            "--record",
+            record.to_str().unwrap(),
+            "--sr-queue",
+            "240",
+        ];
+        if let Some(count) = asked {
+            args.extend(["--request-patches", count, "--patch-size", "64"]);
+        }
+        let serve = Serve::start(&args);
+        let (code, out) = stream_with_patches(serve, |pts, png| {
+            (0..8).map(|i| hr_patch(pts, i * 4, 64, png)).collect()
+        });
+        assert_eq!(code, 0, "{out}");
+        assert!(
+            out.contains(&format!(
+                "30 upscaled, 0 dropped, 0 decode errors, 8 HR patches ({} refused)",
+                8 - admitted
+            )),
+            "asked {asked:?}: {out}"
+        );
+        let saved = record.join("session-1-patches");
+        let saved = if saved.exists() {
+            common::listing(&saved).len()
+        } else {
+            0
+        };
+        assert_eq!(saved, admitted, "asked {asked:?}");
+    }
 }

@@ -20,7 +20,9 @@ use stronglive::media::{
     DemuxItem, EncoderChoice, MediaWriter, OutputPlan, Quality, VideoDecoder, LAVFI_PREFIX,
 };
 use stronglive::pipeline::metrics::MetricsSnapshot;
-use stronglive::pipeline::{OfflineJob, RecordSwitch, SessionReport, DEFAULT_SR_QUEUE};
+use stronglive::pipeline::{
+    OfflineJob, RecordSwitch, SessionOptions, SessionReport, DEFAULT_SR_QUEUE,
+};
 use stronglive::sr::registry::ModelRegistry;
 use stronglive::sr::{
     load_model, model::gflops_per_frame, ComputeDevice, DevicePreference, Upscaler,
@@ -433,9 +435,7 @@ fn measure_live(
     let factory = upscaling_sessions(
         model.to_string(),
         device.clone(),
-        RecordSwitch::default(),
-        DEFAULT_SR_QUEUE,
-        None,
+        SessionOptions::plain(RecordSwitch::default()),
         None,
     );
     let (events_tx, events) = crossbeam_channel::unbounded();
@@ -448,7 +448,6 @@ fn measure_live(
             idle_timeout: Duration::from_secs(10),
             legacy_bind: None,
             ingest_urls: Vec::new(),
-            patch_request: None,
         },
         factory,
         events_tx,

@@ -19,7 +19,9 @@ use stronglive::live::sender::{send_stream, SendOptions};
 use stronglive::live::server::{
     upscaling_sessions, LiveServer, ServerConfig, ServerEvent, SessionEnd, DEFAULT_PORT,
 };
-use stronglive::pipeline::{LearnOptions, RecordSwitch, SessionReport, DEFAULT_SR_QUEUE};
+use stronglive::pipeline::{
+    LearnOptions, PatchAsk, RecordSwitch, SessionOptions, SessionReport, DEFAULT_SR_QUEUE,
+};
 use stronglive::sr::registry::{adapted_models_dir, ModelRegistry};
 use stronglive::sr::{load_model, ComputeDevice, DevicePreference};
 
@@ -170,10 +172,10 @@ pub struct ServeArgs {
     /// Side of the requested square patches, in HR pixels.
     #[arg(long, default_value_t = 96)]
     patch_size: u16,
-    /// Learn the scene from the senders' HR patches while they stream (implies
-    /// --request-patches 1000 unless given): a copy of the model is fine-tuned in the
-    /// background, better weights are swapped in between frames, and the adapted model is
-    /// saved as a user model when the session ends.
+    /// Learn the scene from the senders' HR patches while they stream: the server asks for
+    /// patches as it needs them (more while the gain rises), a copy of the model is
+    /// fine-tuned in the background, better weights are swapped in between frames, and the
+    /// adapted model is saved as a user model when the session ends.
     #[arg(long)]
     learn: bool,
     /// Share of the time the trainer may use (it shares the CPU with SR).
@@ -204,14 +206,16 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
     let device = ComputeDevice::select(args.device)?;
     let model_name = ModelRegistry::live_model_name(&args.model, device.is_cuda(), 4);
     announce_model(&model_name, &device)?;
-    let factory = upscaling_sessions(
-        model_name,
-        device,
-        RecordSwitch::new(args.record.clone()),
-        usize::from(args.sr_queue),
-        None,
-        learn_options(args)?,
-    );
+    let options = SessionOptions {
+        record: RecordSwitch::new(args.record.clone()),
+        sr_queue: usize::from(args.sr_queue),
+        patches: args.request_patches.map(|count| PatchAsk {
+            count,
+            size: args.patch_size,
+        }),
+        learn: learn_options(args)?,
+    };
+    let factory = upscaling_sessions(model_name, device, options, None);
     let store = PairingStore::default_location();
     let config = server_config(args, &store);
     let (events_tx, events) = crossbeam_channel::unbounded();
@@ -291,10 +295,6 @@ fn server_config(args: &ServeArgs, store: &PairingStore) -> ServerConfig {
         idle_timeout: Duration::from_secs_f64(args.idle_timeout),
         legacy_bind: args.legacy,
         ingest_urls: args.ingest.clone(),
-        patch_request: args
-            .request_patches
-            .or(args.learn.then_some(1000))
-            .map(|n| (n, args.patch_size)),
     }
 }
 
@@ -342,22 +342,23 @@ fn print_events_until_done(
 /// The session's summary, recordings and problems; returns the number of problems.
 fn print_session_end(report: &SessionReport, reason: &SessionEnd) -> usize {
     println!(
-        "session {} ended ({reason}): {} units received, {} frames decoded, {} upscaled, {} dropped, {} decode errors, {} HR patches",
+        "session {} ended ({reason}): {} units received, {} frames decoded, {} upscaled, {} dropped, {} decode errors, {} HR patches ({} refused)",
         report.id,
         report.units_received,
         report.frames_decoded,
         report.frames_upscaled,
         report.frames_dropped,
         report.decode_errors,
-        report.final_metrics.totals.patches_received
+        report.final_metrics.totals.patches_received,
+        report.final_metrics.totals.patches_refused
     );
     for path in &report.recordings {
         println!("recorded {}", path.display());
     }
     if let Some(l) = &report.final_metrics.learning {
         println!(
-            "session {} learned: {} pairs ({} refused), {} steps, model v{}, {:+.2} dB vs generic on held-out patches",
-            report.id, l.pairs_used, l.patches_refused, l.train_steps, l.model_version, l.gain_db
+            "session {} learned: {} pairs ({} patches refused), {} steps, model v{}, {:+.2} dB vs generic on held-out patches",
+            report.id, l.pairs_used, report.final_metrics.totals.patches_refused, l.train_steps, l.model_version, l.gain_db
         );
     }
     if let Some(card) = &report.adapted_model {

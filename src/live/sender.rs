@@ -477,10 +477,7 @@ impl<'a> UnitLoop<'a> {
         connection: &Connection,
         feedback: &Feedback,
     ) -> Result<(), SendError> {
-        let Some(request) = feedback
-            .patch_request()
-            .filter(|r| u64::from(r.count) > self.patches_sent)
-        else {
+        let Some(request) = feedback.patch_request().filter(|r| r.count > 0) else {
             return Ok(());
         };
         if self
@@ -498,6 +495,7 @@ impl<'a> UnitLoop<'a> {
         ) {
             Some(patch) => {
                 connection.send(&patch)?;
+                feedback.patch_sent();
                 self.patches_sent += 1;
             }
             None => {

@@ -21,7 +21,7 @@ use super::wire::{send, MessageReader, WireError};
 use crate::media::h264::EncodedUnit;
 use crate::media::ingest::StreamDescription;
 use crate::pipeline::metrics::{MetricsSnapshot, SessionMetrics};
-use crate::pipeline::{HrPatch, IngestItem, LiveSession};
+use crate::pipeline::{HrPatch, IngestItem, LiveSession, SenderControl, SenderRequest};
 
 pub use super::sessions::{
     upscaling_sessions, ServerConfig, ServerEvent, SessionEnd, SessionFactory, SessionRequest,
@@ -203,12 +203,17 @@ fn handle_protocol_peer(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAdd
             return;
         }
     };
-    let key_request_writer = Arc::clone(&writer);
-    let request_key_frame: Box<dyn Fn() + Send> = Box::new(move || {
-        let w = key_request_writer.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = send(&w, &Message::KeyFrameRequest);
+    let control_writer = Arc::clone(&writer);
+    let sender: SenderControl = Arc::new(move |request| {
+        let message = match request {
+            SenderRequest::KeyFrame => Message::KeyFrameRequest,
+            SenderRequest::Patches { count, size } => Message::PatchRequest { count, size },
+        };
+        let w = control_writer.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = send(&w, &message);
     });
-    let Some((id, session)) = open_session(shared, &label, request_key_frame) else {
+    // The session's first requests (patches) go out on its first StreamConfig, after Welcome.
+    let Some((id, session)) = open_session(shared, &label, sender) else {
         let w = writer.lock().unwrap_or_else(|p| p.into_inner());
         let _ = send(
             &w,
@@ -220,11 +225,7 @@ fn handle_protocol_peer(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAdd
     };
     {
         let w = writer.lock().unwrap_or_else(|p| p.into_inner());
-        let mut greeting = vec![Message::Welcome { session_id: id }];
-        if let Some((count, size)) = shared.config.patch_request {
-            greeting.push(Message::PatchRequest { count, size });
-        }
-        if greeting.iter().any(|m| send(&w, m).is_err()) {
+        if send(&w, &Message::Welcome { session_id: id }).is_err() {
             drop(w);
             end_session(shared, session, SessionEnd::LeftDuringHandshake);
             return;

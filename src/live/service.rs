@@ -19,7 +19,7 @@ use super::pairing::{
 use super::sender::{send_stream, SendOptions};
 use super::server::{upscaling_sessions, LiveServer, ServerConfig, ServerEvent, DEFAULT_PORT};
 use crate::pipeline::metrics::{MetricsSnapshot, SessionMetrics};
-use crate::pipeline::{DisplaySlot, RecordSwitch, DEFAULT_SR_QUEUE};
+use crate::pipeline::{DisplaySlot, RecordSwitch, SessionOptions};
 use crate::sr::registry::ModelRegistry;
 use crate::sr::{ComputeDevice, DevicePreference};
 
@@ -230,10 +230,8 @@ impl Worker {
         let factory = upscaling_sessions(
             model.clone(),
             device.clone(),
-            self.record.clone(),
-            DEFAULT_SR_QUEUE,
+            SessionOptions::plain(self.record.clone()),
             Some(Arc::clone(&self.display)),
-            None,
         );
         let mut config = ServerConfig {
             bind: SocketAddr::new(IpAddr::from([0, 0, 0, 0]), settings.port),
@@ -243,7 +241,6 @@ impl Worker {
             idle_timeout: Duration::from_secs(10),
             legacy_bind: settings.legacy,
             ingest_urls: settings.ingest.clone(),
-            patch_request: None,
         };
         let mut note = None;
         let server =

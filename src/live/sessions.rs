@@ -13,9 +13,8 @@ use crossbeam_channel::Sender;
 use super::pairing::PairingStore;
 use super::wire::WireError;
 use crate::pipeline::metrics::SessionMetrics;
-use crate::pipeline::session::KeyFrameRequest;
 use crate::pipeline::{
-    DisplaySlot, LearnOptions, LiveSession, LiveSessionConfig, RecordSwitch, SessionReport,
+    DisplaySlot, LiveSession, LiveSessionConfig, SenderControl, SessionOptions, SessionReport,
     SessionStartError,
 };
 use crate::sr::{load_model, ComputeDevice, Upscaler};
@@ -25,8 +24,9 @@ pub struct SessionRequest {
     pub id: u64,
     /// Who is sending ("Pixel 7 @ 192.168.1.20:40312").
     pub label: String,
-    /// Asks the sender for a key frame (a no-op for transports without feedback).
-    pub request_key_frame: KeyFrameRequest,
+    /// Carries key-frame and patch requests to the sender (ignored by transports without a
+    /// way back).
+    pub sender: SenderControl,
 }
 
 /// Builds the session for a newly connected peer (loads the model, opens recorders).
@@ -65,14 +65,12 @@ impl From<WireError> for SessionEnd {
 }
 
 /// The usual factory: each session loads `model` on `device` (one model instance per session,
-/// so sessions never share mutable state) and records where `record` says.
+/// so sessions never share mutable state) and runs as `options` say.
 pub fn upscaling_sessions(
     model: String,
     device: ComputeDevice,
-    record: RecordSwitch,
-    sr_queue: usize,
+    options: SessionOptions,
     display: Option<Arc<DisplaySlot>>,
-    learn: Option<LearnOptions>,
 ) -> SessionFactory {
     Arc::new(move |request: SessionRequest| {
         let sr = load_model(&model, 4, &device)?;
@@ -80,13 +78,11 @@ pub fn upscaling_sessions(
             LiveSessionConfig {
                 id: request.id,
                 label: request.label,
-                record: record.clone(),
-                sr_queue,
-                learn: learn.clone(),
+                options: options.clone(),
             },
             Upscaler::new(sr, device.clone()),
             display.clone(),
-            request.request_key_frame,
+            request.sender,
         )?;
         Ok(session)
     })
@@ -105,8 +101,6 @@ pub struct ServerConfig {
     pub legacy_bind: Option<SocketAddr>,
     /// RTMP/SRT listen URLs served one sender at a time.
     pub ingest_urls: Vec<String>,
-    /// Ask every protocol peer for this many HR patches of this size (online learning).
-    pub patch_request: Option<(u16, u16)>,
 }
 
 /// What the server tells its owner (CLI or GUI).
@@ -144,13 +138,13 @@ pub(super) struct Shared {
 pub(super) fn open_session(
     shared: &Shared,
     label: &str,
-    request_key_frame: KeyFrameRequest,
+    sender: SenderControl,
 ) -> Option<(u64, LiveSession)> {
     let id = shared.next_session.fetch_add(1, Ordering::Relaxed);
     let request = SessionRequest {
         id,
         label: label.to_string(),
-        request_key_frame,
+        sender,
     };
     match (shared.factory)(request) {
         Ok(session) => {

@@ -12,6 +12,7 @@ use super::protocol::{parse_header, HEADER_BYTES, MAX_MESSAGE_BYTES};
 use super::sessions::{end_session, open_session, ServerEvent, SessionEnd, Shared};
 use super::wire::MessageReader;
 use crate::media::annexb;
+use crate::pipeline::deaf_sender;
 use crate::media::h264::EncodedUnit;
 use crate::media::ingest::PacketSource;
 use crate::pipeline::IngestItem;
@@ -22,7 +23,7 @@ use crate::pipeline::IngestItem;
 pub(super) fn handle_legacy_peer(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let label = format!("STRONGLIVE client @ {peer}");
-    let Some((_, session)) = open_session(shared, &label, Box::new(|| {})) else {
+    let Some((_, session)) = open_session(shared, &label, deaf_sender()) else {
         return;
     };
     let started = Instant::now();
@@ -98,7 +99,7 @@ pub(super) fn ingest_loop(shared: &Arc<Shared>, url: &str) {
             }
         };
         let label = format!("ingest {url}");
-        let Some((_, session)) = open_session(shared, &label, Box::new(|| {})) else {
+        let Some((_, session)) = open_session(shared, &label, deaf_sender()) else {
             continue;
         };
         session.ingest(IngestItem::Config(source.description().clone()));

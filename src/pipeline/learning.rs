@@ -22,6 +22,7 @@ use crate::sr::Upscaler;
 
 use super::items::HrPatch;
 use super::metrics::SessionMetrics;
+use super::patches::{PatchDesk, PatchRate, PatchRefused, PATCH_PLAN_PERIOD};
 use super::report::{SessionProblem, StageOutcome};
 use super::stage::{spawn_stage, Stage};
 
@@ -87,6 +88,11 @@ pub(crate) struct Learner {
     pub metrics: Arc<SessionMetrics>,
     pub duty_cycle: f64,
     pub scale: u32,
+    /// Asks the sender for patches at the rate [`PatchRate`] wants.
+    pub patches: Arc<PatchDesk>,
+    pub rate: PatchRate,
+    pub started: Instant,
+    pub last_plan: Option<Instant>,
 }
 
 impl Learner {
@@ -117,8 +123,27 @@ impl Learner {
                     break;
                 }
             }
+            self.plan_patches();
         }
         self.outcome(error)
+    }
+
+    /// Once a period: ask for the next period's patches at the rate the gain calls for.
+    fn plan_patches(&mut self) {
+        if self
+            .last_plan
+            .is_some_and(|t| t.elapsed() < PATCH_PLAN_PERIOD)
+        {
+            return;
+        }
+        self.last_plan = Some(Instant::now());
+        let pairs = (self.buffer.train_len() + self.buffer.holdout_len()) as u64;
+        let per_second = self
+            .rate
+            .per_second(self.started.elapsed().as_secs_f64(), pairs);
+        self.patches.ask(PatchRate::count_for_period(per_second));
+        self.metrics
+            .update_learning(|l| l.patches_asked_per_s = per_second);
     }
 
     fn add(&mut self, item: PatchForLearning) {
@@ -129,7 +154,7 @@ impl Learner {
             }
             Err(refusal) => {
                 tracing::debug!("{}: patch refused: {refusal}", self.metrics.label());
-                self.metrics.update_learning(|l| l.patches_refused += 1);
+                self.metrics.on_patch_refused();
             }
         }
     }
@@ -166,6 +191,11 @@ impl Learner {
         self.tuner.train_round(&self.buffer)?;
         let (scores, decision) = self.tuner.assess(&self.buffer)?;
         let gain_db = scores.gain_after(&decision);
+        if matches!(decision, Decision::Revert(_)) {
+            self.rate.restart();
+        }
+        self.rate
+            .note_gain(self.started.elapsed().as_secs_f64(), gain_db);
         match decision {
             Decision::Deploy(weights) | Decision::Revert(weights) => {
                 tracing::info!(
@@ -227,6 +257,7 @@ pub(crate) fn start_learning(
     options: &LearnOptions,
     upscaler: &Upscaler,
     metrics: &Arc<SessionMetrics>,
+    patches: &Arc<PatchDesk>,
 ) -> Result<Option<LearningStage>, std::io::Error> {
     let Some(network) = upscaler.model().as_network() else {
         tracing::warn!(
@@ -252,6 +283,10 @@ pub(crate) fn start_learning(
         metrics: Arc::clone(metrics),
         duty_cycle: options.duty_cycle,
         scale: upscaler.scale(),
+        patches: Arc::clone(patches),
+        rate: PatchRate::new(),
+        started: Instant::now(),
+        last_plan: None,
     };
     let (tx, rx) = bounded(PATCH_QUEUE);
     let save_dir = options.save_dir.clone();
@@ -318,24 +353,23 @@ impl LearningFeed {
 
     /// Hand the patch to the learner with its frame; refused when its frame is not among the
     /// recent ones or the learner is behind.
-    pub(crate) fn offer(&self, patch: &HrPatch) -> Result<(), String> {
+    pub(crate) fn offer(&self, patch: &HrPatch) -> Result<(), PatchRefused> {
         // Within half a frame: senders' encoders may round timestamps to their time base.
         let matches = |f: &&Arc<YuvFrame>| {
             f.pts
                 .is_some_and(|pts| (pts - patch.frame_pts_us).abs() * 2 < f.duration.max(2))
         };
         let Some(frame) = self.recent.iter().rev().find(matches) else {
-            return Err(format!(
-                "no recent frame has pts {} us (newest {:?})",
-                patch.frame_pts_us,
-                self.recent.back().and_then(|f| f.pts)
-            ));
+            return Err(PatchRefused::UnknownFrame {
+                pts_us: patch.frame_pts_us,
+                newest_us: self.recent.back().and_then(|f| f.pts),
+            });
         };
         self.tx
             .try_send(PatchForLearning {
                 frame: Arc::clone(frame),
                 patch: patch.clone(),
             })
-            .map_err(|_| "the learner is behind".to_string())
+            .map_err(|_| PatchRefused::LearnerBehind)
     }
 }

@@ -30,6 +30,8 @@ pub struct Totals {
     pub display_dropped: u64,
     pub decode_errors: u64,
     pub patches_received: u64,
+    /// HR patches turned away: not asked for, too large, unusable for learning.
+    pub patches_refused: u64,
 }
 
 /// Live learning (`serve --learn`): what the trainer has done so far.
@@ -37,8 +39,8 @@ pub struct Totals {
 pub struct LearningStats {
     /// Patches that became training pairs.
     pub pairs_used: u64,
-    /// Patches refused (bad image, wrong size, outside the frame, unknown frame, too many).
-    pub patches_refused: u64,
+    /// Patches per second the learner asks the sender for now.
+    pub patches_asked_per_s: f64,
     pub train_steps: u64,
     /// Version of the weights SR runs with: 0 = the generic model.
     pub model_version: u64,
@@ -195,6 +197,10 @@ impl SessionMetrics {
         self.with(|s| s.totals.patches_received += 1);
     }
 
+    pub fn on_patch_refused(&self) {
+        self.with(|s| s.totals.patches_refused += 1);
+    }
+
     pub fn set_display_dropped(&self, count: u64) {
         self.with(|s| s.totals.display_dropped = count);
     }
@@ -292,8 +298,8 @@ impl fmt::Display for MetricsSnapshot {
         if let Some(l) = &self.learning {
             write!(
                 f,
-                " | learning: model v{} {:+.2} dB vs generic on held-out patches, {} steps, {} pairs, {} refused",
-                l.model_version, l.gain_db, l.train_steps, l.pairs_used, l.patches_refused
+                " | learning: model v{} {:+.2} dB vs generic on held-out patches, {} steps, {} pairs, {} patches refused, asking {:.0}/s",
+                l.model_version, l.gain_db, l.train_steps, l.pairs_used, self.totals.patches_refused, l.patches_asked_per_s
             )?;
         }
         Ok(())

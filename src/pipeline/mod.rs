@@ -7,6 +7,7 @@ pub mod items;
 pub mod learning;
 pub mod metrics;
 pub mod offline;
+pub mod patches;
 pub mod preview;
 pub mod report;
 pub mod session;
@@ -21,5 +22,8 @@ pub use offline::{
     default_output_path, JobError, JobEvent, JobReport, JobStart, OfflineJob, Progress,
 };
 pub use report::{RecordedStream, SessionProblem, SessionReport};
-pub use session::{LiveSession, LiveSessionConfig, SessionStartError, DEFAULT_SR_QUEUE};
+pub use patches::{deaf_sender, PatchAsk, SenderControl, SenderRequest};
+pub use session::{
+    LiveSession, LiveSessionConfig, SessionOptions, SessionStartError, DEFAULT_SR_QUEUE,
+};
 pub use takes::RecordSwitch;

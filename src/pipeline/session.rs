@@ -22,6 +22,9 @@ use super::handoff::{DisplayFrame, DisplaySlot, NewestWinsQueue, QueueProducer};
 use super::items::{HrPatch, IngestItem};
 use super::learning::{start_learning, LearnOptions, LearningFeed, WeightSlot};
 use super::metrics::SessionMetrics;
+use super::patches::{
+    PatchAsk, PatchDesk, PatchRefused, SenderControl, SenderRequest, DEFAULT_PATCH_SIDE,
+};
 use super::report::{SessionProblem, SessionReport, StageOutcome};
 use super::stage::{spawn_stage, Stage};
 use super::takes::{record_input_stage, record_output_stage, RecordSwitch, Recorder};
@@ -42,12 +45,44 @@ pub struct LiveSessionConfig {
     pub id: u64,
     /// Who is sending, for logs and file names ("Pixel 7 @ 192.168.1.20:40312").
     pub label: String,
+    pub options: SessionOptions,
+}
+
+/// How every session of a server runs.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
     /// Where to record input and SR output (`session-ID-input.mp4`, `session-ID-x4.mp4`);
     /// switchable while the session runs.
     pub record: RecordSwitch,
     pub sr_queue: usize,
+    /// HR patches to ask the sender for when its stream starts (`None`: none are asked for,
+    /// and any that come are refused). Learning asks on its own when this is `None`.
+    pub patches: Option<PatchAsk>,
     /// Learn from the sender's HR patches (`None`: patches are only counted and recorded).
     pub learn: Option<LearnOptions>,
+}
+
+impl SessionOptions {
+    /// Record nothing, ask for nothing, learn nothing.
+    pub fn plain(record: RecordSwitch) -> Self {
+        Self {
+            record,
+            sr_queue: DEFAULT_SR_QUEUE,
+            patches: None,
+            learn: None,
+        }
+    }
+
+    /// The patches to ask for at the start: the configured ones, or a learner's first
+    /// period's worth.
+    fn first_patch_ask(&self) -> Option<PatchAsk> {
+        self.patches.or(self.learn.as_ref().map(|_| PatchAsk {
+            count: super::patches::PatchRate::count_for_period(
+                super::patches::EAGER_PATCHES_PER_S,
+            ),
+            size: DEFAULT_PATCH_SIDE,
+        }))
+    }
 }
 
 /// Why a session could not start.
@@ -74,27 +109,28 @@ struct DecodedFrame {
     received: Instant,
 }
 
-/// Called (at most once a second) when the decoder lost sync or a take starts mid-stream, so
-/// the transport can ask the sender for a key frame.
-pub type KeyFrameRequest = Box<dyn Fn() + Send>;
-
 impl LiveSession {
-    /// Start the stages. `display` gets the newest input/output pair when a screen is attached.
+    /// Start the stages. `display` gets the newest input/output pair when a screen is attached;
+    /// `sender` carries key-frame and patch requests back to the peer.
     pub fn start(
         config: LiveSessionConfig,
         upscaler: Upscaler,
         display: Option<Arc<DisplaySlot>>,
-        request_key_frame: KeyFrameRequest,
+        sender: SenderControl,
     ) -> std::io::Result<Self> {
+        let options = &config.options;
         let metrics = Arc::new(SessionMetrics::new(
             config.id,
             config.label.clone(),
             upscaler.model_name().to_string(),
             upscaler.device().label(),
-            config.sr_queue,
+            options.sr_queue,
         ));
         let (ingest_tx, ingest_rx) = bounded::<IngestItem>(INGEST_QUEUE);
-        let sr_queue = Arc::new(NewestWinsQueue::new(config.sr_queue));
+        let sr_queue = Arc::new(NewestWinsQueue::new(options.sr_queue));
+        let patch_desk = options
+            .first_patch_ask()
+            .map(|ask| Arc::new(PatchDesk::new(Arc::clone(&sender), ask)));
         let id = config.id;
         let mut stages = Vec::new();
 
@@ -107,9 +143,11 @@ impl LiveSession {
         stages.push(spawn_stage(format!("record-out-{id}"), move || {
             record_output_stage(out_rx, &label)
         })?);
-        let learning = match &config.learn {
-            Some(options) => start_learning(id, &config.label, options, &upscaler, &metrics)?,
-            None => None,
+        let learning = match (&options.learn, &patch_desk) {
+            (Some(learn), Some(desk)) => {
+                start_learning(id, &config.label, learn, &upscaler, &metrics, desk)?
+            }
+            _ => None,
         };
         let (learning_feed, weights) = match learning {
             Some(l) => {
@@ -121,11 +159,12 @@ impl LiveSession {
         let mut decoding = Decoding::new(
             id,
             QueueProducer(Arc::clone(&sr_queue)),
-            Recorder::new(input_record_tx, &config.record),
+            Recorder::new(input_record_tx, &options.record),
             Arc::clone(&metrics),
-            request_key_frame,
+            sender,
         );
         decoding.learning = learning_feed;
+        decoding.patch_desk = patch_desk;
         stages.push(spawn_stage(format!("decode-{id}"), move || {
             decoding.run(ingest_rx)
         })?);
@@ -134,7 +173,7 @@ impl LiveSession {
             upscaler,
             weights,
             display,
-            recorder: Recorder::new(output_record_tx, &config.record),
+            recorder: Recorder::new(output_record_tx, &options.record),
             metrics: Arc::clone(&metrics),
         };
         stages.push(spawn_stage(format!("sr-{id}"), move || {
@@ -210,7 +249,9 @@ struct Decoding {
     queue: QueueProducer<DecodedFrame>,
     recorder: Recorder<(EncodedUnit, StreamDescription)>,
     metrics: Arc<SessionMetrics>,
-    request_key_frame: KeyFrameRequest,
+    sender: SenderControl,
+    /// Admits the HR patches that were asked for (`None`: none were, all are refused).
+    patch_desk: Option<Arc<PatchDesk>>,
     description: StreamDescription,
     /// Parameter sets from the config go in front of the next unit the decoder sees.
     pending_sets: Vec<u8>,
@@ -227,14 +268,15 @@ impl Decoding {
         queue: QueueProducer<DecodedFrame>,
         recorder: Recorder<(EncodedUnit, StreamDescription)>,
         metrics: Arc<SessionMetrics>,
-        request_key_frame: KeyFrameRequest,
+        sender: SenderControl,
     ) -> Self {
         Self {
             session,
             queue,
             recorder,
             metrics,
-            request_key_frame,
+            sender,
+            patch_desk: None,
             description: StreamDescription {
                 width: 0,
                 height: 0,
@@ -266,6 +308,9 @@ impl Decoding {
                 IngestItem::Config(d) => {
                     self.pending_sets = d.parameter_sets.clone();
                     self.description = d;
+                    if let Some(desk) = &self.patch_desk {
+                        desk.stream_started();
+                    }
                 }
                 IngestItem::Patch(patch) => self.keep_patch(&patch),
                 IngestItem::Unit { unit, received } => {
@@ -289,10 +334,27 @@ impl Decoding {
 
     fn keep_patch(&mut self, patch: &HrPatch) {
         self.metrics.on_patch();
-        if let Some(feed) = &self.learning {
-            if let Err(why) = feed.offer(patch) {
-                tracing::debug!("{}: patch refused: {why}", self.metrics.label());
-                self.metrics.update_learning(|l| l.patches_refused += 1);
+        let admitted = match &self.patch_desk {
+            Some(desk) => desk.admit(patch),
+            None => Err(PatchRefused::NotAsked),
+        };
+        let used = admitted.and_then(|()| match &self.learning {
+            Some(feed) => feed.offer(patch),
+            None => Ok(()),
+        });
+        if let Err(why) = used {
+            tracing::debug!(
+                "{}: HR patch ({},{}) {}x{} of frame {} us refused: {why}",
+                self.metrics.label(),
+                patch.x,
+                patch.y,
+                patch.width,
+                patch.height,
+                patch.frame_pts_us
+            );
+            self.metrics.on_patch_refused();
+            if !matches!(why, PatchRefused::UnknownFrame { .. } | PatchRefused::LearnerBehind) {
+                return;
             }
         }
         if let Some(dir) = self.recorder.dir() {
@@ -338,7 +400,7 @@ impl Decoding {
                 .is_none_or(|t| t.elapsed() > Duration::from_secs(1))
             {
                 self.last_key_request = Some(Instant::now());
-                (self.request_key_frame)();
+                (self.sender)(SenderRequest::KeyFrame);
             }
         }
         self.frames_seen += frames.len() as u64;
@@ -369,7 +431,7 @@ impl Decoding {
         }
         if !was_recording && self.frames_seen > 0 {
             // A take that starts mid-stream needs a key frame to begin with.
-            (self.request_key_frame)();
+            (self.sender)(SenderRequest::KeyFrame);
         }
         // Units go out once the stream's size is known (after its first picture).
         if self.description.width > 0 {

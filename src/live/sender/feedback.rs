@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use crate::live::protocol::{Message, MAX_MESSAGE_BYTES};
 use crate::live::wire::MessageReader;
 
-/// The server's standing request for HR patches: `count` in all, `size` x `size` pixels each.
+/// The server's standing request for HR patches: `count` more (each new request replaces the
+/// last), `size` x `size` pixels each.
 #[derive(Debug, Clone, Copy)]
 pub struct PatchRequest {
     pub count: u16,
@@ -38,6 +39,15 @@ impl Feedback {
 
     pub fn patch_request(&self) -> Option<PatchRequest> {
         self.patch_request.lock().ok().and_then(|r| *r)
+    }
+
+    /// One requested patch went out.
+    pub fn patch_sent(&self) {
+        if let Ok(mut r) = self.patch_request.lock() {
+            if let Some(request) = r.as_mut() {
+                request.count = request.count.saturating_sub(1);
+            }
+        }
     }
 
     pub fn clear_patch_request(&self) {
