@@ -1008,6 +1008,18 @@ fn live_learning_adapts_the_model_mid_stream_and_keeps_it() {
         .and_then(|g| g.parse().ok())
         .unwrap_or_else(|| panic!("{learned}"));
     assert!(gain > 0.0, "held-out PSNR did not rise: {learned}");
+    // The take's log says which weights made which frames: generic from the first frame, then
+    // each swap with the frame it took effect on.
+    let log = std::fs::read_to_string(record.join("session-1-x4.log")).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(
+        lines[0].starts_with("frame pts ") && lines[0].ends_with("fmen-tiny-x4 v0 (generic)"),
+        "{log}"
+    );
+    assert!(
+        lines.iter().skip(1).any(|l| l.contains(" v1, adapted: held-out ")),
+        "{log}"
+    );
 
     // The adapted model is a user model with a card naming its base, usable offline.
     let card_path = out

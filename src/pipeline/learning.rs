@@ -58,16 +58,22 @@ pub(crate) struct PatchForLearning {
     pub patch: HrPatch,
 }
 
+/// Weights for the SR stage and why they are better (for the recording's log).
+pub struct WeightOffer {
+    pub weights: Weights,
+    pub why: String,
+}
+
 /// The newest weights waiting for the SR stage (newer offers replace older ones).
 #[derive(Default)]
-pub struct WeightSlot(Mutex<Option<Weights>>);
+pub struct WeightSlot(Mutex<Option<WeightOffer>>);
 
 impl WeightSlot {
-    pub fn offer(&self, weights: Weights) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(weights);
+    pub fn offer(&self, offer: WeightOffer) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(offer);
     }
 
-    pub fn take(&self) -> Option<Weights> {
+    pub fn take(&self) -> Option<WeightOffer> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }
@@ -196,18 +202,20 @@ impl Learner {
         }
         self.rate
             .note_gain(self.started.elapsed().as_secs_f64(), gain_db);
-        match decision {
-            Decision::Deploy(weights) | Decision::Revert(weights) => {
-                tracing::info!(
-                    "{}: model v{}: held-out {:.2} dB (generic {:.2} dB)",
-                    self.metrics.label(),
-                    weights.version,
-                    scores.candidate_db,
-                    scores.generic_db
-                );
-                self.slot.offer(weights);
-            }
-            Decision::Keep => {}
+        let why = match &decision {
+            Decision::Deploy(_) => format!(
+                "adapted: held-out {:.2} dB, beating the live {:.2} dB (generic {:.2} dB)",
+                scores.candidate_db, scores.live_db, scores.generic_db
+            ),
+            Decision::Revert(_) => format!(
+                "back to generic (scene change): the adapted weights fell to {:.2} dB, generic {:.2} dB",
+                scores.live_db, scores.generic_db
+            ),
+            Decision::Keep => String::new(),
+        };
+        if let Decision::Deploy(weights) | Decision::Revert(weights) = decision {
+            tracing::info!("{}: model v{}: {why}", self.metrics.label(), weights.version);
+            self.slot.offer(WeightOffer { weights, why });
         }
         let (steps, version) = (self.tuner.steps, self.tuner.version);
         self.metrics.update_learning(|l| {

@@ -169,6 +169,7 @@ impl LiveSession {
             decoding.run(ingest_rx)
         })?);
         let upscaling = Upscaling {
+            model_in_use: format!("{} v0 (generic)", upscaler.model_name()),
             session: id,
             upscaler,
             weights,
@@ -449,23 +450,32 @@ struct Upscaling {
     display: Option<Arc<DisplaySlot>>,
     recorder: Recorder<YuvFrame>,
     metrics: Arc<SessionMetrics>,
+    /// Which weights SR runs, for the take's log.
+    model_in_use: String,
 }
 
 impl Upscaling {
-    /// Between two frames, so no frame mixes old and new weights.
-    fn swap_in_new_weights(&self, outcome: &mut StageOutcome) {
-        let Some(weights) = self.weights.as_ref().and_then(|slot| slot.take()) else {
+    /// Between two frames, so no frame mixes old and new weights; the SR take's log notes
+    /// from which frame on the new weights run.
+    fn swap_in_new_weights(&mut self, next_pts_us: i64, outcome: &mut StageOutcome) {
+        let Some(offer) = self.weights.as_ref().and_then(|slot| slot.take()) else {
             return;
         };
         let Some(network) = self.upscaler.model().as_network() else {
             return;
         };
-        match network.set_weights(&weights) {
-            Ok(()) => tracing::info!(
-                "{}: SR now runs model v{}",
-                self.metrics.label(),
-                weights.version
-            ),
+        let version = offer.weights.version;
+        match network.set_weights(&offer.weights) {
+            Ok(()) => {
+                tracing::info!("{}: SR now runs model v{version}", self.metrics.label());
+                self.model_in_use = format!(
+                    "{} v{version}, {}",
+                    self.upscaler.model_name(),
+                    offer.why
+                );
+                self.recorder
+                    .note(format!("frame pts {next_pts_us} us on: {}", self.model_in_use));
+            }
             Err(e) => outcome.problems.push(SessionProblem::Learning(format!(
                 "cannot swap weights: {e}"
             ))),
@@ -479,7 +489,7 @@ impl Upscaling {
         let suffix = format!("x{}.mp4", self.upscaler.scale());
         while let Some(DecodedFrame { frame, received }) = queue.pop() {
             self.metrics.set_sr_queue_depth(queue.len());
-            self.swap_in_new_weights(&mut outcome);
+            self.swap_in_new_weights(frame.pts.unwrap_or(0), &mut outcome);
             let started = Instant::now();
             let output = match self.upscaler.upscale(&frame) {
                 Ok(o) => Arc::new(o),
@@ -495,7 +505,14 @@ impl Upscaling {
                 received.elapsed(),
                 (output.width, output.height),
             );
+            let was_recording = self.recorder.active();
             if self.recorder.follow(self.session, &suffix) {
+                if !was_recording && self.weights.is_some() {
+                    // A learning session's take says which weights it starts with.
+                    let pts = frame.pts.unwrap_or(0);
+                    let line = format!("frame pts {pts} us on: {}", self.model_in_use);
+                    self.recorder.note(line);
+                }
                 self.recorder.send(YuvFrame::clone(&output));
                 self.metrics.set_record_queue_depth(self.recorder.queued());
             }

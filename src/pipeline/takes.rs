@@ -58,6 +58,9 @@ impl RecordSwitch {
 pub(crate) enum Record<T> {
     Start(PathBuf),
     Item(T),
+    /// A line for the take's log (`TAKE.log` beside it, written when the take is finalised),
+    /// in order with the items: e.g. which model the following frames were made with.
+    Note(String),
     Stop,
     /// The producer ended normally: finalise the open take. Without it a closed channel
     /// means the producer failed, and the take is abandoned.
@@ -121,6 +124,13 @@ impl<T> Recorder<T> {
         let _ = self.tx.send(Record::Item(item));
     }
 
+    /// A line for the open take's log.
+    pub(crate) fn note(&self, line: String) {
+        if self.active {
+            let _ = self.tx.send(Record::Note(line));
+        }
+    }
+
     /// Items waiting for the recorder.
     pub(crate) fn queued(&self) -> usize {
         self.tx.len()
@@ -153,6 +163,12 @@ impl TakeFile for MediaWriter {
 struct OpenTake<F> {
     path: PathBuf,
     file: Option<F>,
+    notes: Vec<String>,
+}
+
+/// Where a take's notes go: `session-1-x4.mp4` -> `session-1-x4.log`.
+pub fn take_log_path(take: &Path) -> PathBuf {
+    take.with_extension("log")
 }
 
 /// The loop of a recording stage: Start/Stop open and close takes (reporting each finished
@@ -165,27 +181,54 @@ fn record_takes<T, F: TakeFile>(
 ) -> StageOutcome {
     let mut outcome = StageOutcome::default();
     let mut take: Option<OpenTake<F>> = None;
-    let finish = |take: Option<OpenTake<F>>, outcome: &mut StageOutcome| match take
-        .and_then(|t| t.file)
-        .map(TakeFile::finish_take)
-    {
-        Some(Ok(path)) => outcome.recordings.push(path),
-        Some(Err(e)) => outcome.problems.push(SessionProblem::RecordingNotFinished {
-            what,
-            reason: e.to_string(),
-        }),
-        None => {}
+    let finish = |take: Option<OpenTake<F>>, outcome: &mut StageOutcome| {
+        let Some(OpenTake {
+            file: Some(file),
+            notes,
+            ..
+        }) = take
+        else {
+            return;
+        };
+        match file.finish_take() {
+            Ok(path) => {
+                if !notes.is_empty() {
+                    let log = take_log_path(&path);
+                    let text = notes.join("\n") + "\n";
+                    if let Err(e) = crate::atomic_file::write_atomically(&log, text.as_bytes()) {
+                        outcome.problems.push(SessionProblem::RecordingNotFinished {
+                            what,
+                            reason: format!("{}: {e}", log.display()),
+                        });
+                    }
+                }
+                outcome.recordings.push(path);
+            }
+            Err(e) => outcome.problems.push(SessionProblem::RecordingNotFinished {
+                what,
+                reason: e.to_string(),
+            }),
+        }
     };
     for message in rx.iter() {
         match message {
             Record::Start(path) => {
                 finish(take.take(), &mut outcome);
-                take = Some(OpenTake { path, file: None });
+                take = Some(OpenTake {
+                    path,
+                    file: None,
+                    notes: Vec::new(),
+                });
             }
             Record::Stop => finish(take.take(), &mut outcome),
             Record::End => {
                 finish(take.take(), &mut outcome);
                 return outcome;
+            }
+            Record::Note(line) => {
+                if let Some(open) = take.as_mut() {
+                    open.notes.push(line);
+                }
             }
             Record::Item(item) => {
                 let Some(open) = take.as_mut() else {
