@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 mod cli;
 
 #[cfg(feature = "media")]
-use cli::{bench, live, upscale};
+use cli::{adapt, bench, live, upscale};
 use cli::{eval, models};
 
 #[derive(Parser)]
@@ -58,6 +58,10 @@ enum Command {
     /// Stream a file or lavfi source to a `serve`/studio like the phone does (the reference sender).
     #[cfg(feature = "media")]
     Send(live::SendArgs),
+    /// Learn a scene from a full-resolution video (as a phone would stream it) and save the
+    /// adapted model for `--model NAME`.
+    #[cfg(feature = "media")]
+    Adapt(adapt::AdaptArgs),
     /// Train an SR model on photos (see scripts/fetch_data.sh); writes models/NAME.*
     Train(models::TrainArgs),
     /// Score models and bicubic (PSNR-Y, SSIM) on ground-truth images.
@@ -84,6 +88,8 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => live::serve(&args),
         #[cfg(feature = "media")]
         Some(Command::Send(args)) => live::send(&args),
+        #[cfg(feature = "media")]
+        Some(Command::Adapt(args)) => adapt::run(&args),
         Some(Command::Train(args)) => models::run_train(&args).map(|()| ExitCode::SUCCESS),
         Some(Command::Eval(args)) => eval::run_eval(&args).map(|()| ExitCode::SUCCESS),
         Some(Command::Models) => models::run_models().map(|()| ExitCode::SUCCESS),

@@ -1017,7 +1017,10 @@ fn live_learning_adapts_the_model_mid_stream_and_keeps_it() {
         "{log}"
     );
     assert!(
-        lines.iter().skip(1).any(|l| l.contains(" v1, adapted: held-out ")),
+        lines
+            .iter()
+            .skip(1)
+            .any(|l| l.contains(" v1, adapted: held-out ")),
         "{log}"
     );
 

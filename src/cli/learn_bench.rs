@@ -12,15 +12,14 @@ use anyhow::{bail, Context, Result};
 
 use stronglive::frame::YuvFrame;
 use stronglive::media::{DemuxItem, VideoDecoder};
+use stronglive::pipeline::adapt_video::{cut_pair, PATCH_SIDE, PHONE_CRF};
 use stronglive::pipeline::training_data::phone_stream_of;
-use stronglive::sr::adapt::{pair_patch, AdaptConfig, Decision, FineTuner, PairBuffer};
+use stronglive::sr::adapt::{AdaptConfig, Decision, FineTuner, PairBuffer};
 use stronglive::sr::color::frame_to_rgb_cpu;
 use stronglive::sr::metrics::psnr_y;
 use stronglive::sr::{load_model, ComputeDevice, Tensor, Upscaler};
 
 const SCALE: u32 = 4;
-/// Side of the HR patches, as `serve --learn` asks for.
-const PATCH: u32 = 96;
 /// Frames of the clip used at most (memory: 4K frames are 12 MB each).
 const MAX_FRAMES: usize = 300;
 /// Later frames scored at each checkpoint.
@@ -63,11 +62,7 @@ pub fn run(
     let mut buffer = PairBuffer::new(64 << 20);
     for (i, (hr, lr)) in clip.hr[..half].iter().zip(&clip.lr[..half]).enumerate() {
         let (hr, lr) = (rgb(hr)?, rgb(lr)?);
-        let (x, y) = patch_position(&hr, i);
-        let patch =
-            hr.narrow(2, i64::from(y), i64::from(PATCH))
-                .narrow(3, i64::from(x), i64::from(PATCH));
-        buffer.push(pair_patch(&lr, patch, (x, y), SCALE, i as i64)?);
+        buffer.push(cut_pair(&hr, &lr, i, SCALE, i as i64)?);
     }
     let later: Vec<usize> = (half..clip.hr.len())
         .step_by(((clip.hr.len() - half) / SCORED_FRAMES).max(1))
@@ -83,7 +78,7 @@ pub fn run(
     };
     let (generic_db, bicubic_db) = (score(&generic)?, score(&bicubic)?);
     println!(
-        "live learning on {} frames ({}x{} camera, streamed at 1/4 through H.264 CRF 23): {} patches of {PATCH} px from frames 0-{}, scored on {} later frames; {model_name} on {}",
+        "live learning on {} frames ({}x{} camera, streamed at 1/4 through H.264 CRF 23): {} patches of {PATCH_SIDE} px from frames 0-{}, scored on {} later frames; {model_name} on {}",
         clip.hr.len(),
         clip.hr[0].width,
         clip.hr[0].height,
@@ -140,16 +135,6 @@ pub fn run(
     Ok(())
 }
 
-/// Where the `i`-th patch is cut: on the x4 grid, moving over the frame so patches cover it.
-fn patch_position(hr: &Tensor, i: usize) -> (u32, u32) {
-    let size = hr.size();
-    let (w, h) = (size[3] as u32, size[2] as u32);
-    let r = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    let x = (r >> 16) as u32 % (w - PATCH + 1);
-    let y = (r >> 40) as u32 % (h - PATCH + 1);
-    (x & !3, y & !3)
-}
-
 /// Decode up to `MAX_FRAMES` frames, cropped to a multiple of 8 so the 1/4 stream has even
 /// sides, and make the phone's stream of them.
 fn load_clip(path: &Path) -> Result<Clip> {
@@ -173,15 +158,15 @@ fn load_clip(path: &Path) -> Result<Clip> {
             frames.len()
         );
     }
-    if frames[0].width < PATCH * 2 || frames[0].height < PATCH * 2 {
+    if frames[0].width < PATCH_SIDE * 2 || frames[0].height < PATCH_SIDE * 2 {
         bail!(
             "{}: frames must be at least {}x{}",
             path.display(),
-            PATCH * 2,
-            PATCH * 2
+            PATCH_SIDE * 2,
+            PATCH_SIDE * 2
         );
     }
-    let stream = phone_stream_of(&frames, SCALE, 23)?;
+    let stream = phone_stream_of(&frames, SCALE, PHONE_CRF)?;
     Ok(Clip {
         hr: frames,
         lr: stream,

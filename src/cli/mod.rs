@@ -3,6 +3,8 @@
 //! `main.rs` parses the command line and dispatches here.
 
 #[cfg(feature = "media")]
+pub mod adapt;
+#[cfg(feature = "media")]
 pub mod bench;
 pub mod eval;
 #[cfg(feature = "media")]

@@ -12,9 +12,9 @@ use super::protocol::{parse_header, HEADER_BYTES, MAX_MESSAGE_BYTES};
 use super::sessions::{end_session, open_session, ServerEvent, SessionEnd, Shared};
 use super::wire::MessageReader;
 use crate::media::annexb;
-use crate::pipeline::deaf_sender;
 use crate::media::h264::EncodedUnit;
 use crate::media::ingest::PacketSource;
+use crate::pipeline::deaf_sender;
 use crate::pipeline::IngestItem;
 
 /// STRONGLIVE's original client: `u32 BE length` + one H.264 access unit, repeated; no

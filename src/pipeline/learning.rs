@@ -214,7 +214,11 @@ impl Learner {
             Decision::Keep => String::new(),
         };
         if let Decision::Deploy(weights) | Decision::Revert(weights) = decision {
-            tracing::info!("{}: model v{}: {why}", self.metrics.label(), weights.version);
+            tracing::info!(
+                "{}: model v{}: {why}",
+                self.metrics.label(),
+                weights.version
+            );
             self.slot.offer(WeightOffer { weights, why });
         }
         let (steps, version) = (self.tuner.steps, self.tuner.version);

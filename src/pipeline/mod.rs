@@ -2,6 +2,7 @@
 //! (a full channel blocks its producer); dropping a sender ends the stream downstream, and
 //! only an explicit end of stream lets a consumer finalise what it writes.
 
+pub mod adapt_video;
 pub mod handoff;
 pub mod items;
 pub mod learning;
@@ -21,8 +22,8 @@ pub use learning::LearnOptions;
 pub use offline::{
     default_output_path, JobError, JobEvent, JobReport, JobStart, OfflineJob, Progress,
 };
-pub use report::{RecordedStream, SessionProblem, SessionReport};
 pub use patches::{deaf_sender, PatchAsk, SenderControl, SenderRequest};
+pub use report::{RecordedStream, SessionProblem, SessionReport};
 pub use session::{
     LiveSession, LiveSessionConfig, SessionOptions, SessionStartError, DEFAULT_SR_QUEUE,
 };

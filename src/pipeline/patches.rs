@@ -254,7 +254,10 @@ mod tests {
         let sent = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&sent);
         let control: SenderControl = Arc::new(move |r| log.lock().unwrap().push(r));
-        (PatchDesk::new(control, PatchAsk { count: 3, size: 96 }), sent)
+        (
+            PatchDesk::new(control, PatchAsk { count: 3, size: 96 }),
+            sent,
+        )
     }
 
     #[test]
@@ -290,7 +293,11 @@ mod tests {
         assert_eq!(admitted, 3, "in flight: at most what was still asked for");
         desk.ask(2);
         desk.ask(2);
-        assert_eq!(sent.lock().unwrap().len(), 3, "an unchanged request is not re-sent");
+        assert_eq!(
+            sent.lock().unwrap().len(),
+            3,
+            "an unchanged request is not re-sent"
+        );
         let admitted = (0..20).filter(|_| desk.admit(&patch(64)).is_ok()).count();
         assert_eq!(admitted, 2, "nothing was left in flight");
         desk.ask(20);
@@ -313,7 +320,11 @@ mod tests {
         assert_eq!(rate.per_second(60.0, 100), TRICKLE_PATCHES_PER_S, "flat");
         assert_eq!(rate.per_second(60.0, 10), EAGER_PATCHES_PER_S, "few pairs");
         rate.restart();
-        assert_eq!(rate.per_second(61.0, 100), EAGER_PATCHES_PER_S, "scene change");
+        assert_eq!(
+            rate.per_second(61.0, 100),
+            EAGER_PATCHES_PER_S,
+            "scene change"
+        );
         assert_eq!(PatchRate::count_for_period(EAGER_PATCHES_PER_S), 10);
         assert!(rate.history.len() <= 1);
     }

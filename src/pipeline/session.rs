@@ -77,9 +77,7 @@ impl SessionOptions {
     /// period's worth.
     fn first_patch_ask(&self) -> Option<PatchAsk> {
         self.patches.or(self.learn.as_ref().map(|_| PatchAsk {
-            count: super::patches::PatchRate::count_for_period(
-                super::patches::EAGER_PATCHES_PER_S,
-            ),
+            count: super::patches::PatchRate::count_for_period(super::patches::EAGER_PATCHES_PER_S),
             size: DEFAULT_PATCH_SIDE,
         }))
     }
@@ -354,7 +352,10 @@ impl Decoding {
                 patch.frame_pts_us
             );
             self.metrics.on_patch_refused();
-            if !matches!(why, PatchRefused::UnknownFrame { .. } | PatchRefused::LearnerBehind) {
+            if !matches!(
+                why,
+                PatchRefused::UnknownFrame { .. } | PatchRefused::LearnerBehind
+            ) {
                 return;
             }
         }
@@ -468,13 +469,12 @@ impl Upscaling {
         match network.set_weights(&offer.weights) {
             Ok(()) => {
                 tracing::info!("{}: SR now runs model v{version}", self.metrics.label());
-                self.model_in_use = format!(
-                    "{} v{version}, {}",
-                    self.upscaler.model_name(),
-                    offer.why
-                );
-                self.recorder
-                    .note(format!("frame pts {next_pts_us} us on: {}", self.model_in_use));
+                self.model_in_use =
+                    format!("{} v{version}, {}", self.upscaler.model_name(), offer.why);
+                self.recorder.note(format!(
+                    "frame pts {next_pts_us} us on: {}",
+                    self.model_in_use
+                ));
             }
             Err(e) => outcome.problems.push(SessionProblem::Learning(format!(
                 "cannot swap weights: {e}"

@@ -183,11 +183,8 @@ pub fn save_adapted(
     save_weights(&weights.tensors, &card_path.with_extension("safetensors"))?;
     let mut card = base.clone();
     card.name = name.to_string();
-    card.description = format!("{} adapted to one stream ({how})", base.name);
-    card.training.notes = format!(
-        "fine-tuned from {} on HR patches of a live stream: {how}",
-        base.name
-    );
+    card.description = format!("{} adapted to one scene ({how})", base.name);
+    card.training.notes = format!("fine-tuned from {} on HR patches: {how}", base.name);
     // The base model's photo evaluation does not describe the adapted weights.
     card.evaluation.clear();
     card.write(&card_path)?;
