@@ -93,6 +93,43 @@ fn solid(width: u32, height: u32, y: u8, u: u8, v: u8) -> Arc<YuvFrame> {
     Arc::new(YuvFrame::filled(width, height, y, u, v, color))
 }
 
+/// A learning session's figures in the metrics panel: on, model version, held-out gain over
+/// the generic model, patches received/used/refused, training speed, the patch rate asked for.
+#[test]
+fn live_metrics_show_what_scene_learning_does() {
+    use stronglive::pipeline::metrics::SessionMetrics;
+    let metrics = SessionMetrics::new(
+        1,
+        "Pixel 7 @ 10.0.0.2".into(),
+        "fmen-tiny-x4".into(),
+        "cpu".into(),
+        2,
+    );
+    for _ in 0..12 {
+        metrics.on_patch();
+    }
+    metrics.on_patch_refused();
+    metrics.update_learning(|l| {
+        l.pairs_used = 11;
+        l.train_steps = 340;
+        l.steps_per_s = 6.5;
+        l.model_version = 3;
+        l.gain_db = 0.42;
+        l.patches_asked_per_s = 5.0;
+    });
+    let snapshot = metrics.snapshot();
+    let mut harness = harness(move |app| {
+        app.tab = Tab::Live;
+        app.live.state.pairing = Some(fixed_pairing());
+        app.live.state.snapshot = Some(snapshot);
+    });
+    harness.run_steps(4);
+    harness.get_by_label("adapted +0.42 dB vs generic on held-out patches (model v3)");
+    harness.get_by_label("patches 12 in, 11 used, 1 refused   6.5 steps/s   asking 5/s");
+    harness.get_by_label("Learn from the phone");
+    keep(&mut harness, "live_metrics_learning");
+}
+
 #[test]
 fn live_views_convert_yuv_on_the_gpu_side_by_side_and_split() {
     // Input: pure red (Y 81, Cb 90, Cr 240); output: pure blue (Y 41, Cb 240, Cr 110).

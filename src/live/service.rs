@@ -17,9 +17,13 @@ use super::pairing::{
     DEFAULT_SECRET_TTL_S,
 };
 use super::sender::{send_stream, SendOptions};
-use super::server::{upscaling_sessions, LiveServer, ServerConfig, ServerEvent, DEFAULT_PORT};
+use super::server::{
+    upscaling_sessions, LiveServer, ServerConfig, ServerEvent, SessionFactory, SessionRequest,
+    DEFAULT_PORT,
+};
 use crate::pipeline::metrics::{MetricsSnapshot, SessionMetrics};
-use crate::pipeline::{DisplaySlot, RecordSwitch, SessionOptions};
+use crate::pipeline::{DisplaySlot, LearnOptions, RecordSwitch, SessionOptions};
+use crate::sr::registry::adapted_models_dir;
 use crate::sr::registry::ModelRegistry;
 use crate::sr::{ComputeDevice, DevicePreference};
 
@@ -54,6 +58,8 @@ pub enum LiveCommand {
     StopDemo,
     /// Start (Some) or stop (None) recording every session.
     Record(Option<PathBuf>),
+    /// Learn from the phone's HR patches in the sessions that start from now on.
+    Learn(bool),
 }
 
 #[derive(Debug, Clone)]
@@ -105,6 +111,7 @@ impl LiveService {
             events: event_tx,
             wake: Arc::new(wake),
             record: RecordSwitch::default(),
+            learn: Arc::default(),
             server: None,
             pairing: None,
             demo: None,
@@ -139,6 +146,8 @@ struct Worker {
     events: Sender<LiveEvent>,
     wake: Arc<dyn Fn() + Send + Sync>,
     record: RecordSwitch,
+    /// New sessions learn from their sender's patches (read when a session starts).
+    learn: Arc<AtomicBool>,
     server: Option<LiveServer>,
     pairing: Option<PairingUri>,
     demo: Option<(Arc<AtomicBool>, thread::JoinHandle<()>)>,
@@ -196,6 +205,10 @@ impl Worker {
                 self.stop_demo();
                 Ok(())
             }
+            LiveCommand::Learn(on) => {
+                self.learn.store(on, Ordering::Relaxed);
+                Ok(())
+            }
             LiveCommand::Record(dir) => {
                 if let Some(d) = &dir {
                     if let Err(e) = std::fs::create_dir_all(d) {
@@ -216,6 +229,30 @@ impl Worker {
         }
     }
 
+    /// Sessions that learn while the switch is on when they start, and plain ones otherwise.
+    fn session_factory(&self, model: &str, device: &ComputeDevice) -> SessionFactory {
+        let plain = SessionOptions::plain(self.record.clone());
+        let learning = SessionOptions {
+            learn: Some(LearnOptions {
+                save_dir: adapted_models_dir(),
+                ..LearnOptions::default()
+            }),
+            ..plain.clone()
+        };
+        let display = Some(Arc::clone(&self.display));
+        let [plain, learning] = [plain, learning].map(|options| {
+            upscaling_sessions(model.to_string(), device.clone(), options, display.clone())
+        });
+        let learn = Arc::clone(&self.learn);
+        Arc::new(move |request: SessionRequest| {
+            if learn.load(Ordering::Relaxed) {
+                learning(request)
+            } else {
+                plain(request)
+            }
+        })
+    }
+
     fn start_server(
         &mut self,
         settings: &ListenerSettings,
@@ -227,12 +264,7 @@ impl Worker {
         }
         let device = ComputeDevice::select(self.device).map_err(|e| e.to_string())?;
         let model = ModelRegistry::live_model_name(&self.model, device.is_cuda(), 4);
-        let factory = upscaling_sessions(
-            model.clone(),
-            device.clone(),
-            SessionOptions::plain(self.record.clone()),
-            Some(Arc::clone(&self.display)),
-        );
+        let factory = self.session_factory(&model, &device);
         let mut config = ServerConfig {
             bind: SocketAddr::new(IpAddr::from([0, 0, 0, 0]), settings.port),
             name: default_server_name(),

@@ -194,6 +194,7 @@ impl Learner {
     /// Train a round, assess it, hand better weights to SR, then rest for the duty cycle.
     fn round(&mut self) -> Result<(), SrError> {
         let started = Instant::now();
+        let steps_before = self.tuner.steps;
         self.tuner.train_round(&self.buffer)?;
         let (scores, decision) = self.tuner.assess(&self.buffer)?;
         let gain_db = scores.gain_after(&decision);
@@ -221,15 +222,18 @@ impl Learner {
             );
             self.slot.offer(WeightOffer { weights, why });
         }
+        let busy = started.elapsed();
+        let duty = self.duty_cycle.clamp(0.05, 1.0);
+        let rest = busy.mul_f64((1.0 - duty) / duty);
         let (steps, version) = (self.tuner.steps, self.tuner.version);
+        let round_steps = steps - steps_before;
         self.metrics.update_learning(|l| {
             l.train_steps = steps;
+            l.steps_per_s = round_steps as f64 / (busy + rest).as_secs_f64().max(1e-3);
             l.model_version = version;
             l.gain_db = gain_db;
         });
-        let busy = started.elapsed();
-        let duty = self.duty_cycle.clamp(0.05, 1.0);
-        std::thread::sleep(busy.mul_f64((1.0 - duty) / duty));
+        std::thread::sleep(rest);
         Ok(())
     }
 

@@ -42,6 +42,8 @@ pub struct LearningStats {
     /// Patches per second the learner asks the sender for now.
     pub patches_asked_per_s: f64,
     pub train_steps: u64,
+    /// Training steps per second lately (the last round, its rest for the duty cycle included).
+    pub steps_per_s: f64,
     /// Version of the weights SR runs with: 0 = the generic model.
     pub model_version: u64,
     /// Held-out PSNR-Y of the live weights minus the generic model's, in dB (last assessment).

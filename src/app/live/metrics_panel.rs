@@ -23,6 +23,8 @@ struct Sample {
     output_fps: f64,
     sr_ms: f64,
     latency_ms: f64,
+    /// Held-out gain of the live weights over the generic model (NaN when not learning).
+    gain_db: f64,
 }
 
 /// The last [`HISTORY_S`] seconds of samples, timed from the first poll.
@@ -49,6 +51,7 @@ impl MetricsHistory {
                     output_fps: s.output_fps,
                     sr_ms: s.sr.p50_ms,
                     latency_ms: s.latency.p50_ms,
+                    gain_db: s.learning.map_or(f64::NAN, |l| l.gain_db),
                 });
             }
         }
@@ -58,7 +61,15 @@ impl MetricsHistory {
     }
 
     fn series(&self, pick: fn(&Sample) -> f64) -> PlotPoints<'static> {
-        self.samples.iter().map(|s| [s.t, pick(s)]).collect()
+        self.samples
+            .iter()
+            .map(|s| [s.t, pick(s)])
+            .filter(|[_, v]| v.is_finite())
+            .collect()
+    }
+
+    fn learning(&self) -> bool {
+        self.samples.iter().any(|s| s.gain_db.is_finite())
     }
 }
 
@@ -66,7 +77,7 @@ impl LiveTab {
     pub(super) fn metrics_panel(&self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             ui.vertical(|ui| {
-                ui.set_width(360.0);
+                ui.set_width(430.0);
                 match &self.state.snapshot {
                     Some(s) => stream_figures(ui, s),
                     None => {
@@ -81,6 +92,8 @@ impl LiveTab {
                 }
             });
             let history = &self.state.history;
+            let plots = if history.learning() { 3.0 } else { 2.0 };
+            let width = (ui.available_width() / plots - 12.0).clamp(120.0, 260.0);
             for (title, lines) in [
                 (
                     "fps (in, out)",
@@ -97,7 +110,11 @@ impl LiveTab {
                     ],
                 ),
             ] {
-                sparkline(ui, title, lines);
+                sparkline(ui, title, width, lines.into_iter().collect());
+            }
+            if history.learning() {
+                let gain = vec![history.series(|s| s.gain_db)];
+                sparkline(ui, "held-out gain dB", width, gain);
             }
         });
     }
@@ -127,15 +144,36 @@ fn stream_figures(ui: &mut egui::Ui, s: &MetricsSnapshot) {
         s.sr_queue_depth,
         s.sr_queue_capacity
     ));
+    learning_figures(ui, s);
 }
 
-/// A small fixed plot of two series, titled `title` (also the plot's id).
-fn sparkline(ui: &mut egui::Ui, title: &str, lines: [PlotPoints<'static>; 2]) {
+/// Scene learning: on/off, what the learner has and does, and what it gained.
+fn learning_figures(ui: &mut egui::Ui, s: &MetricsSnapshot) {
+    let Some(l) = &s.learning else {
+        ui.weak("learning off");
+        return;
+    };
+    ui.label(format!(
+        "adapted {:+.2} dB vs generic on held-out patches (model v{})",
+        l.gain_db, l.model_version
+    ));
+    ui.label(format!(
+        "patches {} in, {} used, {} refused   {:.1} steps/s   asking {:.0}/s",
+        s.totals.patches_received,
+        l.pairs_used,
+        s.totals.patches_refused,
+        l.steps_per_s,
+        l.patches_asked_per_s
+    ));
+}
+
+/// A small fixed plot of one or two series, titled `title` (also the plot's id).
+fn sparkline(ui: &mut egui::Ui, title: &str, width: f32, lines: Vec<PlotPoints<'static>>) {
     ui.vertical(|ui| {
         ui.label(title);
         Plot::new(title)
             .height(110.0)
-            .width(260.0)
+            .width(width)
             .show_axes([false, true])
             .allow_drag(false)
             .allow_zoom(false)

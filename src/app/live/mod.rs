@@ -49,6 +49,8 @@ pub struct LiveSettings {
     pub legacy_port: u16,
     pub rtmp_enabled: bool,
     pub srt_enabled: bool,
+    /// Sessions learn the scene from the phone's HR patches.
+    pub learn: bool,
     pub record_dir: String,
     pub mode: CompareMode,
     /// Where the split compare's divider is, 0 (left edge) to 1 (right edge).
@@ -66,6 +68,7 @@ impl Default for LiveSettings {
             legacy_port: 8888,
             rtmp_enabled: false,
             srt_enabled: false,
+            learn: false,
             record_dir: videos.display().to_string(),
             mode: CompareMode::SideBySide,
             split: 0.5,
@@ -132,6 +135,7 @@ pub fn demo_clip() -> PathBuf {
 impl LiveTab {
     pub fn attach(&mut self, service: LiveService) {
         service.send(LiveCommand::Start(self.listener_settings()));
+        service.send(LiveCommand::Learn(self.settings.learn));
         self.state.service = Some(service);
     }
 
@@ -256,7 +260,7 @@ impl LiveTab {
                 egui::ScrollArea::vertical().show(ui, |ui| self.side_panel(ui, actions));
             });
         egui::Panel::bottom("metrics")
-            .exact_size(150.0)
+            .exact_size(185.0)
             .show(ui, |ui| self.metrics_panel(ui));
         egui::CentralPanel::default().show(ui, |ui| self.views(ui, actions));
     }

@@ -46,7 +46,26 @@ impl LiveTab {
         ui.separator();
         self.other_senders(ui);
         ui.separator();
+        self.learning_switch(ui);
+        ui.separator();
         self.demo_and_record(ui, actions);
+    }
+
+    /// "Learn from the phone": sessions that start while it is on fine-tune the model on the
+    /// phone's full-resolution patches and keep what they learn as a user model.
+    fn learning_switch(&mut self, ui: &mut egui::Ui) {
+        ui.strong("Scene learning");
+        if ui
+            .checkbox(&mut self.settings.learn, "Learn from the phone")
+            .on_hover_text(
+                "The phone sends full-resolution patches; the model is fine-tuned on them while \
+                 it streams and better weights (proven on held-out patches) are swapped in. \
+                 Applies to the next connection; the adapted model is saved in the Models tab.",
+            )
+            .changed()
+        {
+            self.command(LiveCommand::Learn(self.settings.learn));
+        }
     }
 
     fn paired_devices(&mut self, ui: &mut egui::Ui) {
