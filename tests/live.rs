@@ -928,34 +928,9 @@ fn live_service_records_a_take_switched_on_and_off_mid_stream() {
     );
 }
 
-/// `serve --learn`: the sender's HR patches teach the model the scene while it streams, better
-/// weights are swapped in mid-stream without losing or repeating a frame, and the adapted model
-/// is saved with a card that `upscale --model NAME` runs.
-#[test]
-fn live_learning_adapts_the_model_mid_stream_and_keeps_it() {
-    // Learning keeps both cores busy: the wall-clock tests above wait for it to finish.
-    let _cpu = cpu_exclusive();
-    let dir = tempfile::tempdir().unwrap();
-    let models = dir.path().join("models");
-    let record = dir.path().join("rec");
-    // A natural picture panning (the bundled demo), as a 640x352 "camera" streaming 160x88.
-    let camera = dir.path().join("camera.mp4");
-    common::ffmpeg(&[
-        "-i",
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("assets/demo-540p.mp4")
-            .to_str()
-            .unwrap(),
-        "-vf",
-        "scale=640:360,crop=640:352:0:0",
-        "-t",
-        "8",
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        camera.to_str().unwrap(),
-    ]);
+/// `serve --learn` recording into `record`, saving models into `models`, with `camera` sent to
+/// it at 1/4 size (160x88) by the reference sender; returns the frames sent and serve's output.
+fn stream_while_learning(camera: &Path, models: &Path, record: &Path) -> (u64, String) {
     let serve = Serve::start_with_env(
         &[
             "--model",
@@ -967,7 +942,7 @@ fn live_learning_adapts_the_model_mid_stream_and_keeps_it() {
             "240",
             "--once",
         ],
-        &[("STRONGLIVE_MODELS", &models)],
+        &[("STRONGLIVE_MODELS", models)],
     );
     let sent_out = send_ok(
         camera.to_str().unwrap(),
@@ -982,6 +957,85 @@ fn live_learning_adapts_the_model_mid_stream_and_keeps_it() {
     assert!(sent >= 200, "{sent_out}");
     let (code, out) = serve.wait_exit(Duration::from_secs(240));
     assert_eq!(code, 0, "{out}");
+    (sent, out)
+}
+
+/// The demo clip as a 640x352 "camera": `filter` after the scaling, `seconds` long.
+fn demo_camera(out: &Path, filter: &str) {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo-540p.mp4");
+    common::ffmpeg(&[
+        "-i",
+        demo.to_str().unwrap(),
+        "-filter_complex",
+        &format!("[0:v]scale=640:360,crop=640:352:0:0{filter}[v]"),
+        "-map",
+        "[v]",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        out.to_str().unwrap(),
+    ]);
+}
+
+/// A scene cut mid-stream: SR goes back to the generic weights at the cut's first frame (the
+/// take's log says so, at the cut's timestamp), learning starts over on the new scene, and
+/// every frame is still upscaled and recorded.
+#[test]
+fn a_scene_cut_sends_sr_back_to_the_generic_weights_at_its_first_frame() {
+    let _cpu = cpu_exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let (models, record) = (dir.path().join("models"), dir.path().join("rec"));
+    // 4 s of the demo's pan, then its last 4 s flipped, recoloured and brightened.
+    let camera = dir.path().join("cut.mp4");
+    demo_camera(
+        &camera,
+        ",split[x][y];[x]trim=0:4,setpts=PTS-STARTPTS[a];[y]trim=4:8,setpts=PTS-STARTPTS,vflip,hue=h=120,eq=brightness=0.25[b];[a][b]concat=n=2:v=1",
+    );
+    let (sent, out) = stream_while_learning(&camera, &models, &record);
+    assert!(
+        out.contains(&format!(
+            "{sent} frames decoded, {sent} upscaled, 0 dropped"
+        )),
+        "{out}"
+    );
+    assert_eq!(count_frames(&record.join("session-1-x4.mp4")), sent);
+    let learned = out
+        .lines()
+        .find(|l| l.starts_with("session 1 learned:"))
+        .unwrap_or_else(|| panic!("no learning summary:\n{out}"));
+    assert!(learned.ends_with(", 1 scene cut(s)"), "{learned}");
+    let log = std::fs::read_to_string(record.join("session-1-x4.log")).unwrap();
+    let cut = log
+        .lines()
+        .find(|l| l.ends_with("generic (scene cut at this frame)"))
+        .unwrap_or_else(|| panic!("{log}"));
+    // The cut is at 4 s (frame 120 at 30 fps) of a stream whose pts start at 0.
+    let pts: i64 = cut
+        .strip_prefix("frame pts ")
+        .and_then(|p| p.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{cut}"));
+    assert!(
+        (pts - 4_000_000).abs() <= 34_000,
+        "cut noted at {pts} us:\n{log}"
+    );
+}
+
+/// `serve --learn`: the sender's HR patches teach the model the scene while it streams, better
+/// weights are swapped in mid-stream without losing or repeating a frame, and the adapted model
+/// is saved with a card that `upscale --model NAME` runs.
+#[test]
+fn live_learning_adapts_the_model_mid_stream_and_keeps_it() {
+    // Learning keeps both cores busy: the wall-clock tests above wait for it to finish.
+    let _cpu = cpu_exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    let record = dir.path().join("rec");
+    // A natural picture panning (the bundled demo), as a 640x352 "camera" streaming 160x88.
+    let camera = dir.path().join("camera.mp4");
+    demo_camera(&camera, "");
+    let (sent, out) = stream_while_learning(&camera, &models, &record);
     // Every frame upscaled and recorded, through however many weight swaps happened.
     assert!(
         out.contains(&format!(
@@ -1001,6 +1055,10 @@ fn live_learning_adapts_the_model_mid_stream_and_keeps_it() {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("{learned}"));
     assert!(version >= 1, "no better weights were deployed: {learned}");
+    assert!(
+        learned.ends_with(", 0 scene cut(s)"),
+        "a pan is one scene: {learned}"
+    );
     let gain: f64 = learned
         .split(", ")
         .find(|p| p.ends_with("dB vs generic on held-out patches"))

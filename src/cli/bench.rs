@@ -23,6 +23,7 @@ use stronglive::pipeline::metrics::MetricsSnapshot;
 use stronglive::pipeline::{
     OfflineJob, RecordSwitch, SessionOptions, SessionReport, DEFAULT_SR_QUEUE,
 };
+use stronglive::sr::adapt::TunedLayers;
 use stronglive::sr::registry::ModelRegistry;
 use stronglive::sr::{
     load_model, model::gflops_per_frame, ComputeDevice, DevicePreference, Upscaler,
@@ -58,13 +59,17 @@ pub struct BenchArgs {
     /// Frame rate of the live sender.
     #[arg(long, default_value_t = 30)]
     pub live_fps: u32,
-    /// Measure live learning instead: fine-tune on HR patches of CLIP's first half (seen as a
-    /// phone would stream it, 1/4 size through H.264) and score its second half over time.
+    /// Measure live learning instead: CLIP plays (as a phone would stream it, 1/4 size through
+    /// H.264) over --seconds of learning from its HR patches; each 10 s the live weights are
+    /// scored on the frames that come next, beside the generic model and bicubic.
     #[arg(long, value_name = "CLIP")]
     pub learn: Option<PathBuf>,
     /// Seconds of learning for --learn.
     #[arg(long, default_value_t = 60)]
     pub seconds: u32,
+    /// Which layers --learn fine-tunes: all, or hfab (FMEN's HFAB blocks + lr_conv).
+    #[arg(long, default_value = "all", requires = "learn")]
+    pub layers: TunedLayers,
 }
 
 /// One line of the stage table.
@@ -105,12 +110,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         return run_live(args);
     }
     if let Some(clip) = &args.learn {
-        return super::learn_bench::run(
+        return super::learn_bench::run(&super::learn_bench::LearnBench {
             clip,
-            args.seconds,
-            args.models.first().map(String::as_str),
-            args.device,
-        );
+            seconds: args.seconds,
+            model: args.models.first().map(String::as_str),
+            device: args.device,
+            layers: args.layers,
+        });
     }
     let device = ComputeDevice::select(args.device)?;
     let sizes: Vec<(u32, u32)> = args

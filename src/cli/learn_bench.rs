@@ -1,9 +1,11 @@
 //! `stronglive bench --learn CLIP`: how fast live learning pays off on this machine. CLIP's
 //! frames are the camera's truth; the stream is what a phone would send (1/4 size through a
-//! real H.264 encode). HR patches are cut from the first half of the clip, the fine-tuner
-//! learns from them for `--seconds`, and every few seconds the weights it has deployed (those
-//! that won on held-out patches) are scored on the second half: frames no patch came from,
-//! beside the generic model and bicubic.
+//! real H.264 encode). The clip plays slowed down over `--seconds` of learning: HR patches
+//! arrive at the live rate (5 a second) from the frame playing now, the fine-tuner learns from
+//! them as `serve --learn` does, and every 10 s the weights SR would run are scored on the next
+//! second of frames, which no patch came from, beside the generic model and bicubic. Scene cuts
+//! are handled as live: from a cut's first frame SR runs the generic weights, and learning
+//! starts over on the new scene's patches.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -13,40 +15,68 @@ use anyhow::{bail, Context, Result};
 use stronglive::frame::YuvFrame;
 use stronglive::media::{DemuxItem, VideoDecoder};
 use stronglive::pipeline::adapt_video::{cut_pair, PATCH_SIDE, PHONE_CRF};
+use stronglive::pipeline::patches::EAGER_PATCHES_PER_S;
+use stronglive::pipeline::scene_cut::SceneCuts;
 use stronglive::pipeline::training_data::phone_stream_of;
-use stronglive::sr::adapt::{AdaptConfig, Decision, FineTuner, PairBuffer};
+use stronglive::sr::adapt::{AdaptConfig, Decision, FineTuner, PairBuffer, TunedLayers};
 use stronglive::sr::color::frame_to_rgb_cpu;
 use stronglive::sr::metrics::psnr_y;
+use stronglive::sr::model::Weights;
 use stronglive::sr::{load_model, ComputeDevice, Tensor, Upscaler};
 
 const SCALE: u32 = 4;
 /// Frames of the clip used at most (memory: 4K frames are 12 MB each).
 const MAX_FRAMES: usize = 300;
-/// Later frames scored at each checkpoint.
+/// Frames after the playing one that are scored (one second at 30 fps), and how many of them.
+const SCORE_WINDOW: usize = 30;
 const SCORED_FRAMES: usize = 10;
+const REPORT_EVERY: Duration = Duration::from_secs(10);
 
-/// The clip as the phone sees it (HR) and streams it (LR); frames stay 4:2:0 (12 bits a
-/// pixel) and become RGB tensors only while used.
+/// The clip as the phone sees it (HR) and streams it (LR), and the scene of each frame;
+/// frames stay 4:2:0 (12 bits a pixel) and become RGB tensors only while used.
 struct Clip {
     hr: Vec<YuvFrame>,
     lr: Vec<YuvFrame>,
+    scene: Vec<u64>,
 }
 
 fn rgb(frame: &YuvFrame) -> Result<Tensor> {
     Ok(frame_to_rgb_cpu(frame)?)
 }
 
-/// Learn for `seconds` with `model` (default `fmen-tiny-x4`) on `device`.
-pub fn run(
-    clip: &Path,
-    seconds: u32,
-    model: Option<&str>,
-    device: stronglive::sr::DevicePreference,
-) -> Result<()> {
-    let device = ComputeDevice::select(device)?;
-    let model_name = model.unwrap_or("fmen-tiny-x4").to_string();
-    let clip = load_clip(clip)?;
-    let half = clip.hr.len() / 2;
+/// What `bench --learn` runs.
+pub struct LearnBench<'a> {
+    pub clip: &'a Path,
+    pub seconds: u32,
+    pub model: Option<&'a str>,
+    pub device: stronglive::sr::DevicePreference,
+    pub layers: TunedLayers,
+}
+
+/// The weights SR runs, as the live SR stage follows them.
+struct LiveWeights {
+    upscaler: Upscaler,
+    /// The adapted weights and the scene they were learned on (`None`: generic).
+    adapted: Option<(Weights, u64)>,
+    generic: Weights,
+}
+
+impl LiveWeights {
+    /// SR output for frame `i`: adapted weights within their scene, generic ones elsewhere.
+    fn upscale(&self, clip: &Clip, i: usize) -> Result<Tensor> {
+        let network = self.upscaler.model().as_network().context("live model")?;
+        match &self.adapted {
+            Some((w, scene)) if *scene == clip.scene[i] => network.set_weights(w)?,
+            _ => network.set_weights(&self.generic)?,
+        }
+        Ok(self.upscaler.upscale_rgb(&rgb(&clip.lr[i])?)?)
+    }
+}
+
+pub fn run(bench: &LearnBench) -> Result<()> {
+    let device = ComputeDevice::select(bench.device)?;
+    let model_name = bench.model.unwrap_or("fmen-tiny-x4").to_string();
+    let clip = load_clip(bench.clip)?;
     let upscaler = |name: &str| -> Result<Upscaler> {
         Ok(Upscaler::new(
             load_model(name, SCALE, &device)?,
@@ -58,57 +88,50 @@ pub fn run(
         .model()
         .as_network()
         .with_context(|| format!("model {model_name} cannot learn (not a network)"))?;
-    let mut tuner = FineTuner::new(network, device.device, AdaptConfig::default())?;
-    let mut buffer = PairBuffer::new(64 << 20);
-    for (i, (hr, lr)) in clip.hr[..half].iter().zip(&clip.lr[..half]).enumerate() {
-        let (hr, lr) = (rgb(hr)?, rgb(lr)?);
-        buffer.push(cut_pair(&hr, &lr, i, SCALE, i as i64)?);
-    }
-    let later: Vec<usize> = (half..clip.hr.len())
-        .step_by(((clip.hr.len() - half) / SCORED_FRAMES).max(1))
-        .collect();
-    let cpu = ComputeDevice::cpu().device;
-    let score = |up: &Upscaler| -> Result<f64> {
-        let mut sum = 0.0;
-        for &i in &later {
-            let sr = up.upscale_rgb(&rgb(&clip.lr[i])?)?;
-            sum += psnr_y(&sr.clamp(0.0, 1.0).to_device(cpu), &rgb(&clip.hr[i])?, 4);
-        }
-        Ok(sum / later.len() as f64)
+    let config = AdaptConfig {
+        layers: bench.layers,
+        ..AdaptConfig::default()
     };
-    let (generic_db, bicubic_db) = (score(&generic)?, score(&bicubic)?);
-    println!(
-        "live learning on {} frames ({}x{} camera, streamed at 1/4 through H.264 CRF 23): {} patches of {PATCH_SIDE} px from frames 0-{}, scored on {} later frames; {model_name} on {}",
-        clip.hr.len(),
-        clip.hr[0].width,
-        clip.hr[0].height,
-        half,
-        half - 1,
-        later.len(),
-        device.label()
-    );
-    println!(
-        "{:>8} {:>7} {:>8} {:>16} {:>12} {:>12} {:>12} {:>14}",
-        "seconds",
-        "steps",
-        "version",
-        "held-out gain",
-        "adapted",
-        "generic",
-        "bicubic",
-        "vs generic"
-    );
-    let live = upscaler(&model_name)?;
-    let started = Instant::now();
-    let mut next_report = Duration::ZERO;
-    let mut held_out_gain = 0.0;
+    let mut tuner = FineTuner::new(network, device.device, config)?;
+    let mut live = LiveWeights {
+        upscaler: upscaler(&model_name)?,
+        adapted: None,
+        generic: network.weights(),
+    };
+    let last_start = clip.hr.len() - SCORE_WINDOW - 1;
+    let cpu = ComputeDevice::cpu().device;
+    let score = |i: usize, sr: Tensor| -> Result<f64> {
+        Ok(psnr_y(
+            &sr.clamp(0.0, 1.0).to_device(cpu),
+            &rgb(&clip.hr[i])?,
+            SCALE as i64,
+        ))
+    };
+    print_header(&clip, &model_name, &device, bench);
+    let mut buffer = PairBuffer::new(64 << 20);
+    let (mut learned, mut patches, mut scene) = (Duration::ZERO, 0usize, 0u64);
+    let (mut held_out_gain, mut next_report) = (0.0, Duration::ZERO);
+    let mut vs_generic = Vec::new();
+    let budget = Duration::from_secs(u64::from(bench.seconds));
     loop {
-        let elapsed = started.elapsed();
-        if elapsed >= next_report {
-            let adapted_db = score(&live)?;
+        // The frame playing now: the clip spread over the learning budget.
+        let now = (learned.as_secs_f64() / budget.as_secs_f64() * last_start as f64) as usize;
+        let now = now.min(last_start);
+        if learned >= next_report {
+            let window: Vec<usize> = (now + 1..=now + SCORE_WINDOW)
+                .step_by(SCORE_WINDOW / SCORED_FRAMES)
+                .collect();
+            let mean = |f: &dyn Fn(usize) -> Result<f64>| -> Result<f64> {
+                Ok(window.iter().map(|&i| f(i)).sum::<Result<f64>>()? / window.len() as f64)
+            };
+            let adapted_db = mean(&|i| score(i, live.upscale(&clip, i)?))?;
+            let generic_db = mean(&|i| score(i, generic.upscale_rgb(&rgb(&clip.lr[i])?)?))?;
+            let bicubic_db = mean(&|i| score(i, bicubic.upscale_rgb(&rgb(&clip.lr[i])?)?))?;
             println!(
-                "{:>8.0} {:>7} {:>8} {:>13.2} dB {:>9.2} dB {:>9.2} dB {:>9.2} dB {:>+11.2} dB",
-                elapsed.as_secs_f64(),
+                "{:>8.0} {:>6} {:>6} {:>7} {:>8} {:>13.2} dB {:>9.2} dB {:>9.2} dB {:>9.2} dB {:>+11.2} dB",
+                learned.as_secs_f64(),
+                now,
+                scene,
                 tuner.steps,
                 tuner.version,
                 held_out_gain,
@@ -117,26 +140,88 @@ pub fn run(
                 bicubic_db,
                 adapted_db - generic_db
             );
-            next_report += Duration::from_secs(10);
+            if next_report > Duration::ZERO {
+                vs_generic.push(adapted_db - generic_db);
+            }
+            next_report += REPORT_EVERY;
         }
-        if elapsed >= Duration::from_secs(u64::from(seconds)) {
+        if learned >= budget {
             break;
         }
-        tuner.train_round(&buffer)?;
-        let (scores, decision) = tuner.assess(&buffer)?;
-        held_out_gain = scores.gain_after(&decision);
-        if let Decision::Deploy(w) | Decision::Revert(w) = decision {
-            live.model()
-                .as_network()
-                .context("live model")?
-                .set_weights(&w)?;
+        let started = Instant::now();
+        // Patches due by now, each from the frame playing when it was cut.
+        let due = (learned.as_secs_f64() * EAGER_PATCHES_PER_S) as usize + 1;
+        while patches < due {
+            if clip.scene[now] != scene {
+                // A cut: SR is already on the generic weights; learn the new scene afresh.
+                scene = clip.scene[now];
+                buffer.clear();
+                tuner.start_over()?;
+                live.adapted = None;
+            }
+            let (hr, lr) = (rgb(&clip.hr[now])?, rgb(&clip.lr[now])?);
+            buffer.push(cut_pair(&hr, &lr, patches, SCALE, now as i64)?);
+            patches += 1;
         }
+        if tuner.ready(&buffer) {
+            tuner.train_round(&buffer)?;
+            let (scores, decision) = tuner.assess(&buffer)?;
+            held_out_gain = scores.gain_after(&decision);
+            match decision {
+                Decision::Deploy(w) => live.adapted = Some((w, scene)),
+                Decision::Revert(_) => live.adapted = None,
+                Decision::Keep => {}
+            }
+        } else {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        learned += started.elapsed();
     }
+    print_summary(&vs_generic);
     Ok(())
 }
 
+fn print_header(clip: &Clip, model: &str, device: &ComputeDevice, bench: &LearnBench) {
+    let cuts = clip.scene.last().copied().unwrap_or(0);
+    println!(
+        "live learning on {}: {} frames ({}x{} camera, streamed at 1/4 through H.264 CRF {PHONE_CRF}, {cuts} scene cut(s)) played over {} s of learning; {EAGER_PATCHES_PER_S} patches of {PATCH_SIDE} px a second from the frame playing; scored on {SCORED_FRAMES} of the next {SCORE_WINDOW} frames; {model} ({:?} layers) on {}",
+        bench.clip.display(),
+        clip.hr.len(),
+        clip.hr[0].width,
+        clip.hr[0].height,
+        bench.seconds,
+        bench.layers,
+        device.label()
+    );
+    println!(
+        "{:>8} {:>6} {:>6} {:>7} {:>8} {:>16} {:>12} {:>12} {:>12} {:>14}",
+        "seconds",
+        "frame",
+        "scene",
+        "steps",
+        "version",
+        "held-out gain",
+        "live SR",
+        "generic",
+        "bicubic",
+        "vs generic"
+    );
+}
+
+fn print_summary(vs_generic: &[f64]) {
+    if vs_generic.is_empty() {
+        return;
+    }
+    let mean = vs_generic.iter().sum::<f64>() / vs_generic.len() as f64;
+    let worst = vs_generic.iter().copied().fold(f64::MAX, f64::min);
+    let best = vs_generic.iter().copied().fold(f64::MIN, f64::max);
+    println!(
+        "vs generic after the start: mean {mean:+.2} dB, worst {worst:+.2} dB, best {best:+.2} dB"
+    );
+}
+
 /// Decode up to `MAX_FRAMES` frames, cropped to a multiple of 8 so the 1/4 stream has even
-/// sides, and make the phone's stream of them.
+/// sides, make the phone's stream of them, and find the scene cuts in that stream.
 fn load_clip(path: &Path) -> Result<Clip> {
     let mut decoder = VideoDecoder::open(path)?;
     let mut frames: Vec<YuvFrame> = Vec::new();
@@ -151,11 +236,12 @@ fn load_clip(path: &Path) -> Result<Clip> {
             }
         }
     }
-    if frames.len() < 20 {
+    if frames.len() < SCORE_WINDOW * 2 {
         bail!(
-            "{}: {} frames; --learn needs at least 20",
+            "{}: {} frames; --learn needs at least {}",
             path.display(),
-            frames.len()
+            frames.len(),
+            SCORE_WINDOW * 2
         );
     }
     if frames[0].width < PATCH_SIDE * 2 || frames[0].height < PATCH_SIDE * 2 {
@@ -167,8 +253,17 @@ fn load_clip(path: &Path) -> Result<Clip> {
         );
     }
     let stream = phone_stream_of(&frames, SCALE, PHONE_CRF)?;
+    let mut cuts = SceneCuts::default();
+    let scene = stream
+        .iter()
+        .map(|f| {
+            cuts.observe(f);
+            cuts.scene
+        })
+        .collect();
     Ok(Clip {
         hr: frames,
         lr: stream,
+        scene,
     })
 }

@@ -357,8 +357,8 @@ fn print_session_end(report: &SessionReport, reason: &SessionEnd) -> usize {
     }
     if let Some(l) = &report.final_metrics.learning {
         println!(
-            "session {} learned: {} pairs ({} patches refused), {} steps, model v{}, {:+.2} dB vs generic on held-out patches",
-            report.id, l.pairs_used, report.final_metrics.totals.patches_refused, l.train_steps, l.model_version, l.gain_db
+            "session {} learned: {} pairs ({} patches refused), {} steps, model v{}, {:+.2} dB vs generic on held-out patches, {} scene cut(s)",
+            report.id, l.pairs_used, report.final_metrics.totals.patches_refused, l.train_steps, l.model_version, l.gain_db, l.scene_cuts
         );
     }
     if let Some(card) = &report.adapted_model {

@@ -5,6 +5,7 @@
 //! the thread, its CPU share and what it reports.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,7 @@ use super::items::HrPatch;
 use super::metrics::SessionMetrics;
 use super::patches::{PatchDesk, PatchRate, PatchRefused, PATCH_PLAN_PERIOD};
 use super::report::{SessionProblem, StageOutcome};
+use super::scene_cut::SceneCuts;
 use super::stage::{spawn_stage, Stage};
 
 /// Patches waiting for the learner; more are refused (counted), never queued without bound.
@@ -55,26 +57,39 @@ impl Default for LearnOptions {
 /// A patch and the decoded frame it belongs to, on their way to the learner.
 pub(crate) struct PatchForLearning {
     pub frame: Arc<YuvFrame>,
+    /// The scene its frame belongs to (cuts seen before it by the decode stage).
+    pub scene: u64,
     pub patch: HrPatch,
 }
 
-/// Weights for the SR stage and why they are better (for the recording's log).
+/// Weights for the SR stage, the scene they were learned on, and why they are better (for the
+/// recording's log).
 pub struct WeightOffer {
     pub weights: Weights,
+    pub scene: u64,
     pub why: String,
 }
 
-/// The newest weights waiting for the SR stage (newer offers replace older ones).
+/// Between the stages of a learning session: the newest weights waiting for the SR stage
+/// (newer offers replace older ones) and the scene count the decode stage has reached.
 #[derive(Default)]
-pub struct WeightSlot(Mutex<Option<WeightOffer>>);
+pub struct WeightSlot {
+    offer: Mutex<Option<WeightOffer>>,
+    scene: AtomicU64,
+}
 
 impl WeightSlot {
     pub fn offer(&self, offer: WeightOffer) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(offer);
+        *self.offer.lock().unwrap_or_else(|p| p.into_inner()) = Some(offer);
     }
 
     pub fn take(&self) -> Option<WeightOffer> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.offer.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Scene cuts the decode stage has seen.
+    pub fn scene(&self) -> u64 {
+        self.scene.load(Ordering::Acquire)
     }
 }
 
@@ -99,6 +114,8 @@ pub(crate) struct Learner {
     pub rate: PatchRate,
     pub started: Instant,
     pub last_plan: Option<Instant>,
+    /// The scene being learned (see [`WeightSlot::scene`]).
+    pub scene: u64,
 }
 
 impl Learner {
@@ -122,6 +139,10 @@ impl Learner {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
+            if let Err(e) = self.follow_scene_cuts() {
+                error = Some(e);
+                break;
+            }
             if self.tuner.ready(&self.buffer) {
                 if let Err(e) = self.round() {
                     tracing::warn!("{}: learning stopped: {e}", self.metrics.label());
@@ -132,6 +153,30 @@ impl Learner {
             self.plan_patches();
         }
         self.outcome(error)
+    }
+
+    /// After a cut the SR stage has gone back to the generic weights by itself (at the cut's
+    /// first frame); the learner forgets the old scene's pairs and starts over.
+    fn follow_scene_cuts(&mut self) -> Result<(), SrError> {
+        let scene = self.slot.scene();
+        if scene == self.scene {
+            return Ok(());
+        }
+        self.scene = scene;
+        self.buffer.clear();
+        self.tuner.start_over()?;
+        self.rate.restart();
+        let version = self.tuner.version;
+        self.metrics.update_learning(|l| {
+            l.scene_cuts = scene;
+            l.model_version = version;
+            l.gain_db = 0.0;
+        });
+        tracing::info!(
+            "{}: scene cut: learning again from the generic model",
+            self.metrics.label()
+        );
+        Ok(())
     }
 
     /// Once a period: ask for the next period's patches at the rate the gain calls for.
@@ -153,6 +198,11 @@ impl Learner {
     }
 
     fn add(&mut self, item: PatchForLearning) {
+        if item.scene != self.slot.scene() {
+            // Its frame shows a scene that is gone (or one this learner has not caught up with).
+            self.metrics.on_patch_refused();
+            return;
+        }
         match self.pair(&item) {
             Ok(pair) => {
                 self.buffer.push(pair);
@@ -220,7 +270,11 @@ impl Learner {
                 self.metrics.label(),
                 weights.version
             );
-            self.slot.offer(WeightOffer { weights, why });
+            self.slot.offer(WeightOffer {
+                weights,
+                scene: self.scene,
+                why,
+            });
         }
         let busy = started.elapsed();
         let duty = self.duty_cycle.clamp(0.05, 1.0);
@@ -303,8 +357,10 @@ pub(crate) fn start_learning(
         rate: PatchRate::new(),
         started: Instant::now(),
         last_plan: None,
+        scene: 0,
     };
     let (tx, rx) = bounded(PATCH_QUEUE);
+    let feed = LearningFeed::new(tx, Arc::clone(&slot));
     let save_dir = options.save_dir.clone();
     let stage = spawn_stage(format!("learn-{id}"), move || {
         let outcome = learner.run(rx);
@@ -312,7 +368,7 @@ pub(crate) fn start_learning(
     })?;
     Ok(Some(LearningStage {
         stage,
-        feed: LearningFeed::new(tx),
+        feed,
         weights: slot,
     }))
 }
@@ -346,44 +402,56 @@ fn keep_learned(session: u64, outcome: LearnOutcome, save_dir: Option<&Path>) ->
 /// frame it was cut from) and the channel to the learner.
 pub(crate) struct LearningFeed {
     tx: Sender<PatchForLearning>,
-    recent: std::collections::VecDeque<Arc<YuvFrame>>,
+    /// Recent frames with the scene each belongs to.
+    recent: std::collections::VecDeque<(Arc<YuvFrame>, u64)>,
+    cuts: SceneCuts,
+    slot: Arc<WeightSlot>,
 }
 
 /// Decoded frames kept for pairing: two seconds at 30 fps.
 const RECENT_FRAMES: usize = 60;
 
 impl LearningFeed {
-    fn new(tx: Sender<PatchForLearning>) -> Self {
+    fn new(tx: Sender<PatchForLearning>, slot: Arc<WeightSlot>) -> Self {
         Self {
             tx,
             recent: std::collections::VecDeque::with_capacity(RECENT_FRAMES),
+            cuts: SceneCuts::default(),
+            slot,
         }
     }
 
-    pub(crate) fn remember(&mut self, frame: Arc<YuvFrame>) {
+    /// Keep a decoded frame for pairing; returns the scene it belongs to (a new one after a cut,
+    /// which the learner and the SR stage then follow).
+    pub(crate) fn remember(&mut self, frame: Arc<YuvFrame>) -> u64 {
+        if self.cuts.observe(&frame) {
+            self.slot.scene.store(self.cuts.scene, Ordering::Release);
+        }
         if self.recent.len() == RECENT_FRAMES {
             self.recent.pop_front();
         }
-        self.recent.push_back(frame);
+        self.recent.push_back((frame, self.cuts.scene));
+        self.cuts.scene
     }
 
     /// Hand the patch to the learner with its frame; refused when its frame is not among the
     /// recent ones or the learner is behind.
     pub(crate) fn offer(&self, patch: &HrPatch) -> Result<(), PatchRefused> {
         // Within half a frame: senders' encoders may round timestamps to their time base.
-        let matches = |f: &&Arc<YuvFrame>| {
+        let matches = |(f, _): &&(Arc<YuvFrame>, u64)| {
             f.pts
                 .is_some_and(|pts| (pts - patch.frame_pts_us).abs() * 2 < f.duration.max(2))
         };
-        let Some(frame) = self.recent.iter().rev().find(matches) else {
+        let Some((frame, scene)) = self.recent.iter().rev().find(matches) else {
             return Err(PatchRefused::UnknownFrame {
                 pts_us: patch.frame_pts_us,
-                newest_us: self.recent.back().and_then(|f| f.pts),
+                newest_us: self.recent.back().and_then(|(f, _)| f.pts),
             });
         };
         self.tx
             .try_send(PatchForLearning {
                 frame: Arc::clone(frame),
+                scene: *scene,
                 patch: patch.clone(),
             })
             .map_err(|_| PatchRefused::LearnerBehind)

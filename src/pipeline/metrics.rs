@@ -48,6 +48,8 @@ pub struct LearningStats {
     pub model_version: u64,
     /// Held-out PSNR-Y of the live weights minus the generic model's, in dB (last assessment).
     pub gain_db: f64,
+    /// Scene cuts seen (each sends SR back to the generic weights and learning starts over).
+    pub scene_cuts: u64,
 }
 
 /// One reading of a session, for a metrics line or a GUI panel.

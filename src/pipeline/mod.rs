@@ -11,6 +11,7 @@ pub mod offline;
 pub mod patches;
 pub mod preview;
 pub mod report;
+pub mod scene_cut;
 pub mod session;
 pub mod stage;
 pub mod takes;

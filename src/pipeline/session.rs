@@ -16,6 +16,7 @@ use crate::frame::YuvFrame;
 use crate::media::annexb;
 use crate::media::h264::{EncodedUnit, H264StreamDecoder};
 use crate::media::ingest::StreamDescription;
+use crate::sr::model::Weights;
 use crate::sr::{SrError, Upscaler};
 
 use super::handoff::{DisplayFrame, DisplaySlot, NewestWinsQueue, QueueProducer};
@@ -105,6 +106,8 @@ struct DecodedFrame {
     /// Shared: the learner keeps recent frames and the display shows them, without copies.
     frame: Arc<YuvFrame>,
     received: Instant,
+    /// Scene cuts before this frame (learning sessions only; 0 otherwise).
+    scene: u64,
 }
 
 impl LiveSession {
@@ -166,8 +169,14 @@ impl LiveSession {
         stages.push(spawn_stage(format!("decode-{id}"), move || {
             decoding.run(ingest_rx)
         })?);
+        let generic = weights
+            .as_ref()
+            .and_then(|_| upscaler.model().as_network())
+            .map(|network| network.weights());
         let upscaling = Upscaling {
             model_in_use: format!("{} v0 (generic)", upscaler.model_name()),
+            generic,
+            scene: 0,
             session: id,
             upscaler,
             weights,
@@ -321,9 +330,15 @@ impl Decoding {
         let frame_duration = (1e6 / self.description.fps_or_default()).round() as i64;
         for mut frame in decoder.flush() {
             frame.duration = frame_duration;
+            let frame = Arc::new(frame);
+            let scene = self
+                .learning
+                .as_mut()
+                .map_or(0, |feed| feed.remember(Arc::clone(&frame)));
             self.queue.push(DecodedFrame {
-                frame: Arc::new(frame),
+                frame,
                 received: Instant::now(),
+                scene,
             });
         }
         self.queue.finish();
@@ -414,12 +429,17 @@ impl Decoding {
             }
             frame.duration = frame_duration;
             let frame = Arc::new(frame);
-            if let Some(feed) = &mut self.learning {
-                feed.remember(Arc::clone(&frame));
-            }
+            let scene = self
+                .learning
+                .as_mut()
+                .map_or(0, |feed| feed.remember(Arc::clone(&frame)));
             self.metrics
                 .on_decoded(decode_time, (frame.width, frame.height));
-            if self.queue.push(DecodedFrame { frame, received }) {
+            if self.queue.push(DecodedFrame {
+                frame,
+                received,
+                scene,
+            }) {
                 self.metrics.on_sr_dropped();
             }
             self.metrics.set_sr_queue_depth(self.queue.len());
@@ -453,9 +473,38 @@ struct Upscaling {
     metrics: Arc<SessionMetrics>,
     /// Which weights SR runs, for the take's log.
     model_in_use: String,
+    /// The generic weights, to go back to at a scene cut (learning sessions only).
+    generic: Option<Weights>,
+    /// The scene the frames come from (see `DecodedFrame::scene`).
+    scene: u64,
 }
 
 impl Upscaling {
+    /// At the first frame of a new scene, back to the generic weights: what was learned on
+    /// the old scene may be worse than them on the new one.
+    fn follow_scene(&mut self, scene: u64, pts: i64, outcome: &mut StageOutcome) {
+        if scene == self.scene {
+            return;
+        }
+        self.scene = scene;
+        let (Some(network), Some(generic)) = (self.upscaler.model().as_network(), &self.generic)
+        else {
+            return;
+        };
+        if let Err(e) = network.set_weights(generic) {
+            outcome.problems.push(SessionProblem::Learning(format!(
+                "cannot swap weights: {e}"
+            )));
+            return;
+        }
+        self.model_in_use = format!(
+            "{} generic (scene cut at this frame)",
+            self.upscaler.model_name()
+        );
+        self.recorder
+            .note(format!("frame pts {pts} us on: {}", self.model_in_use));
+    }
+
     /// Between two frames, so no frame mixes old and new weights; the SR take's log notes
     /// from which frame on the new weights run.
     fn swap_in_new_weights(&mut self, next_pts_us: i64, outcome: &mut StageOutcome) {
@@ -465,6 +514,9 @@ impl Upscaling {
         let Some(network) = self.upscaler.model().as_network() else {
             return;
         };
+        if offer.scene != self.scene {
+            return; // learned on a scene that is gone
+        }
         let version = offer.weights.version;
         match network.set_weights(&offer.weights) {
             Ok(()) => {
@@ -487,9 +539,16 @@ impl Upscaling {
         let mut failures: Option<(u64, String)> = None;
         let mut sequence = 0u64;
         let suffix = format!("x{}.mp4", self.upscaler.scale());
-        while let Some(DecodedFrame { frame, received }) = queue.pop() {
+        while let Some(DecodedFrame {
+            frame,
+            received,
+            scene,
+        }) = queue.pop()
+        {
             self.metrics.set_sr_queue_depth(queue.len());
-            self.swap_in_new_weights(frame.pts.unwrap_or(0), &mut outcome);
+            let pts = frame.pts.unwrap_or(0);
+            self.follow_scene(scene, pts, &mut outcome);
+            self.swap_in_new_weights(pts, &mut outcome);
             let started = Instant::now();
             let output = match self.upscaler.upscale(&frame) {
                 Ok(o) => Arc::new(o),

@@ -16,7 +16,7 @@ use super::SrError;
 
 mod tuner;
 
-pub use tuner::{AdaptConfig, Decision, FineTuner, HeldOut};
+pub use tuner::{AdaptConfig, Decision, FineTuner, HeldOut, TunedLayers};
 
 /// One training pair: LR (1 x 3 x h x w) and HR (1 x 3 x h*s x w*s), RGB in 0..1 on the CPU.
 pub struct TrainingPair {
@@ -154,6 +154,12 @@ impl PairBuffer {
 
     pub fn holdout_len(&self) -> usize {
         self.holdout.len()
+    }
+
+    /// Forget every pair (the scene they show is gone).
+    pub fn clear(&mut self) {
+        self.train.clear();
+        self.holdout.clear();
     }
 
     /// A training pair, newer ones more often (u^2 skews the draw towards the newest end).

@@ -26,6 +26,27 @@ pub struct AdaptConfig {
     /// Training and held-out pairs needed before the first round.
     pub min_train_pairs: usize,
     pub min_holdout_pairs: usize,
+    pub layers: TunedLayers,
+}
+
+/// Which weights the fine-tuner changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TunedLayers {
+    All,
+    /// STRONGLIVE's choice for FMEN: the high-frequency attention blocks and the last LR conv
+    /// (other networks: all layers).
+    HfabAndLrConv,
+}
+
+impl std::str::FromStr for TunedLayers {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "all" => Ok(Self::All),
+            "hfab" => Ok(Self::HfabAndLrConv),
+            other => Err(format!("{other:?}: expected all or hfab")),
+        }
+    }
 }
 
 impl Default for AdaptConfig {
@@ -40,6 +61,7 @@ impl Default for AdaptConfig {
             margin_db: 0.05,
             min_train_pairs: 4,
             min_holdout_pairs: 1,
+            layers: TunedLayers::All,
         }
     }
 }
@@ -111,6 +133,7 @@ impl FineTuner {
         let (train_vs, train_net) = build()?;
         let (eval_vs, eval_net) = build()?;
         freeze_batch_norm(&train_vs);
+        freeze_all_but(&train_vs, config.layers);
         let optimizer = nn::Adam::default().build(&train_vs, config.learning_rate)?;
         Ok(Self {
             scale: card.scale,
@@ -212,13 +235,10 @@ impl FineTuner {
         };
         let decision = if !self.live_is_generic && live_db < generic_db {
             // The scene moved on: what was learned no longer helps. Start again from generic.
-            self.generic.copy_into(&self.train_vs)?;
-            self.optimizer =
-                nn::Adam::default().build(&self.train_vs, self.config.learning_rate)?;
-            self.version += 1;
-            self.live = self.generic.copy_as(self.version);
-            self.live_is_generic = true;
-            Decision::Revert(self.generic.copy_as(self.version))
+            match self.start_over()? {
+                Some(generic) => Decision::Revert(generic),
+                None => Decision::Keep,
+            }
         } else if candidate_db > live_db + self.config.margin_db {
             self.version += 1;
             self.live = Weights::snapshot_of(&self.train_vs, self.version);
@@ -228,6 +248,25 @@ impl FineTuner {
             Decision::Keep
         };
         Ok((scores, decision))
+    }
+
+    /// Learn again from the generic weights (a new scene); returns them as the next live
+    /// version when adapted weights were live.
+    pub fn start_over(&mut self) -> Result<Option<Weights>, SrError> {
+        self.generic.copy_into(&self.train_vs)?;
+        self.optimizer = nn::Adam::default().build(&self.train_vs, self.config.learning_rate)?;
+        if self.live_is_generic {
+            return Ok(None);
+        }
+        self.version += 1;
+        self.live = self.generic.copy_as(self.version);
+        self.live_is_generic = true;
+        Ok(Some(self.generic.copy_as(self.version)))
+    }
+
+    /// The generic weights (what a new scene starts from).
+    pub fn generic_weights(&self) -> &Weights {
+        &self.generic
     }
 
     /// The live weights (what the stream uses now): the adapted model to keep at the end.
@@ -266,6 +305,20 @@ impl FineTuner {
 fn freeze_batch_norm(vs: &nn::VarStore) {
     for (name, t) in vs.variables() {
         if name.contains(".bn") || name.contains("running_") {
+            let _ = t.set_requires_grad(false);
+        }
+    }
+}
+
+/// With [`TunedLayers::HfabAndLrConv`], only FMEN's `HFABs.*` and `lr_conv.*` learn (a network
+/// without them learns everywhere).
+fn freeze_all_but(vs: &nn::VarStore, layers: TunedLayers) {
+    let tuned = |name: &str| name.starts_with("HFABs.") || name.starts_with("lr_conv.");
+    if layers == TunedLayers::All || !vs.variables().keys().any(|n| tuned(n)) {
+        return;
+    }
+    for (name, t) in vs.variables() {
+        if !tuned(&name) {
             let _ = t.set_requires_grad(false);
         }
     }
