@@ -36,9 +36,9 @@ for f in "$android_jar" "$dx_jar" "$framework_res" /usr/share/java/junit4.jar; d
 done
 
 src="$here/app/src/main/java"
-protocol_sources=$(find "$src/studio/stronglive/companion/protocol" -name '*.java')
+protocol_sources=$(find "$src/studio/stronglive/companion/protocol" "$src/studio/stronglive/companion/session" "$src/studio/stronglive/companion/patches" -name '*.java')
 
-# --- JVM: the protocol code (no android.*) and its tests ------------------------------------
+# --- JVM: the plain-Java code (protocol, session control, patches; no android.*) and its tests
 echo "android: JVM tests of the protocol code"
 mkdir -p "$OUT/jvm" "$OUT/interop"
 javac -d "$OUT/jvm" -cp "$junit" $protocol_sources $(find "$here/app/src/test/java" -name '*.java')
@@ -47,7 +47,9 @@ ffmpeg -v error -y -f lavfi -i testsrc2=size=160x90:rate=10:duration=3 -c:v libx
   -pix_fmt yuv420p -f h264 "$OUT/interop/test.h264"
 java -cp "$OUT/jvm:$junit" -Dgolden="$repo/docs/protocol-golden.txt" -Dstronglive.bin="$BIN" \
   -Dh264="$OUT/interop/test.h264" org.junit.runner.JUnitCore \
-  studio.stronglive.companion.protocol.ProtocolTest studio.stronglive.companion.protocol.InteropTest
+  studio.stronglive.companion.protocol.ProtocolTest studio.stronglive.companion.protocol.InteropTest \
+  studio.stronglive.companion.session.SessionControllerTest studio.stronglive.companion.session.SizesTest \
+  studio.stronglive.companion.patches.PatchesTest studio.stronglive.companion.protocol.ClientCloseTest
 
 # --- APK ---------------------------------------------------------------------------------------
 echo "android: building the APK"

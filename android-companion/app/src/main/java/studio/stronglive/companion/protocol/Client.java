@@ -6,6 +6,7 @@ import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * A sender's connection to the desktop: connect (each host of the pairing code in turn),
@@ -39,6 +40,8 @@ public final class Client implements AutoCloseable {
     public final String serverName;
     public final long sessionId;
     private Thread reader;
+    /** Serialises writers; close() never waits for it (a stuck writer must not block a stop). */
+    private final ReentrantLock sendLock = new ReentrantLock();
 
     private Client(Socket socket, String serverName, long sessionId, DataInputStream in) throws IOException {
         this.socket = socket;
@@ -46,6 +49,11 @@ public final class Client implements AutoCloseable {
         this.in = in;
         this.serverName = serverName;
         this.sessionId = sessionId;
+    }
+
+    /** A client over an already connected socket, without the handshake (JVM tests). */
+    static Client overSocket(Socket socket) throws IOException {
+        return new Client(socket, "test", 0, new DataInputStream(socket.getInputStream()));
     }
 
     /** Connects and authenticates; throws with the reason (unreachable, refused, not StrongLive). */
@@ -124,17 +132,30 @@ public final class Client implements AutoCloseable {
         reader.start();
     }
 
-    public synchronized void send(byte[] message) throws IOException {
-        out.write(message);
+    public void send(byte[] message) throws IOException {
+        sendLock.lock();
+        try {
+            out.write(message);
+        } finally {
+            sendLock.unlock();
+        }
     }
 
-    /** Says bye and closes (the reader thread ends with it). */
+    /**
+     * Says bye when no other write is in progress, then closes the socket (which also releases
+     * a writer stuck on a full socket, and ends the reader thread). Never waits for a writer; it
+     * does block, so call it off the UI thread (Android forbids network calls there).
+     */
     @Override public void close() {
-        try {
-            send(Message.bye("stream stopped"));
-            socket.shutdownOutput();
-        } catch (IOException ignored) {
-            // already gone
+        if (sendLock.tryLock()) {
+            try {
+                out.write(Message.bye("stream stopped"));
+                socket.shutdownOutput();
+            } catch (IOException ignored) {
+                // already gone
+            } finally {
+                sendLock.unlock();
+            }
         }
         try {
             socket.close();
