@@ -9,15 +9,24 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import studio.stronglive.companion.protocol.Client;
 import studio.stronglive.companion.protocol.Message;
+import studio.stronglive.companion.session.BFrames;
+import studio.stronglive.companion.session.SessionController;
 
 /**
  * File mode (as STRONGLIVE's app had): the H.264 samples of an MP4 picked with the system picker,
  * sent as they are (MediaExtractor hands AVC samples out in Annex-B) and paced at their timestamps.
- * Key-frame and bitrate requests cannot be honoured without re-encoding; they are ignored.
+ * The file is opened and checked before connecting: no H.264 track, B-frames (the protocol has
+ * no reordering) or a rotated recording (the desktop would show it sideways) are refused with
+ * the reason. Key-frame, bitrate and patch requests cannot be honoured without re-encoding.
  */
-final class FileStreamer implements Streamer {
+final class FileStreamer extends Streamer {
+    /** Samples looked at for B-frames before streaming. */
+    private static final int B_FRAME_PROBE = 60;
+
     private final Context context;
     private final Uri uri;
+    private MediaExtractor extractor;
+    private MediaFormat format;
     private volatile boolean running;
     private Thread thread;
 
@@ -26,24 +35,38 @@ final class FileStreamer implements Streamer {
         this.uri = uri;
     }
 
-    @Override public void start(final Client client, final Listener listener) throws IOException {
-        final MediaExtractor extractor = new MediaExtractor();
+    @Override public void prepare() throws IOException {
+        extractor = new MediaExtractor();
         extractor.setDataSource(context, uri, null);
         int track = -1;
-        MediaFormat format = null;
-        for (int i = 0; i < extractor.getTrackCount(); i++) {
+        for (int i = 0; i < extractor.getTrackCount() && track < 0; i++) {
             MediaFormat f = extractor.getTrackFormat(i);
             if ("video/avc".equals(f.getString(MediaFormat.KEY_MIME))) {
                 track = i;
                 format = f;
-                break;
             }
         }
-        if (track < 0) {
-            extractor.release();
-            throw new IOException("the file has no H.264 video track");
+        if (track < 0) throw new IOException("the file has no H.264 video track");
+        if (format.containsKey("rotation-degrees") && format.getInteger("rotation-degrees") % 360 != 0) {
+            throw new IOException("the recording is rotated " + format.getInteger("rotation-degrees")
+                    + " degrees; stream it from the camera instead, or rotate it first");
         }
         extractor.selectTrack(track);
+        long[] pts = new long[B_FRAME_PROBE];
+        int n = 0;
+        while (n < pts.length && extractor.getSampleTime() >= 0) {
+            pts[n++] = extractor.getSampleTime();
+            extractor.advance();
+        }
+        long[] seen = new long[n];
+        System.arraycopy(pts, 0, seen, 0, n);
+        if (BFrames.present(seen)) {
+            throw new IOException("the file has B-frames, which live streaming cannot carry; re-encode it without B-frames (e.g. the camera app's default)");
+        }
+        extractor.seekTo(0, MediaExtractor.SEEK_TO_PREVIOUS_SYNC);
+    }
+
+    @Override void stream(final Client client, final SessionController.Events events) throws IOException {
         ByteArrayOutputStream sets = new ByteArrayOutputStream();
         for (String key : new String[] {"csd-0", "csd-1"}) {
             if (format.containsKey(key)) {
@@ -57,49 +80,70 @@ final class FileStreamer implements Streamer {
         client.send(Message.streamConfig(format.getInteger(MediaFormat.KEY_WIDTH), format.getInteger(MediaFormat.KEY_HEIGHT),
                 fps, 1, 0, sets.toByteArray()));
         running = true;
+        final MediaExtractor source = extractor;
         thread = new Thread(new Runnable() {
             @Override public void run() {
-                ByteBuffer buffer = ByteBuffer.allocate(4 << 20);
-                long started = System.nanoTime();
-                long firstPts = -1;
-                Progress progress = new Progress();
-                String reason = "end of file";
-                try {
-                    while (running) {
-                        int size = extractor.readSampleData(buffer, 0);
-                        if (size < 0) break;
-                        long pts = extractor.getSampleTime();
-                        boolean key = (extractor.getSampleFlags() & MediaExtractor.SAMPLE_FLAG_SYNC) != 0;
-                        if (firstPts < 0) firstPts = pts;
-                        long dueNs = started + (pts - firstPts) * 1000;
-                        long waitMs = (dueNs - System.nanoTime()) / 1000000;
-                        if (waitMs > 0) Thread.sleep(waitMs);
-                        byte[] unit = new byte[size];
-                        buffer.position(0);
-                        buffer.get(unit, 0, size);
-                        client.send(Message.videoUnit(pts - firstPts, key, unit));
-                        progress.sent(size, client, listener);
-                        extractor.advance();
-                    }
-                } catch (IOException e) {
-                    reason = "connection lost: " + e.getMessage();
-                } catch (InterruptedException e) {
-                    reason = "stopped";
-                } finally {
-                    extractor.release();
-                }
-                listener.onStopped(reason);
+                events.stopped(pump(source, client, events));
             }
         }, "stronglive-file");
         thread.start();
     }
 
-    @Override public void requestKeyFrame() {}
+    /** Sends every sample at its time; returns why it ended. */
+    private String pump(MediaExtractor source, Client client, SessionController.Events events) {
+        ByteBuffer buffer = ByteBuffer.allocate(4 << 20);
+        long started = System.nanoTime();
+        long firstPts = -1;
+        Progress progress = new Progress();
+        try {
+            while (running) {
+                int size = source.readSampleData(buffer, 0);
+                if (size < 0) return "end of file";
+                long pts = source.getSampleTime();
+                boolean key = (source.getSampleFlags() & MediaExtractor.SAMPLE_FLAG_SYNC) != 0;
+                if (firstPts < 0) firstPts = pts;
+                long waitMs = (started + (pts - firstPts) * 1000 - System.nanoTime()) / 1000000;
+                if (waitMs > 0) Thread.sleep(waitMs);
+                byte[] unit = new byte[size];
+                buffer.position(0);
+                buffer.get(unit, 0, size);
+                client.send(Message.videoUnit(pts - firstPts, key, unit));
+                progress.sent(size, client, events);
+                source.advance();
+            }
+            return "stopped";
+        } catch (IOException e) {
+            return "connection lost: " + e.getMessage();
+        } catch (InterruptedException e) {
+            return "stopped";
+        }
+    }
 
-    @Override public void setBitrate(long bitsPerSecond) {}
+    @Override public String describe() {
+        return format == null ? "a file" : "a file, " + format.getInteger(MediaFormat.KEY_WIDTH) + "x" + format.getInteger(MediaFormat.KEY_HEIGHT);
+    }
 
-    @Override public void stop() {
+    @Override void requestKeyFrame() {}
+
+    @Override void setBitrate(long bitsPerSecond) {}
+
+    @Override void requestPatches(int count, int size) {}
+
+    @Override public synchronized void stop() {
         running = false;
-        if (thread != null) thread.interrupt();
+        Thread t = thread;
+        thread = null;
+        if (t != null) {
+            t.interrupt();
+            try {
+                t.join(1000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        if (extractor != null) {
+            extractor.release();
+            extractor = null;
+        }
     }
 }

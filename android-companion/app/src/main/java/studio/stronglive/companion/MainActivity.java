@@ -9,7 +9,11 @@ import android.net.Uri;
 import android.os.Build;
 import android.os.Bundle;
 import android.text.InputType;
+import android.view.Surface;
+import android.view.SurfaceHolder;
+import android.view.SurfaceView;
 import android.view.View;
+import android.view.WindowManager;
 import android.widget.Button;
 import android.widget.EditText;
 import android.widget.LinearLayout;
@@ -19,11 +23,15 @@ import java.io.IOException;
 import java.security.SecureRandom;
 import studio.stronglive.companion.protocol.Client;
 import studio.stronglive.companion.protocol.Pairing;
+import studio.stronglive.companion.session.SessionController;
 
 /**
  * One screen: the pairing (from the desktop's QR code via the stronglive:// link, or typed in),
- * camera or file streaming, start/stop, connection state and sent fps/bitrate. Rotation does not
- * restart it (configChanges); leaving the app stops the stream and releases the camera.
+ * camera or file streaming with a small preview, start/stop, connection state and sent
+ * fps/bitrate. Sessions are run by {@link SessionController} (plain Java, tested on the JVM):
+ * nothing here touches the network. The screen stays on while streaming; the activity is locked
+ * to landscape (the back camera's sensor is landscape, so the video is upright) and
+ * configuration changes do not restart it; leaving the app stops the stream.
  */
 public class MainActivity extends Activity {
     private static final int PICK_FILE = 1;
@@ -35,8 +43,9 @@ public class MainActivity extends Activity {
     private EditText code;
     private EditText size;
     private EditText bitrate;
-    private Streamer streamer;
-    private Client client;
+    private SessionController sessions;
+    private SurfaceView preview;
+    private volatile Surface previewSurface;
 
     @Override protected void onCreate(Bundle saved) {
         super.onCreate(saved);
@@ -76,6 +85,35 @@ public class MainActivity extends Activity {
             @Override public void onClick(View v) { stopStreaming("stopped"); }
         });
         status = text(layout, "Not streaming");
+        preview = new SurfaceView(this);
+        preview.getHolder().addCallback(new SurfaceHolder.Callback() {
+            @Override public void surfaceCreated(SurfaceHolder h) { previewSurface = h.getSurface(); }
+            @Override public void surfaceChanged(SurfaceHolder h, int format, int w, int h2) {}
+            @Override public void surfaceDestroyed(SurfaceHolder h) { previewSurface = null; }
+        });
+        layout.addView(preview, new LinearLayout.LayoutParams(480, 270));
+        sessions = new SessionController(new SessionController.Connector() {
+            @Override public SessionController.Link connect() throws IOException {
+                String uri = prefs.getString("pairing", null);
+                if (uri == null) throw new IOException("scan the desktop's QR code first");
+                try {
+                    return new Streamer.ClientLink(Client.connect(Pairing.parse(uri), deviceId(), Build.MODEL));
+                } catch (IllegalArgumentException e) {
+                    throw new IOException("the stored pairing is unreadable: " + e.getMessage(), e);
+                }
+            }
+        }, new SessionController.Screen() {
+            @Override public void show(String text) { MainActivity.this.show(text); }
+            @Override public void streaming(final boolean on) {
+                runOnUiThread(new Runnable() {
+                    @Override public void run() {
+                        // An unattended stream must survive the screen timeout.
+                        if (on) getWindow().addFlags(WindowManager.LayoutParams.FLAG_KEEP_SCREEN_ON);
+                        else getWindow().clearFlags(WindowManager.LayoutParams.FLAG_KEEP_SCREEN_ON);
+                    }
+                });
+            }
+        });
         ScrollView scroll = new ScrollView(this);
         scroll.addView(layout);
         setContentView(scroll);
@@ -164,7 +202,7 @@ public class MainActivity extends Activity {
         }
         int bps = (int) (parseDouble(bitrate.getText().toString(), 4.0) * 1e6);
         prefs.edit().putString("size", w + "x" + h).putString("bitrate", bitrate.getText().toString()).apply();
-        begin(new CameraStreamer(this, w & ~1, h & ~1, 30, bps));
+        begin(new CameraStreamer(this, w & ~1, h & ~1, 30, bps, previewSurface));
     }
 
     private static double parseDouble(String s, double fallback) {
@@ -188,44 +226,13 @@ public class MainActivity extends Activity {
         }
     }
 
-    /** Connect (network off the UI thread), then let the streamer run. */
-    private void begin(final Streamer next) {
-        stopStreaming(null);
-        final String uri = prefs.getString("pairing", null);
-        if (uri == null) {
+    /** The controller connects and streams on its worker; the UI thread only asks. */
+    private void begin(Streamer next) {
+        if (prefs.getString("pairing", null) == null) {
             status.setText("Scan the desktop's QR code first.");
             return;
         }
-        streamer = next;
-        status.setText("Connecting...");
-        final byte[] id = deviceId();
-        new Thread(new Runnable() {
-            @Override public void run() {
-                try {
-                    final Client c = Client.connect(Pairing.parse(uri), id, Build.MODEL);
-                    client = c;
-                    c.listen(new Client.Feedback() {
-                        @Override public void onKeyFrameRequest() { next.requestKeyFrame(); }
-                        @Override public void onTargetBitrate(long bps) { next.setBitrate(bps); }
-                        @Override public void onPatchRequest(int count, int size) {
-                            // HR patches for online learning: not sent by this version.
-                        }
-                        @Override public void onClosed(String reason) { stopStreaming(reason); }
-                    });
-                    next.start(c, new Streamer.Listener() {
-                        @Override public void onStats(final long frames, long bytes, final double fps, final double bps) {
-                            show(String.format("Streaming to %s: %d frames, %.1f fps, %.2f Mbit/s",
-                                    c.serverName, frames, fps, bps / 1e6));
-                        }
-                        @Override public void onStopped(String reason) { stopStreaming(reason); }
-                    });
-                    show("Connected to " + c.serverName);
-                } catch (IOException | IllegalArgumentException e) {
-                    next.stop();
-                    show("Not connected: " + e.getMessage());
-                }
-            }
-        }, "stronglive-connect").start();
+        sessions.start(next);
     }
 
     private void show(final String text) {
@@ -234,21 +241,19 @@ public class MainActivity extends Activity {
         });
     }
 
-    private synchronized void stopStreaming(String reason) {
-        if (streamer != null) {
-            streamer.stop();
-            streamer = null;
-        }
-        if (client != null) {
-            client.close();
-            client = null;
-        }
-        if (reason != null) show("Not streaming (" + reason + ")");
+    /** Returns at once: closing the socket and the camera happen on the controller's worker. */
+    private void stopStreaming(String reason) {
+        sessions.stop(reason);
     }
 
     /** Leaving the app (or the screen turning off) stops the stream and frees the camera. */
     @Override protected void onStop() {
         stopStreaming("app in background");
         super.onStop();
+    }
+
+    @Override protected void onDestroy() {
+        sessions.shutdown();
+        super.onDestroy();
     }
 }

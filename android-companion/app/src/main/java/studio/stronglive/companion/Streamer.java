@@ -3,39 +3,60 @@ package studio.stronglive.companion;
 import java.io.IOException;
 import studio.stronglive.companion.protocol.Client;
 import studio.stronglive.companion.protocol.Message;
+import studio.stronglive.companion.session.SessionController;
 
-/** A source that streams to a connected {@link Client} until stopped. */
-interface Streamer {
-    /** Progress for the status line, called about once a second from a worker thread. */
-    interface Listener {
-        void onStats(long frames, long bytes, double fps, double bitsPerSecond);
-        void onStopped(String reason);
+/** A source that streams to a connected {@link Client} until stopped: the camera or a file. */
+abstract class Streamer implements SessionController.Source {
+    /** The protocol client as the session controller's link. */
+    static final class ClientLink implements SessionController.Link {
+        final Client client;
+
+        ClientLink(Client client) {
+            this.client = client;
+        }
+
+        @Override public void close() {
+            client.close();
+        }
     }
 
-    void start(Client client, Listener listener) throws IOException;
+    /** Server feedback (called on the client's reader thread). */
+    abstract void requestKeyFrame();
 
-    /** Server feedback. */
-    void requestKeyFrame();
-    void setBitrate(long bitsPerSecond);
+    abstract void setBitrate(long bitsPerSecond);
 
-    /** Stops and releases everything (camera, codec, extractor). Safe to call twice. */
-    void stop();
+    abstract void requestPatches(int count, int size);
+
+    /** Streams over `client`; `events` gets stats and the reason it stopped. */
+    abstract void stream(Client client, SessionController.Events events) throws IOException;
+
+    @Override public final void start(SessionController.Link link, final SessionController.Events events) throws IOException {
+        Client client = ((ClientLink) link).client;
+        client.listen(new Client.Feedback() {
+            @Override public void onKeyFrameRequest() { requestKeyFrame(); }
+            @Override public void onTargetBitrate(long bps) { setBitrate(bps); }
+            @Override public void onPatchRequest(int count, int size) { requestPatches(count, size); }
+            @Override public void onClosed(String reason) { events.stopped(reason); }
+        });
+        stream(client, events);
+    }
 
     /** Counts what was sent; once a second tells the desktop (Stats) and the screen. */
-    final class Progress {
+    static final class Progress {
         private final long started = System.nanoTime();
         private long lastReport = started;
         private long frames;
         private long bytes;
 
-        void sent(int size, Client client, Listener listener) throws IOException {
+        void sent(int size, Client client, SessionController.Events events) throws IOException {
             frames++;
             bytes += size;
             long now = System.nanoTime();
             if (now - lastReport > 1000000000L) {
                 double seconds = (now - started) / 1e9;
                 client.send(Message.stats(frames, bytes, 0, (long) (frames / seconds * 1000)));
-                listener.onStats(frames, bytes, frames / seconds, bytes * 8 / seconds);
+                events.stats(String.format("Streaming to %s: %d frames, %.1f fps, %.2f Mbit/s",
+                        client.serverName, frames, frames / seconds, bytes * 8 / seconds / 1e6));
                 lastReport = now;
             }
         }

@@ -52,8 +52,8 @@ public final class PatchPlanner {
         int y;
         if (ordinal % 3 == 2) {
             long r = (ordinal + 1) * 0x9E3779B97F4A7C15L;
-            x = (int) Long.remainderUnsigned(r >>> 16, width - side + 1);
-            y = (int) Long.remainderUnsigned(r >>> 40, height - side + 1);
+            x = (int) ((r >>> 16) % (width - side + 1));
+            y = (int) ((r >>> 40) % (height - side + 1));
         } else {
             int[] best = mostDetailed(width, height, side, luma);
             x = best[0];

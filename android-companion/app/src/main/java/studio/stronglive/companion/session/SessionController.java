@@ -34,6 +34,9 @@ public final class SessionController {
 
         /** Stops and releases everything; safe to call twice. Called on the worker. */
         void stop();
+
+        /** What streams, once prepared (e.g. "camera 1280x720, patches from 5120x2880"). */
+        String describe();
     }
 
     /** What a running session reports; stale reports (an older session's) are ignored. */
@@ -107,7 +110,7 @@ public final class SessionController {
             s.start(opened, eventsOf(id));
             if (isCurrent(id)) {
                 screen.streaming(true);
-                screen.show("Streaming");
+                screen.show("Streaming " + s.describe());
             }
         } catch (IOException | RuntimeException e) {
             s.stop();

@@ -40,6 +40,10 @@ public class SessionControllerTest {
         @Override public void stop() {
             stopped.countDown();
         }
+
+        @Override public String describe() {
+            return "fake";
+        }
     }
 
     static final class Screen implements SessionController.Screen {
@@ -77,7 +81,7 @@ public class SessionControllerTest {
     }
 
     static void awaitStreaming(SessionController c, Screen screen) throws InterruptedException {
-        assertTrue(screen.waitFor("Streaming"));
+        assertTrue(screen.waitFor("Streaming fake"));
     }
 
     @Test
