@@ -2,6 +2,11 @@ package studio.stronglive.companion;
 
 import android.Manifest;
 import android.app.Activity;
+import android.app.AlertDialog;
+import android.content.DialogInterface;
+import android.net.ConnectivityManager;
+import android.net.Network;
+import android.net.NetworkCapabilities;
 import android.content.Intent;
 import android.content.SharedPreferences;
 import android.content.pm.PackageManager;
@@ -20,6 +25,7 @@ import android.widget.LinearLayout;
 import android.widget.ScrollView;
 import android.widget.TextView;
 import java.io.IOException;
+import java.net.Socket;
 import java.security.SecureRandom;
 import studio.stronglive.companion.protocol.Client;
 import studio.stronglive.companion.protocol.Pairing;
@@ -97,7 +103,7 @@ public class MainActivity extends Activity {
                 String uri = prefs.getString("pairing", null);
                 if (uri == null) throw new IOException("scan the desktop's QR code first");
                 try {
-                    return new Streamer.ClientLink(Client.connect(Pairing.parse(uri), deviceId(), Build.MODEL));
+                    return new Streamer.ClientLink(Client.connect(Pairing.parse(uri), deviceId(), Build.MODEL, onWifi()));
                 } catch (IllegalArgumentException e) {
                     throw new IOException("the stored pairing is unreadable: " + e.getMessage(), e);
                 }
@@ -141,10 +147,50 @@ public class MainActivity extends Activity {
         handleLink(intent);
     }
 
-    /** The stronglive://pair?... link the camera app opened us with. */
+    /**
+     * The stronglive://pair?... link the camera app opened us with. Any web page can open such a
+     * link, so it replaces the stored desktop only when the user confirms.
+     */
     private void handleLink(Intent intent) {
         Uri data = intent == null ? null : intent.getData();
-        if (data != null && "stronglive".equals(data.getScheme())) pair(data.toString());
+        if (data == null || !"stronglive".equals(data.getScheme())) return;
+        final String uri = data.toString();
+        final Pairing p;
+        try {
+            p = Pairing.parse(uri);
+        } catch (IllegalArgumentException e) {
+            status.setText("That is not a usable pairing code: " + e.getMessage());
+            return;
+        }
+        new AlertDialog.Builder(this)
+                .setTitle("Pair with this desktop?")
+                .setMessage(p.name + " at " + p.hosts.get(0) + ":" + p.port
+                        + "\n\nOnly pair with a code your own StrongLive Studio shows.")
+                .setPositiveButton("Pair", new DialogInterface.OnClickListener() {
+                    @Override public void onClick(DialogInterface d, int which) { pair(uri); }
+                })
+                .setNegativeButton("Cancel", null)
+                .show();
+    }
+
+    /**
+     * Sockets to the desktop go over Wi-Fi: when mobile data is the default network (Wi-Fi
+     * without internet), an unbound socket would try the desktop's LAN address over mobile data.
+     */
+    private Client.SocketBinder onWifi() {
+        final ConnectivityManager cm = (ConnectivityManager) getSystemService(CONNECTIVITY_SERVICE);
+        return new Client.SocketBinder() {
+            @Override public void bind(Socket socket) throws IOException {
+                if (cm == null) return;
+                for (Network n : cm.getAllNetworks()) {
+                    NetworkCapabilities caps = cm.getNetworkCapabilities(n);
+                    if (caps != null && caps.hasTransport(NetworkCapabilities.TRANSPORT_WIFI)) {
+                        n.bindSocket(socket);
+                        return;
+                    }
+                }
+            }
+        };
     }
 
     private void pair(String uri) {

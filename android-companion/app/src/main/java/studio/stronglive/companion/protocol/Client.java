@@ -42,6 +42,11 @@ public final class Client implements AutoCloseable {
     private Thread reader;
     /** Serialises writers; close() never waits for it (a stuck writer must not block a stop). */
     private final ReentrantLock sendLock = new ReentrantLock();
+    /** When the write in progress started (System.nanoTime), 0 when none is. */
+    private volatile long writingSince;
+    /** A write that takes longer means the desktop stopped reading (hung or gone): close. */
+    private volatile long writeTimeoutNs = 10000000000L;
+    private Thread watchdog;
 
     private Client(Socket socket, String serverName, long sessionId, DataInputStream in) throws IOException {
         this.socket = socket;
@@ -49,6 +54,7 @@ public final class Client implements AutoCloseable {
         this.in = in;
         this.serverName = serverName;
         this.sessionId = sessionId;
+        startWatchdog();
     }
 
     /** A client over an already connected socket, without the handshake (JVM tests). */
@@ -58,10 +64,21 @@ public final class Client implements AutoCloseable {
 
     /** Connects and authenticates; throws with the reason (unreachable, refused, not StrongLive). */
     public static Client connect(Pairing pairing, byte[] deviceId, String deviceName) throws IOException {
+        return connect(pairing, deviceId, deviceName, null);
+    }
+
+    /** Puts a socket on a network before it connects (the app: Wi-Fi, when mobile data is the default). */
+    public interface SocketBinder {
+        void bind(Socket socket) throws IOException;
+    }
+
+    /** {@link #connect(Pairing, byte[], String)} with each socket bound by `binder` first (may be null). */
+    public static Client connect(Pairing pairing, byte[] deviceId, String deviceName, SocketBinder binder) throws IOException {
         IOException last = null;
         for (String host : pairing.hosts) {
             Socket socket = new Socket();
             try {
+                if (binder != null) binder.bind(socket);
                 socket.connect(new InetSocketAddress(host, pairing.port), CONNECT_TIMEOUT_MS);
                 socket.setTcpNoDelay(true);
                 return handshake(socket, pairing, deviceId, deviceName);
@@ -135,10 +152,47 @@ public final class Client implements AutoCloseable {
     public void send(byte[] message) throws IOException {
         sendLock.lock();
         try {
+            writingSince = System.nanoTime();
             out.write(message);
         } finally {
+            writingSince = 0;
             sendLock.unlock();
         }
+    }
+
+    /** For tests: how long a single write may block before the connection is given up. */
+    void setWriteTimeoutMs(long ms) {
+        writeTimeoutNs = ms * 1000000L;
+    }
+
+    /**
+     * Watches the writes: TCP has no write timeout, and a desktop that hangs stops reading, so the
+     * app's next write blocks for good. One that blocks longer than the timeout closes the socket
+     * (the writer then fails with "connection lost"). Runs until the socket is closed.
+     */
+    private void startWatchdog() {
+        watchdog = new Thread(new Runnable() {
+            @Override public void run() {
+                while (!socket.isClosed()) {
+                    long since = writingSince;
+                    if (since != 0 && System.nanoTime() - since > writeTimeoutNs) {
+                        try {
+                            socket.close();
+                        } catch (IOException ignored) {
+                            // closing is all we wanted
+                        }
+                        return;
+                    }
+                    try {
+                        Thread.sleep(250);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                }
+            }
+        }, "stronglive-write-watchdog");
+        watchdog.setDaemon(true);
+        watchdog.start();
     }
 
     /**

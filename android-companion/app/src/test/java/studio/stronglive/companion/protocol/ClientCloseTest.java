@@ -1,6 +1,7 @@
 package studio.stronglive.companion.protocol;
 
 import static org.junit.Assert.assertTrue;
+import static org.junit.Assert.fail;
 
 import java.io.IOException;
 import java.net.InetAddress;
@@ -47,6 +48,28 @@ public class ClientCloseTest {
         assertTrue("close took too long", System.nanoTime() - t0 < 500000000L);
         assertTrue("the stuck writer was released", writerDone.await(2, TimeUnit.SECONDS));
         assertTrue(failure[0] != null);
+        peer.close();
+        server.close();
+    }
+
+    /** A desktop that hangs (stops reading) is noticed: the blocked write fails after the timeout. */
+    @Test
+    public void aWriteBlockedLongerThanTheTimeoutGivesUpTheConnection() throws Exception {
+        ServerSocket server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+        Socket socket = new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort());
+        Socket peer = server.accept(); // hung: never reads
+        Client client = Client.overSocket(socket);
+        client.setWriteTimeoutMs(500);
+        byte[] unit = Message.videoUnit(0, true, new byte[64 * 1024]);
+        long t0 = System.nanoTime();
+        try {
+            while (System.nanoTime() - t0 < 10000000000L) client.send(unit);
+            fail("writes to a hung desktop went on for 10 s");
+        } catch (IOException expected) {
+            // the watchdog closed the socket
+        }
+        long took = (System.nanoTime() - t0) / 1000000;
+        assertTrue("gave up after " + took + " ms", took < 3000);
         peer.close();
         server.close();
     }
