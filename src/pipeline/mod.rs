@@ -16,6 +16,7 @@ pub mod session;
 pub mod stage;
 pub mod takes;
 pub mod training_data;
+mod upscaling;
 
 pub use handoff::{DisplayFrame, DisplaySlot};
 pub use items::{HrPatch, IngestItem};

@@ -6,22 +6,19 @@
 //! stream-copied unit by unit, the SR output gets every frame SR produced.
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use crate::frame::YuvFrame;
 use crate::media::annexb;
 use crate::media::h264::{EncodedUnit, H264StreamDecoder};
 use crate::media::ingest::StreamDescription;
-use crate::sr::model::Weights;
 use crate::sr::{SrError, Upscaler};
 
-use super::handoff::{DisplayFrame, DisplaySlot, NewestWinsQueue, QueueProducer};
+use super::handoff::{DisplaySlot, NewestWinsQueue, QueueProducer};
 use super::items::{HrPatch, IngestItem};
-use super::learning::{start_learning, LearnOptions, LearningFeed, WeightSlot};
+use super::learning::{start_learning, LearnOptions, LearningFeed};
 use super::metrics::SessionMetrics;
 use super::patches::{
     PatchAsk, PatchDesk, PatchRefused, SenderControl, SenderRequest, DEFAULT_PATCH_SIDE,
@@ -29,6 +26,7 @@ use super::patches::{
 use super::report::{SessionProblem, SessionReport, StageOutcome};
 use super::stage::{spawn_stage, Stage};
 use super::takes::{record_input_stage, record_output_stage, RecordSwitch, Recorder};
+use super::upscaling::{DecodedFrame, Upscaling};
 
 /// Access units waiting for the decoder: decoding is fast, so this only absorbs network bursts.
 const INGEST_QUEUE: usize = 64;
@@ -99,15 +97,6 @@ pub struct LiveSession {
     ingest: Option<Sender<IngestItem>>,
     metrics: Arc<SessionMetrics>,
     stages: Vec<Stage<StageOutcome>>,
-}
-
-/// A decoded frame on its way to SR, with the arrival time of its access unit.
-struct DecodedFrame {
-    /// Shared: the learner keeps recent frames and the display shows them, without copies.
-    frame: Arc<YuvFrame>,
-    received: Instant,
-    /// Scene cuts before this frame (learning sessions only; 0 otherwise).
-    scene: u64,
 }
 
 impl LiveSession {
@@ -459,146 +448,6 @@ impl Decoding {
         if self.description.width > 0 {
             self.recorder.send((unit, self.description.clone()));
         }
-    }
-}
-
-/// The SR stage: frames from the queue, upscaled, to the display slot and the recorder.
-struct Upscaling {
-    session: u64,
-    upscaler: Upscaler,
-    /// New weights from the learner, swapped in between two frames.
-    weights: Option<Arc<WeightSlot>>,
-    display: Option<Arc<DisplaySlot>>,
-    recorder: Recorder<YuvFrame>,
-    metrics: Arc<SessionMetrics>,
-    /// Which weights SR runs, for the take's log.
-    model_in_use: String,
-    /// The generic weights, to go back to at a scene cut (learning sessions only).
-    generic: Option<Weights>,
-    /// The scene the frames come from (see `DecodedFrame::scene`).
-    scene: u64,
-}
-
-impl Upscaling {
-    /// At the first frame of a new scene, back to the generic weights: what was learned on
-    /// the old scene may be worse than them on the new one.
-    fn follow_scene(&mut self, scene: u64, pts: i64, outcome: &mut StageOutcome) {
-        if scene == self.scene {
-            return;
-        }
-        self.scene = scene;
-        let (Some(network), Some(generic)) = (self.upscaler.model().as_network(), &self.generic)
-        else {
-            return;
-        };
-        if let Err(e) = network.set_weights(generic) {
-            outcome.problems.push(SessionProblem::Learning(format!(
-                "cannot swap weights: {e}"
-            )));
-            return;
-        }
-        self.model_in_use = format!(
-            "{} generic (scene cut at this frame)",
-            self.upscaler.model_name()
-        );
-        self.recorder
-            .note(format!("frame pts {pts} us on: {}", self.model_in_use));
-    }
-
-    /// Between two frames, so no frame mixes old and new weights; the SR take's log notes
-    /// from which frame on the new weights run.
-    fn swap_in_new_weights(&mut self, next_pts_us: i64, outcome: &mut StageOutcome) {
-        let Some(offer) = self.weights.as_ref().and_then(|slot| slot.take()) else {
-            return;
-        };
-        let Some(network) = self.upscaler.model().as_network() else {
-            return;
-        };
-        if offer.scene != self.scene {
-            return; // learned on a scene that is gone
-        }
-        let version = offer.weights.version;
-        match network.set_weights(&offer.weights) {
-            Ok(()) => {
-                tracing::info!("{}: SR now runs model v{version}", self.metrics.label());
-                self.model_in_use =
-                    format!("{} v{version}, {}", self.upscaler.model_name(), offer.why);
-                self.recorder.note(format!(
-                    "frame pts {next_pts_us} us on: {}",
-                    self.model_in_use
-                ));
-            }
-            Err(e) => outcome.problems.push(SessionProblem::Learning(format!(
-                "cannot swap weights: {e}"
-            ))),
-        }
-    }
-
-    fn run(mut self, queue: &NewestWinsQueue<DecodedFrame>) -> StageOutcome {
-        let mut outcome = StageOutcome::default();
-        let mut failures: Option<(u64, String)> = None;
-        let mut sequence = 0u64;
-        let suffix = format!("x{}.mp4", self.upscaler.scale());
-        while let Some(DecodedFrame {
-            frame,
-            received,
-            scene,
-        }) = queue.pop()
-        {
-            self.metrics.set_sr_queue_depth(queue.len());
-            let pts = frame.pts.unwrap_or(0);
-            self.follow_scene(scene, pts, &mut outcome);
-            self.swap_in_new_weights(pts, &mut outcome);
-            let started = Instant::now();
-            let output = match self.upscaler.upscale(&frame) {
-                Ok(o) => Arc::new(o),
-                Err(e) => {
-                    let entry = failures.get_or_insert_with(|| (0, e.to_string()));
-                    entry.0 += 1;
-                    self.metrics.on_sr_dropped();
-                    continue;
-                }
-            };
-            self.metrics.on_upscaled(
-                started.elapsed(),
-                received.elapsed(),
-                (output.width, output.height),
-            );
-            let was_recording = self.recorder.active();
-            if self.recorder.follow(self.session, &suffix) {
-                if !was_recording && self.weights.is_some() {
-                    // A learning session's take says which weights it starts with.
-                    let pts = frame.pts.unwrap_or(0);
-                    let line = format!("frame pts {pts} us on: {}", self.model_in_use);
-                    self.recorder.note(line);
-                }
-                self.recorder.send(YuvFrame::clone(&output));
-                self.metrics.set_record_queue_depth(self.recorder.queued());
-            }
-            if let Some(slot) = &self.display {
-                sequence += 1;
-                slot.put(DisplayFrame {
-                    pts_us: frame.pts.unwrap_or(0),
-                    input: frame,
-                    output,
-                    sequence,
-                });
-                self.metrics
-                    .set_display_dropped(slot.replaced.load(Ordering::Relaxed));
-            }
-        }
-        if let Some((frames, first_error)) = failures {
-            outcome.problems.push(SessionProblem::SrFailed {
-                frames,
-                first_error,
-            });
-        }
-        // Only a stream that really ended may finalise the SR recording: after a decoder
-        // failure the take would silently miss the rest of the session.
-        if queue.ended_cleanly() {
-            self.recorder.end();
-        }
-        outcome
     }
 }
 

@@ -1,0 +1,166 @@
+//! A live session's SR stage: frames from the newest-wins queue, upscaled, to the display slot
+//! and the SR recorder. In learning sessions it swaps in new weights between two frames, goes
+//! back to the generic weights at a scene cut's first frame, and notes both in the take's log.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::frame::YuvFrame;
+use crate::sr::model::Weights;
+use crate::sr::Upscaler;
+
+use super::handoff::{DisplayFrame, DisplaySlot, NewestWinsQueue};
+use super::learning::WeightSlot;
+use super::metrics::SessionMetrics;
+use super::report::{SessionProblem, StageOutcome};
+use super::takes::Recorder;
+
+/// A decoded frame on its way to SR, with the arrival time of its access unit.
+pub(super) struct DecodedFrame {
+    /// Shared: the learner keeps recent frames and the display shows them, without copies.
+    pub frame: Arc<YuvFrame>,
+    pub received: Instant,
+    /// Scene cuts before this frame (learning sessions only; 0 otherwise).
+    pub scene: u64,
+}
+
+/// The SR stage: frames from the queue, upscaled, to the display slot and the recorder.
+pub(super) struct Upscaling {
+    pub(super) session: u64,
+    pub(super) upscaler: Upscaler,
+    /// New weights from the learner, swapped in between two frames.
+    pub(super) weights: Option<Arc<WeightSlot>>,
+    pub(super) display: Option<Arc<DisplaySlot>>,
+    pub(super) recorder: Recorder<YuvFrame>,
+    pub(super) metrics: Arc<SessionMetrics>,
+    /// Which weights SR runs, for the take's log.
+    pub(super) model_in_use: String,
+    /// The generic weights, to go back to at a scene cut (learning sessions only).
+    pub(super) generic: Option<Weights>,
+    /// The scene the frames come from (see `DecodedFrame::scene`).
+    pub(super) scene: u64,
+}
+
+impl Upscaling {
+    /// At the first frame of a new scene, back to the generic weights: what was learned on
+    /// the old scene may be worse than them on the new one.
+    fn follow_scene(&mut self, scene: u64, pts: i64, outcome: &mut StageOutcome) {
+        if scene == self.scene {
+            return;
+        }
+        self.scene = scene;
+        let (Some(network), Some(generic)) = (self.upscaler.model().as_network(), &self.generic)
+        else {
+            return;
+        };
+        if let Err(e) = network.set_weights(generic) {
+            outcome.problems.push(SessionProblem::Learning(format!(
+                "cannot swap weights: {e}"
+            )));
+            return;
+        }
+        self.model_in_use = format!(
+            "{} generic (scene cut at this frame)",
+            self.upscaler.model_name()
+        );
+        self.recorder
+            .note(format!("frame pts {pts} us on: {}", self.model_in_use));
+    }
+
+    /// Between two frames, so no frame mixes old and new weights; the SR take's log notes
+    /// from which frame on the new weights run.
+    fn swap_in_new_weights(&mut self, next_pts_us: i64, outcome: &mut StageOutcome) {
+        let Some(offer) = self.weights.as_ref().and_then(|slot| slot.take()) else {
+            return;
+        };
+        let Some(network) = self.upscaler.model().as_network() else {
+            return;
+        };
+        if offer.scene != self.scene {
+            return; // learned on a scene that is gone
+        }
+        let version = offer.weights.version;
+        match network.set_weights(&offer.weights) {
+            Ok(()) => {
+                tracing::info!("{}: SR now runs model v{version}", self.metrics.label());
+                self.model_in_use =
+                    format!("{} v{version}, {}", self.upscaler.model_name(), offer.why);
+                self.recorder.note(format!(
+                    "frame pts {next_pts_us} us on: {}",
+                    self.model_in_use
+                ));
+            }
+            Err(e) => outcome.problems.push(SessionProblem::Learning(format!(
+                "cannot swap weights: {e}"
+            ))),
+        }
+    }
+
+    pub(super) fn run(mut self, queue: &NewestWinsQueue<DecodedFrame>) -> StageOutcome {
+        let mut outcome = StageOutcome::default();
+        let mut failures: Option<(u64, String)> = None;
+        let mut sequence = 0u64;
+        let suffix = format!("x{}.mp4", self.upscaler.scale());
+        while let Some(DecodedFrame {
+            frame,
+            received,
+            scene,
+        }) = queue.pop()
+        {
+            self.metrics.set_sr_queue_depth(queue.len());
+            let pts = frame.pts.unwrap_or(0);
+            self.follow_scene(scene, pts, &mut outcome);
+            self.swap_in_new_weights(pts, &mut outcome);
+            let started = Instant::now();
+            let output = match self.upscaler.upscale(&frame) {
+                Ok(o) => Arc::new(o),
+                Err(e) => {
+                    let entry = failures.get_or_insert_with(|| (0, e.to_string()));
+                    entry.0 += 1;
+                    self.metrics.on_sr_dropped();
+                    continue;
+                }
+            };
+            self.metrics.on_upscaled(
+                started.elapsed(),
+                received.elapsed(),
+                (output.width, output.height),
+            );
+            let was_recording = self.recorder.active();
+            if self.recorder.follow(self.session, &suffix) {
+                if !was_recording && self.weights.is_some() {
+                    // A learning session's take says which weights it starts with.
+                    let pts = frame.pts.unwrap_or(0);
+                    let line = format!("frame pts {pts} us on: {}", self.model_in_use);
+                    self.recorder.note(line);
+                }
+                self.recorder.send(YuvFrame::clone(&output));
+                self.metrics.set_record_queue_depth(self.recorder.queued());
+            }
+            if let Some(slot) = &self.display {
+                sequence += 1;
+                slot.put(DisplayFrame {
+                    pts_us: frame.pts.unwrap_or(0),
+                    input: frame,
+                    output,
+                    sequence,
+                });
+                self.metrics
+                    .set_display_dropped(slot.replaced.load(Ordering::Relaxed));
+            }
+        }
+        if let Some((frames, first_error)) = failures {
+            outcome.problems.push(SessionProblem::SrFailed {
+                frames,
+                first_error,
+            });
+        }
+        // Only a stream that really ended may finalise the SR recording: after a decoder
+        // failure the take would silently miss the rest of the session.
+        if queue.ended_cleanly() {
+            self.recorder.end();
+        }
+        outcome
+    }
+}
