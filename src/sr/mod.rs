@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod model;
 pub mod nets;
 pub mod registry;
+pub mod srvc;
 pub mod tiling;
 pub mod train;
 pub mod upscaler;

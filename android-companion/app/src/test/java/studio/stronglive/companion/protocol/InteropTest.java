@@ -33,6 +33,8 @@ public class InteropTest {
             command.addAll(java.util.Arrays.asList(extra));
             ProcessBuilder pb = new ProcessBuilder(command);
             pb.environment().put("STRONGLIVE_CONFIG_DIR", config.getPath());
+            // Models a learning session keeps go beside the config, never into the user's folder.
+            pb.environment().put("STRONGLIVE_MODELS", new File(config, "models").getPath());
             pb.redirectError(ProcessBuilder.Redirect.DISCARD);
             process = pb.start();
             out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));

@@ -1,0 +1,13 @@
+//! SRVC's content-adaptive compression (Khani et al., ICCV 2021): a low-resolution video plus a
+//! stream of sparse weight changes, one per segment, that the decoder applies to a base model.
+//! `stream` is the format (docs/srvc-format.md), `deltas` the flat-weights arithmetic both ends
+//! share.
+
+pub mod deltas;
+pub mod stream;
+
+pub use deltas::{apply, quantise, top_changes, FlatWeights};
+pub use stream::{
+    write_header, write_segment, Quantization, Segment, SegmentValues, StreamError, StreamHeader,
+    StreamReader,
+};
