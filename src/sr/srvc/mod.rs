@@ -5,6 +5,7 @@
 
 pub mod deltas;
 pub mod stream;
+pub mod trainer;
 
 pub use deltas::{apply, quantise, top_changes, FlatWeights};
 pub use stream::{
