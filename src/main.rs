@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 mod cli;
 
 #[cfg(feature = "media")]
-use cli::{adapt, bench, live, upscale};
+use cli::{adapt, bench, live, srvc, upscale};
 use cli::{eval, models};
 
 #[derive(Parser)]
@@ -62,6 +62,13 @@ enum Command {
     /// adapted model for `--model NAME`.
     #[cfg(feature = "media")]
     Adapt(adapt::AdaptArgs),
+    /// Content-adaptive compression (SRVC): an HR video -> a small LR video + a model stream
+    /// in one file; `upscale` decodes it.
+    #[cfg(feature = "media")]
+    Srvc {
+        #[command(subcommand)]
+        command: srvc::SrvcCommand,
+    },
     /// Train an SR model on photos (see scripts/fetch_data.sh); writes models/NAME.*
     Train(models::TrainArgs),
     /// Score models and bicubic (PSNR-Y, SSIM) on ground-truth images.
@@ -90,6 +97,8 @@ fn main() -> ExitCode {
         Some(Command::Send(args)) => live::send(&args),
         #[cfg(feature = "media")]
         Some(Command::Adapt(args)) => adapt::run(&args),
+        #[cfg(feature = "media")]
+        Some(Command::Srvc { command }) => srvc::run(&command),
         Some(Command::Train(args)) => models::run_train(&args).map(|()| ExitCode::SUCCESS),
         Some(Command::Eval(args)) => eval::run_eval(&args).map(|()| ExitCode::SUCCESS),
         Some(Command::Models) => models::run_models().map(|()| ExitCode::SUCCESS),

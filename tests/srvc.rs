@@ -157,3 +157,207 @@ fn the_python_reader_refuses_another_base_model() {
         String::from_utf8_lossy(&out.stderr).contains("not the base model the stream was made for")
     );
 }
+
+/// A 2 s "camera" clip (exact crops of the bundled demo) with a sine audio track.
+fn hr_clip(out: &Path) {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo-540p.mp4");
+    common::ffmpeg(&[
+        "-i",
+        demo.to_str().unwrap(),
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-vf",
+        "crop=320:192:200:150",
+        "-t",
+        "2",
+        "-c:v",
+        "libx264",
+        "-crf",
+        "12",
+        "-bf",
+        "0",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+        out.to_str().unwrap(),
+    ]);
+}
+
+/// Encode, then decode by upscaling: the decoder rebuilds at each segment exactly the weights
+/// the encoder scored with; audio is kept; the upscaled file has every frame; `probe` lists
+/// the model stream; a damaged segment is skipped with a warning.
+#[test]
+fn an_srvc_file_decodes_with_the_encoders_weights_and_keeps_its_audio() {
+    use stronglive::pipeline::srvc_encode::{srvc_encode, SrvcOptions};
+    use stronglive::pipeline::srvc_playback::{model_stream_of, SrvcPlayback};
+    use stronglive::sr::srvc::trainer::SegmentTraining;
+    stronglive::media::init();
+    let dir = tempfile::tempdir().unwrap();
+    let hr = dir.path().join("hr.mp4");
+    hr_clip(&hr);
+    let out = dir.path().join("out.mkv");
+    let options = SrvcOptions {
+        segment_s: 1.0,
+        training: SegmentTraining {
+            steps: 8,
+            ..SegmentTraining::default()
+        },
+        ..SrvcOptions::default()
+    };
+    let device = ComputeDevice::cpu();
+    let report = srvc_encode(&hr, &out, &options, &device, |_| {}).unwrap();
+    assert_eq!(report.frames, common::count_frames(&hr));
+    assert_eq!(report.segments.len(), 2);
+    let listing: Vec<String> = common::listing(dir.path());
+    assert_eq!(
+        listing,
+        vec!["hr.mp4", "out.mkv"],
+        "temporary files left behind"
+    );
+
+    // The decoder's weights at each segment's first frame are the encoder's, bit for bit.
+    let bytes = model_stream_of(&out)
+        .unwrap()
+        .expect("the model stream is attached");
+    let base = load_model("fmen-tiny-x4", 4, &device).unwrap();
+    let mut playback = SrvcPlayback::new(&out, &bytes, base.as_ref()).unwrap();
+    for segment in &report.segments {
+        let at = (segment.start_s * 1e6).round() as i64;
+        let weights = playback
+            .weights_at(at)
+            .expect("weights change at a segment start");
+        assert_eq!(
+            FlatWeights::of(&weights).unwrap().sha256(),
+            segment.weights_sha256
+        );
+    }
+
+    let probe = common::stronglive(&["probe", out.to_str().unwrap()]);
+    assert!(
+        probe
+            .stdout
+            .contains("SRVC model stream: base fmen-tiny-x4, 2 segments (0 damaged)"),
+        "{}",
+        probe.stdout
+    );
+    let decoded = dir.path().join("decoded.mkv");
+    let run = common::stronglive(&[
+        "upscale",
+        out.to_str().unwrap(),
+        "-o",
+        decoded.to_str().unwrap(),
+        "--encoder",
+        "libx264",
+    ]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(common::count_frames(&decoded), report.frames);
+    let streams = common::ffprobe(&decoded, false);
+    assert_eq!(
+        common::streams_of(&streams, "audio").len(),
+        1,
+        "audio was dropped"
+    );
+    let video = &common::streams_of(&streams, "video")[0];
+    assert_eq!(
+        (video["width"].as_u64(), video["height"].as_u64()),
+        (Some(320), Some(192))
+    );
+
+    // Damage the second segment inside the file: decoding still succeeds and says so.
+    let mut file = std::fs::read(&out).unwrap();
+    let start = file
+        .windows(8)
+        .position(|w| w == stronglive::sr::srvc::stream::MAGIC)
+        .unwrap();
+    let last = start + bytes.len() - 3;
+    file[last] ^= 0x5a;
+    let damaged = dir.path().join("damaged.mkv");
+    std::fs::write(&damaged, &file).unwrap();
+    let probe = common::stronglive(&["probe", damaged.to_str().unwrap()]);
+    assert!(
+        probe.stdout.contains("2 segments (1 damaged)"),
+        "{}",
+        probe.stdout
+    );
+    let run = common::stronglive(&[
+        "upscale",
+        damaged.to_str().unwrap(),
+        "-o",
+        dir.path().join("d2.mkv").to_str().unwrap(),
+        "--encoder",
+        "libx264",
+    ]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("segment 1: checksum mismatch")
+            && run
+                .stderr
+                .contains("keeping the previous segment's weights"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A model stream whose base model is missing, or made for another architecture, is refused
+/// naming what it needs, before any frame is upscaled.
+#[test]
+fn an_srvc_file_for_a_missing_or_different_base_is_refused() {
+    use stronglive::media::attachment::remux_with_attachment;
+    use stronglive::pipeline::srvc_playback::{SRVC_FILENAME, SRVC_MIMETYPE};
+    stronglive::media::init();
+    let dir = tempfile::tempdir().unwrap();
+    let lr = dir.path().join("lr.mp4");
+    common::test_pattern(
+        "size=80x48:rate=10:duration=1",
+        &["-pix_fmt", "yuv420p"],
+        &lr,
+    );
+    let model = load_model("fmen-tiny-x4", 4, &ComputeDevice::cpu()).unwrap();
+    let base = FlatWeights::of(&model.as_network().unwrap().weights()).unwrap();
+    let header = |name: &str, architecture: &str| StreamHeader {
+        base: name.into(),
+        base_sha256: base.sha256(),
+        architecture: architecture.into(),
+        hyperparameters: serde_json::Value::Null,
+        scale: 4,
+        quantization: Quantization::Int8,
+        tensors: base.layout(),
+        parameters: base.values.len() as u64,
+    };
+    for (name, h, says) in [
+        (
+            "missing",
+            header("no-such-model", "fmen"),
+            "needs the base model no-such-model",
+        ),
+        (
+            "other",
+            header("fmen-tiny-x4", "edsr"),
+            "was made for x4 edsr",
+        ),
+    ] {
+        let mut stream = Vec::new();
+        write_header(&mut stream, &h);
+        let file = dir.path().join(format!("{name}.mkv"));
+        remux_with_attachment(&lr, &file, SRVC_FILENAME, SRVC_MIMETYPE, &stream).unwrap();
+        let out = dir.path().join(format!("{name}_x4.mkv"));
+        let run = common::stronglive(&[
+            "upscale",
+            file.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert_ne!(run.code, Some(0));
+        assert!(
+            run.stdout.contains(says) || run.stderr.contains(says),
+            "{}{}",
+            run.stdout,
+            run.stderr
+        );
+        assert!(!out.exists());
+    }
+}

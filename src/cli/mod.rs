@@ -13,6 +13,8 @@ mod learn_bench;
 pub mod live;
 pub mod models;
 #[cfg(feature = "media")]
+pub mod srvc;
+#[cfg(feature = "media")]
 pub mod upscale;
 
 /// `WxH`, e.g. `960x540` (a clap value parser).

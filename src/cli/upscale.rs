@@ -73,6 +73,21 @@ pub fn probe(files: &[PathBuf]) -> Result<ExitCode> {
                     info.audio_streams,
                     info.subtitle_streams
                 );
+                match stronglive::pipeline::srvc_playback::summarise(file) {
+                    Ok(Some(s)) => println!(
+                        "  SRVC model stream: base {}, {} segments ({} damaged), {} bytes ({:.1} kbit/s)",
+                        s.base,
+                        s.segments,
+                        s.damaged_segments,
+                        s.bytes,
+                        s.bytes as f64 * 8.0 / 1000.0 / info.duration_s.max(1e-3)
+                    ),
+                    Ok(None) => {}
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ok = false;
+                    }
+                }
             }
             Err(e) => {
                 eprintln!("error: {e}");

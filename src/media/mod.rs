@@ -5,6 +5,7 @@
 //! hardware-first list, `output` muxes the result to a temporary file renamed on success.
 
 pub mod annexb;
+pub mod attachment;
 pub mod convert;
 pub mod decode;
 pub mod encode;

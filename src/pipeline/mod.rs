@@ -13,6 +13,8 @@ pub mod preview;
 pub mod report;
 pub mod scene_cut;
 pub mod session;
+pub mod srvc_encode;
+pub mod srvc_playback;
 pub mod stage;
 pub mod takes;
 pub mod training_data;

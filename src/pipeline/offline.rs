@@ -14,6 +14,8 @@ use crate::media::{
 };
 use crate::sr::{load_model, ComputeDevice, DevicePreference, SrError, Upscaler};
 
+use super::srvc_playback::{model_stream_of, pts_us, SrvcPlayback, SrvcPlaybackError};
+
 use super::stage::{spawn_stage, Flow, Stage};
 
 /// Decoded frames waiting for SR. Small: each 960x540 frame is 0.8 MB, and more buffering only
@@ -88,6 +90,8 @@ pub enum JobError {
     Cancelled(PathBuf),
     #[error("{}: internal error: {what}", path.display())]
     Internal { path: PathBuf, what: String },
+    #[error(transparent)]
+    Srvc(#[from] SrvcPlaybackError),
 }
 
 /// Shared stop state: the user's cancel flag, and a flag any failing stage raises so the others
@@ -152,6 +156,46 @@ impl OfflineJob {
         Ok(())
     }
 
+    /// The model to run and, for an SRVC file, its weights schedule: the file's model stream
+    /// names its base model, which replaces the one asked for.
+    fn model_and_schedule(
+        &self,
+        device: &ComputeDevice,
+    ) -> Result<(Box<dyn crate::sr::model::SrModel>, Option<SrvcPlayback>), JobError> {
+        let sr_error = |source| JobError::Sr {
+            path: self.input.clone(),
+            source,
+        };
+        let Some(bytes) = model_stream_of(&self.input)? else {
+            return Ok((
+                load_model(&self.model, self.scale, device).map_err(sr_error)?,
+                None,
+            ));
+        };
+        let base = crate::sr::srvc::StreamReader::new(&bytes)
+            .map_err(|source| SrvcPlaybackError::Stream {
+                path: self.input.clone(),
+                source,
+            })?
+            .header
+            .base
+            .clone();
+        let model = load_model(&base, self.scale, device).map_err(|source| {
+            SrvcPlaybackError::MissingBase {
+                path: self.input.clone(),
+                base: base.clone(),
+                source,
+            }
+        })?;
+        let playback = SrvcPlayback::new(&self.input, &bytes, model.as_ref())?;
+        tracing::info!(
+            "{}: SRVC file: upscaling with {} and its model stream",
+            self.input.display(),
+            playback.base()
+        );
+        Ok((model, Some(playback)))
+    }
+
     /// Run the job to completion on three threads; `on_event` is called on the caller's thread.
     pub fn run(
         &self,
@@ -167,10 +211,11 @@ impl OfflineJob {
         if let Some(reason) = &device.fallback_reason {
             tracing::info!("SR on CPU: {reason}");
         }
-        let model = load_model(&self.model, self.scale, &device).map_err(sr_error)?;
+        let (model, srvc) = self.model_and_schedule(&device)?;
         let upscaler = Upscaler::new(model, device);
 
         let decoder = VideoDecoder::open(&self.input)?;
+        let time_base = decoder.time_base();
         let info = decoder.info().clone();
         let (out_w, out_h) = upscaler.output_size(info.video.width, info.video.height);
         let writer = MediaWriter::create(
@@ -212,7 +257,8 @@ impl OfflineJob {
         let sr = self.start_stage("sr", &stop, {
             let stop = Arc::clone(&stop);
             let path = self.input.clone();
-            move || sr_stage(upscaler, decoded_rx, upscaled_tx, &stop, &path)
+            let schedule = srvc.map(|playback| (playback, time_base));
+            move || sr_stage(upscaler, schedule, decoded_rx, upscaled_tx, &stop, &path)
         })?;
         let encode = self.start_stage("encode", &stop, {
             let stop = Arc::clone(&stop);
@@ -330,6 +376,7 @@ fn decode_stage(
 /// not look like a file that ended.
 fn sr_stage(
     upscaler: Upscaler,
+    mut srvc: Option<(SrvcPlayback, ffmpeg_next::Rational)>,
     rx: Receiver<Flow<DemuxItem>>,
     tx: Sender<Flow<DemuxItem>>,
     stop: &StopFlags,
@@ -340,19 +387,36 @@ fn sr_stage(
         if stop.stop_requested() {
             return Err(cancelled());
         }
-        let out = match message {
-            Flow::Item(DemuxItem::Frame(frame)) => {
-                let upscaled = upscaler.upscale(&frame).map_err(|source| JobError::Sr {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-                Flow::Item(DemuxItem::Frame(upscaled))
-            }
-            Flow::Item(packet) => Flow::Item(packet),
-            Flow::End => {
-                return tx.send(Flow::End).map_err(|_| cancelled());
-            }
-        };
+        let out =
+            match message {
+                Flow::Item(DemuxItem::Frame(frame)) => {
+                    if let Some((playback, time_base)) = &mut srvc {
+                        if let Some(weights) = playback.weights_at(pts_us(frame.pts, *time_base)) {
+                            let network = upscaler.model().as_network().ok_or_else(|| {
+                                JobError::Internal {
+                                    path: path.to_path_buf(),
+                                    what: "an SRVC base that is not a network".into(),
+                                }
+                            })?;
+                            network
+                                .set_weights(&weights)
+                                .map_err(|source| JobError::Sr {
+                                    path: path.to_path_buf(),
+                                    source,
+                                })?;
+                        }
+                    }
+                    let upscaled = upscaler.upscale(&frame).map_err(|source| JobError::Sr {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
+                    Flow::Item(DemuxItem::Frame(upscaled))
+                }
+                Flow::Item(packet) => Flow::Item(packet),
+                Flow::End => {
+                    return tx.send(Flow::End).map_err(|_| cancelled());
+                }
+            };
         if tx.send(out).is_err() {
             return Err(cancelled());
         }

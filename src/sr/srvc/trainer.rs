@@ -54,7 +54,11 @@ pub struct SegmentTrainer {
 }
 
 impl SegmentTrainer {
-    pub fn new(model: &NetworkModel, device: Device, config: SegmentTraining) -> Result<Self, SrError> {
+    pub fn new(
+        model: &NetworkModel,
+        device: Device,
+        config: SegmentTraining,
+    ) -> Result<Self, SrError> {
         let card = model.card().clone();
         let arch = card.arch(std::path::Path::new(&card.name))?;
         let vs = nn::VarStore::new(device);
@@ -77,7 +81,11 @@ impl SegmentTrainer {
 
     /// New weights for a segment, starting from `start` (the decoder's current weights): only
     /// `fraction` of them differ from `start`, the rest are bit-identical.
-    pub fn train_segment(&mut self, start: &FlatWeights, pairs: &[FramePair]) -> Result<Vec<f32>, SrError> {
+    pub fn train_segment(
+        &mut self,
+        start: &FlatWeights,
+        pairs: &[FramePair],
+    ) -> Result<Vec<f32>, SrError> {
         if pairs.is_empty() {
             return Ok(start.values.clone());
         }
@@ -132,7 +140,12 @@ impl SegmentTrainer {
         let device = self.vs.device();
         for _ in 0..steps {
             let (lr, hr) = self.batch(pairs)?;
-            let sr = run_network(self.net.as_ref(), &lr.to_device(device), self.input_range, false);
+            let sr = run_network(
+                self.net.as_ref(),
+                &lr.to_device(device),
+                self.input_range,
+                false,
+            );
             let loss = (sr - hr.to_device(device)).abs().mean(Kind::Float);
             optimizer.backward_step(&loss);
             if let Some(masks) = masks {
@@ -158,7 +171,11 @@ impl SegmentTrainer {
             let y = self.rng.below(size[2] - side + 1);
             let x = self.rng.below(size[3] - side + 1);
             lrs.push(pair.lr.narrow(2, y, side).narrow(3, x, side));
-            hrs.push(pair.hr.narrow(2, y * s, side * s).narrow(3, x * s, side * s));
+            hrs.push(
+                pair.hr
+                    .narrow(2, y * s, side * s)
+                    .narrow(3, x * s, side * s),
+            );
         }
         Ok((Tensor::f_cat(&lrs, 0)?, Tensor::f_cat(&hrs, 0)?))
     }

@@ -1,0 +1,395 @@
+//! `stronglive srvc encode`: an HR video becomes a small LR video plus a model stream, in one
+//! Matroska file. Three passes: (1) the frames at 1/scale (area downscale) through libx265,
+//! audio and subtitles copied, into a hidden temporary file; (2) per segment of a few seconds,
+//! the base model (warm-started from the previous segment's *decoded* weights) trained on that
+//! segment's decoded LR frames against its HR frames, the top fraction of changes quantised,
+//! applied exactly as the decoder will, and scored with those weights; (3) the LR file remuxed
+//! with the model stream attached. The output appears whole or not at all.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::frame::YuvFrame;
+use crate::media::attachment::remux_with_attachment;
+use crate::media::picture::{crop, resize};
+use crate::media::{
+    DemuxItem, EncoderChoice, MediaError, MediaWriter, OutputPlan, Quality, VideoDecoder,
+};
+use crate::sr::color::frame_to_rgb_cpu;
+use crate::sr::metrics::psnr_y;
+use crate::sr::srvc::trainer::{FramePair, SegmentTrainer, SegmentTraining};
+use crate::sr::srvc::{
+    apply, quantise, top_changes, write_header, write_segment, FlatWeights, Quantization,
+    StreamHeader,
+};
+use crate::sr::{load_model, ComputeDevice, SrError, Tensor, Upscaler};
+
+use super::srvc_playback::{pts_us, SRVC_FILENAME, SRVC_MIMETYPE};
+
+/// What to make.
+#[derive(Debug, Clone)]
+pub struct SrvcOptions {
+    pub base: String,
+    pub scale: u32,
+    /// libx265 CRF of the LR video.
+    pub crf: u8,
+    pub segment_s: f64,
+    pub training: SegmentTraining,
+    pub quantization: Quantization,
+}
+
+impl Default for SrvcOptions {
+    fn default() -> Self {
+        Self {
+            base: "fmen-tiny-x4".into(),
+            scale: 4,
+            crf: 28,
+            segment_s: 5.0,
+            training: SegmentTraining::default(),
+            quantization: Quantization::Int8,
+        }
+    }
+}
+
+/// Why an SRVC encode failed (each names the file).
+#[derive(Debug, thiserror::Error)]
+pub enum SrvcEncodeError {
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    #[error("{}: {source}", path.display())]
+    Sr { path: PathBuf, source: SrError },
+    #[error("{}: {what}", path.display())]
+    Input { path: PathBuf, what: String },
+}
+
+/// One finished segment.
+#[derive(Debug, Clone)]
+pub struct SegmentReport {
+    pub index: usize,
+    pub start_s: f64,
+    pub frames: usize,
+    pub changes: usize,
+    pub bytes: usize,
+    /// PSNR-Y of the decoder's weights and of the base model on the segment's sampled frames.
+    pub srvc_db: f64,
+    pub base_db: f64,
+    pub seconds: f64,
+    /// Hash of the decoder's weights from this segment on (`FlatWeights::sha256`).
+    pub weights_sha256: String,
+}
+
+/// What the encode made.
+#[derive(Debug, Clone)]
+pub struct SrvcReport {
+    pub output: PathBuf,
+    pub frames: u64,
+    pub duration_s: f64,
+    pub video_bytes: u64,
+    pub model_bytes: usize,
+    pub segments: Vec<SegmentReport>,
+}
+
+/// Frames of a segment kept for training and scoring (RGB tensors; memory bounded).
+const MAX_FRAMES_PER_SEGMENT: usize = 24;
+const MAX_SEGMENT_BYTES: usize = 768 << 20;
+
+pub fn srvc_encode(
+    input: &Path,
+    output: &Path,
+    options: &SrvcOptions,
+    device: &ComputeDevice,
+    mut on_segment: impl FnMut(&SegmentReport),
+) -> Result<SrvcReport, SrvcEncodeError> {
+    let sr_err = |source| SrvcEncodeError::Sr {
+        path: input.to_path_buf(),
+        source,
+    };
+    let model = load_model(&options.base, options.scale, device).map_err(sr_err)?;
+    let network = model.as_network().ok_or_else(|| SrvcEncodeError::Input {
+        path: input.to_path_buf(),
+        what: format!(
+            "{} cannot be fine-tuned (only the project's networks can)",
+            options.base
+        ),
+    })?;
+    let base = FlatWeights::of(&network.weights()).map_err(sr_err)?;
+    let card = network.card().clone();
+    let header = StreamHeader {
+        base: options.base.clone(),
+        base_sha256: base.sha256(),
+        architecture: card.architecture.clone(),
+        hyperparameters: card.hyperparameters.clone(),
+        scale: options.scale,
+        quantization: options.quantization,
+        tensors: base.layout(),
+        parameters: base.values.len() as u64,
+    };
+    let lr_file = TempFile(hidden_sibling(output, "lr.mkv"));
+    let (lr_w, lr_h) = encode_lr(input, &lr_file.0, options)?;
+    let mut trainer =
+        SegmentTrainer::new(network, device.device, options.training.clone()).map_err(sr_err)?;
+    let scorer = Upscaler::new(model, device.clone());
+    let mut stream = Vec::new();
+    write_header(&mut stream, &header);
+    let mut current = base.clone();
+    let mut segments = Vec::new();
+    let mut frames = 0u64;
+    let mut pairs = SegmentFrames::open(input, &lr_file.0, (lr_w, lr_h), options)?;
+    while let Some(segment) = pairs.next_segment()? {
+        let started = Instant::now();
+        frames += segment.frames as u64;
+        let trained = trainer
+            .train_segment(&current, &segment.pairs)
+            .map_err(sr_err)?;
+        let changes = top_changes(&current.values, &trained, options.training.fraction);
+        let quantised = quantise(
+            &header,
+            &current.values,
+            &trained,
+            changes,
+            segment.start_us,
+        );
+        let before = stream.len();
+        write_segment(&mut stream, &quantised);
+        let index = segments.len();
+        apply(&header, &mut current.values, &quantised, index).map_err(|e| {
+            SrvcEncodeError::Input {
+                path: input.to_path_buf(),
+                what: e.to_string(),
+            }
+        })?;
+        // Scored with exactly the weights the decoder rebuilds from the stream.
+        let srvc_db = score(&scorer, &current, &segment.pairs).map_err(sr_err)?;
+        let base_db = score(&scorer, &base, &segment.pairs).map_err(sr_err)?;
+        let report = SegmentReport {
+            index,
+            start_s: segment.start_us as f64 / 1e6,
+            frames: segment.frames,
+            changes: quantised.indices.len(),
+            bytes: stream.len() - before,
+            srvc_db,
+            base_db,
+            seconds: started.elapsed().as_secs_f64(),
+            weights_sha256: current.sha256(),
+        };
+        on_segment(&report);
+        segments.push(report);
+    }
+    let duration_s = pairs.last_pts_us as f64 / 1e6;
+    let video_bytes = std::fs::metadata(&lr_file.0).map(|m| m.len()).unwrap_or(0);
+    let output = remux_with_attachment(&lr_file.0, output, SRVC_FILENAME, SRVC_MIMETYPE, &stream)?;
+    Ok(SrvcReport {
+        output,
+        frames,
+        duration_s,
+        video_bytes,
+        model_bytes: stream.len(),
+        segments,
+    })
+}
+
+/// `DIR/.NAME.PID.what` beside `path`, removed when dropped.
+fn hidden_sibling(path: &Path, what: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.{}.{what}", std::process::id()))
+}
+
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The HR frame cropped so its 1/scale size has even sides.
+fn hr_cropped(frame: YuvFrame, scale: u32) -> YuvFrame {
+    let grid = 2 * scale;
+    let (w, h) = (frame.width / grid * grid, frame.height / grid * grid);
+    if (w, h) == (frame.width, frame.height) {
+        return frame;
+    }
+    crop(&frame, 0, 0, w, h).unwrap_or(frame)
+}
+
+/// Pass 1: the LR video (libx265 at the CRF asked for), audio and subtitles copied.
+fn encode_lr(
+    input: &Path,
+    lr: &Path,
+    options: &SrvcOptions,
+) -> Result<(u32, u32), SrvcEncodeError> {
+    let mut decoder = VideoDecoder::open(input)?;
+    let info = decoder.info().clone();
+    let grid = 2 * options.scale;
+    let (w, h) = (info.video.width / grid * 2, info.video.height / grid * 2);
+    if w < 16 || h < 16 {
+        return Err(SrvcEncodeError::Input {
+            path: input.to_path_buf(),
+            what: format!(
+                "{}x{} is too small to downscale x{}",
+                info.video.width, info.video.height, options.scale
+            ),
+        });
+    }
+    let mut writer = MediaWriter::create(
+        &OutputPlan {
+            path: lr.to_path_buf(),
+            width: w,
+            height: h,
+            encoder: EncoderChoice::Named("libx265".into()),
+            quality: Quality::Crf(options.crf),
+        },
+        &decoder,
+    )?;
+    while let Some(item) = decoder.next_item()? {
+        match item {
+            DemuxItem::Frame(frame) => {
+                let small = resize(&hr_cropped(frame, options.scale), w, h).map_err(|what| {
+                    SrvcEncodeError::Input {
+                        path: input.to_path_buf(),
+                        what: format!("downscale: {what}"),
+                    }
+                })?;
+                writer.write_frame(&small)?;
+            }
+            DemuxItem::Packet(packet) => writer.write_passthrough(packet)?,
+        }
+    }
+    writer.finish()?;
+    Ok((w, h))
+}
+
+/// One segment's sampled (decoded LR, HR) pairs.
+struct SegmentPairs {
+    start_us: i64,
+    frames: usize,
+    pairs: Vec<FramePair>,
+}
+
+/// Pass 2's reader: the decoded LR file and the HR input in lockstep, cut into segments.
+struct SegmentFrames {
+    hr: VideoDecoder,
+    lr: VideoDecoder,
+    hr_path: PathBuf,
+    scale: u32,
+    segment_us: i64,
+    every: usize,
+    next: Option<(YuvFrame, YuvFrame)>,
+    last_pts_us: i64,
+}
+
+impl SegmentFrames {
+    fn open(
+        hr: &Path,
+        lr: &Path,
+        (w, h): (u32, u32),
+        options: &SrvcOptions,
+    ) -> Result<Self, SrvcEncodeError> {
+        let hr_dec = VideoDecoder::open(hr)?;
+        let fps = hr_dec.info().video.fps.max(1.0);
+        let per_segment = (fps * options.segment_s).ceil() as usize;
+        // Memory: each kept pair holds an LR and an HR frame as fp32 RGB.
+        let pair_bytes = (w * h) as usize * 3 * 4 * (1 + (options.scale * options.scale) as usize);
+        let keep = MAX_FRAMES_PER_SEGMENT
+            .min(MAX_SEGMENT_BYTES / pair_bytes.max(1))
+            .max(1);
+        Ok(Self {
+            hr: hr_dec,
+            lr: VideoDecoder::open(lr)?,
+            hr_path: hr.to_path_buf(),
+            scale: options.scale,
+            segment_us: (options.segment_s * 1e6) as i64,
+            every: per_segment.div_ceil(keep).max(1),
+            next: None,
+            last_pts_us: 0,
+        })
+    }
+
+    fn next_frame(decoder: &mut VideoDecoder) -> Result<Option<YuvFrame>, MediaError> {
+        while let Some(item) = decoder.next_item()? {
+            if let DemuxItem::Frame(f) = item {
+                return Ok(Some(f));
+            }
+        }
+        Ok(None)
+    }
+
+    fn next_pair(&mut self) -> Result<Option<(YuvFrame, YuvFrame)>, SrvcEncodeError> {
+        if let Some(pair) = self.next.take() {
+            return Ok(Some(pair));
+        }
+        match (
+            Self::next_frame(&mut self.lr)?,
+            Self::next_frame(&mut self.hr)?,
+        ) {
+            (Some(lr), Some(hr)) => Ok(Some((lr, hr_cropped(hr, self.scale)))),
+            (None, None) => Ok(None),
+            _ => Err(SrvcEncodeError::Input {
+                path: self.hr_path.clone(),
+                what: "the LR encode and the input have different frame counts".into(),
+            }),
+        }
+    }
+
+    fn next_segment(&mut self) -> Result<Option<SegmentPairs>, SrvcEncodeError> {
+        let lr_base = self.lr.time_base();
+        let Some(first) = self.next_pair()? else {
+            return Ok(None);
+        };
+        let start_us = pts_us(first.0.pts, lr_base);
+        let mut segment = SegmentPairs {
+            start_us,
+            frames: 0,
+            pairs: Vec::new(),
+        };
+        let mut pair = Some(first);
+        while let Some((lr, hr)) = pair {
+            let at = pts_us(lr.pts, lr_base);
+            if at - start_us >= self.segment_us && segment.frames > 0 {
+                self.next = Some((lr, hr));
+                break;
+            }
+            self.last_pts_us = at
+                + (lr.duration * 1_000_000 * i64::from(lr_base.numerator()))
+                    / i64::from(lr_base.denominator()).max(1);
+            if segment.frames % self.every == 0 {
+                let to_rgb = |f: &YuvFrame| frame_to_rgb_cpu(f);
+                segment.pairs.push(FramePair {
+                    lr: to_rgb(&lr).map_err(|source| SrvcEncodeError::Sr {
+                        path: self.hr_path.clone(),
+                        source,
+                    })?,
+                    hr: to_rgb(&hr).map_err(|source| SrvcEncodeError::Sr {
+                        path: self.hr_path.clone(),
+                        source,
+                    })?,
+                });
+            }
+            segment.frames += 1;
+            pair = self.next_pair()?;
+        }
+        Ok(Some(segment))
+    }
+}
+
+/// Mean PSNR-Y (shave = scale) of `weights` on the pairs.
+fn score(scorer: &Upscaler, weights: &FlatWeights, pairs: &[FramePair]) -> Result<f64, SrError> {
+    let network = scorer
+        .model()
+        .as_network()
+        .expect("the scorer is a network");
+    network.set_weights(&weights.to_weights(0))?;
+    let cpu = ComputeDevice::cpu().device;
+    let mut sum = 0.0;
+    for pair in pairs {
+        let sr: Tensor = scorer.upscale_rgb(&pair.lr)?;
+        sum += psnr_y(
+            &sr.clamp(0.0, 1.0).to_device(cpu),
+            &pair.hr,
+            i64::from(scorer.scale()),
+        );
+    }
+    Ok(sum / pairs.len().max(1) as f64)
+}
