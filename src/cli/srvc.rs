@@ -16,6 +16,29 @@ use stronglive::sr::{ComputeDevice, DevicePreference};
 pub enum SrvcCommand {
     /// An HR video -> one Matroska file: the LR video (libx265) + a per-segment model stream.
     Encode(EncodeArgs),
+    /// Rate-quality table at several CRFs: full-resolution H.265 vs LR H.265 + bicubic, + the
+    /// generic model, + SRVC; BD-rate of SRVC against each.
+    Eval(EvalArgs),
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    pub input: PathBuf,
+    #[arg(long, value_delimiter = ',', default_value = "24,28,32,36")]
+    pub crf: Vec<u8>,
+    #[arg(long, default_value_t = 5.0)]
+    pub segment: f64,
+    #[arg(long, default_value_t = 0.01)]
+    pub fraction: f64,
+    #[arg(long, default_value = "fmen-tiny-x4")]
+    pub base: String,
+    #[arg(long, default_value_t = 100)]
+    pub steps: u32,
+    /// Score every N-th frame.
+    #[arg(long, default_value_t = 5)]
+    pub sample_every: usize,
+    #[arg(long, default_value = "auto")]
+    pub device: DevicePreference,
 }
 
 #[derive(Args)]
@@ -60,7 +83,71 @@ pub fn run(command: &SrvcCommand) -> Result<ExitCode> {
     stronglive::media::init();
     match command {
         SrvcCommand::Encode(args) => encode(args),
+        SrvcCommand::Eval(args) => eval(args),
     }
+}
+
+fn eval(args: &EvalArgs) -> Result<ExitCode> {
+    use stronglive::pipeline::srvc_eval::{bd_rate, srvc_eval, Method};
+    let device = ComputeDevice::select(args.device)?;
+    let options = SrvcOptions {
+        base: args.base.clone(),
+        segment_s: args.segment,
+        training: SegmentTraining {
+            steps: args.steps,
+            fraction: args.fraction,
+            ..SegmentTraining::default()
+        },
+        ..SrvcOptions::default()
+    };
+    let work = tempfile_dir()?;
+    println!(
+        "SRVC rate-quality on {}: {} ({:.1}% per {} s segment, {} steps), libx265, PSNR-Y/SSIM-Y vs the HR frames (every {}th frame), {}",
+        args.input.display(),
+        args.base,
+        args.fraction * 100.0,
+        args.segment,
+        args.steps,
+        args.sample_every,
+        device.label()
+    );
+    println!("{:<26} {:>4} {:>10} {:>9} {:>7}", "method", "crf", "kbit/s", "PSNR-Y", "SSIM-Y");
+    let points = srvc_eval(&args.input, &args.crf, &options, &device, args.sample_every, &work.0, |p| {
+        println!(
+            "{:<26} {:>4} {:>10.1} {:>6.2} dB {:>7.4}",
+            p.method.label(),
+            p.crf,
+            p.kbps,
+            p.psnr_y,
+            p.ssim_y
+        );
+    })
+    .with_context(|| format!("cannot evaluate {}", args.input.display()))?;
+    let curve = |m: Method| -> Vec<(f64, f64)> {
+        points.iter().filter(|p| p.method == m).map(|p| (p.kbps, p.psnr_y)).collect()
+    };
+    for anchor in [Method::FullResH265, Method::LrBicubic, Method::LrGeneric] {
+        match bd_rate(&curve(anchor), &curve(Method::LrSrvc)) {
+            Some(bd) => println!("BD-rate of SRVC vs {}: {bd:+.1}%", anchor.label()),
+            None => println!("BD-rate of SRVC vs {}: no PSNR overlap", anchor.label()),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A scratch folder removed at the end.
+struct ScratchDir(PathBuf);
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempfile_dir() -> Result<ScratchDir> {
+    let dir = std::env::temp_dir().join(format!("stronglive-srvc-eval-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(ScratchDir(dir))
 }
 
 fn encode(args: &EncodeArgs) -> Result<ExitCode> {

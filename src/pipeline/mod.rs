@@ -14,6 +14,7 @@ pub mod report;
 pub mod scene_cut;
 pub mod session;
 pub mod srvc_encode;
+pub mod srvc_eval;
 pub mod srvc_playback;
 pub mod stage;
 pub mod takes;
