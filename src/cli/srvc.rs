@@ -111,20 +111,35 @@ fn eval(args: &EvalArgs) -> Result<ExitCode> {
         args.sample_every,
         device.label()
     );
-    println!("{:<26} {:>4} {:>10} {:>9} {:>7}", "method", "crf", "kbit/s", "PSNR-Y", "SSIM-Y");
-    let points = srvc_eval(&args.input, &args.crf, &options, &device, args.sample_every, &work.0, |p| {
-        println!(
-            "{:<26} {:>4} {:>10.1} {:>6.2} dB {:>7.4}",
-            p.method.label(),
-            p.crf,
-            p.kbps,
-            p.psnr_y,
-            p.ssim_y
-        );
-    })
+    println!(
+        "{:<26} {:>4} {:>10} {:>9} {:>7}",
+        "method", "crf", "kbit/s", "PSNR-Y", "SSIM-Y"
+    );
+    let points = srvc_eval(
+        &args.input,
+        &args.crf,
+        &options,
+        &device,
+        args.sample_every,
+        &work.0,
+        |p| {
+            println!(
+                "{:<26} {:>4} {:>10.1} {:>6.2} dB {:>7.4}",
+                p.method.label(),
+                p.crf,
+                p.kbps,
+                p.psnr_y,
+                p.ssim_y
+            );
+        },
+    )
     .with_context(|| format!("cannot evaluate {}", args.input.display()))?;
     let curve = |m: Method| -> Vec<(f64, f64)> {
-        points.iter().filter(|p| p.method == m).map(|p| (p.kbps, p.psnr_y)).collect()
+        points
+            .iter()
+            .filter(|p| p.method == m)
+            .map(|p| (p.kbps, p.psnr_y))
+            .collect()
     };
     for anchor in [Method::FullResH265, Method::LrBicubic, Method::LrGeneric] {
         match bd_rate(&curve(anchor), &curve(Method::LrSrvc)) {

@@ -211,10 +211,11 @@ impl OfflineJob {
         if let Some(reason) = &device.fallback_reason {
             tracing::info!("SR on CPU: {reason}");
         }
+        // The decoder first: it names what is wrong with a missing, empty or unreadable input.
+        let decoder = VideoDecoder::open(&self.input)?;
         let (model, srvc) = self.model_and_schedule(&device)?;
         let upscaler = Upscaler::new(model, device);
 
-        let decoder = VideoDecoder::open(&self.input)?;
         let time_base = decoder.time_base();
         let info = decoder.info().clone();
         let (out_w, out_h) = upscaler.output_size(info.video.width, info.video.height);

@@ -104,6 +104,13 @@ pub fn srvc_encode(
         path: input.to_path_buf(),
         source,
     };
+    // Checked before hours of training: the model stream needs Matroska.
+    if crate::media::output::container_for(output)? != "matroska" {
+        return Err(SrvcEncodeError::Input {
+            path: output.to_path_buf(),
+            what: "the output must be .mkv (the model stream is a Matroska attachment)".into(),
+        });
+    }
     let model = load_model(&options.base, options.scale, device).map_err(sr_err)?;
     let network = model.as_network().ok_or_else(|| SrvcEncodeError::Input {
         path: input.to_path_buf(),

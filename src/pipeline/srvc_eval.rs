@@ -8,7 +8,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::frame::YuvFrame;
-use crate::media::{DemuxItem, EncoderChoice, MediaError, MediaWriter, OutputPlan, Quality, VideoDecoder};
+use crate::media::{
+    DemuxItem, EncoderChoice, MediaError, MediaWriter, OutputPlan, Quality, VideoDecoder,
+};
 use crate::sr::color::frame_to_rgb_cpu;
 use crate::sr::metrics::{psnr_y, ssim_y};
 use crate::sr::{load_model, ComputeDevice, SrError, Upscaler};
@@ -26,7 +28,12 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL: [Method; 4] = [Method::FullResH265, Method::LrBicubic, Method::LrGeneric, Method::LrSrvc];
+    pub const ALL: [Method; 4] = [
+        Method::FullResH265,
+        Method::LrBicubic,
+        Method::LrGeneric,
+        Method::LrSrvc,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -73,9 +80,18 @@ pub fn srvc_eval(
         path: input.to_path_buf(),
         source,
     };
-    let bicubic = Upscaler::new(load_model("bicubic", options.scale, device).map_err(sr_err)?, device.clone());
-    let generic = Upscaler::new(load_model(&options.base, options.scale, device).map_err(sr_err)?, device.clone());
-    let srvc = Upscaler::new(load_model(&options.base, options.scale, device).map_err(sr_err)?, device.clone());
+    let bicubic = Upscaler::new(
+        load_model("bicubic", options.scale, device).map_err(sr_err)?,
+        device.clone(),
+    );
+    let generic = Upscaler::new(
+        load_model(&options.base, options.scale, device).map_err(sr_err)?,
+        device.clone(),
+    );
+    let srvc = Upscaler::new(
+        load_model(&options.base, options.scale, device).map_err(sr_err)?,
+        device.clone(),
+    );
     let mut points = Vec::new();
     for &crf in crfs {
         let full = work_dir.join(format!("full-crf{crf}.mkv"));
@@ -93,7 +109,16 @@ pub fn srvc_eval(
             ssim_y: ssim,
         });
         let lr = work_dir.join(format!("srvc-crf{crf}.mkv"));
-        let report = srvc_encode(input, &lr, &SrvcOptions { crf, ..options.clone() }, device, |_| {})?;
+        let report = srvc_encode(
+            input,
+            &lr,
+            &SrvcOptions {
+                crf,
+                ..options.clone()
+            },
+            device,
+            |_| {},
+        )?;
         let seconds = report.duration_s.max(1e-3);
         let video_kbps = report.video_bytes as f64 * 8.0 / 1000.0 / seconds;
         let model_kbps = report.model_bytes as f64 * 8.0 / 1000.0 / seconds;
@@ -105,14 +130,23 @@ pub fn srvc_eval(
             let playback = if with_stream {
                 let bytes = model_stream_of(&lr)?.expect("srvc encode attaches the stream");
                 let base = load_model(&options.base, options.scale, device).map_err(sr_err)?;
-                Some(SrvcPlayback::new(&lr, &bytes, base.as_ref()).map_err(|e| SrvcEvalError::Sr {
-                    path: lr.clone(),
-                    source: SrError::Training(e.to_string()),
+                Some(SrvcPlayback::new(&lr, &bytes, base.as_ref()).map_err(|e| {
+                    SrvcEvalError::Sr {
+                        path: lr.clone(),
+                        source: SrError::Training(e.to_string()),
+                    }
                 })?)
             } else {
                 None
             };
-            let (psnr, ssim) = quality(input, &lr, Some(upscaler), playback, options.scale, sample_every)?;
+            let (psnr, ssim) = quality(
+                input,
+                &lr,
+                Some(upscaler),
+                playback,
+                options.scale,
+                sample_every,
+            )?;
             push(RatePoint {
                 method,
                 crf,
@@ -194,7 +228,9 @@ fn quality(
         }
         let truth = frame_to_rgb_cpu(&cropped(truth, 8)).map_err(sr_err)?;
         let out = match upscaler {
-            Some(up) => up.upscale_rgb(&frame_to_rgb_cpu(&frame).map_err(sr_err)?).map_err(sr_err)?,
+            Some(up) => up
+                .upscale_rgb(&frame_to_rgb_cpu(&frame).map_err(sr_err)?)
+                .map_err(sr_err)?,
             None => frame_to_rgb_cpu(&frame).map_err(sr_err)?,
         }
         .clamp(0.0, 1.0)
@@ -239,7 +275,12 @@ pub fn bd_rate(anchor: &[(f64, f64)], test: &[(f64, f64)]) -> Option<f64> {
         return None;
     }
     let integral = |c: &[f64]| {
-        let antiderivative = |x: f64| c.iter().enumerate().map(|(k, a)| a * x.powi(k as i32 + 1) / (k as f64 + 1.0)).sum::<f64>();
+        let antiderivative = |x: f64| {
+            c.iter()
+                .enumerate()
+                .map(|(k, a)| a * x.powi(k as i32 + 1) / (k as f64 + 1.0))
+                .sum::<f64>()
+        };
         antiderivative(hi) - antiderivative(lo)
     };
     let mean_diff = (integral(&pt) - integral(&pa)) / (hi - lo);
