@@ -210,7 +210,7 @@ fn an_srvc_file_decodes_with_the_encoders_weights_and_keeps_its_audio() {
     };
     let device = ComputeDevice::cpu();
     let mp4 = srvc_encode(&hr, &dir.path().join("out.mp4"), &options, &device, |_| {});
-    let refused = mp4.err().expect("an .mp4 output is refused").to_string();
+    let refused = mp4.expect_err("an .mp4 output is refused").to_string();
     assert!(refused.contains("the output must be .mkv"), "{refused}");
     let report = srvc_encode(&hr, &out, &options, &device, |_| {}).unwrap();
     assert_eq!(report.frames, common::count_frames(&hr));

@@ -1,6 +1,7 @@
 //! `stronglive srvc encode`: an HR video becomes a small LR video plus a model stream, in one
 //! Matroska file. Three passes: (1) the frames at 1/scale (area downscale) through libx265,
-//! audio and subtitles copied, into a hidden temporary file; (2) per segment of a few seconds,
+//! audio and subtitles copied, into a hidden temporary file; (2) per segment of a few seconds
+//! (a scene cut also starts one),
 //! the base model (warm-started from the previous segment's *decoded* weights) trained on that
 //! segment's decoded LR frames against its HR frames, the top fraction of changes quantised,
 //! applied exactly as the decoder will, and scored with those weights; (3) the LR file remuxed
@@ -24,6 +25,7 @@ use crate::sr::srvc::{
 };
 use crate::sr::{load_model, ComputeDevice, SrError, Tensor, Upscaler};
 
+use super::scene_cut::SceneCuts;
 use super::srvc_playback::{pts_us, SRVC_FILENAME, SRVC_MIMETYPE};
 
 /// What to make.
@@ -285,6 +287,8 @@ struct SegmentFrames {
     every: usize,
     next: Option<(YuvFrame, YuvFrame)>,
     last_pts_us: i64,
+    /// A new scene starts a new segment (its content is what the weights should follow).
+    cuts: SceneCuts,
 }
 
 impl SegmentFrames {
@@ -311,6 +315,7 @@ impl SegmentFrames {
             every: per_segment.div_ceil(keep).max(1),
             next: None,
             last_pts_us: 0,
+            cuts: SceneCuts::default(),
         })
     }
 
@@ -354,7 +359,8 @@ impl SegmentFrames {
         let mut pair = Some(first);
         while let Some((lr, hr)) = pair {
             let at = pts_us(lr.pts, lr_base);
-            if at - start_us >= self.segment_us && segment.frames > 0 {
+            let cut = self.cuts.observe(&lr);
+            if (cut || at - start_us >= self.segment_us) && segment.frames > 0 {
                 self.next = Some((lr, hr));
                 break;
             }

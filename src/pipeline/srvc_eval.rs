@@ -212,10 +212,7 @@ fn quality(
     let time_base = cand.time_base();
     let (mut sum_p, mut sum_s, mut n, mut index) = (0.0, 0.0, 0usize, 0usize);
     let cpu = ComputeDevice::cpu().device;
-    loop {
-        let (Some(truth), Some(frame)) = (next_frame(&mut hr)?, next_frame(&mut cand)?) else {
-            break;
-        };
+    while let (Some(truth), Some(frame)) = (next_frame(&mut hr)?, next_frame(&mut cand)?) {
         if let (Some(p), Some(up)) = (playback.as_mut(), upscaler) {
             if let Some(w) = p.weights_at(pts_us(frame.pts, time_base)) {
                 let network = up.model().as_network().expect("SRVC runs a network");
@@ -293,11 +290,11 @@ fn polyfit(xs: &[f64], ys: &[f64], degree: usize) -> Option<Vec<f64>> {
     // Normal equations A^T A c = A^T y, solved by Gaussian elimination with partial pivoting.
     let mut m = vec![vec![0.0; n + 1]; n];
     for (x, y) in xs.iter().zip(ys) {
-        for r in 0..n {
-            for c in 0..n {
-                m[r][c] += x.powi((r + c) as i32);
+        for (r, row) in m.iter_mut().enumerate() {
+            for (c, cell) in row.iter_mut().take(n).enumerate() {
+                *cell += x.powi((r + c) as i32);
             }
-            m[r][n] += y * x.powi(r as i32);
+            row[n] += y * x.powi(r as i32);
         }
     }
     for col in 0..n {
@@ -306,16 +303,23 @@ fn polyfit(xs: &[f64], ys: &[f64], degree: usize) -> Option<Vec<f64>> {
             return None;
         }
         m.swap(col, pivot);
-        for r in 0..n {
-            if r != col {
-                let f = m[r][col] / m[col][col];
-                for c in col..=n {
-                    m[r][c] -= f * m[col][c];
-                }
+        let pivot_row = m[col].clone();
+        for (r, row) in m.iter_mut().enumerate() {
+            if r == col {
+                continue;
+            }
+            let f = row[col] / pivot_row[col];
+            for (cell, p) in row.iter_mut().zip(&pivot_row).skip(col) {
+                *cell -= f * p;
             }
         }
     }
-    Some((0..n).map(|r| m[r][n] / m[r][r]).collect())
+    Some(
+        m.iter()
+            .enumerate()
+            .map(|(r, row)| row[n] / row[r])
+            .collect(),
+    )
 }
 
 #[cfg(test)]
