@@ -169,7 +169,7 @@ fn hr_clip(out: &Path) {
         "-i",
         "sine=frequency=440:sample_rate=48000",
         "-vf",
-        "crop=320:192:200:150",
+        "crop=320:256:200:150",
         "-t",
         "2",
         "-c:v",
@@ -209,10 +209,38 @@ fn an_srvc_file_decodes_with_the_encoders_weights_and_keeps_its_audio() {
         ..SrvcOptions::default()
     };
     let device = ComputeDevice::cpu();
-    let mp4 = srvc_encode(&hr, &dir.path().join("out.mp4"), &options, &device, |_| {});
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let mp4 = srvc_encode(
+        &hr,
+        &dir.path().join("out.mp4"),
+        &options,
+        &device,
+        &never,
+        |_| {},
+    );
     let refused = mp4.expect_err("an .mp4 output is refused").to_string();
     assert!(refused.contains("the output must be .mkv"), "{refused}");
-    let report = srvc_encode(&hr, &out, &options, &device, |_| {}).unwrap();
+    let tiny = dir.path().join("tiny.mp4");
+    common::test_pattern(
+        "size=160x96:rate=10:duration=1",
+        &["-pix_fmt", "yuv420p"],
+        &tiny,
+    );
+    let small = srvc_encode(
+        &tiny,
+        &dir.path().join("tiny.mkv"),
+        &options,
+        &device,
+        &never,
+        |_| {},
+    );
+    let refused = small.expect_err("a tiny input is refused").to_string();
+    assert!(
+        refused.contains("160x96 is too small for SRVC"),
+        "{refused}"
+    );
+    std::fs::remove_file(&tiny).unwrap();
+    let report = srvc_encode(&hr, &out, &options, &device, &never, |_| {}).unwrap();
     assert_eq!(report.frames, common::count_frames(&hr));
     assert_eq!(report.segments.len(), 2);
     let listing: Vec<String> = common::listing(dir.path());
@@ -267,7 +295,7 @@ fn an_srvc_file_decodes_with_the_encoders_weights_and_keeps_its_audio() {
     let video = &common::streams_of(&streams, "video")[0];
     assert_eq!(
         (video["width"].as_u64(), video["height"].as_u64()),
-        (Some(320), Some(192))
+        (Some(320), Some(256))
     );
 
     // Damage the second segment inside the file: decoding still succeeds and says so.

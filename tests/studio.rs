@@ -180,6 +180,43 @@ fn models_tab_lists_the_shipped_models_with_their_cards() {
     harness.snapshot("models_tab");
 }
 
+/// "Compress (content-adaptive)": a queued file becomes an SRVC file (LR video + attached
+/// model stream) that runs to done like any job.
+#[test]
+fn offline_tab_compresses_a_file_with_srvc_to_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.mp4");
+    common::test_pattern(
+        "size=256x256:rate=10:duration=1",
+        &["-pix_fmt", "yuv420p", "-bf", "0"],
+        &clip,
+    );
+    let mut harness = harness(|app| {
+        app.tab = Tab::Offline;
+        app.offline.settings.compress = true;
+    });
+    harness.run_steps(2);
+    harness.get_by_label("Compress (content-adaptive)");
+    harness.state_mut().offline.settings.compress = true;
+    harness.state_mut().offline.add_file(clip.clone());
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while harness.state().offline.summary()[0].1 != "done" {
+        let state = &harness.state().offline.summary()[0].1;
+        assert!(!state.starts_with("failed"), "{state}");
+        assert!(Instant::now() < deadline, "the job did not finish");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = dir.path().join("clip_srvc.mkv");
+    let stream = stronglive::pipeline::srvc_playback::model_stream_of(&out).unwrap();
+    assert!(
+        stream.is_some_and(|s| s.starts_with(b"SLSRVC")),
+        "no model stream in {}",
+        out.display()
+    );
+    assert_eq!(common::count_frames(&out), 10);
+}
+
 #[test]
 fn offline_tab_runs_a_real_job_to_done() {
     let dir = tempfile::tempdir().unwrap();

@@ -204,7 +204,8 @@ fn encode(args: &EncodeArgs) -> Result<ExitCode> {
         args.steps,
         device.label()
     );
-    let report = srvc_encode(&args.input, &args.output, &options, &device, |s| {
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let report = srvc_encode(&args.input, &args.output, &options, &device, &never, |s| {
         println!(
             "segment {:>3} at {:>7.2} s: {:>4} frames, {:>6} changes, {:>7} bytes, PSNR-Y {:.2} dB vs base {:.2} dB ({:+.2} dB), {:.1} s",
             s.index, s.start_s, s.frames, s.changes, s.bytes, s.srvc_db, s.base_db, s.srvc_db - s.base_db, s.seconds

@@ -8,6 +8,7 @@
 //! with the model stream attached. The output appears whole or not at all.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::frame::YuvFrame;
@@ -62,6 +63,8 @@ pub enum SrvcEncodeError {
     Sr { path: PathBuf, source: SrError },
     #[error("{}: {what}", path.display())]
     Input { path: PathBuf, what: String },
+    #[error("{}: cancelled", .0.display())]
+    Cancelled(PathBuf),
 }
 
 /// One finished segment.
@@ -100,6 +103,7 @@ pub fn srvc_encode(
     output: &Path,
     options: &SrvcOptions,
     device: &ComputeDevice,
+    cancel: &AtomicBool,
     mut on_segment: impl FnMut(&SegmentReport),
 ) -> Result<SrvcReport, SrvcEncodeError> {
     let sr_err = |source| SrvcEncodeError::Sr {
@@ -134,7 +138,7 @@ pub fn srvc_encode(
         parameters: base.values.len() as u64,
     };
     let lr_file = TempFile(hidden_sibling(output, "lr.mkv"));
-    let (lr_w, lr_h) = encode_lr(input, &lr_file.0, options)?;
+    let (lr_w, lr_h) = encode_lr(input, &lr_file.0, options, cancel)?;
     let mut trainer =
         SegmentTrainer::new(network, device.device, options.training.clone()).map_err(sr_err)?;
     let scorer = Upscaler::new(model, device.clone());
@@ -145,6 +149,9 @@ pub fn srvc_encode(
     let mut frames = 0u64;
     let mut pairs = SegmentFrames::open(input, &lr_file.0, (lr_w, lr_h), options)?;
     while let Some(segment) = pairs.next_segment()? {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(SrvcEncodeError::Cancelled(input.to_path_buf()));
+        }
         let started = Instant::now();
         frames += segment.frames as u64;
         let trained = trainer
@@ -228,16 +235,19 @@ fn encode_lr(
     input: &Path,
     lr: &Path,
     options: &SrvcOptions,
+    cancel: &AtomicBool,
 ) -> Result<(u32, u32), SrvcEncodeError> {
     let mut decoder = VideoDecoder::open(input)?;
     let info = decoder.info().clone();
     let grid = 2 * options.scale;
     let (w, h) = (info.video.width / grid * 2, info.video.height / grid * 2);
-    if w < 16 || h < 16 {
+    // libx265 through our encoder corrupts the heap on frames this small (seen at 40x24 and
+    // 48x32, never from 64x64 up); such videos gain nothing from SR anyway.
+    if w < 64 || h < 64 {
         return Err(SrvcEncodeError::Input {
             path: input.to_path_buf(),
             what: format!(
-                "{}x{} is too small to downscale x{}",
+                "{}x{} is too small for SRVC: the x{} smaller video must be at least 64x64",
                 info.video.width, info.video.height, options.scale
             ),
         });
@@ -253,6 +263,9 @@ fn encode_lr(
         &decoder,
     )?;
     while let Some(item) = decoder.next_item()? {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(SrvcEncodeError::Cancelled(input.to_path_buf()));
+        }
         match item {
             DemuxItem::Frame(frame) => {
                 let small = resize(&hr_cropped(frame, options.scale), w, h).map_err(|what| {

@@ -109,16 +109,12 @@ pub fn srvc_eval(
             ssim_y: ssim,
         });
         let lr = work_dir.join(format!("srvc-crf{crf}.mkv"));
-        let report = srvc_encode(
-            input,
-            &lr,
-            &SrvcOptions {
-                crf,
-                ..options.clone()
-            },
-            device,
-            |_| {},
-        )?;
+        let never = std::sync::atomic::AtomicBool::new(false);
+        let options = SrvcOptions {
+            crf,
+            ..options.clone()
+        };
+        let report = srvc_encode(input, &lr, &options, device, &never, |_| {})?;
         let seconds = report.duration_s.max(1e-3);
         let video_kbps = report.video_bytes as f64 * 8.0 / 1000.0 / seconds;
         let model_kbps = report.model_bytes as f64 * 8.0 / 1000.0 / seconds;

@@ -19,10 +19,11 @@ use eframe::egui;
 use super::models::ModelChoice;
 use super::{Notifications, StudioAction};
 use crate::media::{EncoderChoice, Quality};
+use crate::pipeline::srvc_encode::SrvcOptions;
 use crate::pipeline::{default_output_path, JobEvent, OfflineJob};
 use crate::sr::DevicePreference;
 use preview::Preview;
-use worker::{JobDone, QueuedJob, Worker, WorkerEvent};
+use worker::{JobDone, JobKind, QueuedJob, Worker, WorkerEvent};
 
 #[derive(Debug, Clone, PartialEq)]
 enum JobState {
@@ -58,6 +59,8 @@ pub struct OfflineSettings {
     pub model: String,
     /// Output file name without extension; `{stem}` and `{model}` are replaced.
     pub naming: String,
+    /// Jobs compress (SRVC: LR video + model stream, `{stem}_srvc.mkv`) instead of upscaling.
+    pub compress: bool,
 }
 
 impl Default for OfflineSettings {
@@ -68,6 +71,7 @@ impl Default for OfflineSettings {
             crf: 20,
             model: "auto".into(),
             naming: "{stem}_x4".into(),
+            compress: false,
         }
     }
 }
@@ -78,10 +82,7 @@ impl OfflineSettings {
     pub fn output_for(&self, input: &Path) -> PathBuf {
         let out_dir = (!self.output_dir.is_empty()).then(|| PathBuf::from(&self.output_dir));
         let default = default_output_path(input, out_dir.as_deref(), 4);
-        let stem = input
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "video".into());
+        let stem = file_stem(input);
         let name = self
             .naming
             .replace("{stem}", &stem)
@@ -98,8 +99,24 @@ impl OfflineSettings {
         default.with_file_name(format!("{name}.{ext}"))
     }
 
+    /// The job for `input` with these settings: compress, or upscale.
+    fn job_for(&self, input: &Path) -> JobKind {
+        if self.compress {
+            let out_dir = (!self.output_dir.is_empty()).then(|| PathBuf::from(&self.output_dir));
+            let stem = file_stem(input);
+            let dir = out_dir
+                .unwrap_or_else(|| input.parent().map(Path::to_path_buf).unwrap_or_default());
+            return JobKind::Compress {
+                input: input.to_path_buf(),
+                output: dir.join(format!("{stem}_srvc.mkv")),
+                options: SrvcOptions::default(),
+            };
+        }
+        JobKind::Upscale(self.upscale_job(input))
+    }
+
     /// The job that upscales `input` with these settings.
-    fn job_for(&self, input: &Path) -> OfflineJob {
+    fn upscale_job(&self, input: &Path) -> OfflineJob {
         OfflineJob {
             input: input.to_path_buf(),
             output: self.output_for(input),
@@ -241,7 +258,7 @@ impl OfflineQueue {
         };
         let queued = QueuedJob {
             id: entry.id,
-            job: settings.job_for(&entry.input),
+            kind: settings.job_for(&entry.input),
             cancel: Arc::clone(&entry.cancel),
         };
         if worker.jobs.send(queued).is_ok() {
@@ -307,6 +324,13 @@ fn queue_dropped_files(ui: &egui::Ui, actions: &mut Vec<StudioAction>) {
     if !dropped.is_empty() {
         actions.push(StudioAction::QueueFiles(dropped));
     }
+}
+
+/// The file name without extension ("video" when there is none).
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "video".into())
 }
 
 /// The last component of `path`, for labels ("" when it has none).

@@ -11,6 +11,12 @@ const ENCODERS: [&str; 5] = ["auto", "hevc_nvenc", "h264_nvenc", "libx265", "lib
 impl OfflineSettings {
     /// `models`: the registry's models, as listed in the picker.
     pub(super) fn ui(&mut self, ui: &mut egui::Ui, models: &[ModelChoice]) {
+        ui.checkbox(&mut self.compress, "Compress (content-adaptive)")
+            .on_hover_text(
+                "Instead of upscaling: make a small LR video plus a stream of model updates \
+                 learned from the file itself (SRVC), NAME_srvc.mkv; upscaling that file plays \
+                 it back at full resolution",
+            );
         ui.horizontal(|ui| {
             self.model_picker(ui, models);
             ui.label("Name:");

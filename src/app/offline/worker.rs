@@ -3,18 +3,32 @@
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use eframe::egui;
 
-use crate::pipeline::{JobEvent, OfflineJob};
+use crate::pipeline::srvc_encode::{srvc_encode, SrvcOptions};
+use crate::pipeline::{JobEvent, JobStart, OfflineJob, Progress};
+use crate::sr::{ComputeDevice, DevicePreference};
+
+/// What a queue entry does.
+pub(super) enum JobKind {
+    Upscale(OfflineJob),
+    /// Content-adaptive compression (SRVC): HR in, LR video + model stream out (.mkv).
+    Compress {
+        input: PathBuf,
+        output: PathBuf,
+        options: SrvcOptions,
+    },
+}
 
 /// A job handed to the worker.
 pub(super) struct QueuedJob {
     /// The queue entry it belongs to.
     pub id: u64,
-    pub job: OfflineJob,
-    /// Set by the queue's Cancel button; the job stops at its next frame.
+    pub kind: JobKind,
+    /// Set by the queue's Cancel button; the job stops at its next frame (or segment).
     pub cancel: Arc<AtomicBool>,
 }
 
@@ -50,17 +64,19 @@ impl Worker {
         std::thread::Builder::new()
             .name("offline-queue".into())
             .spawn(move || {
-                for QueuedJob { id, job, cancel } in job_rx.iter() {
-                    let result = job.run(cancel, &mut |event| {
+                for QueuedJob { id, kind, cancel } in job_rx.iter() {
+                    let mut report = |event| {
                         let _ = event_tx.send(WorkerEvent::Job { id, event });
                         repaint.request_repaint();
-                    });
-                    let result = result
-                        .map(|r| JobDone {
-                            output: r.start.output,
-                            seconds: r.elapsed.as_secs_f64(),
-                        })
-                        .map_err(|e| e.to_string());
+                    };
+                    let result = match kind {
+                        JobKind::Upscale(job) => run_upscale(&job, cancel, &mut report),
+                        JobKind::Compress {
+                            input,
+                            output,
+                            options,
+                        } => run_compress(input, output, &options, &cancel, &mut report),
+                    };
                     let _ = event_tx.send(WorkerEvent::Finished { id, result });
                     repaint.request_repaint();
                 }
@@ -71,4 +87,62 @@ impl Worker {
             events: event_rx,
         })
     }
+}
+
+fn run_upscale(
+    job: &OfflineJob,
+    cancel: Arc<AtomicBool>,
+    report: &mut dyn FnMut(JobEvent),
+) -> Result<JobDone, String> {
+    job.run(cancel, report)
+        .map(|r| JobDone {
+            output: r.start.output,
+            seconds: r.elapsed.as_secs_f64(),
+        })
+        .map_err(|e| e.to_string())
+}
+
+/// SRVC: progress is counted in frames, reported after each segment.
+fn run_compress(
+    input: PathBuf,
+    output: PathBuf,
+    options: &SrvcOptions,
+    cancel: &AtomicBool,
+    report: &mut dyn FnMut(JobEvent),
+) -> Result<JobDone, String> {
+    let device = ComputeDevice::select(DevicePreference::Auto).map_err(|e| e.to_string())?;
+    let info = crate::media::probe(&input).map_err(|e| e.to_string())?;
+    let (w, h) = (info.video.width, info.video.height);
+    report(JobEvent::Started(JobStart {
+        input: input.clone(),
+        output: output.clone(),
+        model: format!("{} (SRVC)", options.base),
+        device: device.label(),
+        encoder: "libx265 + model stream".into(),
+        skipped_encoders: Vec::new(),
+        input_size: (w, h),
+        output_size: (w / options.scale, h / options.scale),
+        total_frames: info.video.frame_count,
+    }));
+    let started = Instant::now();
+    let mut frames_done = 0u64;
+    let result = srvc_encode(&input, &output, options, &device, cancel, |segment| {
+        frames_done += segment.frames as u64;
+        let fps = frames_done as f64 / started.elapsed().as_secs_f64().max(1e-6);
+        report(JobEvent::Progress(Progress {
+            frames_done,
+            total_frames: info.video.frame_count,
+            fps,
+            eta: info.video.frame_count.and_then(|t| {
+                (fps > 0.0 && t >= frames_done)
+                    .then(|| Duration::from_secs_f64((t - frames_done) as f64 / fps))
+            }),
+        }));
+    });
+    result
+        .map(|r| JobDone {
+            output: r.output,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+        .map_err(|e| e.to_string())
 }
