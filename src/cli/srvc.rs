@@ -192,7 +192,7 @@ fn encode(args: &EncodeArgs) -> Result<ExitCode> {
         quantization: args.quantization,
     };
     println!(
-        "{} -> {}: LR x1/{} libx265 CRF {}, {} s segments, {:.1}% of {} per segment ({:?}), {} steps on {}",
+        "{} -> {}: LR x1/{} H.265 CRF {}, {} s segments, {:.1}% of {} per segment ({:?}), {} steps on {}",
         args.input.display(),
         args.output.display(),
         args.scale,

@@ -18,8 +18,13 @@ pub enum EncoderChoice {
     Auto,
     /// Live recording: [`REALTIME_FIRST`] with faster presets (x264 veryfast, NVENC p3).
     Realtime,
+    /// H.265 only, hardware first: [`HEVC_FIRST`] (SRVC's LR video).
+    Hevc,
     Named(String),
 }
+
+/// H.265 encoders, hardware first.
+pub const HEVC_FIRST: &[&str] = &["hevc_nvenc", "libx265"];
 
 impl std::str::FromStr for EncoderChoice {
     type Err = String;
@@ -42,6 +47,7 @@ impl fmt::Display for EncoderChoice {
         match self {
             Self::Auto => f.write_str("auto"),
             Self::Realtime => f.write_str("realtime"),
+            Self::Hevc => f.write_str("hevc"),
             Self::Named(n) => f.write_str(n),
         }
     }
@@ -102,6 +108,7 @@ pub(crate) fn open_encoder(
     let candidates: Vec<&str> = match choice {
         EncoderChoice::Auto => HARDWARE_FIRST.to_vec(),
         EncoderChoice::Realtime => REALTIME_FIRST.to_vec(),
+        EncoderChoice::Hevc => HEVC_FIRST.to_vec(),
         EncoderChoice::Named(n) => vec![n.as_str()],
     };
     let mut skipped = Vec::new();

@@ -1,5 +1,6 @@
 //! `stronglive srvc encode`: an HR video becomes a small LR video plus a model stream, in one
-//! Matroska file. Three passes: (1) the frames at 1/scale (area downscale) through libx265,
+//! Matroska file. Three passes: (1) the frames at 1/scale (area downscale) through H.265
+//! (NVENC where present, libx265 otherwise),
 //! audio and subtitles copied, into a hidden temporary file; (2) per segment of a few seconds
 //! (a scene cut also starts one),
 //! the base model (warm-started from the previous segment's *decoded* weights) trained on that
@@ -257,7 +258,7 @@ fn encode_lr(
             path: lr.to_path_buf(),
             width: w,
             height: h,
-            encoder: EncoderChoice::Named("libx265".into()),
+            encoder: EncoderChoice::Hevc,
             quality: Quality::Crf(options.crf),
         },
         &decoder,

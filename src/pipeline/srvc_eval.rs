@@ -170,7 +170,7 @@ fn encode_full_res(input: &Path, out: &Path, crf: u8) -> Result<f64, SrvcEvalErr
             path: out.to_path_buf(),
             width: info.video.width / 8 * 8,
             height: info.video.height / 8 * 8,
-            encoder: EncoderChoice::Named("libx265".into()),
+            encoder: EncoderChoice::Hevc,
             quality: Quality::Crf(crf),
         },
         &decoder,
