@@ -13,6 +13,8 @@ mod learn_bench;
 pub mod live;
 pub mod models;
 #[cfg(feature = "media")]
+mod plot;
+#[cfg(feature = "media")]
 pub mod srvc;
 #[cfg(feature = "media")]
 pub mod upscale;

@@ -37,6 +37,9 @@ pub struct EvalArgs {
     /// Score every N-th frame.
     #[arg(long, default_value_t = 5)]
     pub sample_every: usize,
+    /// The rate-quality chart (PNG); default: INPUT_srvc_eval.png beside the input.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
     #[arg(long, default_value = "auto")]
     pub device: DevicePreference,
 }
@@ -141,6 +144,25 @@ fn eval(args: &EvalArgs) -> Result<ExitCode> {
             .map(|p| (p.kbps, p.psnr_y))
             .collect()
     };
+    let plot = args.plot.clone().unwrap_or_else(|| {
+        let stem = args
+            .input
+            .file_stem()
+            .map_or_else(|| "video".into(), |s| s.to_string_lossy().into_owned());
+        args.input.with_file_name(format!("{stem}_srvc_eval.png"))
+    });
+    let series: Vec<Vec<(f64, f64)>> = Method::ALL.iter().map(|m| curve(*m)).collect();
+    super::plot::rate_quality(&series, &plot)?;
+    let legend: Vec<String> = Method::ALL
+        .iter()
+        .zip(super::plot::COLOURS)
+        .map(|(m, (colour, _))| format!("{colour} = {}", m.label()))
+        .collect();
+    println!(
+        "plot: {} (PSNR-Y over kbit/s; {})",
+        plot.display(),
+        legend.join(", ")
+    );
     for anchor in [Method::FullResH265, Method::LrBicubic, Method::LrGeneric] {
         match bd_rate(&curve(anchor), &curve(Method::LrSrvc)) {
             Some(bd) => println!("BD-rate of SRVC vs {}: {bd:+.1}%", anchor.label()),
