@@ -105,7 +105,7 @@ fn eval(args: &EvalArgs) -> Result<ExitCode> {
     };
     let work = tempfile_dir()?;
     println!(
-        "SRVC rate-quality on {}: {} ({:.1}% per {} s segment, {} steps), libx265, PSNR-Y/SSIM-Y vs the HR frames (every {}th frame), {}",
+        "SRVC rate-quality on {}: {} ({:.1}% per {} s segment, {} steps), H.265 (hevc_nvenc or libx265), PSNR-Y/SSIM-Y vs the HR frames (every {}th frame), {}",
         args.input.display(),
         args.base,
         args.fraction * 100.0,

@@ -45,9 +45,14 @@ impl CompareMode {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct LiveSettings {
+    /// The listeners without authentication start off at every launch (never saved): a switch
+    /// left on must not open a port to the whole network the next time the studio starts.
+    #[serde(skip)]
     pub legacy_enabled: bool,
     pub legacy_port: u16,
+    #[serde(skip)]
     pub rtmp_enabled: bool,
+    #[serde(skip)]
     pub srt_enabled: bool,
     /// Sessions learn the scene from the phone's HR patches.
     pub learn: bool,
@@ -263,5 +268,29 @@ impl LiveTab {
             .exact_size(185.0)
             .show(ui, |ui| self.metrics_panel(ui));
         egui::CentralPanel::default().show(ui, |ui| self.views(ui, actions));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unauthenticated_listeners_start_off_at_every_launch() {
+        let saved = LiveSettings {
+            legacy_enabled: true,
+            rtmp_enabled: true,
+            srt_enabled: true,
+            learn: true,
+            ..LiveSettings::default()
+        };
+        let json = serde_json::to_string(&saved).unwrap();
+        let loaded: LiveSettings = serde_json::from_str(&json).unwrap();
+        assert!(!loaded.legacy_enabled && !loaded.rtmp_enabled && !loaded.srt_enabled);
+        assert!(loaded.learn, "the other choices are kept");
+        // Windows saved before this change (with the switches on) load with them off too.
+        let old = json.replace("\"learn\":true", "\"legacy_enabled\":true,\"learn\":true");
+        let loaded: LiveSettings = serde_json::from_str(&old).unwrap();
+        assert!(!loaded.legacy_enabled);
     }
 }
