@@ -66,6 +66,9 @@ pub struct EncodeArgs {
     /// Training steps per segment (the masked pass; the first pass takes half as many).
     #[arg(long, default_value_t = 100)]
     pub steps: u32,
+    /// Adam learning rate of the segment training.
+    #[arg(long, default_value_t = SegmentTraining::default().learning_rate)]
+    pub lr: f64,
     #[arg(long, default_value = "int8", value_parser = parse_quantization)]
     pub quantization: Quantization,
     #[arg(long, default_value = "auto")]
@@ -209,6 +212,7 @@ fn encode(args: &EncodeArgs) -> Result<ExitCode> {
         training: SegmentTraining {
             steps: args.steps,
             fraction: args.fraction,
+            learning_rate: args.lr,
             ..SegmentTraining::default()
         },
         quantization: args.quantization,
