@@ -107,7 +107,7 @@ pub(super) fn handshake(shared: &Shared, stream: &TcpStream) -> Result<String, W
                     auth.device_id
                 );
             }
-            Ok(device_name)
+            Ok(printable(&device_name))
         }
         Err(code) => {
             let reason = match code {
@@ -118,5 +118,30 @@ pub(super) fn handshake(shared: &Shared, stream: &TcpStream) -> Result<String, W
             };
             Err(reject(stream, code, reason))
         }
+    }
+}
+
+/// A peer-chosen name as it may be shown: control characters (terminal escape sequences, line
+/// breaks that would fake log lines) become `?`, and at most 64 characters are kept.
+pub(super) fn printable(name: &str) -> String {
+    name.chars()
+        .take(64)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod printable_tests {
+    use super::printable;
+
+    #[test]
+    fn peer_names_lose_control_characters_and_excess_length() {
+        assert_eq!(printable("Pixel 7"), "Pixel 7");
+        assert_eq!(
+            printable("evil\x1b]0;owned\x07\nsession 9 started"),
+            "evil?]0;owned??session 9 started"
+        );
+        assert_eq!(printable(&"x".repeat(100)).len(), 64);
+        assert_eq!(printable("Téléphone"), "Téléphone");
     }
 }
