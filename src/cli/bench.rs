@@ -17,7 +17,7 @@ use stronglive::live::pairing::{PairingSecret, PairingStore, PairingUri};
 use stronglive::live::sender::{send_stream, SendOptions};
 use stronglive::live::server::{upscaling_sessions, LiveServer, ServerConfig, ServerEvent};
 use stronglive::media::{
-    DemuxItem, EncoderChoice, MediaWriter, OutputPlan, Quality, VideoDecoder, LAVFI_PREFIX,
+    EncoderChoice, MediaWriter, OutputPlan, Quality, VideoDecoder, LAVFI_PREFIX,
 };
 use stronglive::pipeline::metrics::MetricsSnapshot;
 use stronglive::pipeline::{
@@ -165,10 +165,8 @@ fn measure_decode(args: &BenchArgs, sizes: &[(u32, u32)], scratch: &Path) -> Res
         let mut decoder = VideoDecoder::open(&clip)?;
         let start = Instant::now();
         let mut frames = 0;
-        while let Some(item) = decoder.next_item()? {
-            if matches!(item, DemuxItem::Frame(_)) {
-                frames += 1;
-            }
+        while decoder.next_frame()?.is_some() {
+            frames += 1;
         }
         rows.push(Row {
             stage: "decode h264".into(),
@@ -324,11 +322,9 @@ fn encode_clip_with(source: &Path, out: &Path, encoder: &EncoderChoice) -> Resul
     )?;
     let name = writer.encoder_name().to_string();
     let mut frames = 0;
-    while let Some(item) = decoder.next_item()? {
-        if let DemuxItem::Frame(f) = item {
-            writer.write_frame(&f)?;
-            frames += 1;
-        }
+    while let Some(f) = decoder.next_frame()? {
+        writer.write_frame(&f)?;
+        frames += 1;
     }
     writer.finish()?;
     Ok((frames, name))

@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use stronglive::frame::YuvFrame;
-use stronglive::media::{DemuxItem, VideoDecoder};
+use stronglive::media::VideoDecoder;
 use stronglive::pipeline::adapt_video::{cut_pair, PATCH_SIDE, PHONE_CRF};
 use stronglive::pipeline::patches::EAGER_PATCHES_PER_S;
 use stronglive::pipeline::scene_cut::SceneCuts;
-use stronglive::pipeline::training_data::phone_stream_of;
+use stronglive::pipeline::training_data::{crop_to_scale_grid, phone_stream_of};
 use stronglive::sr::adapt::{AdaptConfig, Decision, FineTuner, PairBuffer, TunedLayers};
 use stronglive::sr::color::frame_to_rgb_cpu;
 use stronglive::sr::metrics::psnr_y;
@@ -220,20 +220,15 @@ fn print_summary(vs_generic: &[f64]) {
     );
 }
 
-/// Decode up to `MAX_FRAMES` frames, cropped to a multiple of 8 so the 1/4 stream has even
+/// Decode up to `MAX_FRAMES` frames, cropped so the 1/4 stream has even
 /// sides, make the phone's stream of them, and find the scene cuts in that stream.
 fn load_clip(path: &Path) -> Result<Clip> {
     let mut decoder = VideoDecoder::open(path)?;
     let mut frames: Vec<YuvFrame> = Vec::new();
-    while let Some(item) = decoder.next_item()? {
-        if let DemuxItem::Frame(frame) = item {
-            let (w, h) = (frame.width & !7, frame.height & !7);
-            let frame = stronglive::media::picture::crop(&frame, 0, 0, w, h)
-                .context("cannot crop the frame")?;
-            frames.push(frame);
-            if frames.len() == MAX_FRAMES {
-                break;
-            }
+    while let Some(frame) = decoder.next_frame()? {
+        frames.push(crop_to_scale_grid(frame, SCALE));
+        if frames.len() == MAX_FRAMES {
+            break;
         }
     }
     if frames.len() < SCORE_WINDOW * 2 {

@@ -147,6 +147,16 @@ impl VideoDecoder {
         self.passthrough.get(stream).copied().unwrap_or(false)
     }
 
+    /// Next frame, skipping the packets of copied tracks; `None` at the end of the file.
+    pub fn next_frame(&mut self) -> Result<Option<YuvFrame>, MediaError> {
+        while let Some(item) = self.next_item()? {
+            if let DemuxItem::Frame(frame) = item {
+                return Ok(Some(frame));
+            }
+        }
+        Ok(None)
+    }
+
     /// Next frame or copied packet, `None` at the end of the file.
     pub fn next_item(&mut self) -> Result<Option<DemuxItem>, MediaError> {
         loop {

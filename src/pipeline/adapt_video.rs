@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::frame::YuvFrame;
-use crate::media::{probe, DemuxItem, MediaError, VideoDecoder};
+use crate::media::{probe, MediaError, VideoDecoder};
 use crate::sr::adapt::{pair_patch, save_adapted, AdaptConfig, Decision, FineTuner, PairBuffer};
 use crate::sr::color::frame_to_rgb_cpu;
 use crate::sr::{load_model, ComputeDevice, SrError};
 
-use super::training_data::{phone_stream_of, GroundTruthError};
+use super::training_data::{crop_to_scale_grid, phone_stream_of, GroundTruthError};
 
 /// Side of the HR patches cut from the frames (24 LR pixels, the fine-tuner's crop).
 pub const PATCH_SIDE: u32 = 96;
@@ -196,12 +196,12 @@ fn video_pairs(video: &Path, scale: u32) -> Result<(PairBuffer, usize), VideoAda
     let (mut index, mut sampled) = (0u64, 0usize);
     let mut chunk = Vec::with_capacity(CHUNK);
     loop {
-        let item = decoder.next_item()?;
-        let at_end = item.is_none();
-        if let Some(DemuxItem::Frame(frame)) = item {
+        let frame = decoder.next_frame()?;
+        let at_end = frame.is_none();
+        if let Some(frame) = frame {
             index += 1;
             if (index - 1) % every == 0 && (sampled as u64) < MAX_SAMPLED_FRAMES {
-                chunk.push(stream_sized(frame, scale));
+                chunk.push(crop_to_scale_grid(frame, scale));
                 sampled += 1;
             }
         }
@@ -220,16 +220,6 @@ fn video_pairs(video: &Path, scale: u32) -> Result<(PairBuffer, usize), VideoAda
         });
     }
     Ok((buffer, sampled))
-}
-
-/// The frame cropped so that its 1/`scale` stream has even sides.
-fn stream_sized(frame: YuvFrame, scale: u32) -> YuvFrame {
-    let grid = 2 * scale;
-    let (w, h) = (frame.width / grid * grid, frame.height / grid * grid);
-    if (w, h) == (frame.width, frame.height) {
-        return frame;
-    }
-    crate::media::picture::crop(&frame, 0, 0, w, h).unwrap_or(frame)
 }
 
 /// `PATCHES_PER_FRAME` pairs of each full-size frame with its phone-stream LR frame.

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::frame::YuvFrame;
-use crate::media::{DemuxItem, VideoDecoder};
+use crate::media::VideoDecoder;
 use crate::sr::{load_model, ComputeDevice, DevicePreference, Upscaler};
 
 use super::JobError;
@@ -37,14 +37,12 @@ pub fn preview_frame(
         .min(MAX_FRAMES_TO_SEEK);
     let mut frame = None;
     let mut index = 0u64;
-    while let Some(item) = decoder.next_item()? {
-        if let DemuxItem::Frame(f) = item {
-            frame = Some(f);
-            if index == target {
-                break;
-            }
-            index += 1;
+    while let Some(f) = decoder.next_frame()? {
+        frame = Some(f);
+        if index == target {
+            break;
         }
+        index += 1;
     }
     let frame = frame.ok_or_else(|| JobError::Internal {
         path: input.to_path_buf(),

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use crate::frame::YuvFrame;
 use crate::media::attachment::remux_with_attachment;
-use crate::media::picture::{crop, resize};
+use crate::media::picture::resize;
 use crate::media::{
     DemuxItem, EncoderChoice, MediaError, MediaWriter, OutputPlan, Quality, VideoDecoder,
 };
@@ -29,6 +29,7 @@ use crate::sr::{load_model, ComputeDevice, SrError, Tensor, Upscaler};
 
 use super::scene_cut::SceneCuts;
 use super::srvc_playback::{pts_us, SRVC_FILENAME, SRVC_MIMETYPE};
+use super::training_data::crop_to_scale_grid;
 
 /// What to make.
 #[derive(Debug, Clone)]
@@ -221,16 +222,6 @@ impl Drop for TempFile {
     }
 }
 
-/// The HR frame cropped so its 1/scale size has even sides.
-fn hr_cropped(frame: YuvFrame, scale: u32) -> YuvFrame {
-    let grid = 2 * scale;
-    let (w, h) = (frame.width / grid * grid, frame.height / grid * grid);
-    if (w, h) == (frame.width, frame.height) {
-        return frame;
-    }
-    crop(&frame, 0, 0, w, h).unwrap_or(frame)
-}
-
 /// Pass 1: the LR video (libx265 at the CRF asked for), audio and subtitles copied.
 fn encode_lr(
     input: &Path,
@@ -269,12 +260,13 @@ fn encode_lr(
         }
         match item {
             DemuxItem::Frame(frame) => {
-                let small = resize(&hr_cropped(frame, options.scale), w, h).map_err(|what| {
-                    SrvcEncodeError::Input {
-                        path: input.to_path_buf(),
-                        what: format!("downscale: {what}"),
-                    }
-                })?;
+                let small =
+                    resize(&crop_to_scale_grid(frame, options.scale), w, h).map_err(|what| {
+                        SrvcEncodeError::Input {
+                            path: input.to_path_buf(),
+                            what: format!("downscale: {what}"),
+                        }
+                    })?;
                 writer.write_frame(&small)?;
             }
             DemuxItem::Packet(packet) => writer.write_passthrough(packet)?,
@@ -333,24 +325,12 @@ impl SegmentFrames {
         })
     }
 
-    fn next_frame(decoder: &mut VideoDecoder) -> Result<Option<YuvFrame>, MediaError> {
-        while let Some(item) = decoder.next_item()? {
-            if let DemuxItem::Frame(f) = item {
-                return Ok(Some(f));
-            }
-        }
-        Ok(None)
-    }
-
     fn next_pair(&mut self) -> Result<Option<(YuvFrame, YuvFrame)>, SrvcEncodeError> {
         if let Some(pair) = self.next.take() {
             return Ok(Some(pair));
         }
-        match (
-            Self::next_frame(&mut self.lr)?,
-            Self::next_frame(&mut self.hr)?,
-        ) {
-            (Some(lr), Some(hr)) => Ok(Some((lr, hr_cropped(hr, self.scale)))),
+        match (self.lr.next_frame()?, self.hr.next_frame()?) {
+            (Some(lr), Some(hr)) => Ok(Some((lr, crop_to_scale_grid(hr, self.scale)))),
             (None, None) => Ok(None),
             _ => Err(SrvcEncodeError::Input {
                 path: self.hr_path.clone(),

@@ -7,16 +7,14 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::frame::YuvFrame;
-use crate::media::{
-    DemuxItem, EncoderChoice, MediaError, MediaWriter, OutputPlan, Quality, VideoDecoder,
-};
+use crate::media::{EncoderChoice, MediaError, MediaWriter, OutputPlan, Quality, VideoDecoder};
 use crate::sr::color::frame_to_rgb_cpu;
 use crate::sr::metrics::{psnr_y, ssim_y};
 use crate::sr::{load_model, ComputeDevice, SrError, Upscaler};
 
 use super::srvc_encode::{srvc_encode, SrvcEncodeError, SrvcOptions};
 use super::srvc_playback::{model_stream_of, pts_us, SrvcPlayback};
+use super::training_data::crop_to_scale_grid;
 
 /// The ways of sending the HR video that are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +93,7 @@ pub fn srvc_eval(
     let mut points = Vec::new();
     for &crf in crfs {
         let full = work_dir.join(format!("full-crf{crf}.mkv"));
-        let seconds = encode_full_res(input, &full, crf)?;
+        let seconds = encode_full_res(input, &full, crf, options.scale)?;
         let (psnr, ssim) = quality(input, &full, None, None, options.scale, sample_every)?;
         let mut push = |p: RatePoint| {
             on_point(&p);
@@ -161,32 +159,27 @@ fn kbps(path: &Path, seconds: f64) -> f64 {
     std::fs::metadata(path).map_or(0.0, |m| m.len() as f64 * 8.0 / 1000.0 / seconds.max(1e-3))
 }
 
-/// The anchor: the HR video through libx265 at `crf`; returns its duration in seconds.
-fn encode_full_res(input: &Path, out: &Path, crf: u8) -> Result<f64, SrvcEvalError> {
+/// The anchor: the HR video (cropped like the SR methods' output) through H.265 at `crf`;
+/// returns its duration in seconds.
+fn encode_full_res(input: &Path, out: &Path, crf: u8, scale: u32) -> Result<f64, SrvcEvalError> {
     let mut decoder = VideoDecoder::open(input)?;
     let info = decoder.info().clone();
+    let grid = 2 * scale;
     let mut writer = MediaWriter::create(
         &OutputPlan {
             path: out.to_path_buf(),
-            width: info.video.width / 8 * 8,
-            height: info.video.height / 8 * 8,
+            width: info.video.width / grid * grid,
+            height: info.video.height / grid * grid,
             encoder: EncoderChoice::Hevc,
             quality: Quality::Crf(crf),
         },
         &decoder,
     )?;
-    while let Some(item) = decoder.next_item()? {
-        if let DemuxItem::Frame(f) = item {
-            writer.write_frame(&cropped(f, 8))?;
-        }
+    while let Some(frame) = decoder.next_frame()? {
+        writer.write_frame(&crop_to_scale_grid(frame, scale))?;
     }
     writer.finish()?;
     Ok(info.duration_s)
-}
-
-fn cropped(frame: YuvFrame, grid: u32) -> YuvFrame {
-    let (w, h) = (frame.width / grid * grid, frame.height / grid * grid);
-    crate::media::picture::crop(&frame, 0, 0, w, h).unwrap_or(frame)
 }
 
 /// Mean PSNR-Y and SSIM-Y of `candidate`'s frames (upscaled by `upscaler` when given, with the
@@ -208,7 +201,7 @@ fn quality(
     let time_base = cand.time_base();
     let (mut sum_p, mut sum_s, mut n, mut index) = (0.0, 0.0, 0usize, 0usize);
     let cpu = ComputeDevice::cpu().device;
-    while let (Some(truth), Some(frame)) = (next_frame(&mut hr)?, next_frame(&mut cand)?) {
+    while let (Some(truth), Some(frame)) = (hr.next_frame()?, cand.next_frame()?) {
         if let (Some(p), Some(up)) = (playback.as_mut(), upscaler) {
             if let Some(w) = p.weights_at(pts_us(frame.pts, time_base)) {
                 let network = up.model().as_network().expect("SRVC runs a network");
@@ -219,7 +212,7 @@ fn quality(
         if (index - 1) % every.max(1) != 0 {
             continue;
         }
-        let truth = frame_to_rgb_cpu(&cropped(truth, 8)).map_err(sr_err)?;
+        let truth = frame_to_rgb_cpu(&crop_to_scale_grid(truth, scale)).map_err(sr_err)?;
         let out = match upscaler {
             Some(up) => up
                 .upscale_rgb(&frame_to_rgb_cpu(&frame).map_err(sr_err)?)
@@ -233,15 +226,6 @@ fn quality(
         n += 1;
     }
     Ok((sum_p / n.max(1) as f64, sum_s / n.max(1) as f64))
-}
-
-fn next_frame(decoder: &mut VideoDecoder) -> Result<Option<YuvFrame>, MediaError> {
-    while let Some(item) = decoder.next_item()? {
-        if let DemuxItem::Frame(f) = item {
-            return Ok(Some(f));
-        }
-    }
-    Ok(None)
 }
 
 /// Bjøntegaard delta rate of `test` against `anchor` (each: (kbit/s, PSNR) points): the mean

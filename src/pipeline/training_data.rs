@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::frame::ColorInfo;
 use crate::media::roundtrip::h264_round_trip;
-use crate::media::{DemuxItem, MediaError, VideoDecoder};
+use crate::media::{MediaError, VideoDecoder};
 use crate::sr::color::{frame_to_rgb_cpu, frames_to_rgb_batch, rgb_batch_to_frames};
 use crate::sr::metrics::quantize;
 use crate::sr::train::LrDegradation;
@@ -63,21 +63,27 @@ impl VideoGroundTruth {
 
     /// The next scored frame and its name ("frame N"), or `None` at the end.
     pub fn next_frame(&mut self) -> Result<Option<(String, Tensor)>, GroundTruthError> {
-        loop {
-            match self.decoder.next_item()? {
-                None => return Ok(None),
-                Some(DemuxItem::Frame(frame)) => {
-                    let index = self.index;
-                    self.index += 1;
-                    if index % self.every == 0 {
-                        let rgb = frame_to_rgb_cpu(&frame)?;
-                        return Ok(Some((format!("frame {index}"), rgb)));
-                    }
-                }
-                Some(DemuxItem::Packet(_)) => {}
+        while let Some(frame) = self.decoder.next_frame()? {
+            let index = self.index;
+            self.index += 1;
+            if index % self.every == 0 {
+                let rgb = frame_to_rgb_cpu(&frame)?;
+                return Ok(Some((format!("frame {index}"), rgb)));
             }
         }
+        Ok(None)
     }
+}
+
+/// `frame` cropped (from the top left) so that its 1/`scale` version has even sides: what a
+/// phone streaming at that scale shows of it.
+pub fn crop_to_scale_grid(frame: crate::frame::YuvFrame, scale: u32) -> crate::frame::YuvFrame {
+    let grid = 2 * scale;
+    let (w, h) = (frame.width / grid * grid, frame.height / grid * grid);
+    if (w, h) == (frame.width, frame.height) {
+        return frame;
+    }
+    crate::media::picture::crop(&frame, 0, 0, w, h).unwrap_or(frame)
 }
 
 /// What a phone streaming at 1/`scale` of its camera would deliver from these full-resolution
