@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
+use crate::frame::YuvFrame;
 use crate::media::annexb;
 use crate::media::h264::{EncodedUnit, H264StreamDecoder};
 use crate::media::ingest::StreamDescription;
@@ -316,19 +317,8 @@ impl Decoding {
                 }
             }
         }
-        let frame_duration = (1e6 / self.description.fps_or_default()).round() as i64;
-        for mut frame in decoder.flush() {
-            frame.duration = frame_duration;
-            let frame = Arc::new(frame);
-            let scene = self
-                .learning
-                .as_mut()
-                .map_or(0, |feed| feed.remember(Arc::clone(&frame)));
-            self.queue.push(DecodedFrame {
-                frame,
-                received: Instant::now(),
-                scene,
-            });
+        for frame in decoder.flush() {
+            self.hand_to_sr(frame, Instant::now());
         }
         self.queue.finish();
         self.recorder.end();
@@ -410,29 +400,34 @@ impl Decoding {
             }
         }
         self.frames_seen += frames.len() as u64;
-        let frame_duration = (1e6 / self.description.fps_or_default()).round() as i64;
-        for mut frame in frames {
+        for frame in frames {
             if self.description.width == 0 {
                 self.description.width = frame.width;
                 self.description.height = frame.height;
             }
-            frame.duration = frame_duration;
-            let frame = Arc::new(frame);
-            let scene = self
-                .learning
-                .as_mut()
-                .map_or(0, |feed| feed.remember(Arc::clone(&frame)));
             self.metrics
                 .on_decoded(decode_time, (frame.width, frame.height));
-            if self.queue.push(DecodedFrame {
-                frame,
-                received,
-                scene,
-            }) {
+            if self.hand_to_sr(frame, received) {
                 self.metrics.on_sr_dropped();
             }
             self.metrics.set_sr_queue_depth(self.queue.len());
         }
+    }
+
+    /// A decoded frame, timed by the stream's frame rate, shown to the learner (which says
+    /// which scene it belongs to) and queued for SR; true when the queue dropped an older one.
+    fn hand_to_sr(&mut self, mut frame: YuvFrame, received: Instant) -> bool {
+        frame.duration = (1e6 / self.description.fps_or_default()).round() as i64;
+        let frame = Arc::new(frame);
+        let scene = self
+            .learning
+            .as_mut()
+            .map_or(0, |feed| feed.remember(Arc::clone(&frame)));
+        self.queue.push(DecodedFrame {
+            frame,
+            received,
+            scene,
+        })
     }
 
     fn record_unit(&mut self, unit: EncodedUnit) {
