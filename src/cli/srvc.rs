@@ -21,19 +21,61 @@ pub enum SrvcCommand {
     Eval(EvalArgs),
 }
 
+/// How the model stream is made (shared by `encode` and `eval`).
+#[derive(Args)]
+pub struct ModelStreamArgs {
+    #[arg(long, default_value_t = 4)]
+    pub scale: u32,
+    /// Segment length in seconds (one weight update each; a scene cut also starts one).
+    #[arg(long, default_value_t = 5.0)]
+    pub segment: f64,
+    /// Share of the weights streamed per segment.
+    #[arg(long, default_value_t = 0.01)]
+    pub fraction: f64,
+    #[arg(long, default_value = "fmen-tiny-x4")]
+    pub base: String,
+    /// Training steps per segment (the masked pass; the first pass takes half as many).
+    #[arg(long, default_value_t = 100)]
+    pub steps: u32,
+    /// Adam learning rate of the segment training.
+    #[arg(long, default_value_t = SegmentTraining::default().learning_rate)]
+    pub lr: f64,
+    #[arg(long, default_value = "int8", value_parser = parse_quantization)]
+    pub quantization: Quantization,
+}
+
+impl ModelStreamArgs {
+    /// The encoder's options at `crf`, after checking the values.
+    fn options(&self, crf: u8) -> Result<SrvcOptions> {
+        if !(0.0..=1.0).contains(&self.fraction) || self.fraction == 0.0 {
+            bail!("--fraction {}: must be in (0, 1]", self.fraction);
+        }
+        if self.segment <= 0.0 {
+            bail!("--segment {}: must be positive", self.segment);
+        }
+        Ok(SrvcOptions {
+            base: self.base.clone(),
+            scale: self.scale,
+            crf,
+            segment_s: self.segment,
+            training: SegmentTraining {
+                steps: self.steps,
+                fraction: self.fraction,
+                learning_rate: self.lr,
+                ..SegmentTraining::default()
+            },
+            quantization: self.quantization,
+        })
+    }
+}
+
 #[derive(Args)]
 pub struct EvalArgs {
     pub input: PathBuf,
     #[arg(long, value_delimiter = ',', default_value = "24,28,32,36")]
     pub crf: Vec<u8>,
-    #[arg(long, default_value_t = 5.0)]
-    pub segment: f64,
-    #[arg(long, default_value_t = 0.01)]
-    pub fraction: f64,
-    #[arg(long, default_value = "fmen-tiny-x4")]
-    pub base: String,
-    #[arg(long, default_value_t = 100)]
-    pub steps: u32,
+    #[command(flatten)]
+    pub stream: ModelStreamArgs,
     /// Score every N-th frame.
     #[arg(long, default_value_t = 5)]
     pub sample_every: usize,
@@ -50,27 +92,11 @@ pub struct EncodeArgs {
     /// Output (.mkv: the model stream is a Matroska attachment).
     #[arg(short, long)]
     pub output: PathBuf,
-    #[arg(long, default_value_t = 4)]
-    pub scale: u32,
-    /// libx265 CRF of the LR video.
+    /// CRF of the LR video (H.265).
     #[arg(long, default_value_t = 28)]
     pub crf: u8,
-    /// Segment length in seconds (one weight update each).
-    #[arg(long, default_value_t = 5.0)]
-    pub segment: f64,
-    /// Share of the weights streamed per segment.
-    #[arg(long, default_value_t = 0.01)]
-    pub fraction: f64,
-    #[arg(long, default_value = "fmen-tiny-x4")]
-    pub base: String,
-    /// Training steps per segment (the masked pass; the first pass takes half as many).
-    #[arg(long, default_value_t = 100)]
-    pub steps: u32,
-    /// Adam learning rate of the segment training.
-    #[arg(long, default_value_t = SegmentTraining::default().learning_rate)]
-    pub lr: f64,
-    #[arg(long, default_value = "int8", value_parser = parse_quantization)]
-    pub quantization: Quantization,
+    #[command(flatten)]
+    pub stream: ModelStreamArgs,
     #[arg(long, default_value = "auto")]
     pub device: DevicePreference,
     #[arg(short = 'y', long)]
@@ -95,25 +121,16 @@ pub fn run(command: &SrvcCommand) -> Result<ExitCode> {
 
 fn eval(args: &EvalArgs) -> Result<ExitCode> {
     use stronglive::pipeline::srvc_eval::{bd_rate, srvc_eval, Method};
+    let options = args.stream.options(SrvcOptions::default().crf)?;
     let device = ComputeDevice::select(args.device)?;
-    let options = SrvcOptions {
-        base: args.base.clone(),
-        segment_s: args.segment,
-        training: SegmentTraining {
-            steps: args.steps,
-            fraction: args.fraction,
-            ..SegmentTraining::default()
-        },
-        ..SrvcOptions::default()
-    };
     let work = tempfile_dir()?;
     println!(
         "SRVC rate-quality on {}: {} ({:.1}% per {} s segment, {} steps), H.265 (hevc_nvenc or libx265), PSNR-Y/SSIM-Y vs the HR frames (every {}th frame), {}",
         args.input.display(),
-        args.base,
-        args.fraction * 100.0,
-        args.segment,
-        args.steps,
+        options.base,
+        options.training.fraction * 100.0,
+        options.segment_s,
+        options.training.steps,
         args.sample_every,
         device.label()
     );
@@ -197,37 +214,19 @@ fn encode(args: &EncodeArgs) -> Result<ExitCode> {
             args.output.display()
         );
     }
-    if !(0.0..=1.0).contains(&args.fraction) || args.fraction == 0.0 {
-        bail!("--fraction {}: must be in (0, 1]", args.fraction);
-    }
-    if args.segment <= 0.0 {
-        bail!("--segment {}: must be positive", args.segment);
-    }
+    let options = args.stream.options(args.crf)?;
     let device = ComputeDevice::select(args.device)?;
-    let options = SrvcOptions {
-        base: args.base.clone(),
-        scale: args.scale,
-        crf: args.crf,
-        segment_s: args.segment,
-        training: SegmentTraining {
-            steps: args.steps,
-            fraction: args.fraction,
-            learning_rate: args.lr,
-            ..SegmentTraining::default()
-        },
-        quantization: args.quantization,
-    };
     println!(
         "{} -> {}: LR x1/{} H.265 CRF {}, {} s segments, {:.1}% of {} per segment ({:?}), {} steps on {}",
         args.input.display(),
         args.output.display(),
-        args.scale,
-        args.crf,
-        args.segment,
-        args.fraction * 100.0,
-        args.base,
-        args.quantization,
-        args.steps,
+        options.scale,
+        options.crf,
+        options.segment_s,
+        options.training.fraction * 100.0,
+        options.base,
+        options.quantization,
+        options.training.steps,
         device.label()
     );
     let never = std::sync::atomic::AtomicBool::new(false);
