@@ -4,42 +4,19 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-use common::{bin, count_frames, ffmpeg};
+use common::{count_frames, ffmpeg};
 
+/// `stronglive adapt ARGS...` saving into `models`.
 fn adapt(models: &Path, args: &[&str]) -> common::Run {
-    let out = Command::new(bin())
-        .arg("adapt")
-        .args(args)
-        .env("STRONGLIVE_MODELS", models)
-        .output()
-        .expect("run stronglive adapt");
-    common::Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let mut all = vec!["adapt"];
+    all.extend_from_slice(args);
+    common::stronglive_with_env(&all, &[("STRONGLIVE_MODELS", models)])
 }
 
-/// The bundled natural clip (a pan over a photo) as a 640x352 "camera" video.
+/// The bundled natural clip (a pan over a photo) as a 4 s 640x352 "camera" video.
 fn camera_clip(out: &Path) {
-    ffmpeg(&[
-        "-i",
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("assets/demo-540p.mp4")
-            .to_str()
-            .unwrap(),
-        "-vf",
-        "scale=640:360,crop=640:352:0:0",
-        "-t",
-        "4",
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        out.to_str().unwrap(),
-    ]);
+    common::demo_camera(out, ",trim=0:4");
 }
 
 #[test]
@@ -94,17 +71,18 @@ fn adapt_learns_a_video_and_the_model_upscales_at_once() {
         "6",
         small.to_str().unwrap(),
     ]);
-    let up = Command::new(bin())
-        .args(["upscale", small.to_str().unwrap(), "--model", "my-scene"])
-        .args(["--encoder", "libx264"])
-        .env("STRONGLIVE_MODELS", &models)
-        .output()
-        .unwrap();
-    assert!(
-        up.status.success(),
-        "{}",
-        String::from_utf8_lossy(&up.stderr)
+    let up = common::stronglive_with_env(
+        &[
+            "upscale",
+            small.to_str().unwrap(),
+            "--model",
+            "my-scene",
+            "--encoder",
+            "libx264",
+        ],
+        &[("STRONGLIVE_MODELS", &models)],
     );
+    assert_eq!(up.code, Some(0), "{}", up.stderr);
     assert_eq!(count_frames(&dir.path().join("small_x4.mp4")), 6);
 
     // The name is taken now: a second run refuses instead of overwriting.

@@ -929,8 +929,9 @@ fn live_service_records_a_take_switched_on_and_off_mid_stream() {
 }
 
 /// `serve --learn` recording into `record`, saving models into `models`, with `camera` sent to
-/// it at 1/4 size (160x88) by the reference sender; returns the frames sent and serve's output.
-fn stream_while_learning(camera: &Path, models: &Path, record: &Path) -> (u64, String) {
+/// it at 1/4 size (160x88) by the reference sender. Every frame sent is upscaled and recorded,
+/// through however many weight swaps happen; returns serve's output and its learning summary.
+fn stream_while_learning(camera: &Path, models: &Path, record: &Path) -> (String, String) {
     let serve = Serve::start_with_env(
         &[
             "--model",
@@ -957,25 +958,19 @@ fn stream_while_learning(camera: &Path, models: &Path, record: &Path) -> (u64, S
     assert!(sent >= 200, "{sent_out}");
     let (code, out) = serve.wait_exit(Duration::from_secs(240));
     assert_eq!(code, 0, "{out}");
-    (sent, out)
-}
-
-/// The demo clip as a 640x352 "camera": `filter` after the scaling, `seconds` long.
-fn demo_camera(out: &Path, filter: &str) {
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo-540p.mp4");
-    common::ffmpeg(&[
-        "-i",
-        demo.to_str().unwrap(),
-        "-filter_complex",
-        &format!("[0:v]scale=640:360,crop=640:352:0:0{filter}[v]"),
-        "-map",
-        "[v]",
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        out.to_str().unwrap(),
-    ]);
+    assert!(
+        out.contains(&format!(
+            "{sent} frames decoded, {sent} upscaled, 0 dropped"
+        )),
+        "{out}"
+    );
+    assert_eq!(count_frames(&record.join("session-1-x4.mp4")), sent);
+    let learned = out
+        .lines()
+        .find(|l| l.starts_with("session 1 learned:"))
+        .unwrap_or_else(|| panic!("no learning summary:\n{out}"))
+        .to_string();
+    (out, learned)
 }
 
 /// A scene cut mid-stream: SR goes back to the generic weights at the cut's first frame (the
@@ -988,22 +983,11 @@ fn a_scene_cut_sends_sr_back_to_the_generic_weights_at_its_first_frame() {
     let (models, record) = (dir.path().join("models"), dir.path().join("rec"));
     // 4 s of the demo's pan, then its last 4 s flipped, recoloured and brightened.
     let camera = dir.path().join("cut.mp4");
-    demo_camera(
+    common::demo_camera(
         &camera,
         ",split[x][y];[x]trim=0:4,setpts=PTS-STARTPTS[a];[y]trim=4:8,setpts=PTS-STARTPTS,vflip,hue=h=120,eq=brightness=0.25[b];[a][b]concat=n=2:v=1",
     );
-    let (sent, out) = stream_while_learning(&camera, &models, &record);
-    assert!(
-        out.contains(&format!(
-            "{sent} frames decoded, {sent} upscaled, 0 dropped"
-        )),
-        "{out}"
-    );
-    assert_eq!(count_frames(&record.join("session-1-x4.mp4")), sent);
-    let learned = out
-        .lines()
-        .find(|l| l.starts_with("session 1 learned:"))
-        .unwrap_or_else(|| panic!("no learning summary:\n{out}"));
+    let (_, learned) = stream_while_learning(&camera, &models, &record);
     assert!(learned.ends_with(", 1 scene cut(s)"), "{learned}");
     let log = std::fs::read_to_string(record.join("session-1-x4.log")).unwrap();
     let cut = log
@@ -1034,20 +1018,8 @@ fn live_learning_adapts_the_model_mid_stream_and_keeps_it() {
     let record = dir.path().join("rec");
     // A natural picture panning (the bundled demo), as a 640x352 "camera" streaming 160x88.
     let camera = dir.path().join("camera.mp4");
-    demo_camera(&camera, "");
-    let (sent, out) = stream_while_learning(&camera, &models, &record);
-    // Every frame upscaled and recorded, through however many weight swaps happened.
-    assert!(
-        out.contains(&format!(
-            "{sent} frames decoded, {sent} upscaled, 0 dropped"
-        )),
-        "{out}"
-    );
-    assert_eq!(count_frames(&record.join("session-1-x4.mp4")), sent);
-    let learned = out
-        .lines()
-        .find(|l| l.starts_with("session 1 learned:"))
-        .unwrap_or_else(|| panic!("no learning summary:\n{out}"));
+    common::demo_camera(&camera, "");
+    let (out, learned) = stream_while_learning(&camera, &models, &record);
     let version: u64 = learned
         .split("model v")
         .nth(1)
@@ -1106,23 +1078,18 @@ fn live_learning_adapts_the_model_mid_stream_and_keeps_it() {
         "5",
         small.to_str().unwrap(),
     ]);
-    let upscaled = Command::new(bin())
-        .args([
+    let upscaled = common::stronglive_with_env(
+        &[
             "upscale",
             small.to_str().unwrap(),
             "--model",
             name,
             "--encoder",
             "libx264",
-        ])
-        .env("STRONGLIVE_MODELS", &models)
-        .output()
-        .unwrap();
-    assert!(
-        upscaled.status.success(),
-        "{}",
-        String::from_utf8_lossy(&upscaled.stderr)
+        ],
+        &[("STRONGLIVE_MODELS", &models)],
     );
+    assert_eq!(upscaled.code, Some(0), "{}", upscaled.stderr);
     assert_eq!(count_frames(&dir.path().join("small_x4.mp4")), 5);
 }
 

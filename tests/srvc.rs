@@ -14,6 +14,17 @@ use stronglive::sr::srvc::{
 };
 use stronglive::sr::{load_model, ComputeDevice};
 
+/// The shipped CPU-tier model's weights, flattened.
+fn tiny_base() -> FlatWeights {
+    let model = load_model("fmen-tiny-x4", 4, &ComputeDevice::cpu()).unwrap();
+    FlatWeights::of(&model.as_network().unwrap().weights()).unwrap()
+}
+
+/// A x4 stream header for `base` under this name and architecture.
+fn header_for(base: &FlatWeights, name: &str, architecture: &str, q: Quantization) -> StreamHeader {
+    StreamHeader::for_weights(name, base, architecture, serde_json::Value::Null, 4, q)
+}
+
 /// Deterministic pseudo-random weights change, as segment training would make.
 fn nudged(values: &[f32], seed: u64) -> Vec<f32> {
     values
@@ -43,21 +54,11 @@ fn python_reader(stream: &Path, base: &Path, out: &Path) -> std::process::Output
 #[test]
 fn the_python_reader_rebuilds_the_decoders_weights_bit_for_bit() {
     let dir = tempfile::tempdir().unwrap();
-    let model = load_model("fmen-tiny-x4", 4, &ComputeDevice::cpu()).unwrap();
-    let base = FlatWeights::of(&model.as_network().unwrap().weights()).unwrap();
+    let base = tiny_base();
     let base_file = dir.path().join("base.safetensors");
     save_weights(&base.to_weights(0).tensors, &base_file).unwrap();
     for quantization in [Quantization::Int8, Quantization::Fp16] {
-        let header = StreamHeader {
-            base: "fmen-tiny-x4".into(),
-            base_sha256: base.sha256(),
-            architecture: "fmen".into(),
-            hyperparameters: serde_json::Value::Null,
-            scale: 4,
-            quantization,
-            tensors: base.layout(),
-            parameters: base.values.len() as u64,
-        };
+        let header = header_for(&base, "fmen-tiny-x4", "fmen", quantization);
         let mut stream = Vec::new();
         write_header(&mut stream, &header);
         // Three segments, each 1% of the weights, warm-started from the previous decoder state.
@@ -131,18 +132,8 @@ fn the_python_reader_rebuilds_the_decoders_weights_bit_for_bit() {
 #[test]
 fn the_python_reader_refuses_another_base_model() {
     let dir = tempfile::tempdir().unwrap();
-    let model = load_model("fmen-tiny-x4", 4, &ComputeDevice::cpu()).unwrap();
-    let base = FlatWeights::of(&model.as_network().unwrap().weights()).unwrap();
-    let header = StreamHeader {
-        base: "fmen-tiny-x4".into(),
-        base_sha256: base.sha256(),
-        architecture: "fmen".into(),
-        hyperparameters: serde_json::Value::Null,
-        scale: 4,
-        quantization: Quantization::Int8,
-        tensors: base.layout(),
-        parameters: base.values.len() as u64,
-    };
+    let base = tiny_base();
+    let header = header_for(&base, "fmen-tiny-x4", "fmen", Quantization::Int8);
     let mut stream = Vec::new();
     write_header(&mut stream, &header);
     let stream_file = dir.path().join("model.srvc");
@@ -347,18 +338,9 @@ fn an_srvc_file_for_a_missing_or_different_base_is_refused() {
         &["-pix_fmt", "yuv420p"],
         &lr,
     );
-    let model = load_model("fmen-tiny-x4", 4, &ComputeDevice::cpu()).unwrap();
-    let base = FlatWeights::of(&model.as_network().unwrap().weights()).unwrap();
-    let header = |name: &str, architecture: &str| StreamHeader {
-        base: name.into(),
-        base_sha256: base.sha256(),
-        architecture: architecture.into(),
-        hyperparameters: serde_json::Value::Null,
-        scale: 4,
-        quantization: Quantization::Int8,
-        tensors: base.layout(),
-        parameters: base.values.len() as u64,
-    };
+    let base = tiny_base();
+    let header =
+        |name: &str, architecture: &str| header_for(&base, name, architecture, Quantization::Int8);
     for (name, h, says) in [
         (
             "missing",

@@ -129,16 +129,14 @@ pub fn srvc_encode(
     })?;
     let base = FlatWeights::of(&network.weights()).map_err(sr_err)?;
     let card = network.card().clone();
-    let header = StreamHeader {
-        base: options.base.clone(),
-        base_sha256: base.sha256(),
-        architecture: card.architecture.clone(),
-        hyperparameters: card.hyperparameters.clone(),
-        scale: options.scale,
-        quantization: options.quantization,
-        tensors: base.layout(),
-        parameters: base.values.len() as u64,
-    };
+    let header = StreamHeader::for_weights(
+        &options.base,
+        &base,
+        &card.architecture,
+        card.hyperparameters.clone(),
+        options.scale,
+        options.quantization,
+    );
     let lr_file = TempFile(hidden_sibling(output, "lr.mkv"));
     let (lr_w, lr_h) = encode_lr(input, &lr_file.0, options, cancel)?;
     let mut trainer =

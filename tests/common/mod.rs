@@ -33,6 +33,25 @@ pub fn test_pattern(spec: &str, extra: &[&str], out: &Path) {
     ffmpeg(&args);
 }
 
+/// The bundled demo (a natural pan over a photo) as a 640x352 "camera" clip; `filter` is
+/// appended to the scaling (e.g. a trim or a scene cut made of two parts).
+pub fn demo_camera(out: &Path, filter: &str) {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo-540p.mp4");
+    ffmpeg(&[
+        "-i",
+        demo.to_str().unwrap(),
+        "-filter_complex",
+        &format!("[0:v]scale=640:360,crop=640:352:0:0{filter}[v]"),
+        "-map",
+        "[v]",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        out.to_str().unwrap(),
+    ]);
+}
+
 /// Half a second of 64x48 at 10 fps (5 frames), H.264 4:2:0: the cheapest real input.
 pub fn tiny_clip(out: &Path) {
     test_pattern(
@@ -111,8 +130,14 @@ pub struct Run {
 }
 
 pub fn stronglive(args: &[&str]) -> Run {
+    stronglive_with_env(args, &[])
+}
+
+/// `stronglive ARGS...` with extra environment variables (e.g. `STRONGLIVE_MODELS`).
+pub fn stronglive_with_env(args: &[&str], env: &[(&str, &Path)]) -> Run {
     let out: Output = Command::new(bin())
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("run stronglive");
     Run {

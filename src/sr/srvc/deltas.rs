@@ -86,6 +86,30 @@ fn sorted(weights: &Weights) -> Vec<&(String, Tensor)> {
     tensors
 }
 
+impl StreamHeader {
+    /// The header of a stream of changes to `base` (named `name`, of this architecture and
+    /// scale): its hash and layout come from the weights themselves.
+    pub fn for_weights(
+        name: &str,
+        base: &FlatWeights,
+        architecture: &str,
+        hyperparameters: serde_json::Value,
+        scale: u32,
+        quantization: Quantization,
+    ) -> Self {
+        Self {
+            base: name.to_string(),
+            base_sha256: base.sha256(),
+            architecture: architecture.to_string(),
+            hyperparameters,
+            scale,
+            quantization,
+            tensors: base.layout(),
+            parameters: base.values.len() as u64,
+        }
+    }
+}
+
 /// Positions of the `fraction` largest |new - old| changes (at least one), ascending.
 pub fn top_changes(old: &[f32], new: &[f32], fraction: f64) -> Vec<u32> {
     let k = ((old.len() as f64 * fraction).ceil() as usize).clamp(1, old.len().max(1));
