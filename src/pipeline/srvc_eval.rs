@@ -123,8 +123,8 @@ pub fn srvc_eval(
         ] {
             let playback = if with_stream {
                 let bytes = model_stream_of(&lr)?.expect("srvc encode attaches the stream");
-                let base = load_model(&options.base, options.scale, device).map_err(sr_err)?;
-                Some(SrvcPlayback::new(&lr, &bytes, base.as_ref()).map_err(|e| {
+                // Checked against the generic model, whose weights never change here.
+                Some(SrvcPlayback::new(&lr, &bytes, generic.model()).map_err(|e| {
                     SrvcEvalError::Sr {
                         path: lr.clone(),
                         source: SrError::Training(e.to_string()),
