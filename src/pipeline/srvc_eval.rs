@@ -124,12 +124,14 @@ pub fn srvc_eval(
             let playback = if with_stream {
                 let bytes = model_stream_of(&lr)?.expect("srvc encode attaches the stream");
                 // Checked against the generic model, whose weights never change here.
-                Some(SrvcPlayback::new(&lr, &bytes, generic.model()).map_err(|e| {
-                    SrvcEvalError::Sr {
-                        path: lr.clone(),
-                        source: SrError::Training(e.to_string()),
-                    }
-                })?)
+                Some(
+                    SrvcPlayback::new(&lr, &bytes, generic.model()).map_err(|e| {
+                        SrvcEvalError::Sr {
+                            path: lr.clone(),
+                            source: SrError::Training(e.to_string()),
+                        }
+                    })?,
+                )
             } else {
                 None
             };
