@@ -7,6 +7,7 @@
 
 pub mod atomic_file;
 pub mod frame;
+pub mod nvidia;
 pub mod sr;
 
 #[cfg(feature = "media")]

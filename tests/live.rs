@@ -867,7 +867,7 @@ fn live_service_records_a_take_switched_on_and_off_mid_stream() {
     let service = LiveService::start(
         PairingStore::in_dir(&dir.path().join("config")),
         "bicubic".into(),
-        stronglive::sr::DevicePreference::Cpu,
+        stronglive::sr::DevicePreference::CPU,
         || {},
     )
     .unwrap();

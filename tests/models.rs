@@ -98,6 +98,55 @@ fn published_fmen_checkpoint_reproduces_reference_output() {
     assert!((p_bic - 33.84).abs() < 0.05, "bicubic PSNR-Y {p_bic}");
 }
 
+/// The precision and memory layout the engine picks for this CPU (and bf16 forced, which
+/// machines with AVX512-BF16 or AMX pick) score within 0.02 dB of plain fp32 NCHW on the
+/// reference crop, through the upscaler that production uses.
+#[test]
+fn every_precision_path_stays_within_0_02_db_of_fp32() {
+    let dir = tempfile::tempdir().unwrap();
+    let weights = reference_safetensors(dir.path());
+    let card_path = dir.path().join("fmen_x4.json");
+    write_card(
+        &card_path,
+        &Architecture::Fmen(FmenConfig::published_x4()),
+        255.0,
+    );
+    std::fs::rename(&weights, card_path.with_extension("safetensors")).unwrap();
+    let lr = to_unit(&load_rgb8(&reference_dir().join("fmen_x4_lr.png")).unwrap());
+    let hr = to_unit(&load_rgb8(&reference_dir().join("fmen_x4_hr.png")).unwrap());
+    let score = |device: ComputeDevice| {
+        let model = load_model(card_path.to_str().unwrap(), 4, &device).unwrap();
+        let upscaler = stronglive::sr::Upscaler::new(model, device);
+        let sr = upscaler.upscale_rgb(&lr).unwrap().to_kind(Kind::Float);
+        psnr_y(&sr.clamp(0.0, 1.0), &hr, 4)
+    };
+    let fp32_nchw = score(ComputeDevice {
+        kind: Kind::Float,
+        channels_last: false,
+        ..ComputeDevice::cpu()
+    });
+    assert!((fp32_nchw - 36.45).abs() < 0.05, "fp32 NCHW {fp32_nchw}");
+    let chosen = ComputeDevice::cpu();
+    let label = chosen.label();
+    let bf16 = ComputeDevice::cpu()
+        .with_precision(stronglive::sr::Precision::Bf16)
+        .unwrap();
+    for (what, psnr) in [(label.as_str(), score(chosen)), ("cpu bf16", score(bf16))] {
+        assert!(
+            (psnr - fp32_nchw).abs() < 0.02,
+            "{what}: {psnr:.4} dB vs fp32 NCHW {fp32_nchw:.4} dB"
+        );
+    }
+    // fp16 has no fast CPU kernels: asking for it is an error naming the device
+    let err = ComputeDevice::cpu()
+        .with_precision(stronglive::sr::Precision::Fp16)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("fp16") && err.to_string().contains("cpu"),
+        "{err}"
+    );
+}
+
 #[test]
 fn training_form_folds_into_inference_form_exactly() {
     tch::manual_seed(7);
@@ -274,6 +323,13 @@ torch.manual_seed(0)
 torch.jit.trace(Sr(4).eval(), torch.rand(1, 3, 8, 8)).save(sys.argv[1] + "/x4.pt")
 torch.jit.trace(Sr(2).eval(), torch.rand(1, 3, 8, 8)).save(sys.argv[1] + "/x2.pt")
 torch.jit.trace(Gray().eval(), torch.rand(1, 3, 8, 8)).save(sys.argv[1] + "/gray.pt")
+# a kernel captured from outside the module is traced as an fp32 constant: casting the module
+# to a reduced precision leaves it fp32, and the conv then refuses a bf16/fp16 input
+kernel = torch.rand(12, 3, 3, 3)
+class Constant(torch.nn.Module):
+    def forward(self, x):
+        return torch.nn.functional.pixel_shuffle(torch.nn.functional.conv2d(x, kernel, padding=1), 2)
+torch.jit.trace(Constant().eval(), torch.rand(1, 3, 8, 8)).save(sys.argv[1] + "/constant.pt")
 "#;
     let status = Command::new(common::python())
         .args(["-c", script, dir.path().to_str().unwrap()])
@@ -287,6 +343,17 @@ torch.jit.trace(Gray().eval(), torch.rand(1, 3, 8, 8)).save(sys.argv[1] + "/gray
         tch::no_grad(|| model.forward(&Tensor::rand([1, 3, 30, 50], (Kind::Float, Device::Cpu))))
             .unwrap();
     assert_eq!(out.size(), [1, 3, 120, 200]);
+
+    // in bf16 the fp32-constant module fails its probe, is loaded again in fp32 and runs on
+    // the device's bf16 input (cast by the model, not refused)
+    let bf16 = ComputeDevice::cpu()
+        .with_precision(stronglive::sr::Precision::Bf16)
+        .unwrap();
+    let path = dir.path().join("constant.pt");
+    let model = load_model(path.to_str().unwrap(), 2, &bf16).unwrap();
+    let input = Tensor::rand([1, 3, 10, 12], (Kind::BFloat16, Device::Cpu));
+    let out = tch::no_grad(|| model.forward(&input)).unwrap();
+    assert_eq!(out.size(), [1, 3, 20, 24]);
 
     let err = load_model(dir.path().join("x2.pt").to_str().unwrap(), 4, &device)
         .err()

@@ -127,7 +127,7 @@ impl StudioApp {
             match LiveService::start(
                 PairingStore::default_location(),
                 "auto".into(),
-                DevicePreference::Auto,
+                DevicePreference::AUTO,
                 move || ctx.request_repaint(),
             ) {
                 Ok(service) => app.live.attach(service),

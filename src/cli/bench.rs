@@ -26,7 +26,7 @@ use stronglive::pipeline::{
 use stronglive::sr::adapt::TunedLayers;
 use stronglive::sr::registry::ModelRegistry;
 use stronglive::sr::{
-    load_model, model::gflops_per_frame, ComputeDevice, DevicePreference, Upscaler,
+    load_model, model::gflops_per_frame, ComputeDevice, DevicePreference, Precision, Upscaler,
 };
 
 #[derive(clap::Args, Debug, Clone)]
@@ -46,6 +46,10 @@ pub struct BenchArgs {
     pub encoder: EncoderChoice,
     #[arg(long, default_value = "auto")]
     pub device: DevicePreference,
+    /// Number format of SR: auto (bf16 on CPUs with native bf16, fp32 on other CPUs, fp16 on
+    /// CUDA), fp32, bf16, fp16 (CUDA only).
+    #[arg(long, default_value = "auto")]
+    pub precision: Precision,
     /// Skip the (slow on CPU) 4K encode and end-to-end rows.
     #[arg(long)]
     pub sr_only: bool,
@@ -70,6 +74,13 @@ pub struct BenchArgs {
     /// Which layers --learn fine-tunes: all, or hfab (FMEN's HFAB blocks + lr_conv).
     #[arg(long, default_value = "all", requires = "learn")]
     pub layers: TunedLayers,
+    /// Compare the engine's `upscale` of CLIP with scripts/bench_pytorch_reference.py (ffmpeg
+    /// pipes around eager PyTorch fp32) on the same model weights and encoder settings.
+    #[arg(long, value_name = "CLIP", conflicts_with_all = ["live", "learn"])]
+    pub vs_pytorch: Option<PathBuf>,
+    /// Runs of each side for --vs-pytorch (alternating; the best of each is reported).
+    #[arg(long, default_value_t = 2, requires = "vs_pytorch")]
+    pub rounds: u32,
 }
 
 /// One line of the stage table.
@@ -114,11 +125,20 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             clip,
             seconds: args.seconds,
             model: args.models.first().map(String::as_str),
-            device: args.device,
+            device: args.device.with_precision(args.precision),
             layers: args.layers,
         });
     }
-    let device = ComputeDevice::select(args.device)?;
+    if let Some(clip) = &args.vs_pytorch {
+        return super::bench_reference::run(&super::bench_reference::VsPytorch {
+            clip,
+            models: &args.models,
+            encoder: &args.encoder,
+            device: args.device.with_precision(args.precision),
+            rounds: args.rounds,
+        });
+    }
+    let device = ComputeDevice::select(args.device.with_precision(args.precision))?;
     let sizes: Vec<(u32, u32)> = args
         .sizes
         .iter()
@@ -250,7 +270,7 @@ fn measure_encode_and_jobs(
             scale: 4,
             encoder: args.encoder.clone(),
             quality: Quality::Default,
-            device: args.device,
+            device: args.device.with_precision(args.precision),
             overwrite: true,
         };
         let report = job.run(Arc::new(AtomicBool::new(false)), &mut |_| {})?;
@@ -361,7 +381,7 @@ struct LiveRow {
 
 /// `bench --live`: per size and model, a paced sender over loopback into a real server.
 fn run_live(args: &BenchArgs) -> Result<()> {
-    let device = ComputeDevice::select(args.device)?;
+    let device = ComputeDevice::select(args.device.with_precision(args.precision))?;
     let models = if args.models.is_empty() {
         vec![ModelRegistry::live_model_name("auto", device.is_cuda(), 4)]
     } else {

@@ -23,7 +23,7 @@ use stronglive::pipeline::{
     LearnOptions, PatchAsk, RecordSwitch, SessionOptions, SessionReport, DEFAULT_SR_QUEUE,
 };
 use stronglive::sr::registry::{adapted_models_dir, ModelRegistry};
-use stronglive::sr::{load_model, ComputeDevice, DevicePreference};
+use stronglive::sr::{load_model, ComputeDevice, DevicePreference, Precision};
 
 #[derive(Args)]
 pub struct PairArgs {
@@ -137,6 +137,10 @@ pub struct ServeArgs {
     /// Where SR runs: auto (CUDA if present), cpu, cuda, cuda:N.
     #[arg(long, default_value = "auto")]
     device: DevicePreference,
+    /// Number format of SR: auto (bf16 on CPUs with native bf16, fp32 on other CPUs, fp16 on
+    /// CUDA), fp32, bf16, fp16 (CUDA only).
+    #[arg(long, default_value = "auto")]
+    precision: Precision,
     /// Record every session here: session-N-input.mp4 (as received) and session-N-x4.mp4 (SR).
     #[arg(long, value_name = "DIR")]
     record: Option<PathBuf>,
@@ -203,7 +207,7 @@ fn learn_options(args: &ServeArgs) -> Result<Option<LearnOptions>> {
 pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
     stronglive::media::init();
     check_serve_args(args)?;
-    let device = ComputeDevice::select(args.device)?;
+    let device = ComputeDevice::select(args.device.with_precision(args.precision))?;
     let model_name = ModelRegistry::live_model_name(&args.model, device.is_cuda(), 4);
     announce_model(&model_name, &device)?;
     let options = SessionOptions {

@@ -6,6 +6,8 @@
 pub mod adapt;
 #[cfg(feature = "media")]
 pub mod bench;
+#[cfg(feature = "media")]
+mod bench_reference;
 pub mod eval;
 #[cfg(feature = "media")]
 mod learn_bench;

@@ -12,7 +12,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use stronglive::media::{self, EncoderChoice, Quality};
 use stronglive::pipeline::{default_output_path, JobEvent, JobReport, OfflineJob};
-use stronglive::sr::DevicePreference;
+use stronglive::sr::{DevicePreference, Precision};
 
 #[derive(Args)]
 pub struct UpscaleArgs {
@@ -43,6 +43,10 @@ pub struct UpscaleArgs {
     /// Where SR runs: auto (CUDA if present), cpu, cuda, cuda:N.
     #[arg(long, default_value = "auto")]
     device: DevicePreference,
+    /// Number format of SR: auto (bf16 on CPUs with native bf16, fp32 on other CPUs, fp16 on
+    /// CUDA), fp32, bf16, fp16 (CUDA only).
+    #[arg(long, default_value = "auto")]
+    precision: Precision,
     /// Replace outputs that already exist.
     #[arg(short = 'y', long)]
     overwrite: bool,
@@ -154,7 +158,7 @@ pub fn upscale(args: UpscaleArgs) -> Result<ExitCode> {
             scale: args.scale,
             encoder: args.encoder.clone(),
             quality,
-            device: args.device,
+            device: args.device.with_precision(args.precision),
             overwrite: args.overwrite,
         };
         let bar = bars.add(ProgressBar::new(0));

@@ -2,7 +2,6 @@
 //! NVIDIA driver and an NVENC-capable GPU exist, then x265 and x264. Each encoder that cannot be
 //! opened is skipped with its reason, and the reasons travel to the user.
 
-use std::ffi::CString;
 use std::fmt;
 
 use ffmpeg_next::{codec, encoder, format, Dictionary, Rational};
@@ -165,6 +164,16 @@ fn try_open(
     if let Some(gop) = p.key_interval {
         enc.set_gop(gop);
     }
+    if !realtime && (name == "libx264" || name == "libx265") {
+        // FFmpeg's default thread count (1) becomes libx265's frame threads: one frame at a
+        // time. 0 = one per core, as x264 and x265 pick on their own (the live recorder keeps
+        // zerolatency's sliced threads, which frame threading would replace).
+        enc.set_threading(codec::threading::Config {
+            kind: codec::threading::Type::Frame,
+            count: 0,
+            ..Default::default()
+        });
+    }
     let mut options = Dictionary::new();
     let crf = |default: u8| match quality {
         Quality::Crf(q) => q,
@@ -216,17 +225,5 @@ fn try_open(
 /// NVENC needs the NVIDIA driver's libcuda; FFmpeg only says "generic error" when it is
 /// missing, so look for it ourselves to give the user the real reason.
 pub fn nvidia_driver_present() -> bool {
-    let Ok(name) = CString::new("libcuda.so.1") else {
-        return false;
-    };
-    // SAFETY: dlopen with a valid C string; the handle is closed right away.
-    unsafe {
-        let handle = libc::dlopen(name.as_ptr(), libc::RTLD_LAZY | libc::RTLD_LOCAL);
-        if handle.is_null() {
-            false
-        } else {
-            libc::dlclose(handle);
-            true
-        }
-    }
+    crate::nvidia::driver_present()
 }

@@ -13,6 +13,7 @@ pub mod preview;
 pub mod report;
 pub mod scene_cut;
 pub mod session;
+pub mod sr_lanes;
 pub mod srvc_encode;
 pub mod srvc_eval;
 pub mod srvc_playback;

@@ -1,6 +1,8 @@
-//! Offline upscaling job: decode thread -> SR thread -> encode thread, over bounded channels,
+//! Offline upscaling job: decode thread -> SR thread (dealing frames to SR lanes) -> encode
+//! thread, over bounded channels,
 //! with a per-job cancel flag and progress events (frames done, total, fps, ETA).
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use crate::sr::{load_model, ComputeDevice, DevicePreference, SrError, Upscaler};
 
 use super::srvc_playback::{model_stream_of, pts_us, SrvcPlayback, SrvcPlaybackError};
 
+use super::sr_lanes::{upscale_work, LanePlan, LaneStopped, LaneWork, SrLanes};
 use super::stage::{spawn_stage, Flow, Stage};
 
 /// Decoded frames waiting for SR. Small: each 960x540 frame is 0.8 MB, and more buffering only
@@ -214,7 +217,13 @@ impl OfflineJob {
         // The decoder first: it names what is wrong with a missing, empty or unreadable input.
         let decoder = VideoDecoder::open(&self.input)?;
         let (model, srvc) = self.model_and_schedule(&device)?;
-        let upscaler = Upscaler::new(model, device);
+        // an SRVC file's weights change along the file: one lane follows its schedule
+        let plan = if srvc.is_some() || !model.copies_are_equivalent() {
+            LanePlan::single()
+        } else {
+            LanePlan::for_device(&device)
+        };
+        let upscaler = Upscaler::new(model, device.clone());
 
         let time_base = decoder.time_base();
         let info = decoder.info().clone();
@@ -233,7 +242,10 @@ impl OfflineJob {
             input: self.input.clone(),
             output: self.output.clone(),
             model: upscaler.model_name().to_string(),
-            device: upscaler.device().label(),
+            device: match plan.lanes {
+                1 => upscaler.device().label(),
+                n => format!("{}, {n} lanes", upscaler.device().label()),
+            },
             encoder: writer.encoder_name().to_string(),
             skipped_encoders: writer.skipped_encoders().to_vec(),
             input_size: (info.video.width, info.video.height),
@@ -255,11 +267,11 @@ impl OfflineJob {
             let stop = Arc::clone(&stop);
             move || decode_stage(decoder, decoded_tx, &stop)
         })?;
+        let lanes = self.start_lanes(upscaler, srvc.map(|s| (s, time_base)), plan, &device)?;
         let sr = self.start_stage("sr", &stop, {
             let stop = Arc::clone(&stop);
             let path = self.input.clone();
-            let schedule = srvc.map(|playback| (playback, time_base));
-            move || sr_stage(upscaler, schedule, decoded_rx, upscaled_tx, &stop, &path)
+            move || sr_stage(lanes, decoded_rx, upscaled_tx, &stop, &path)
         })?;
         let encode = self.start_stage("encode", &stop, {
             let stop = Arc::clone(&stop);
@@ -333,6 +345,33 @@ impl OfflineJob {
         })
     }
 
+    /// The SR lanes: the first with `upscaler` (and the SRVC schedule, if any), the others
+    /// with their own copy of the model.
+    fn start_lanes(
+        &self,
+        upscaler: Upscaler,
+        srvc: Option<(SrvcPlayback, ffmpeg_next::Rational)>,
+        plan: LanePlan,
+        device: &ComputeDevice,
+    ) -> Result<SrLanes, JobError> {
+        let sr_error = |source| JobError::Sr {
+            path: self.input.clone(),
+            source,
+        };
+        let mut works = vec![match srvc {
+            Some((playback, time_base)) => srvc_work(upscaler, playback, time_base),
+            None => upscale_work(upscaler),
+        }];
+        for _ in 1..plan.lanes {
+            let model = load_model(&self.model, self.scale, device).map_err(sr_error)?;
+            works.push(upscale_work(Upscaler::new(model, device.clone())));
+        }
+        SrLanes::start(works, plan.threads_each).map_err(|e| JobError::Internal {
+            path: self.input.clone(),
+            what: format!("cannot start SR lanes: {e}"),
+        })
+    }
+
     fn join_stage<T>(&self, stage: Stage<StageResult<T>>) -> StageResult<T> {
         stage.join().unwrap_or_else(|panic| {
             Err(JobError::Internal {
@@ -373,59 +412,115 @@ fn decode_stage(
         .map_err(|_| JobError::Cancelled(path.clone()))
 }
 
-/// Passes the end of stream on only when it received one: a decoder that died mid-file must
-/// not look like a file that ended.
-fn sr_stage(
+/// A lane's work in an SRVC file: switch to the segment's weights where one starts, upscale.
+fn srvc_work(
     upscaler: Upscaler,
-    mut srvc: Option<(SrvcPlayback, ffmpeg_next::Rational)>,
+    mut playback: SrvcPlayback,
+    time_base: ffmpeg_next::Rational,
+) -> LaneWork {
+    Box::new(move |frame| {
+        if let Some(weights) = playback.weights_at(pts_us(frame.pts, time_base)) {
+            let network = upscaler
+                .model()
+                .as_network()
+                .ok_or_else(|| SrError::ModelRun {
+                    model: upscaler.model_name().to_string(),
+                    reason: "an SRVC base that is not a network".into(),
+                })?;
+            network.set_weights(&weights)?;
+        }
+        upscaler.upscale(&frame)
+    })
+}
+
+/// What the SR stage forwards, in the decoder's order: items passed through as they are, and
+/// frames a lane is upscaling.
+enum Pending {
+    Ready(DemuxItem),
+    InLane,
+}
+
+/// Deals frames to the lanes and forwards everything in the decoder's order, at most one frame
+/// per lane in flight. Passes the end of stream on only when it received one: a decoder that
+/// died mid-file must not look like a file that ended.
+fn sr_stage(
+    mut lanes: SrLanes,
     rx: Receiver<Flow<DemuxItem>>,
     tx: Sender<Flow<DemuxItem>>,
     stop: &StopFlags,
     path: &Path,
 ) -> StageResult<()> {
-    let cancelled = || JobError::Cancelled(path.to_path_buf());
-    for message in rx.iter() {
-        if stop.stop_requested() {
-            return Err(cancelled());
-        }
-        let out =
+    let mut pending = VecDeque::new();
+    let result = (|| {
+        for message in rx.iter() {
+            if stop.stop_requested() {
+                return Err(JobError::Cancelled(path.to_path_buf()));
+            }
             match message {
                 Flow::Item(DemuxItem::Frame(frame)) => {
-                    if let Some((playback, time_base)) = &mut srvc {
-                        if let Some(weights) = playback.weights_at(pts_us(frame.pts, *time_base)) {
-                            let network = upscaler.model().as_network().ok_or_else(|| {
-                                JobError::Internal {
-                                    path: path.to_path_buf(),
-                                    what: "an SRVC base that is not a network".into(),
-                                }
-                            })?;
-                            network
-                                .set_weights(&weights)
-                                .map_err(|source| JobError::Sr {
-                                    path: path.to_path_buf(),
-                                    source,
-                                })?;
-                        }
-                    }
-                    let upscaled = upscaler.upscale(&frame).map_err(|source| JobError::Sr {
-                        path: path.to_path_buf(),
-                        source,
-                    })?;
-                    Flow::Item(DemuxItem::Frame(upscaled))
+                    lanes.submit(frame).map_err(|e| lane_error(path, e))?;
+                    pending.push_back(Pending::InLane);
                 }
-                Flow::Item(packet) => Flow::Item(packet),
+                Flow::Item(packet) => pending.push_back(Pending::Ready(packet)),
                 Flow::End => {
-                    return tx.send(Flow::End).map_err(|_| cancelled());
+                    forward_pending(&mut lanes, &mut pending, 0, &tx, path)?;
+                    return tx
+                        .send(Flow::End)
+                        .map_err(|_| JobError::Cancelled(path.to_path_buf()));
                 }
-            };
-        if tx.send(out).is_err() {
-            return Err(cancelled());
+            }
+            let lane_count = lanes.len();
+            forward_pending(&mut lanes, &mut pending, lane_count, &tx, path)?;
+        }
+        Err(JobError::Internal {
+            path: path.to_path_buf(),
+            what: "the decoder stopped without reaching the end of the file".into(),
+        })
+    })();
+    let finished = lanes.finish().map_err(|e| lane_error(path, e));
+    result.and(finished)
+}
+
+/// Forward the oldest pending items until fewer than `keep_in_flight` frames are in lanes
+/// (0: everything).
+fn forward_pending(
+    lanes: &mut SrLanes,
+    pending: &mut VecDeque<Pending>,
+    keep_in_flight: usize,
+    tx: &Sender<Flow<DemuxItem>>,
+    path: &Path,
+) -> StageResult<()> {
+    while let Some(front) = pending.front() {
+        let item = match front {
+            Pending::Ready(_) => match pending.pop_front() {
+                Some(Pending::Ready(item)) => item,
+                _ => unreachable!("the front was Ready"),
+            },
+            Pending::InLane if lanes.in_flight() >= keep_in_flight.max(1) => {
+                pending.pop_front();
+                let result = lanes
+                    .next_result()
+                    .expect("a pending frame is in a lane")
+                    .map_err(|e| lane_error(path, e))?;
+                DemuxItem::Frame(result.map_err(|source| JobError::Sr {
+                    path: path.to_path_buf(),
+                    source,
+                })?)
+            }
+            Pending::InLane => return Ok(()),
+        };
+        if tx.send(Flow::Item(item)).is_err() {
+            return Err(JobError::Cancelled(path.to_path_buf()));
         }
     }
-    Err(JobError::Internal {
+    Ok(())
+}
+
+fn lane_error(path: &Path, e: LaneStopped) -> JobError {
+    JobError::Internal {
         path: path.to_path_buf(),
-        what: "the decoder stopped without reaching the end of the file".into(),
-    })
+        what: e.to_string(),
+    }
 }
 
 /// Returns the number of frames written. The output is finalised only after the explicit end

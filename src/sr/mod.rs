@@ -19,7 +19,7 @@ pub mod tiling;
 pub mod train;
 pub mod upscaler;
 
-pub use device::{ComputeDevice, DevicePreference};
+pub use device::{cpu_has_native_bf16, ComputeDevice, DevicePreference, DeviceTarget, Precision};
 pub use model::{load_model, SrModel};
 /// The engine's image type (N x C x H x W), passed between `sr` and its callers.
 pub use tch::Tensor;
@@ -45,6 +45,8 @@ pub enum SrError {
     ScaleOutOfRange(u32),
     #[error("CUDA device {index} requested but {reason}")]
     CudaUnavailable { index: usize, reason: String },
+    #[error("{precision} is not available on {device}: use auto, fp32 or bf16 there")]
+    UnsupportedPrecision { precision: String, device: String },
     #[error("frame plane sizes do not match {width}x{height} 4:2:0 (Y {y}, U {u}, V {v} bytes)")]
     BadFrame {
         width: u32,

@@ -30,6 +30,11 @@ pub trait SrModel: Send {
     fn macs_per_input_pixel(&self) -> Option<u64> {
         None
     }
+    /// Whether independent copies of the model, each given some of the frames, give the same
+    /// output as one copy given them all (frame-parallel SR lanes).
+    fn copies_are_equivalent(&self) -> bool {
+        true
+    }
     /// The network behind the model when it can learn (live adaptation); `None` for bicubic
     /// and foreign TorchScript modules.
     fn as_network(&self) -> Option<&NetworkModel> {
@@ -77,8 +82,13 @@ impl NetworkModel {
         let mut vs = nn::VarStore::new(device.device);
         let net = arch.build(&vs.root());
         load_weights(&vs, weights, arch.name())?;
-        if device.kind == Kind::Half {
-            vs.half();
+        match device.kind {
+            Kind::Half => vs.half(),
+            Kind::BFloat16 => vs.bfloat16(),
+            _ => {}
+        }
+        if device.channels_last {
+            to_channels_last(&vs, device);
         }
         Ok(Self {
             card: card.clone(),
@@ -179,6 +189,18 @@ pub(crate) fn run_network(
     }
 }
 
+/// Every convolution kernel of `vs` in the device's NHWC layout (values unchanged); later weight
+/// swaps copy into these tensors and so keep the layout.
+fn to_channels_last(vs: &nn::VarStore, device: &ComputeDevice) {
+    let _guard = tch::no_grad_guard();
+    for (_, mut var) in vs.variables() {
+        if var.dim() == 4 {
+            let nhwc = device.in_layout(&var);
+            var.set_data(&nhwc);
+        }
+    }
+}
+
 /// A detached CPU fp32 copy. `to_device`/`to_kind` return the same storage when nothing
 /// changes, so the explicit copy is what makes it a snapshot.
 fn own_copy(t: &Tensor) -> Tensor {
@@ -231,17 +253,38 @@ pub struct TorchScriptModel {
     name: String,
     scale: u32,
     input_range: f64,
+    /// The precision the module runs in (the device's, or fp32 where that failed).
+    kind: Kind,
     module: tch::CModule,
 }
 
 impl TorchScriptModel {
+    /// Load on `device` in its precision; a module that does not run there in reduced precision
+    /// (constants traced in fp32 meet fp16/bf16 inputs) is loaded again in fp32, with a warning,
+    /// and keeps fp32: `forward` casts its input to the module's precision, not the device's.
     pub fn load(path: &Path, device: &ComputeDevice) -> Result<Self, SrError> {
+        match Self::load_in(path, device, device.kind) {
+            Err(SrError::ModelFile { reason, .. })
+                if device.kind != Kind::Float && reason.contains("does not run") =>
+            {
+                tracing::warn!(
+                    "{}: fails in {:?} ({reason}); running it in fp32",
+                    path.display(),
+                    device.kind
+                );
+                Self::load_in(path, device, Kind::Float)
+            }
+            other => other,
+        }
+    }
+
+    fn load_in(path: &Path, device: &ComputeDevice, kind: Kind) -> Result<Self, SrError> {
         let bad = |reason: String| SrError::model_file(path, reason);
         let mut module = tch::CModule::load_on_device(path, device.device)
             .map_err(|e| bad(format!("not a TorchScript module ({e})")))?;
         module.set_eval();
-        if device.kind == Kind::Half {
-            module.to(device.device, Kind::Half, false);
+        if kind != Kind::Float {
+            module.to(device.device, kind, false);
         }
         let sidecar = path.with_extension("json");
         let input_range = if sidecar.exists() {
@@ -249,7 +292,7 @@ impl TorchScriptModel {
         } else {
             1.0
         };
-        let probe = Tensor::zeros([1, 3, 16, 24], (device.kind, device.device));
+        let probe = Tensor::zeros([1, 3, 16, 24], (kind, device.device));
         let out = tch::no_grad(|| module.forward_ts(&[probe]))
             .map_err(|e| bad(format!("does not run on a 1x3x16x24 RGB input ({e})")))?;
         let size = out.size();
@@ -268,6 +311,7 @@ impl TorchScriptModel {
                 .unwrap_or_default(),
             scale: scale as u32,
             input_range,
+            kind,
             module,
         })
     }
@@ -276,6 +320,10 @@ impl TorchScriptModel {
 impl SrModel for TorchScriptModel {
     fn name(&self) -> &str {
         &self.name
+    }
+    /// A user's module may keep state between calls (buffers it updates, recurrent models).
+    fn copies_are_equivalent(&self) -> bool {
+        false
     }
     fn scale(&self) -> u32 {
         self.scale
@@ -293,7 +341,10 @@ impl SrModel for TorchScriptModel {
                 .trim()
                 .to_string(),
         };
-        let x = rgb.f_mul_scalar(self.input_range).map_err(run_error)?;
+        let x = rgb
+            .f_to_kind(self.kind)
+            .and_then(|x| x.f_mul_scalar(self.input_range))
+            .map_err(run_error)?;
         let out = self.module.forward_ts(&[x]).map_err(run_error)?;
         out.f_div_scalar(self.input_range).map_err(run_error)
     }

@@ -54,9 +54,10 @@ impl Upscaler {
     /// Upscale an RGB tensor (1 x 3 x H x W, 0..1, any device) to RGB on the compute device.
     pub fn upscale_rgb(&self, rgb: &Tensor) -> Result<Tensor, SrError> {
         let _guard = tch::no_grad_guard();
-        let input = rgb
-            .f_to_device(self.device.device)?
-            .f_to_kind(self.device.kind)?;
+        let input = self.device.in_layout(
+            &rgb.f_to_device(self.device.device)?
+                .f_to_kind(self.device.kind)?,
+        );
         let plan = TilePlan {
             tile: self.tile,
             margin: i64::from(self.model.receptive_margin()),

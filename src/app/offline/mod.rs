@@ -124,7 +124,7 @@ impl OfflineSettings {
             scale: 4,
             encoder: self.encoder.parse().unwrap_or(EncoderChoice::Auto),
             quality: Quality::Crf(self.crf),
-            device: DevicePreference::Auto,
+            device: DevicePreference::AUTO,
             overwrite: true,
         }
     }

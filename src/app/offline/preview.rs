@@ -64,7 +64,7 @@ impl OfflineQueue {
             .name("offline-preview".into())
             .spawn(move || {
                 let result =
-                    preview_frame(&input, f64::from(position), &model, DevicePreference::Auto)
+                    preview_frame(&input, f64::from(position), &model, DevicePreference::AUTO)
                         .map_err(|e| e.to_string());
                 let _ = tx.send(result);
                 if let Some(ctx) = ctx {

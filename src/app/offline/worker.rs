@@ -110,7 +110,7 @@ fn run_compress(
     cancel: &AtomicBool,
     report: &mut dyn FnMut(JobEvent),
 ) -> Result<JobDone, String> {
-    let device = ComputeDevice::select(DevicePreference::Auto).map_err(|e| e.to_string())?;
+    let device = ComputeDevice::select(DevicePreference::AUTO).map_err(|e| e.to_string())?;
     let info = crate::media::probe(&input).map_err(|e| e.to_string())?;
     let (w, h) = (info.video.width, info.video.height);
     report(JobEvent::Started(JobStart {

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, nn::Module, nn::ModuleT, Kind, Tensor};
 
 use super::{conv, conv_init, conv_macs, leaky_relu, Network};
-use crate::sr::bicubic::upscale_bicubic;
+use crate::sr::bicubic::bicubic_phases;
 
 const SLOPE: f64 = 0.1;
 /// tch's and PyTorch's BatchNorm default.
@@ -290,15 +290,15 @@ impl Network for Fmen {
             h = hfab.forward_t(&erb.forward(&h), train);
         }
         let h = self.lr_conv.forward(&h) + x;
-        let out = self
-            .tail
-            .forward(&h)
-            .pixel_shuffle(i64::from(self.config.scale));
-        if self.config.bicubic_residual {
-            out + upscale_bicubic(input, self.config.scale)
+        let sub_pixels = self.tail.forward(&h);
+        // the bicubic skip is added before the shuffle, at input resolution: the same sum as
+        // adding a bicubic upscale after it, without a full-resolution resample and add
+        let sub_pixels = if self.config.bicubic_residual {
+            sub_pixels + bicubic_phases(input, self.config.scale)
         } else {
-            out
-        }
+            sub_pixels
+        };
+        sub_pixels.pixel_shuffle(i64::from(self.config.scale))
     }
 
     fn receptive_margin(&self) -> u32 {
