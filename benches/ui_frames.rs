@@ -57,6 +57,8 @@ fn main() {
     harness.state_mut().live.state.frame = Some(LiveFrame {
         input: inputs[0].clone(),
         output: outputs[0].clone(),
+        super_resolved: true,
+        output_width: 3840,
         sequence: 1,
     });
     harness.run_steps(3);
@@ -78,6 +80,8 @@ fn main() {
                 harness.state_mut().live.state.frame = Some(LiveFrame {
                     input: inputs[k].clone(),
                     output: outputs[k].clone(),
+                    super_resolved: true,
+                    output_width: 3840,
                     sequence: 100 + i as u64,
                 });
             }

@@ -288,6 +288,7 @@ fn a_ten_second_clip_is_received_upscaled_and_recorded_frame_for_frame() {
         "--once",
         "--sr-queue",
         "240",
+        "--sr-every-frame",
     ]);
     assert!(
         serve.output().contains("model: fmen-tiny-x4 on cpu"),
@@ -319,7 +320,7 @@ fn a_ten_second_clip_is_received_upscaled_and_recorded_frame_for_frame() {
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains(
-            "100 units received, 100 frames decoded, 100 upscaled, 0 dropped, 0 decode errors"
+            "100 units received, 100 frames decoded, 100 super-resolved + 0 filled, 0 dropped, 0 decode errors"
         ),
         "{out}"
     );
@@ -353,6 +354,112 @@ fn a_ten_second_clip_is_received_upscaled_and_recorded_frame_for_frame() {
     );
 }
 
+/// Presentation times (s) of every frame, in decoding order.
+fn frame_times(path: &Path) -> Vec<f64> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args(["frame=pts_time", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().trim_end_matches(','))
+        .filter(|l| !l.is_empty())
+        .map(|l| l.parse().unwrap())
+        .collect()
+}
+
+/// When even filling falls behind (a slow model and a 3-frame queue: frames are dropped), the
+/// session's rate controller asks the sender for fewer bits, says why in the metrics, and the
+/// sender hears it; a session that keeps up asks for nothing (the test above).
+#[test]
+fn a_session_that_falls_behind_asks_the_sender_for_fewer_bits() {
+    let _cpu = cpu_exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("phone.mp4");
+    phone_clip("size=640x360:rate=30:duration=6", &clip);
+    let serve = Serve::start(&["--once", "--model", "fmen-sl-x4", "--sr-queue", "3"]);
+    let sent = send_ok(clip.to_str().unwrap(), &serve.uri_text(), &[]);
+    let (code, out) = serve.wait_exit(Duration::from_secs(120));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("asked") && out.contains("Mbit/s: frames dropped in front of SR"),
+        "{out}"
+    );
+    let asked: Vec<f64> = sent
+        .lines()
+        .find_map(|l| l.strip_prefix("the server asked for "))
+        .unwrap_or_else(|| panic!("the sender heard no bitrate request: {sent}"))
+        .trim_end_matches(" Mbit/s")
+        .split(", ")
+        .map(|b| b.parse().unwrap())
+        .collect();
+    assert!(asked.windows(2).all(|w| w[1] < w[0]), "{asked:?}");
+}
+
+/// A stream faster than SR can go (fmen-sl on a CPU at 30 fps): every frame still comes out,
+/// most of them filled, the SR share is reported below 100%, and the 4x take holds every input
+/// frame once, in order, at the input's timestamps.
+#[test]
+fn a_stream_faster_than_sr_still_gets_every_frame_out_at_its_timestamps() {
+    let _cpu = cpu_exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("phone.mp4");
+    phone_clip("size=320x180:rate=30:duration=3", &clip);
+    let record = dir.path().join("rec");
+    let serve = Serve::start(&[
+        "--record",
+        record.to_str().unwrap(),
+        "--once",
+        "--model",
+        "fmen-sl-x4",
+    ]);
+    send_ok(clip.to_str().unwrap(), &serve.uri_text(), &[]);
+    let (code, out) = serve.wait_exit(Duration::from_secs(120));
+    assert_eq!(code, 0, "{out}");
+    let summary = out.lines().find(|l| l.contains("ended (")).unwrap();
+    let counts: Vec<u64> = summary
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    // "session 1 ended (...): 90 units received, 90 frames decoded, A super-resolved + F filled, 0 dropped"
+    assert!(
+        summary.contains("90 units received, 90 frames decoded")
+            && summary.contains(" filled, 0 dropped"),
+        "{summary}"
+    );
+    let (sr, filled) = (counts[3], counts[4]);
+    assert_eq!(sr + filled, 90, "{summary}");
+    assert!(
+        sr >= 1 && filled >= 45,
+        "SR cannot keep 30 fps here: {summary}"
+    );
+    let shares: Vec<f64> = out
+        .lines()
+        .filter_map(|l| l.split("(SR ").nth(1)?.split('%').next()?.parse().ok())
+        .collect();
+    assert!(
+        !shares.is_empty() && shares.iter().all(|s| *s < 100.0),
+        "{out}"
+    );
+
+    let input = frame_times(&record.join("session-1-input.mp4"));
+    let output = frame_times(&record.join("session-1-x4.mp4"));
+    assert_eq!((input.len(), output.len()), (90, 90));
+    let relative = |t: &[f64]| t.iter().map(|x| x - t[0]).collect::<Vec<_>>();
+    for (i, (a, b)) in relative(&input).iter().zip(relative(&output)).enumerate() {
+        assert!(
+            (a - b).abs() < 0.002,
+            "frame {i}: input at {a} s, 4x take at {b} s"
+        );
+    }
+    assert!(
+        output.windows(2).all(|w| w[1] > w[0]),
+        "4x take out of order or duplicated: {output:?}"
+    );
+}
+
 #[test]
 fn bad_peers_are_rejected_while_a_legitimate_session_keeps_streaming() {
     let serve = Serve::start(&[
@@ -364,6 +471,7 @@ fn bad_peers_are_rejected_while_a_legitimate_session_keeps_streaming() {
         "2",
         "--sr-queue",
         "240",
+        "--sr-every-frame",
     ]);
     let uri = serve.uri();
     let address = serve.address();
@@ -526,7 +634,7 @@ fn bad_peers_are_rejected_while_a_legitimate_session_keeps_streaming() {
     let end = serve.wait_for("session 1 ended", Duration::from_secs(30));
     assert!(
         end.contains(
-            "80 units received, 80 frames decoded, 80 upscaled, 0 dropped, 0 decode errors"
+            "80 units received, 80 frames decoded, 80 super-resolved + 0 filled, 0 dropped, 0 decode errors"
         ),
         "{end}"
     );
@@ -547,6 +655,7 @@ fn the_stronglive_compatible_listener_takes_length_prefixed_access_units() {
         "--once",
         "--sr-queue",
         "240",
+        "--sr-every-frame",
     ]);
     let line = serve.wait_for("STRONGLIVE-compatible", Duration::from_secs(10));
     let address = line.rsplit(' ').next().unwrap().to_string();
@@ -574,7 +683,9 @@ fn the_stronglive_compatible_listener_takes_length_prefixed_access_units() {
         "{out}"
     );
     assert!(
-        out.contains("30 units received, 30 frames decoded, 30 upscaled"),
+        out.contains(
+            "30 units received, 30 frames decoded, 30 super-resolved + 0 filled, 0 dropped"
+        ),
         "{out}"
     );
 }
@@ -590,6 +701,7 @@ fn ingest_via_ffmpeg(url_for_serve: &str, ffmpeg_output: &[&str]) {
         "--once",
         "--sr-queue",
         "240",
+        "--sr-every-frame",
     ]);
     serve.wait_for("listening: FFmpeg ingest", Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(500)); // FFmpeg opens its listening socket
@@ -620,7 +732,10 @@ fn ingest_via_ffmpeg(url_for_serve: &str, ffmpeg_output: &[&str]) {
     );
     let (code, out) = serve.wait_exit(Duration::from_secs(60));
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("30 frames decoded, 30 upscaled"), "{out}");
+    assert!(
+        out.contains("30 frames decoded, 30 super-resolved + 0 filled, 0 dropped"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -732,6 +847,7 @@ fn hr_patches_flow_when_the_server_asks_and_are_saved_with_the_recording() {
         "--once",
         "--sr-queue",
         "240",
+        "--sr-every-frame",
     ]);
     // A "camera" at 640x360 streaming at 160x90: patches come from the 640x360 frames.
     let sent_out = send_ok(
@@ -746,7 +862,9 @@ fn hr_patches_flow_when_the_server_asks_and_are_saved_with_the_recording() {
     let (code, out) = serve.wait_exit(Duration::from_secs(60));
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("40 upscaled, 0 dropped, 0 decode errors, 2 HR patches (0 refused)"),
+        out.contains(
+            "40 super-resolved + 0 filled, 0 dropped, 0 decode errors, 2 HR patches (0 refused)"
+        ),
         "{out}"
     );
     let patches = record.join("session-1-patches");
@@ -787,6 +905,7 @@ fn recordings_survive_a_crash_and_a_ctrl_c_finalises_them() {
             record.to_str().unwrap(),
             "--sr-queue",
             "240",
+            "--sr-every-frame",
         ]);
         let sender = send_cmd(
             "lavfi:testsrc2=size=128x72:rate=10:duration=30",
@@ -941,6 +1060,7 @@ fn stream_while_learning(camera: &Path, models: &Path, record: &Path) -> (String
             record.to_str().unwrap(),
             "--sr-queue",
             "240",
+            "--sr-every-frame",
             "--once",
         ],
         &[("STRONGLIVE_MODELS", models)],
@@ -960,7 +1080,7 @@ fn stream_while_learning(camera: &Path, models: &Path, record: &Path) -> (String
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains(&format!(
-            "{sent} frames decoded, {sent} upscaled, 0 dropped"
+            "{sent} frames decoded, {sent} super-resolved + 0 filled, 0 dropped"
         )),
         "{out}"
     );
@@ -1169,6 +1289,7 @@ fn bad_patches_are_refused_and_counted_while_the_session_goes_on() {
         "--once",
         "--sr-queue",
         "240",
+        "--sr-every-frame",
     ]);
     let (code, out) = stream_with_patches(serve, |pts, png| {
         vec![
@@ -1182,7 +1303,7 @@ fn bad_patches_are_refused_and_counted_while_the_session_goes_on() {
     });
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("30 frames decoded, 30 upscaled, 0 dropped"),
+        out.contains("30 frames decoded, 30 super-resolved + 0 filled, 0 dropped"),
         "{out}"
     );
     assert!(
@@ -1205,6 +1326,7 @@ fn patches_not_asked_for_are_refused_and_never_saved() {
             record.to_str().unwrap(),
             "--sr-queue",
             "240",
+            "--sr-every-frame",
         ];
         if let Some(count) = asked {
             args.extend(["--request-patches", count, "--patch-size", "64"]);
@@ -1216,7 +1338,7 @@ fn patches_not_asked_for_are_refused_and_never_saved() {
         assert_eq!(code, 0, "{out}");
         assert!(
             out.contains(&format!(
-                "30 upscaled, 0 dropped, 0 decode errors, 8 HR patches ({} refused)",
+                "30 super-resolved + 0 filled, 0 dropped, 0 decode errors, 8 HR patches ({} refused)",
                 8 - admitted
             )),
             "asked {asked:?}: {out}"

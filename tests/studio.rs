@@ -140,6 +140,8 @@ fn live_views_convert_yuv_on_the_gpu_side_by_side_and_split() {
         app.live.state.frame = Some(LiveFrame {
             input,
             output,
+            super_resolved: true,
+            output_width: 640,
             sequence: 1,
         });
     });

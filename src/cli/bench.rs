@@ -63,6 +63,9 @@ pub struct BenchArgs {
     /// Frame rate of the live sender.
     #[arg(long, default_value_t = 30)]
     pub live_fps: u32,
+    /// Record the takes during --live (the recorder's encoder is then part of the load).
+    #[arg(long, requires = "live")]
+    pub live_record: bool,
     /// Measure live learning instead: CLIP plays (as a phone would stream it, 1/4 size through
     /// H.264) over --seconds of learning from its HR patches; each 10 s the live weights are
     /// scored on the frames that come next, beside the generic model and bicubic.
@@ -392,10 +395,11 @@ fn run_live(args: &BenchArgs) -> Result<()> {
     let store = PairingStore::in_dir(&config_dir);
     let (secret, _) = store.new_secret(0)?;
     println!(
-        "live path on loopback: {} s of testsrc2 at {} fps per row, libx264 zerolatency 4 Mbit/s, SR queue {DEFAULT_SR_QUEUE}, SR on {}",
+        "live path on loopback: {} s of testsrc2 at {} fps per row, libx264 zerolatency 4 Mbit/s, SR queue {DEFAULT_SR_QUEUE}, SR on {}{}",
         args.live_seconds,
         args.live_fps,
-        device.label()
+        device.label(),
+        if args.live_record { ", takes recorded" } else { "" }
     );
     let mut rows = Vec::new();
     for size in &args.sizes {
@@ -412,12 +416,14 @@ fn run_live(args: &BenchArgs) -> Result<()> {
 fn print_live_table(rows: &[LiveRow]) {
     println!();
     println!(
-        "{:<10} {:<14} {:>5} {:>6} {:>6} {:>6} {:>7} {:>7} {:>8} {:>14} {:>16}",
+        "{:<10} {:<14} {:>5} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7} {:>8} {:>14} {:>16}",
         "input",
         "model",
         "sent",
         "recv",
         "SR'd",
+        "filled",
+        "SR %",
         "drop",
         "in fps",
         "out fps",
@@ -427,22 +433,28 @@ fn print_live_table(rows: &[LiveRow]) {
     );
     for row in rows {
         let m = &row.streaming;
+        let r = &row.report;
+        let filled = r.final_metrics.totals.frames_filled;
+        let outputs = m.totals.frames_upscaled + m.totals.frames_filled;
+        let seconds = m.elapsed.as_secs_f64().max(1e-3);
         println!(
-            "{:<10} {:<14} {:>5} {:>6} {:>6} {:>6} {:>7.1} {:>7.2} {:>8.1} {:>14} {:>16}",
+            "{:<10} {:<14} {:>5} {:>6} {:>6} {:>6} {:>6.1} {:>6} {:>7.1} {:>7.1} {:>8.1} {:>14} {:>16}",
             format!("{}x{}", row.size.0, row.size.1),
             row.model,
             row.sent,
-            row.report.frames_decoded,
-            row.report.frames_upscaled,
-            row.report.frames_dropped,
-            m.totals.frames_decoded as f64 / m.elapsed.as_secs_f64().max(1e-3),
-            m.totals.frames_upscaled as f64 / m.elapsed.as_secs_f64().max(1e-3),
+            r.frames_decoded,
+            r.frames_upscaled,
+            filled,
+            100.0 * r.frames_upscaled as f64 / (r.frames_upscaled + filled).max(1) as f64,
+            r.frames_dropped,
+            m.totals.frames_decoded as f64 / seconds,
+            outputs as f64 / seconds,
             m.decode.p50_ms,
             format!("{:.0}/{:.0}", m.sr.p50_ms, m.sr.p95_ms),
             format!("{:.0}/{:.0} ms", m.latency.p50_ms, m.latency.p95_ms),
         );
     }
-    println!("(fps and timings read just before the sender stopped: fps over the session so far, timings over the last 120 frames; latency: access unit arrival -> SR output ready; drop: frames SR could not keep up with, whole session)");
+    println!("(fps and timings read just before the sender stopped: fps over the session so far, timings over the last 120 frames; out fps: every output frame, super-resolved or filled; latency: access unit arrival -> output ready; drop: frames lost in front of SR, whole session)");
     println!("peak resident memory: {} MiB", peak_rss_mib());
 }
 
@@ -454,10 +466,15 @@ fn measure_live(
     store: &PairingStore,
     secret: &PairingSecret,
 ) -> Result<LiveRow> {
+    // with --live-record the takes (SR output incl. filled frames, libx264 veryfast) are
+    // written too, as `serve --record` would, into a folder removed afterwards
+    let takes = args.live_record.then(|| {
+        std::env::temp_dir().join(format!("stronglive-bench-takes-{}", std::process::id()))
+    });
     let factory = upscaling_sessions(
         model.to_string(),
         device.clone(),
-        SessionOptions::plain(RecordSwitch::default()),
+        SessionOptions::plain(RecordSwitch::new(takes.clone())),
         None,
     );
     let (events_tx, events) = crossbeam_channel::unbounded();
@@ -519,6 +536,9 @@ fn measure_live(
         }
     };
     server.shutdown();
+    if let Some(dir) = takes {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     Ok(LiveRow {
         size: (w, h),
         model: model.to_string(),

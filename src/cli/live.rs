@@ -155,9 +155,14 @@ pub struct ServeArgs {
     /// Exit after the first session ends.
     #[arg(long)]
     once: bool,
-    /// Frames waiting for SR before the oldest is dropped (lower = less latency).
+    /// Frames waiting for SR before the oldest is dropped (what arrives during one SR).
     #[arg(long, default_value_t = DEFAULT_SR_QUEUE as u16, value_parser = clap::value_parser!(u16).range(1..=240))]
     sr_queue: u16,
+    /// Super-resolve every frame even when SR is slower than the stream (latency then grows
+    /// with the queue, and frames are dropped when it is full). By default frames SR has no
+    /// time for are upscaled cheaply, so the output keeps the input's frame rate.
+    #[arg(long)]
+    sr_every_frame: bool,
     /// Seconds a peer has to complete the handshake.
     #[arg(long, default_value_t = 5.0)]
     handshake_timeout: f64,
@@ -218,6 +223,7 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
             size: args.patch_size,
         }),
         learn: learn_options(args)?,
+        sr_every_frame: args.sr_every_frame,
     };
     let factory = upscaling_sessions(model_name, device, options, None);
     let store = PairingStore::default_location();
@@ -346,11 +352,12 @@ fn print_events_until_done(
 /// The session's summary, recordings and problems; returns the number of problems.
 fn print_session_end(report: &SessionReport, reason: &SessionEnd) -> usize {
     println!(
-        "session {} ended ({reason}): {} units received, {} frames decoded, {} upscaled, {} dropped, {} decode errors, {} HR patches ({} refused)",
+        "session {} ended ({reason}): {} units received, {} frames decoded, {} super-resolved + {} filled, {} dropped, {} decode errors, {} HR patches ({} refused)",
         report.id,
         report.units_received,
         report.frames_decoded,
         report.frames_upscaled,
+        report.final_metrics.totals.frames_filled,
         report.frames_dropped,
         report.decode_errors,
         report.final_metrics.totals.patches_received,
@@ -439,6 +446,14 @@ pub fn send(args: &SendArgs) -> Result<ExitCode> {
         report.key_frame_requests,
         report.patches_sent
     );
+    if !report.bitrate_requests.is_empty() {
+        let asked: Vec<String> = report
+            .bitrate_requests
+            .iter()
+            .map(|b| format!("{:.2}", f64::from(*b) / 1e6))
+            .collect();
+        println!("the server asked for {} Mbit/s", asked.join(", "));
+    }
     if let Some(reason) = &report.ended_by_server {
         println!("the server ended the session: {reason}");
     }

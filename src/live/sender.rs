@@ -59,6 +59,9 @@ pub struct SendReport {
     pub frames_sent: u64,
     pub bytes_sent: u64,
     pub key_frame_requests: u64,
+    /// The bitrates the server asked for (its rate controller), in order. The reference
+    /// sender streams files as they are, so it reports them rather than re-encoding.
+    pub bitrate_requests: Vec<u32>,
     pub patches_sent: u64,
     /// The server's reason when it ended the session (its Bye).
     pub ended_by_server: Option<String>,
@@ -227,6 +230,11 @@ pub fn send_stream(options: &SendOptions, stop: Arc<AtomicBool>) -> Result<SendR
         frames_sent: units.frames_sent,
         bytes_sent: units.bytes_sent,
         key_frame_requests: shared.key_requests.load(Ordering::Relaxed),
+        bitrate_requests: shared
+            .bitrate_requests
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default(),
         patches_sent: units.patches_sent,
         ended_by_server,
         elapsed: units.started.elapsed(),

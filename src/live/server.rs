@@ -208,6 +208,9 @@ fn handle_protocol_peer(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAdd
         let message = match request {
             SenderRequest::KeyFrame => Message::KeyFrameRequest,
             SenderRequest::Patches { count, size } => Message::PatchRequest { count, size },
+            SenderRequest::Bitrate { bits_per_second } => {
+                Message::TargetBitrate { bits_per_second }
+            }
         };
         let w = control_writer.lock().unwrap_or_else(|p| p.into_inner());
         let _ = send(&w, &message);

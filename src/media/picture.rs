@@ -55,6 +55,64 @@ pub fn resize(yuv: &YuvFrame, width: u32, height: u32) -> Result<YuvFrame, Strin
     })
 }
 
+/// Bicubic upscaling by a whole factor in YUV, no colour conversion: the cheap output for live
+/// frames SR has no time for. The swscale context is kept between frames (building its filter
+/// tables for 4K costs more than scaling one frame) and rebuilt when the input size changes.
+/// Not `Send` (swscale's context): make it on the thread that uses it.
+pub struct FrameUpscaler {
+    scale: u32,
+    context: Option<(scaling::Context, (u32, u32))>,
+}
+
+impl FrameUpscaler {
+    pub fn new(scale: u32) -> Self {
+        Self {
+            scale,
+            context: None,
+        }
+    }
+
+    pub fn upscale(&mut self, yuv: &YuvFrame) -> Result<YuvFrame, String> {
+        let (width, height) = (yuv.width * self.scale, yuv.height * self.scale);
+        let size = (yuv.width, yuv.height);
+        if self.context.as_ref().is_none_or(|(_, s)| *s != size) {
+            super::init();
+            let context = scaling::Context::get(
+                format::Pixel::YUV420P,
+                yuv.width,
+                yuv.height,
+                format::Pixel::YUV420P,
+                width,
+                height,
+                scaling::Flags::BICUBIC,
+            )
+            .map_err(|e| {
+                format!(
+                    "no {}x{} -> {width}x{height} scaler: {e}",
+                    yuv.width, yuv.height
+                )
+            })?;
+            self.context = Some((context, size));
+        }
+        let (context, _) = self.context.as_mut().expect("just made");
+        let mut out = frame::Video::empty();
+        context
+            .run(&to_ffmpeg_picture(yuv), &mut out)
+            .map_err(|e| format!("bicubic upscale failed: {e}"))?;
+        let planes = copy_planes(&out, width, height);
+        Ok(YuvFrame {
+            width,
+            height,
+            y: planes.y,
+            u: planes.u,
+            v: planes.v,
+            pts: yuv.pts,
+            duration: yuv.duration,
+            color: yuv.color,
+        })
+    }
+}
+
 /// The `width` x `height` region at (x, y); all four are rounded down to even numbers so the
 /// chroma planes crop exactly. `None` when the region does not fit.
 pub fn crop(yuv: &YuvFrame, x: u32, y: u32, width: u32, height: u32) -> Option<YuvFrame> {

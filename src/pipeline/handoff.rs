@@ -11,7 +11,10 @@ use crate::frame::YuvFrame;
 /// The newest input/output pair, for a screen.
 pub struct DisplayFrame {
     pub input: Arc<YuvFrame>,
+    /// The super-resolved frame, or (when SR had no time for this frame) a cheap upscale or
+    /// the input itself, for the view to scale.
     pub output: Arc<YuvFrame>,
+    pub super_resolved: bool,
     pub pts_us: i64,
     pub sequence: u64,
 }
@@ -254,6 +257,7 @@ mod tests {
         DisplayFrame {
             input: Arc::clone(&frame),
             output: frame,
+            super_resolved: true,
             pts_us: sequence as i64 * 33_333,
             sequence,
         }

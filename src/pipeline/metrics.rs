@@ -23,7 +23,10 @@ pub struct Totals {
     pub units_received: u64,
     pub bytes_received: u64,
     pub frames_decoded: u64,
+    /// Frames super-resolved.
     pub frames_upscaled: u64,
+    /// Frames SR had no time for, upscaled cheaply instead (every decoded frame gets an output).
+    pub frames_filled: u64,
     /// Frames dropped in front of SR (it could not keep up) or failed in SR.
     pub sr_dropped: u64,
     /// Results replaced in the display slot before the screen took them.
@@ -61,7 +64,10 @@ pub struct MetricsSnapshot {
     pub device: String,
     pub elapsed: Duration,
     pub input_fps: f64,
+    /// Output frames per second, super-resolved or filled.
     pub output_fps: f64,
+    /// Super-resolved frames per second.
+    pub sr_fps: f64,
     pub bitrate_bps: f64,
     pub decode: Percentiles,
     pub sr: Percentiles,
@@ -75,6 +81,19 @@ pub struct MetricsSnapshot {
     pub totals: Totals,
     /// `Some` when the session learns from the sender's patches.
     pub learning: Option<LearningStats>,
+    /// The last bitrate the rate controller asked the sender for, and why.
+    pub bitrate_asked: Option<(u64, String)>,
+}
+
+impl MetricsSnapshot {
+    /// Share of the output frames of the last second that were super-resolved (0..1).
+    pub fn sr_share(&self) -> f64 {
+        if self.output_fps > 0.0 {
+            (self.sr_fps / self.output_fps).min(1.0)
+        } else {
+            0.0
+        }
+    }
 }
 
 struct State {
@@ -83,6 +102,8 @@ struct State {
     received: VecDeque<(Instant, usize)>,
     decoded: VecDeque<Instant>,
     upscaled: VecDeque<Instant>,
+    /// Every output frame (super-resolved or filled).
+    output: VecDeque<Instant>,
     decode_ms: VecDeque<f64>,
     sr_ms: VecDeque<f64>,
     latency_ms: VecDeque<f64>,
@@ -91,6 +112,7 @@ struct State {
     input_size: (u32, u32),
     output_size: (u32, u32),
     learning: Option<LearningStats>,
+    bitrate_asked: Option<(u64, String)>,
 }
 
 pub struct SessionMetrics {
@@ -142,6 +164,7 @@ impl SessionMetrics {
                 received: VecDeque::new(),
                 decoded: VecDeque::new(),
                 upscaled: VecDeque::new(),
+                output: VecDeque::new(),
                 decode_ms: VecDeque::new(),
                 sr_ms: VecDeque::new(),
                 latency_ms: VecDeque::new(),
@@ -150,6 +173,7 @@ impl SessionMetrics {
                 input_size: (0, 0),
                 output_size: (0, 0),
                 learning: None,
+                bitrate_asked: None,
             }),
         }
     }
@@ -183,10 +207,29 @@ impl SessionMetrics {
         self.with(|s| {
             s.totals.frames_upscaled += 1;
             s.upscaled.push_back(Instant::now());
+            s.output.push_back(Instant::now());
             push_sample(&mut s.sr_ms, ms(took));
             push_sample(&mut s.latency_ms, ms(latency));
             s.output_size = size;
         });
+    }
+
+    /// A frame SR had no time for, output cheaply; `latency` from arrival to that output.
+    pub fn on_filled(&self, latency: Duration) {
+        self.with(|s| {
+            s.totals.frames_filled += 1;
+            s.output.push_back(Instant::now());
+            push_sample(&mut s.latency_ms, ms(latency));
+        });
+    }
+
+    pub fn on_bitrate_asked(&self, decision: super::controller::BitrateDecision) {
+        self.with(|s| s.bitrate_asked = Some((decision.bits_per_second, decision.why)));
+    }
+
+    /// Frames the SR queue holds before dropping its oldest.
+    pub fn snapshot_capacity(&self) -> usize {
+        self.sr_queue_capacity
     }
 
     pub fn on_sr_dropped(&self) {
@@ -233,7 +276,7 @@ impl SessionMetrics {
             while s.received.front().is_some_and(|(t, _)| *t < cutoff) {
                 s.received.pop_front();
             }
-            for times in [&mut s.decoded, &mut s.upscaled] {
+            for times in [&mut s.decoded, &mut s.upscaled, &mut s.output] {
                 while times.front().is_some_and(|t| *t < cutoff) {
                     times.pop_front();
                 }
@@ -252,7 +295,8 @@ impl SessionMetrics {
                 device: self.device.clone(),
                 elapsed: now.duration_since(s.started),
                 input_fps: s.decoded.len() as f64 / window,
-                output_fps: s.upscaled.len() as f64 / window,
+                output_fps: s.output.len() as f64 / window,
+                sr_fps: s.upscaled.len() as f64 / window,
                 bitrate_bps: bytes as f64 * 8.0 / window,
                 decode: percentiles(s.decode_ms.iter().copied()),
                 sr: percentiles(s.sr_ms.iter().copied()),
@@ -264,6 +308,7 @@ impl SessionMetrics {
                 output_size: s.output_size,
                 totals: s.totals,
                 learning: s.learning,
+                bitrate_asked: s.bitrate_asked.clone(),
             }
         })
     }
@@ -275,7 +320,7 @@ impl fmt::Display for MetricsSnapshot {
         let t = &self.totals;
         write!(
             f,
-            "#{} {} | {}x{} -> {}x{} | in {:.1} fps, out {:.1} fps | decode {:.1} ms | SR {:.1}/{:.1} ms p50/p95 | latency {:.0}/{:.0} ms | {:.2} Mbit/s | frames {} in, {} out, dropped {} (display {}) | SR queue {}/{}, record queue {} | errors {}",
+            "#{} {} | {}x{} -> {}x{} | in {:.1} fps, out {:.1} fps (SR {:.0}%) | decode {:.1} ms | SR {:.1}/{:.1} ms p50/p95 | latency {:.0}/{:.0} ms | {:.2} Mbit/s | frames {} in, {} SR + {} filled, dropped {} (display {}) | SR queue {}/{}, record queue {} | errors {}",
             self.id,
             self.label,
             self.input_size.0,
@@ -284,6 +329,7 @@ impl fmt::Display for MetricsSnapshot {
             self.output_size.1,
             self.input_fps,
             self.output_fps,
+            self.sr_share() * 100.0,
             self.decode.p50_ms,
             self.sr.p50_ms,
             self.sr.p95_ms,
@@ -292,6 +338,7 @@ impl fmt::Display for MetricsSnapshot {
             self.bitrate_bps / 1e6,
             t.frames_decoded,
             t.frames_upscaled,
+            t.frames_filled,
             t.sr_dropped,
             t.display_dropped,
             self.sr_queue_depth,
@@ -299,6 +346,9 @@ impl fmt::Display for MetricsSnapshot {
             self.record_queue_depth,
             t.decode_errors,
         )?;
+        if let Some((bps, why)) = &self.bitrate_asked {
+            write!(f, " | asked {:.2} Mbit/s: {why}", *bps as f64 / 1e6)?;
+        }
         if let Some(l) = &self.learning {
             write!(
                 f,

@@ -3,6 +3,7 @@
 //! only an explicit end of stream lets a consumer finalise what it writes.
 
 pub mod adapt_video;
+pub mod controller;
 pub mod handoff;
 pub mod items;
 pub mod learning;

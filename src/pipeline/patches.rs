@@ -20,6 +20,8 @@ pub enum SenderRequest {
     KeyFrame,
     /// `count` more HR patches of `size` x `size` pixels (replaces the previous request).
     Patches { count: u16, size: u16 },
+    /// Encode at this many bits per second from now on (the session's rate controller).
+    Bitrate { bits_per_second: u32 },
 }
 
 /// The transport's side: sends a [`SenderRequest`] to the peer (any thread may call it).

@@ -17,6 +17,7 @@ use crate::media::h264::{EncodedUnit, H264StreamDecoder};
 use crate::media::ingest::StreamDescription;
 use crate::sr::{SrError, Upscaler};
 
+use super::controller::ControlLoop;
 use super::handoff::{DisplaySlot, NewestWinsQueue, QueueProducer};
 use super::items::{HrPatch, IngestItem};
 use super::learning::{start_learning, LearnOptions, LearningFeed};
@@ -35,10 +36,11 @@ const INGEST_QUEUE: usize = 64;
 const INPUT_RECORD_QUEUE: usize = 64;
 /// SR frames waiting for the output encoder (12 MB each at 4K).
 const OUTPUT_RECORD_QUEUE: usize = 4;
-/// Frames waiting for SR before the oldest is dropped, unless configured. Two absorbs a burst
-/// of network delivery when SR keeps up; when it does not, each queued frame adds one frame
-/// interval of latency (measured: 4 frames cost ~130 ms at 30 fps), so the queue stays short.
-pub const DEFAULT_SR_QUEUE: usize = 2;
+/// Frames waiting for SR before the oldest is dropped, unless configured: what arrives while
+/// one SR runs (2 s at 30 fps: fmen-tiny on a 960x540 frame takes 1.1-1.5 s on two cores).
+/// Queued frames do not add latency beyond that SR: the stage fills them cheaply before
+/// super-resolving again. 60 frames of 960x540 are 47 MB.
+pub const DEFAULT_SR_QUEUE: usize = 60;
 
 #[derive(Debug, Clone)]
 pub struct LiveSessionConfig {
@@ -60,6 +62,9 @@ pub struct SessionOptions {
     pub patches: Option<PatchAsk>,
     /// Learn from the sender's HR patches (`None`: patches are only counted and recorded).
     pub learn: Option<LearnOptions>,
+    /// Super-resolve every frame, however long the queue gets (false: frames that others wait
+    /// behind are filled cheaply, so output keeps the input's pace).
+    pub sr_every_frame: bool,
 }
 
 impl SessionOptions {
@@ -70,6 +75,7 @@ impl SessionOptions {
             sr_queue: DEFAULT_SR_QUEUE,
             patches: None,
             learn: None,
+            sr_every_frame: false,
         }
     }
 
@@ -167,6 +173,8 @@ impl LiveSession {
             model_in_use: format!("{} v0 (generic)", upscaler.model_name()),
             generic,
             scene: 0,
+            fill_when_behind: !options.sr_every_frame,
+            last_sr_time: Duration::ZERO,
             session: id,
             upscaler,
             weights,
@@ -258,6 +266,8 @@ struct Decoding {
     frames_seen: u64,
     outcome: StageOutcome,
     learning: Option<LearningFeed>,
+    /// Asks the sender for fewer bits when the session falls behind (see `controller`).
+    control: ControlLoop,
 }
 
 impl Decoding {
@@ -288,6 +298,7 @@ impl Decoding {
             frames_seen: 0,
             outcome: StageOutcome::default(),
             learning: None,
+            control: ControlLoop::new(0),
         }
     }
 
@@ -305,6 +316,7 @@ impl Decoding {
             match item {
                 IngestItem::Config(d) => {
                     self.pending_sets = d.parameter_sets.clone();
+                    self.control = ControlLoop::new(d.bitrate);
                     self.description = d;
                     if let Some(desk) = &self.patch_desk {
                         desk.stream_started();
@@ -400,6 +412,8 @@ impl Decoding {
             }
         }
         self.frames_seen += frames.len() as u64;
+        self.control
+            .on_unit(decode_time, started.saturating_duration_since(received));
         for frame in frames {
             if self.description.width == 0 {
                 self.description.width = frame.width;
@@ -409,8 +423,27 @@ impl Decoding {
                 .on_decoded(decode_time, (frame.width, frame.height));
             if self.hand_to_sr(frame, received) {
                 self.metrics.on_sr_dropped();
+                self.control.on_dropped();
             }
             self.metrics.set_sr_queue_depth(self.queue.len());
+        }
+        self.steer_bitrate();
+    }
+
+    /// The rate controller's decision for the period just ended, sent and shown.
+    fn steer_bitrate(&mut self) {
+        let interval = Duration::from_secs_f64(1.0 / self.description.fps_or_default());
+        let capacity = self.metrics.snapshot_capacity();
+        if let Some(decision) = self.control.tick(interval, self.queue.len(), capacity) {
+            tracing::info!(
+                "{}: asking the sender for {:.2} Mbit/s ({})",
+                self.metrics.label(),
+                decision.bits_per_second as f64 / 1e6,
+                decision.why
+            );
+            let bits_per_second = u32::try_from(decision.bits_per_second).unwrap_or(u32::MAX);
+            (self.sender)(SenderRequest::Bitrate { bits_per_second });
+            self.metrics.on_bitrate_asked(decision);
         }
     }
 

@@ -1,12 +1,18 @@
-//! A live session's SR stage: frames from the newest-wins queue, upscaled, to the display slot
-//! and the SR recorder. In learning sessions it swaps in new weights between two frames, goes
-//! back to the generic weights at a scene cut's first frame, and notes both in the take's log.
+//! A live session's SR stage: frames from the queue, upscaled, to the display slot and the SR
+//! recorder. Every frame gets an output: SR when nothing else waits, a cheap fill when frames
+//! are queued behind it (SR then runs on the newest frame as soon as the queue is empty, so
+//! the SR share is as high as the machine allows and latency stays bounded by one SR time plus
+//! the fills). A fill is a bicubic YUV upscale when it is recorded, and nothing at all for the
+//! screen alone (the view's shader scales the input). In learning sessions the stage swaps in
+//! new weights between two frames, goes back to the generic weights at a scene cut's first
+//! frame, and notes both in the take's log.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
 use crate::frame::YuvFrame;
+use crate::media::picture::FrameUpscaler;
 use crate::sr::model::Weights;
 use crate::sr::Upscaler;
 
@@ -40,6 +46,18 @@ pub(super) struct Upscaling {
     pub(super) generic: Option<Weights>,
     /// The scene the frames come from (see `DecodedFrame::scene`).
     pub(super) scene: u64,
+    /// Fill frames when others wait behind them (false: super-resolve every frame, however
+    /// long the queue gets).
+    pub(super) fill_when_behind: bool,
+    /// How long the last SR took (for the metrics).
+    pub(super) last_sr_time: std::time::Duration,
+}
+
+/// What became of one frame.
+enum Output {
+    SuperResolved(Arc<YuvFrame>),
+    /// Upscaled cheaply (materialised only when a take records it).
+    Filled(Option<Arc<YuvFrame>>),
 }
 
 impl Upscaling {
@@ -102,48 +120,63 @@ impl Upscaling {
         let mut failures: Option<(u64, String)> = None;
         let mut sequence = 0u64;
         let suffix = format!("x{}.mp4", self.upscaler.scale());
+        let mut filler = FrameUpscaler::new(self.upscaler.scale());
         while let Some(DecodedFrame {
             frame,
             received,
             scene,
         }) = queue.pop()
         {
-            self.metrics.set_sr_queue_depth(queue.len());
+            let behind = queue.len();
+            self.metrics.set_sr_queue_depth(behind);
             let pts = frame.pts.unwrap_or(0);
             self.follow_scene(scene, pts, &mut outcome);
             self.swap_in_new_weights(pts, &mut outcome);
-            let started = Instant::now();
-            let output = match self.upscaler.upscale(&frame) {
-                Ok(o) => Arc::new(o),
+            let was_recording = self.recorder.active();
+            let recording = self.recorder.follow(self.session, &suffix);
+            if recording && !was_recording && self.weights.is_some() {
+                // A learning session's take says which weights it starts with.
+                let line = format!("frame pts {pts} us on: {}", self.model_in_use);
+                self.recorder.note(line);
+            }
+            let sr = !self.fill_when_behind || behind == 0;
+            let output = match self.produce(&frame, sr, recording, &mut filler) {
+                Ok(output) => output,
                 Err(e) => {
-                    let entry = failures.get_or_insert_with(|| (0, e.to_string()));
-                    entry.0 += 1;
-                    self.metrics.on_sr_dropped();
-                    continue;
+                    failures.get_or_insert_with(|| (0, e.clone())).0 += 1;
+                    // the frame still gets its output, filled
+                    match self.produce(&frame, false, recording, &mut filler) {
+                        Ok(output) => output,
+                        Err(_) => {
+                            self.metrics.on_sr_dropped();
+                            continue;
+                        }
+                    }
                 }
             };
-            self.metrics.on_upscaled(
-                started.elapsed(),
-                received.elapsed(),
-                (output.width, output.height),
-            );
-            let was_recording = self.recorder.active();
-            if self.recorder.follow(self.session, &suffix) {
-                if !was_recording && self.weights.is_some() {
-                    // A learning session's take says which weights it starts with.
-                    let pts = frame.pts.unwrap_or(0);
-                    let line = format!("frame pts {pts} us on: {}", self.model_in_use);
-                    self.recorder.note(line);
-                }
-                self.recorder.send(YuvFrame::clone(&output));
+            let (shown, super_resolved) = match &output {
+                Output::SuperResolved(o) => (Arc::clone(o), true),
+                Output::Filled(o) => (o.clone().unwrap_or_else(|| Arc::clone(&frame)), false),
+            };
+            match output {
+                Output::SuperResolved(o) => self.metrics.on_upscaled(
+                    self.last_sr_time,
+                    received.elapsed(),
+                    (o.width, o.height),
+                ),
+                Output::Filled(_) => self.metrics.on_filled(received.elapsed()),
+            }
+            if recording && (super_resolved || !Arc::ptr_eq(&shown, &frame)) {
+                self.recorder.send(YuvFrame::clone(&shown));
                 self.metrics.set_record_queue_depth(self.recorder.queued());
             }
             if let Some(slot) = &self.display {
                 sequence += 1;
                 slot.put(DisplayFrame {
-                    pts_us: frame.pts.unwrap_or(0),
+                    pts_us: pts,
                     input: frame,
-                    output,
+                    output: shown,
+                    super_resolved,
                     sequence,
                 });
                 self.metrics
@@ -162,5 +195,26 @@ impl Upscaling {
             self.recorder.end();
         }
         outcome
+    }
+
+    /// SR, or a fill (materialised only for a take).
+    fn produce(
+        &mut self,
+        frame: &YuvFrame,
+        sr: bool,
+        recording: bool,
+        filler: &mut FrameUpscaler,
+    ) -> Result<Output, String> {
+        if sr {
+            let started = Instant::now();
+            let output = self.upscaler.upscale(frame).map_err(|e| e.to_string())?;
+            self.last_sr_time = started.elapsed();
+            return Ok(Output::SuperResolved(Arc::new(output)));
+        }
+        if !recording {
+            return Ok(Output::Filled(None));
+        }
+        let filled = filler.upscale(frame)?;
+        Ok(Output::Filled(Some(Arc::new(filled))))
     }
 }

@@ -127,9 +127,10 @@ fn stream_figures(ui: &mut egui::Ui, s: &MetricsSnapshot) {
         s.input_size.0, s.input_size.1, s.output_size.0, s.output_size.1, s.model, s.device
     ));
     ui.label(format!(
-        "in {:.1} fps   out {:.1} fps   {:.2} Mbit/s",
+        "in {:.1} fps   out {:.1} fps (SR {:.0}%)   {:.2} Mbit/s",
         s.input_fps,
         s.output_fps,
+        s.sr_share() * 100.0,
         s.bitrate_bps / 1e6
     ));
     ui.label(format!(
@@ -137,13 +138,20 @@ fn stream_figures(ui: &mut egui::Ui, s: &MetricsSnapshot) {
         s.sr.p50_ms, s.sr.p95_ms, s.latency.p50_ms, s.latency.p95_ms
     ));
     ui.label(format!(
-        "frames {} in, {} out, {} dropped   queue {}/{}",
+        "frames {} in, {} super-resolved + {} filled, {} dropped   queue {}/{}",
         s.totals.frames_decoded,
         s.totals.frames_upscaled,
+        s.totals.frames_filled,
         s.totals.sr_dropped + s.totals.display_dropped,
         s.sr_queue_depth,
         s.sr_queue_capacity
     ));
+    if let Some((bps, why)) = &s.bitrate_asked {
+        ui.label(format!(
+            "asked the sender for {:.2} Mbit/s: {why}",
+            *bps as f64 / 1e6
+        ));
+    }
     learning_figures(ui, s);
 }
 

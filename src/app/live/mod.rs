@@ -86,7 +86,11 @@ impl Default for LiveSettings {
 #[derive(Clone)]
 pub struct LiveFrame {
     pub input: Arc<YuvFrame>,
+    /// Super-resolved, or (SR busy) a cheap upscale or the input itself, scaled by the view.
     pub output: Arc<YuvFrame>,
+    pub super_resolved: bool,
+    /// Width of the super-resolved picture (the last one's while SR is busy): 1:1 zoom.
+    pub output_width: u32,
     /// Increases with every new pair, so the views upload textures only when it changes.
     pub sequence: u64,
 }
@@ -203,9 +207,17 @@ impl LiveTab {
             return;
         };
         if let Some(frame) = service.display.take() {
+            let output_width = if frame.super_resolved {
+                frame.output.width
+            } else {
+                let previous = self.state.frame.as_ref().map(|f| f.output_width);
+                previous.unwrap_or(frame.input.width * 4)
+            };
             self.state.frame = Some(LiveFrame {
                 input: frame.input,
                 output: frame.output,
+                super_resolved: frame.super_resolved,
+                output_width,
                 sequence: frame.sequence,
             });
         }

@@ -76,7 +76,7 @@ impl LiveTab {
         let rects = view_rects(available, self.settings.mode, aspect);
         if self.settings.one_to_one {
             let pixels = rects[rects.len() - 1].width() * ui.ctx().pixels_per_point();
-            self.state.view.zoom = frame.output.width as f32 / pixels.max(1.0);
+            self.state.view.zoom = frame.output_width as f32 / pixels.max(1.0);
         }
         self.pointer_input(ui, &rects);
         self.state.view.clamp();
@@ -187,7 +187,11 @@ impl LiveTab {
         };
         let (input, output) = (&frame.input, &frame.output);
         let lr_text = format!("input {}x{}", input.width, input.height);
-        let sr_text = format!("super-resolved {}x{}", output.width, output.height);
+        let sr_text = if frame.super_resolved {
+            format!("super-resolved {}x{}", output.width, output.height)
+        } else {
+            "upscaled cheaply (SR busy with another frame)".to_string()
+        };
         match self.settings.mode {
             CompareMode::SideBySide => {
                 for rect in rects {

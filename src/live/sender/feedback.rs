@@ -22,6 +22,8 @@ pub struct PatchRequest {
 #[derive(Default)]
 pub struct Feedback {
     pub key_requests: AtomicU64,
+    /// Every TargetBitrate the server sent, in order.
+    pub bitrate_requests: Mutex<Vec<u32>>,
     patch_request: Mutex<Option<PatchRequest>>,
     /// The server's Bye reason.
     bye: Mutex<Option<String>>,
@@ -112,6 +114,9 @@ fn feedback_loop(
             }
             Ok(Message::TargetBitrate { bits_per_second }) => {
                 tracing::info!("server asks for {bits_per_second} bit/s");
+                if let Ok(mut asked) = feedback.bitrate_requests.lock() {
+                    asked.push(bits_per_second);
+                }
             }
             Ok(Message::PatchRequest { count, size }) => {
                 tracing::info!("server asks for {count} HR patches of {size} px");

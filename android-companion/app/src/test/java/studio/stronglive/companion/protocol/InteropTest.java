@@ -29,7 +29,7 @@ public class InteropTest {
 
         Serve(File config, String... extra) throws IOException {
             List<String> command = new ArrayList<String>(java.util.Arrays.asList(System.getProperty("stronglive.bin"), "serve",
-                    "--bind", "127.0.0.1:0", "--no-qr", "--sr-queue", "240"));
+                    "--bind", "127.0.0.1:0", "--no-qr", "--sr-queue", "240", "--sr-every-frame"));
             command.addAll(java.util.Arrays.asList(extra));
             ProcessBuilder pb = new ProcessBuilder(command);
             pb.environment().put("STRONGLIVE_CONFIG_DIR", config.getPath());
@@ -97,7 +97,7 @@ public class InteropTest {
             client.send(Message.stats(units.size(), stream.length, 0, 10000));
             client.close();
             String ended = serve.waitFor("session 1 ended");
-            String expected = units.size() + " units received, " + units.size() + " frames decoded, " + units.size() + " upscaled, 0 dropped, 0 decode errors";
+            String expected = units.size() + " units received, " + units.size() + " frames decoded, " + units.size() + " super-resolved + 0 filled, 0 dropped, 0 decode errors";
             assertTrue(ended, ended.contains(expected));
             assertEquals(0, keyRequests[0]);
             assertEquals(0, serve.process.waitFor());
