@@ -282,7 +282,9 @@ pub fn run_models() -> Result<()> {
         "{:<16} {:<14} {:>5} {:<4} {:>10} {:>10} {:>10}  file",
         "name", "architecture", "scale", "tier", "params", "GFLOP/540p", "gain dB"
     );
-    let best = registry.best(4).name.clone();
+    // the default is device-aware: what `auto` runs on this machine
+    let cuda = ComputeDevice::select(DevicePreference::AUTO).is_ok_and(|d| d.is_cuda());
+    let best = registry.best_for_device(cuda, 4).name.clone();
     for e in &registry.entries {
         let (arch, scale, tier, params, gflops, gain) = match &e.card {
             Some(c) => (

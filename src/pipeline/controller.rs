@@ -106,7 +106,7 @@ impl RateController {
         }
         if let Some(strain) = Self::strain(o) {
             self.calm_windows = 0;
-            let lower = ((self.target as f64 * STEP_DOWN) as u64).max(MIN_BITRATE);
+            let lower = ((self.target as f64 * STEP_DOWN).round() as u64).max(MIN_BITRATE);
             if lower >= self.target {
                 return None;
             }
@@ -119,7 +119,7 @@ impl RateController {
         self.calm_windows += 1;
         if self.target < self.configured && self.calm_windows >= CALM_WINDOWS_TO_RAISE {
             self.calm_windows = 0;
-            self.target = ((self.target as f64 * STEP_UP) as u64).min(self.configured);
+            self.target = ((self.target as f64 * STEP_UP).round() as u64).min(self.configured);
             return Some(BitrateDecision {
                 bits_per_second: self.target,
                 why: "calm for 10 s".into(),

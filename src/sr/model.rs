@@ -368,7 +368,10 @@ pub fn load_model(
     let registry;
     let name = if name == "auto" {
         registry = ModelRegistry::discover();
-        registry.best(scale).name.as_str()
+        registry
+            .best_for_device(device.is_cuda(), scale)
+            .name
+            .as_str()
     } else {
         name
     };
