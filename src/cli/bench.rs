@@ -81,6 +81,18 @@ pub struct BenchArgs {
     /// pipes around eager PyTorch fp32) on the same model weights and encoder settings.
     #[arg(long, value_name = "CLIP", conflicts_with_all = ["live", "learn"])]
     pub vs_pytorch: Option<PathBuf>,
+    /// Compare the cheap outputs for frames live SR has no time for, by PSNR-Y on CLIP's true
+    /// frames (SR on every k-th frame of its phone stream; see --every).
+    #[arg(long, value_name = "CLIP", conflicts_with_all = ["live", "learn", "vs_pytorch"])]
+    pub fill: Option<PathBuf>,
+    /// SR on every k-th frame for --fill (comma-separated k values).
+    #[arg(
+        long,
+        default_value = "2,4,8",
+        value_delimiter = ',',
+        requires = "fill"
+    )]
+    pub every: Vec<u32>,
     /// Runs of each side for --vs-pytorch (alternating; the best of each is reported).
     #[arg(long, default_value_t = 2, requires = "vs_pytorch")]
     pub rounds: u32,
@@ -130,6 +142,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             model: args.models.first().map(String::as_str),
             device: args.device.with_precision(args.precision),
             layers: args.layers,
+        });
+    }
+    if let Some(clip) = &args.fill {
+        return super::fill_bench::run(&super::fill_bench::FillBench {
+            clip,
+            every: &args.every,
+            model: args.models.first().map(String::as_str),
+            device: args.device.with_precision(args.precision),
         });
     }
     if let Some(clip) = &args.vs_pytorch {

@@ -10,6 +10,8 @@ pub mod bench;
 mod bench_reference;
 pub mod eval;
 #[cfg(feature = "media")]
+mod fill_bench;
+#[cfg(feature = "media")]
 mod learn_bench;
 #[cfg(feature = "media")]
 pub mod live;

@@ -4,6 +4,7 @@
 
 pub mod adapt_video;
 pub mod controller;
+pub mod fill;
 pub mod handoff;
 pub mod items;
 pub mod learning;

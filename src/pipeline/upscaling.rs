@@ -2,8 +2,9 @@
 //! recorder. Every frame gets an output: SR when nothing else waits, a cheap fill when frames
 //! are queued behind it (SR then runs on the newest frame as soon as the queue is empty, so
 //! the SR share is as high as the machine allows and latency stays bounded by one SR time plus
-//! the fills). A fill is a bicubic YUV upscale when it is recorded, and nothing at all for the
-//! screen alone (the view's shader scales the input). In learning sessions the stage swaps in
+//! the fills). A fill (`fill`: bicubic plus the last SR frame's detail where the input did not
+//! change) is made when it is recorded, and nothing at all for the screen alone (the view's
+//! shader scales the input). In learning sessions the stage swaps in
 //! new weights between two frames, goes back to the generic weights at a scene cut's first
 //! frame, and notes both in the take's log.
 
@@ -12,10 +13,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::frame::YuvFrame;
-use crate::media::picture::FrameUpscaler;
 use crate::sr::model::Weights;
 use crate::sr::Upscaler;
 
+use super::fill::Filler;
 use super::handoff::{DisplayFrame, DisplaySlot, NewestWinsQueue};
 use super::learning::WeightSlot;
 use super::metrics::SessionMetrics;
@@ -120,7 +121,7 @@ impl Upscaling {
         let mut failures: Option<(u64, String)> = None;
         let mut sequence = 0u64;
         let suffix = format!("x{}.mp4", self.upscaler.scale());
-        let mut filler = FrameUpscaler::new(self.upscaler.scale());
+        let mut filler = Filler::new(self.upscaler.scale());
         while let Some(DecodedFrame {
             frame,
             received,
@@ -203,18 +204,22 @@ impl Upscaling {
         frame: &YuvFrame,
         sr: bool,
         recording: bool,
-        filler: &mut FrameUpscaler,
+        filler: &mut Filler,
     ) -> Result<Output, String> {
         if sr {
             let started = Instant::now();
             let output = self.upscaler.upscale(frame).map_err(|e| e.to_string())?;
             self.last_sr_time = started.elapsed();
+            if recording {
+                // the frames filled next carry this one's detail where nothing moved
+                filler.remember(frame, &output)?;
+            }
             return Ok(Output::SuperResolved(Arc::new(output)));
         }
         if !recording {
             return Ok(Output::Filled(None));
         }
-        let filled = filler.upscale(frame)?;
+        let filled = filler.fill(frame)?;
         Ok(Output::Filled(Some(Arc::new(filled))))
     }
 }
