@@ -12,7 +12,7 @@ export LIBTORCH_USE_PYTORCH := 1
 export CARGO_TARGET_DIR ?= $(CACHE_DIR)/target
 BIN := $(CARGO_TARGET_DIR)/release/stronglive
 
-.PHONY: setup build run test android check fmt clippy bench bench-live bench-ui fuzz data models eval sr-only-check clean-output
+.PHONY: setup build run test android check fmt clippy bench bench-live bench-ui fuzz data models eval sr-only-check clean-output install uninstall deb
 
 setup:
 	@./scripts/setup.sh
@@ -37,6 +37,19 @@ clippy: setup
 	cargo clippy --release --all-targets --locked -- -D warnings
 
 # the FFmpeg-free build (train/eval/models only) that runs on GPU machines without FFmpeg
+# The studio into PREFIX (default ~/.local): binary + libtorch CPU + models, desktop entry
+# ("Open with" for MP4/MOV/MKV/WebM), icons, AppStream metainfo (packaging/install.sh)
+PREFIX ?= $(HOME)/.local
+install: build
+	./packaging/install.sh $(PREFIX)
+
+uninstall:
+	./packaging/install.sh --uninstall $(PREFIX)
+
+# A Debian package of the same files under /usr (packaging/make_deb.sh), into $(CARGO_TARGET_DIR)/deb
+deb: build
+	./packaging/make_deb.sh
+
 sr-only-check: setup
 	cargo check --release --locked --no-default-features --bins
 

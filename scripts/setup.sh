@@ -21,6 +21,9 @@ APT_PACKAGES=(
   # the Android companion without Gradle (android-companion/build.sh): JDK, Debian's Android
   # build tools and framework resources, JUnit 4 for the JVM tests
   openjdk-17-jdk-headless aapt zipalign apksigner android-framework-res junit4
+  # desktop install (packaging/install.sh and its test): relinking the installed binary, the
+  # desktop entry's validation and MIME registration, AppStream validation, launching an entry
+  patchelf desktop-file-utils xdg-utils appstream libglib2.0-bin
 )
 
 missing=()

@@ -370,6 +370,46 @@ fn frame_times(path: &Path) -> Vec<f64> {
         .collect()
 }
 
+/// A server at its session cap refuses the next paired device as busy (naming the cap) while
+/// the session it has keeps streaming to the end.
+#[test]
+fn a_server_at_its_session_cap_refuses_the_next_device_as_busy() {
+    let _cpu = cpu_shared();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("phone.mp4");
+    phone_clip("size=192x108:rate=10:duration=4", &clip);
+    let serve = Serve::start(&["--model", "bicubic", "--max-sessions", "1"]);
+    let first = send_cmd(
+        clip.to_str().unwrap(),
+        &serve.uri_text(),
+        &["--name", "first"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    serve.wait_for("session 1 started", Duration::from_secs(20));
+    let second = send_cmd(
+        clip.to_str().unwrap(),
+        &serve.uri_text(),
+        &["--name", "second"],
+    )
+    .output()
+    .unwrap();
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{said}");
+    assert!(
+        said.contains("1 sessions already streaming (at most 1)"),
+        "{said}"
+    );
+    let first = first.wait_with_output().unwrap();
+    let first_out = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        first.status.success() && first_out.contains("sent 40 frames"),
+        "{first_out}"
+    );
+}
+
 /// When even filling falls behind (a slow model and a 3-frame queue: frames are dropped), the
 /// session's rate controller asks the sender for fewer bits, says why in the metrics, and the
 /// sender hears it; a session that keeps up asks for nothing (the test above).
@@ -380,7 +420,14 @@ fn a_session_that_falls_behind_asks_the_sender_for_fewer_bits() {
     let clip = dir.path().join("phone.mp4");
     phone_clip("size=640x360:rate=30:duration=6", &clip);
     let serve = Serve::start(&["--once", "--model", "fmen-sl-x4", "--sr-queue", "3"]);
-    let sent = send_ok(clip.to_str().unwrap(), &serve.uri_text(), &[]);
+    // the secret read from a file, not the command line
+    let uri_file = dir.path().join("pairing.txt");
+    std::fs::write(&uri_file, serve.uri_text() + "\n").unwrap();
+    let sent = send_ok(
+        clip.to_str().unwrap(),
+        &format!("@{}", uri_file.display()),
+        &[],
+    );
     let (code, out) = serve.wait_exit(Duration::from_secs(120));
     assert_eq!(code, 0, "{out}");
     assert!(

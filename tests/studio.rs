@@ -230,6 +230,13 @@ fn offline_tab_runs_a_real_job_to_done() {
         app.offline.settings.encoder = "libx264".into();
     });
     harness.state_mut().offline.add_file(clip.clone());
+    // the window title names the file while it waits or runs, and goes back when it is done
+    let title = harness.state().window_title();
+    assert!(
+        title == "StrongLive Studio - clip.mp4 queued"
+            || title.starts_with("StrongLive Studio - upscaling clip.mp4 "),
+        "{title}"
+    );
     let deadline = Instant::now() + Duration::from_secs(120);
     while harness.state().offline.summary()[0].1 != "done" {
         assert!(
@@ -242,6 +249,7 @@ fn offline_tab_runs_a_real_job_to_done() {
         std::thread::sleep(Duration::from_millis(50));
     }
     harness.run_steps(3);
+    assert_eq!(harness.state().window_title(), "StrongLive Studio");
     harness.get_by_label_contains("done in");
     harness.get_by_label("Open folder");
     keep(&mut harness, "offline_tab_done");

@@ -109,6 +109,28 @@ pub struct StudioApp {
     /// Read at start-up and on refresh, not every frame.
     #[serde(skip)]
     pub models: ModelCatalog,
+    /// The window title last sent (it changes with the active job).
+    #[serde(skip)]
+    title: String,
+}
+
+impl StudioApp {
+    /// "StrongLive Studio", with the active job or the queued files after a dash: what the
+    /// task bar shows while the window is hidden.
+    pub fn window_title(&self) -> String {
+        match self.offline.title_status() {
+            Some(status) => format!("StrongLive Studio - {status}"),
+            None => "StrongLive Studio".into(),
+        }
+    }
+
+    fn update_title(&mut self, ctx: &egui::Context) {
+        let title = self.window_title();
+        if title != self.title {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.title = title;
+        }
+    }
 }
 
 impl StudioApp {
@@ -164,6 +186,7 @@ impl eframe::App for StudioApp {
         });
         self.apply_all(&ctx, &mut actions);
         self.notes.ui(&ctx);
+        self.update_title(&ctx);
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {

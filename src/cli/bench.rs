@@ -507,6 +507,7 @@ fn measure_live(
             idle_timeout: Duration::from_secs(10),
             legacy_bind: None,
             ingest_urls: Vec::new(),
+            max_sessions: stronglive::live::server::DEFAULT_MAX_SESSIONS,
         },
         factory,
         events_tx,

@@ -17,7 +17,8 @@ use stronglive::live::pairing::{
 };
 use stronglive::live::sender::{send_stream, SendOptions};
 use stronglive::live::server::{
-    upscaling_sessions, LiveServer, ServerConfig, ServerEvent, SessionEnd, DEFAULT_PORT,
+    upscaling_sessions, LiveServer, ServerConfig, ServerEvent, SessionEnd, DEFAULT_MAX_SESSIONS,
+    DEFAULT_PORT,
 };
 use stronglive::pipeline::{
     LearnOptions, PatchAsk, RecordSwitch, SessionOptions, SessionReport, DEFAULT_SR_QUEUE,
@@ -145,7 +146,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     record: Option<PathBuf>,
     /// Also accept STRONGLIVE's original Android client here (no authentication!), e.g.
-    /// 127.0.0.1:8888 or 192.168.1.20:8888.
+    /// 0.0.0.0:12582 (the port the original app connects to) or 127.0.0.1:12582.
     #[arg(long, value_name = "ADDR:PORT")]
     legacy: Option<SocketAddr>,
     /// Also ingest RTMP or SRT senders (OBS, Larix): rtmp://0.0.0.0:1935/live/phone,
@@ -163,6 +164,9 @@ pub struct ServeArgs {
     /// time for are upscaled cheaply, so the output keeps the input's frame rate.
     #[arg(long)]
     sr_every_frame: bool,
+    /// Paired devices streaming at once; more are refused as busy.
+    #[arg(long, default_value_t = DEFAULT_MAX_SESSIONS as u16, value_parser = clap::value_parser!(u16).range(1..=64))]
+    max_sessions: u16,
     /// Seconds a peer has to complete the handshake.
     #[arg(long, default_value_t = 5.0)]
     handshake_timeout: f64,
@@ -305,6 +309,7 @@ fn server_config(args: &ServeArgs, store: &PairingStore) -> ServerConfig {
         idle_timeout: Duration::from_secs_f64(args.idle_timeout),
         legacy_bind: args.legacy,
         ingest_urls: args.ingest.clone(),
+        max_sessions: usize::from(args.max_sessions),
     }
 }
 
@@ -381,13 +386,31 @@ fn print_session_end(report: &SessionReport, reason: &SessionEnd) -> usize {
     report.problems.len()
 }
 
+/// The pairing URI from `--pair`: given, from a file (`@FILE`) or standard input (`-`).
+fn pairing_uri_text(arg: &str) -> Result<String> {
+    let text = if arg == "-" {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the pairing URI from standard input")?;
+        line
+    } else if let Some(path) = arg.strip_prefix('@') {
+        std::fs::read_to_string(path)
+            .with_context(|| format!("reading the pairing URI from {path}"))?
+    } else {
+        return Ok(arg.to_string());
+    };
+    Ok(text.trim().to_string())
+}
+
 #[derive(Args)]
 pub struct SendArgs {
     /// A video file (H.264 is stream-copied) or an FFmpeg lavfi graph as
     /// `lavfi:testsrc2=size=960x540:rate=30:duration=10` (encoded with libx264 zerolatency).
     source: PathBuf,
-    /// The pairing URI `stronglive pair` or `stronglive serve` printed.
-    #[arg(long, value_name = "URI")]
+    /// The pairing URI `stronglive pair` or `stronglive serve` printed; `@FILE` reads it from a
+    /// file and `-` from standard input, so the secret stays out of the process list.
+    #[arg(long, value_name = "URI|@FILE|-")]
     pair: String,
     /// Connect to this address instead of the URI's hosts.
     #[arg(long)]
@@ -411,7 +434,8 @@ pub struct SendArgs {
 }
 
 pub fn send(args: &SendArgs) -> Result<ExitCode> {
-    let pairing: PairingUri = args.pair.parse()?;
+    let pair = pairing_uri_text(&args.pair)?;
+    let pairing: PairingUri = pair.parse()?;
     let stop = Arc::new(AtomicBool::new(false));
     {
         let flag = Arc::clone(&stop);
@@ -432,7 +456,7 @@ pub fn send(args: &SendArgs) -> Result<ExitCode> {
         format!(
             "sending {} to {}",
             args.source.display(),
-            redact_secret(&args.pair)
+            redact_secret(&pair)
         )
     })?;
     println!(

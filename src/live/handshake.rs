@@ -100,6 +100,17 @@ pub(super) fn handshake(shared: &Shared, stream: &TcpStream) -> Result<String, W
         .map_err(|e| WireError::Rejected(e.to_string()))?;
     match outcome {
         Ok(auth) => {
+            let streaming = shared.sessions.lock().map_or(0, |s| s.len());
+            if streaming >= shared.config.max_sessions {
+                return Err(reject(
+                    stream,
+                    RejectCode::Busy,
+                    format!(
+                        "{streaming} sessions already streaming (at most {})",
+                        shared.config.max_sessions
+                    ),
+                ));
+            }
             if auth.newly_paired {
                 tracing::info!(
                     "paired new device {:?} ({})",

@@ -25,6 +25,7 @@ use crate::pipeline::{HrPatch, IngestItem, LiveSession, SenderControl, SenderReq
 
 pub use super::sessions::{
     upscaling_sessions, ServerConfig, ServerEvent, SessionEnd, SessionFactory, SessionRequest,
+    DEFAULT_MAX_SESSIONS,
 };
 
 /// Default TCP port of the protocol listener.

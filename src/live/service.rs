@@ -273,6 +273,7 @@ impl Worker {
             idle_timeout: Duration::from_secs(10),
             legacy_bind: settings.legacy,
             ingest_urls: settings.ingest.clone(),
+            max_sessions: super::sessions::DEFAULT_MAX_SESSIONS,
         };
         let mut note = None;
         let server =

@@ -101,7 +101,13 @@ pub struct ServerConfig {
     pub legacy_bind: Option<SocketAddr>,
     /// RTMP/SRT listen URLs served one sender at a time.
     pub ingest_urls: Vec<String>,
+    /// Authenticated sessions streaming at once; more are refused `Busy` (each holds a model,
+    /// its SR threads and queues).
+    pub max_sessions: usize,
 }
+
+/// Sessions a server runs at once unless configured.
+pub const DEFAULT_MAX_SESSIONS: usize = 4;
 
 /// What the server tells its owner (CLI or GUI).
 #[derive(Debug, Clone)]

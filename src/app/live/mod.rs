@@ -70,7 +70,7 @@ impl Default for LiveSettings {
             .unwrap_or_else(|| PathBuf::from("StrongLive"));
         Self {
             legacy_enabled: false,
-            legacy_port: 8888,
+            legacy_port: 12582,
             rtmp_enabled: false,
             srt_enabled: false,
             learn: false,

@@ -292,6 +292,28 @@ impl OfflineQueue {
         self.preview_ui(ui);
     }
 
+    /// What the window title says about the queue: the running job with its progress, else
+    /// how many files wait (`None` when there is nothing to say).
+    pub fn title_status(&self) -> Option<String> {
+        let entries = &self.state.entries;
+        if let Some(e) = entries.iter().find(|e| e.state == JobState::Running) {
+            let progress = match e.total_frames {
+                Some(total) if total > 0 => format!("{}%", e.frames_done * 100 / total),
+                _ => format!("{} frames", e.frames_done),
+            };
+            return Some(format!("upscaling {} {progress}", file_name(&e.input)));
+        }
+        let queued: Vec<&QueueEntry> = entries
+            .iter()
+            .filter(|e| e.state == JobState::Queued)
+            .collect();
+        match queued.as_slice() {
+            [] => None,
+            [one] => Some(format!("{} queued", file_name(&one.input))),
+            many => Some(format!("{} files queued", many.len())),
+        }
+    }
+
     /// (file name, state text) of each queue entry, for tests and the window title.
     pub fn summary(&self) -> Vec<(String, String)> {
         self.state
