@@ -219,6 +219,60 @@ fn offline_tab_compresses_a_file_with_srvc_to_done() {
     assert_eq!(common::count_frames(&out), 10);
 }
 
+/// A file dropped from the file manager, as the windowing integration hands it to egui.
+#[derive(Debug)]
+struct DroppedPath(std::path::PathBuf);
+
+impl egui::DroppedFile for DroppedPath {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+/// The headline gesture: a video dropped on the window (here on the Live tab) becomes a job
+/// in the Offline tab that runs to done; a file that is not a video gives a notification
+/// naming it, not a job.
+#[test]
+fn a_video_dropped_on_the_window_is_queued_and_a_text_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("dropped.mp4");
+    common::tiny_clip(&clip);
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "not a video").unwrap();
+    let mut harness = harness(|app| {
+        app.tab = Tab::Live;
+        app.offline.settings.model = "bicubic".into();
+        app.offline.settings.encoder = "libx264".into();
+    });
+    harness.run_steps(2);
+    for path in [&clip, &notes] {
+        let file: egui::DroppedFileHandle = Arc::new(DroppedPath(path.clone()));
+        harness.input_mut().dropped_files.push(file);
+    }
+    harness.step();
+    assert_eq!(harness.state().tab, Tab::Offline);
+    let summary = harness.state().offline.summary();
+    assert_eq!(summary.len(), 1, "only the video is queued: {summary:?}");
+    assert_eq!(summary[0].0, "dropped.mp4");
+    harness.run_steps(2);
+    harness.get_by_label_contains("notes.txt");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while harness.state().offline.summary()[0].1 != "done" {
+        let state = &harness.state().offline.summary()[0].1;
+        assert!(!state.starts_with("failed"), "{state}");
+        assert!(
+            Instant::now() < deadline,
+            "the dropped file's job did not finish"
+        );
+        harness.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(common::count_frames(&dir.path().join("dropped_x4.mp4")), 5);
+}
+
 #[test]
 fn offline_tab_runs_a_real_job_to_done() {
     let dir = tempfile::tempdir().unwrap();
@@ -251,6 +305,7 @@ fn offline_tab_runs_a_real_job_to_done() {
     harness.run_steps(3);
     assert_eq!(harness.state().window_title(), "StrongLive Studio");
     harness.get_by_label_contains("done in");
+    harness.get_by_label_contains("100% (5/5 frames)");
     harness.get_by_label("Open folder");
     keep(&mut harness, "offline_tab_done");
     assert_eq!(common::count_frames(&dir.path().join("clip_x4.mp4")), 5);

@@ -88,7 +88,12 @@ impl StudioApp {
             StudioAction::QueueFiles(files) => {
                 self.tab = Tab::Offline;
                 for file in files {
-                    self.offline.add_file(file);
+                    // only videos become jobs: anything else dropped or opened is named in a
+                    // notification with what is wrong with it
+                    match crate::media::probe(&file) {
+                        Ok(_) => self.offline.add_file(file),
+                        Err(e) => self.notes.error(format!("not queued: {e}")),
+                    }
                 }
             }
             StudioAction::StartDemo => {
@@ -120,4 +125,18 @@ impl StudioApp {
         }
         ctx.request_repaint();
     }
+}
+
+/// Files dropped onto the window this frame, whatever tab shows, become a
+/// [`StudioAction::QueueFiles`] (which switches to the Offline tab).
+pub fn dropped_files(ctx: &egui::Context) -> Option<StudioAction> {
+    let dropped: Vec<PathBuf> = ctx.input(|i| {
+        i.raw
+            .dropped_files
+            .iter()
+            .map(|f| f.path().to_path_buf())
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect()
+    });
+    (!dropped.is_empty()).then_some(StudioAction::QueueFiles(dropped))
 }

@@ -173,6 +173,7 @@ impl eframe::App for StudioApp {
         self.offline.poll(&mut self.notes);
         self.live.poll(&mut self.notes);
         let mut actions = actions::shortcuts(&ctx, self.tab);
+        actions.extend(actions::dropped_files(&ctx));
         for action in actions.drain(..) {
             self.apply(action);
         }

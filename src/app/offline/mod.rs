@@ -273,7 +273,6 @@ impl OfflineQueue {
         models: &[ModelChoice],
         actions: &mut Vec<StudioAction>,
     ) {
-        queue_dropped_files(ui, actions);
         ui.horizontal(|ui| {
             if ui.button("Add files... (Ctrl+O)").clicked() {
                 actions.push(StudioAction::PickFiles);
@@ -330,21 +329,6 @@ impl OfflineQueue {
                 (file_name(&e.input), state)
             })
             .collect()
-    }
-}
-
-/// Files dropped onto the window this frame become a [`StudioAction::QueueFiles`].
-fn queue_dropped_files(ui: &egui::Ui, actions: &mut Vec<StudioAction>) {
-    let dropped: Vec<PathBuf> = ui.ctx().input(|i| {
-        i.raw
-            .dropped_files
-            .iter()
-            .map(|f| f.path().to_path_buf())
-            .filter(|p| !p.as_os_str().is_empty())
-            .collect()
-    });
-    if !dropped.is_empty() {
-        actions.push(StudioAction::QueueFiles(dropped));
     }
 }
 

@@ -64,10 +64,18 @@ fn entry_row(ui: &mut egui::Ui, entry: &QueueEntry) -> Option<QueueEdit> {
         (Some(t), _) if t > 0 => entry.frames_done as f32 / t as f32,
         _ => 0.0,
     };
+    let text = match entry.total_frames {
+        Some(total) if total > 0 => format!(
+            "{:.0}% ({}/{total} frames)",
+            fraction.min(1.0) * 100.0,
+            entry.frames_done
+        ),
+        _ => format!("{} frames", entry.frames_done),
+    };
     ui.add(
         egui::ProgressBar::new(fraction.min(1.0))
             .desired_width(240.0)
-            .text(format!("{} frames", entry.frames_done)),
+            .text(text),
     );
     ui.label(format!("{:.1}", entry.fps));
     ui.label(
