@@ -20,10 +20,11 @@ sleep 1
 export XDG_DATA_HOME="$SHOTS/xdg" XDG_CONFIG_HOME="$SHOTS/xdg" STRONGLIVE_CONFIG_DIR="$SHOTS/xdg/stronglive"
 rm -rf "$SHOTS/xdg"
 
-# shot NAME SECONDS MIN_COLOURS ARGS...: run the studio, wait, screenshot, check, close.
+# shot NAME SECONDS MIN_COLOURS TITLE ARGS...: run the studio, wait, screenshot, check the
+# window title contains TITLE and the picture has MIN_COLOURS colours, close.
 shot() {
-  local name="$1" wait="$2" min_colours="$3"
-  shift 3
+  local name="$1" wait="$2" min_colours="$3" title="$4"
+  shift 4
   DISPLAY="$display" "$BIN" gui "$@" > "$SHOTS/$name.log" 2>&1 &
   app=$!
   for _ in $(seq 1 40); do
@@ -33,6 +34,11 @@ shot() {
   done
   sleep "$wait"
   DISPLAY="$display" import -window root "$SHOTS/$name.png"
+  local titles
+  titles=$(DISPLAY="$display" xwininfo -root -tree 2>/dev/null | grep -o '"StrongLive Studio[^"]*"' || true)
+  if ! grep -qF "$title" <<<"$titles"; then
+    echo "gui_smoke: $name: no window titled with '$title' (windows: ${titles:-none})"; exit 1
+  fi
   kill -0 "$app" 2>/dev/null || { echo "gui_smoke: the studio exited:"; cat "$SHOTS/$name.log"; exit 1; }
   kill "$app"; wait "$app" 2>/dev/null || true; app=""
   local colours
@@ -44,7 +50,10 @@ shot() {
 }
 
 # The demo photo through SR fills both views with thousands of colours; the bare UI has a few hundred.
-shot studio-demo 20 2000 --demo
+shot studio-demo 20 2000 "StrongLive Studio" --demo
 clip="$SHOTS/queued.mp4"
-ffmpeg -v error -y -f lavfi -i testsrc2=size=320x180:rate=10:duration=2 -pix_fmt yuv420p "$clip"
-shot studio-offline 8 8 "$clip"
+# long enough to be still running when the screenshot is taken
+ffmpeg -v error -y -f lavfi -i testsrc2=size=320x180:rate=10:duration=30 -pix_fmt yuv420p "$clip"
+# The Offline tab with the file queued or running: the title names it; text and widgets give
+# a few hundred colours (a blank or black window has a handful).
+shot studio-offline 8 200 "queued.mp4" "$clip"

@@ -95,7 +95,7 @@ pub fn ui(ui: &mut egui::Ui, catalog: &ModelCatalog, actions: &mut Vec<StudioAct
                 actions.push(StudioAction::RefreshModels);
             }
         });
-        ui.label("Trained by this project on CPU from photos in Debian packages; nothing is downloaded. `auto` uses the best model of the device's tier for live and the best shipped model for files.");
+        ui.label("Trained by this project on CPU from photos in Debian packages; nothing is downloaded. `auto` uses, for files and live, the shipped model with the largest gain on CUDA and the best CPU-tier model on a CPU.");
         for entry in &registry.entries {
             ui.separator();
             model_entry(ui, entry);

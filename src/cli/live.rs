@@ -131,7 +131,7 @@ pub struct ServeArgs {
     /// Name the phone shows for this desktop.
     #[arg(long)]
     name: Option<String>,
-    /// SR model: `auto` (the best shipped model for the device's tier: GPU tier on CUDA, CPU
+    /// SR model: `auto` (as for `upscale`: the largest gain on CUDA, the best of the CPU
     /// tier otherwise), a name from `stronglive models`, or a path.
     #[arg(long, default_value = "auto")]
     model: String,

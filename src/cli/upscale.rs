@@ -25,7 +25,8 @@ pub struct UpscaleArgs {
     /// Directory for outputs, named INPUT_x4.EXT (created if missing). Default: beside each input.
     #[arg(long)]
     out_dir: Option<PathBuf>,
-    /// SR model: `auto` (the best shipped model), a name from `stronglive models`, or a path.
+    /// SR model: `auto` (the best shipped model for this device: largest gain on CUDA, the CPU
+    /// tier on a CPU), a name from `stronglive models`, or a path.
     #[arg(long, default_value = "auto")]
     model: String,
     /// Upscaling factor.

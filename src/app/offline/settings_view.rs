@@ -47,7 +47,7 @@ impl OfflineSettings {
     }
 
     fn model_picker(&mut self, ui: &mut egui::Ui, models: &[ModelChoice]) {
-        const AUTO: &str = "auto (best shipped model)";
+        const AUTO: &str = "auto (best for this device)";
         let model_label = ui.label("Model:").id;
         let selected = models
             .iter()
