@@ -300,3 +300,34 @@ torch.jit.script(FailsAtFrame11()).save(sys.argv[1])
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     assert_eq!(listing(dir.path()), vec!["clip.mp4", "fails.pt"]);
 }
+
+/// A picture too large to upscale in this machine's memory (12288x12288 x4: hundreds of GB of
+/// frames in flight) is refused before any frame is decoded, naming the sizes and the need,
+/// and leaves nothing behind.
+#[test]
+fn an_input_too_large_for_memory_is_refused_before_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let huge = d.join("huge.png");
+    common::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=gray:s=12288x12288",
+        "-frames:v",
+        "1",
+        huge.to_str().unwrap(),
+    ]);
+    assert_clean_failure(
+        d,
+        &huge,
+        "12288x12288 upscaled x4 is 49152x49152",
+        &["huge.png"],
+    );
+    let run = upscale_with_bicubic(&[huge.to_str().unwrap(), "--out-dir", d.to_str().unwrap()]);
+    assert!(
+        run.stderr.contains("MiB of memory;") && run.stderr.contains("MiB is available"),
+        "{}",
+        run.stderr
+    );
+}

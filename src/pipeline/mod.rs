@@ -8,6 +8,7 @@ pub mod fill;
 pub mod handoff;
 pub mod items;
 pub mod learning;
+pub mod memory_budget;
 pub mod metrics;
 pub mod offline;
 pub mod patches;

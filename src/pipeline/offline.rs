@@ -18,6 +18,7 @@ use crate::sr::{load_model, ComputeDevice, DevicePreference, SrError, Upscaler};
 
 use super::srvc_playback::{model_stream_of, pts_us, SrvcPlayback, SrvcPlaybackError};
 
+use super::memory_budget;
 use super::sr_lanes::{upscale_work, LanePlan, LaneStopped, LaneWork, SrLanes};
 use super::stage::{spawn_stage, Flow, Stage};
 
@@ -95,6 +96,14 @@ pub enum JobError {
     Internal { path: PathBuf, what: String },
     #[error(transparent)]
     Srvc(#[from] SrvcPlaybackError),
+    #[error("{}: {}x{} upscaled x{scale} is {}x{}, which needs about {need_mib} MiB of memory; {available_mib} MiB is available", path.display(), input.0, input.1, input.0 * scale, input.1 * scale)]
+    TooLarge {
+        path: PathBuf,
+        input: (u32, u32),
+        scale: u32,
+        need_mib: u64,
+        available_mib: u64,
+    },
 }
 
 /// Shared stop state: the user's cancel flag, and a flag any failing stage raises so the others
@@ -223,6 +232,7 @@ impl OfflineJob {
         } else {
             LanePlan::for_device(&device)
         };
+        self.check_memory(decoder.info(), plan)?;
         let upscaler = Upscaler::new(model, device.clone());
 
         let time_base = decoder.time_base();
@@ -343,6 +353,22 @@ impl OfflineJob {
             path: self.input.clone(),
             what: format!("cannot start {name} thread: {e}"),
         })
+    }
+
+    /// Refuse a job whose frames cannot fit in memory (before anything big is allocated).
+    fn check_memory(&self, info: &media::MediaInfo, plan: LanePlan) -> Result<(), JobError> {
+        let input = (info.video.width, info.video.height);
+        let need = memory_budget::offline_need(input, self.scale, plan.lanes);
+        match memory_budget::available() {
+            Some(available) if need > available => Err(JobError::TooLarge {
+                path: self.input.clone(),
+                input,
+                scale: self.scale,
+                need_mib: need >> 20,
+                available_mib: available >> 20,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The SR lanes: the first with `upscaler` (and the SRVC schedule, if any), the others
