@@ -698,37 +698,34 @@ fn bad_peers_are_rejected_while_a_legitimate_session_keeps_streaming() {
     assert_eq!(code, 0, "{out}");
 }
 
-#[test]
-fn the_stronglive_compatible_listener_takes_length_prefixed_access_units() {
+/// Exactly what STRONGLIVE's Android client does, to a fresh server's legacy listener: the
+/// encoder's codec-config buffer, then the access units of a 3 s, 10 fps clip (key frame every
+/// 10) in the order `arrange` leaves them, each as a 4-byte big-endian length and the bytes, no
+/// handshake. Returns the server's exit output.
+fn stream_to_legacy_listener(extra: &[&str], arrange: impl FnOnce(&mut Vec<Vec<u8>>)) -> String {
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("legacy.mp4");
     phone_clip("size=128x72:rate=10:duration=3", &clip);
-    let serve = Serve::start(&[
-        "--model",
-        "bicubic",
-        "--legacy",
-        "127.0.0.1:0",
-        "--once",
-        "--sr-queue",
-        "240",
-        "--sr-every-frame",
-    ]);
+    let mut args = vec!["--model", "bicubic", "--legacy", "127.0.0.1:0", "--once"];
+    args.extend_from_slice(&["--sr-queue", "240"]);
+    args.extend_from_slice(extra);
+    let serve = Serve::start(&args);
     let line = serve.wait_for("STRONGLIVE-compatible", Duration::from_secs(10));
     let address = line.rsplit(' ').next().unwrap().to_string();
-
-    // Exactly what STRONGLIVE's Android client does: the encoder's codec-config buffer, then
-    // every access unit, each as a 4-byte big-endian length and the bytes; no handshake.
     let mut source = PacketSource::open_file(&clip).unwrap();
-    let mut client = TcpStream::connect(&address).unwrap();
-    let mut chunks = vec![source.description().parameter_sets.clone()];
+    let mut units = Vec::new();
     while let Some(unit) = source.next_unit().unwrap() {
-        chunks.push(unit.data);
+        units.push(unit.data);
     }
-    for chunk in &chunks {
+    assert_eq!(units.len(), 30);
+    arrange(&mut units);
+    let mut client = TcpStream::connect(&address).unwrap();
+    let chunks = std::iter::once(source.description().parameter_sets.clone()).chain(units);
+    for chunk in chunks {
         client
             .write_all(&(chunk.len() as u32).to_be_bytes())
             .unwrap();
-        client.write_all(chunk).unwrap();
+        client.write_all(&chunk).unwrap();
         std::thread::sleep(Duration::from_millis(20));
     }
     drop(client);
@@ -738,6 +735,12 @@ fn the_stronglive_compatible_listener_takes_length_prefixed_access_units() {
         out.contains("session 1 started: STRONGLIVE client @ 127.0.0.1"),
         "{out}"
     );
+    out
+}
+
+#[test]
+fn the_stronglive_compatible_listener_takes_length_prefixed_access_units() {
+    let out = stream_to_legacy_listener(&["--sr-every-frame"], |_| {});
     assert!(
         out.contains(
             "30 units received, 30 frames decoded, 30 super-resolved + 0 filled, 0 dropped"
@@ -751,41 +754,11 @@ fn the_stronglive_compatible_listener_takes_length_prefixed_access_units() {
 /// never sticks, and the GOPs after the disorder decode whole.
 #[test]
 fn the_stronglive_compatible_listener_survives_reordered_units() {
-    let dir = tempfile::tempdir().unwrap();
-    let clip = dir.path().join("legacy.mp4");
-    phone_clip("size=128x72:rate=10:duration=3", &clip);
-    let serve = Serve::start(&[
-        "--model",
-        "bicubic",
-        "--legacy",
-        "127.0.0.1:0",
-        "--once",
-        "--sr-queue",
-        "240",
-    ]);
-    let line = serve.wait_for("STRONGLIVE-compatible", Duration::from_secs(10));
-    let address = line.rsplit(' ').next().unwrap().to_string();
-    let mut source = PacketSource::open_file(&clip).unwrap();
-    let mut units = Vec::new();
-    while let Some(unit) = source.next_unit().unwrap() {
-        units.push(unit.data);
-    }
-    assert_eq!(units.len(), 30);
-    // two P-frames of the first GOP (key frames every 10) arrive swapped, as do two of the second
-    units.swap(4, 5);
-    units.swap(13, 14);
-    let mut client = TcpStream::connect(&address).unwrap();
-    let chunks = std::iter::once(source.description().parameter_sets.clone()).chain(units);
-    for chunk in chunks {
-        client
-            .write_all(&(chunk.len() as u32).to_be_bytes())
-            .unwrap();
-        client.write_all(&chunk).unwrap();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    drop(client);
-    let (code, out) = serve.wait_exit(Duration::from_secs(60));
-    assert_eq!(code, 0, "{out}");
+    // two P-frames of the first GOP arrive swapped, as do two of the second
+    let out = stream_to_legacy_listener(&[], |units| {
+        units.swap(4, 5);
+        units.swap(13, 14);
+    });
     let summary = out.lines().find(|l| l.contains("ended (")).unwrap();
     assert!(summary.contains("30 units received"), "{summary}");
     let decoded: u64 = summary

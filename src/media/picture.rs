@@ -44,15 +44,23 @@ pub fn resize(yuv: &YuvFrame, width: u32, height: u32) -> Result<YuvFrame, Strin
         format::Pixel::YUV420P,
         scaling::Flags::AREA | scaling::Flags::ACCURATE_RND,
     )?;
-    let planes = copy_planes(&out, width, height);
-    Ok(YuvFrame {
+    Ok(scaled_frame(&out, width, height, yuv))
+}
+
+/// A swscale output picture as a frame with `like`'s timing and colour tags (its planes are
+/// not copied).
+fn scaled_frame(out: &frame::Video, width: u32, height: u32, like: &YuvFrame) -> YuvFrame {
+    let planes = copy_planes(out, width, height);
+    YuvFrame {
         width,
         height,
         y: planes.y,
         u: planes.u,
         v: planes.v,
-        ..yuv.clone()
-    })
+        pts: like.pts,
+        duration: like.duration,
+        color: like.color,
+    }
 }
 
 /// Bicubic upscaling by a whole factor in YUV, no colour conversion: the cheap output for live
@@ -99,17 +107,7 @@ impl FrameUpscaler {
         context
             .run(&to_ffmpeg_picture(yuv), &mut out)
             .map_err(|e| format!("bicubic upscale failed: {e}"))?;
-        let planes = copy_planes(&out, width, height);
-        Ok(YuvFrame {
-            width,
-            height,
-            y: planes.y,
-            u: planes.u,
-            v: planes.v,
-            pts: yuv.pts,
-            duration: yuv.duration,
-            color: yuv.color,
-        })
+        Ok(scaled_frame(&out, width, height, yuv))
     }
 }
 

@@ -223,8 +223,9 @@ impl SessionMetrics {
         });
     }
 
-    pub fn on_bitrate_asked(&self, decision: super::controller::BitrateDecision) {
-        self.with(|s| s.bitrate_asked = Some((decision.bits_per_second, decision.why)));
+    /// The rate controller asked the sender for `bits_per_second`, for the reason `why`.
+    pub fn on_bitrate_asked(&self, bits_per_second: u64, why: String) {
+        self.with(|s| s.bitrate_asked = Some((bits_per_second, why)));
     }
 
     /// Frames the SR queue holds before dropping its oldest.

@@ -443,7 +443,8 @@ impl Decoding {
             );
             let bits_per_second = u32::try_from(decision.bits_per_second).unwrap_or(u32::MAX);
             (self.sender)(SenderRequest::Bitrate { bits_per_second });
-            self.metrics.on_bitrate_asked(decision);
+            self.metrics
+                .on_bitrate_asked(decision.bits_per_second, decision.why);
         }
     }
 
