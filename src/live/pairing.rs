@@ -423,17 +423,56 @@ impl PairingStore {
             .map_err(|e| self.store_error(format!("cannot write: {e}")))
     }
 
+    /// Load, change and save the state under an exclusive lock on `pairing.json.lock`, so that
+    /// handshakes, `pair --new/--remove/--revoke` and the studio (other threads or processes)
+    /// never overwrite each other's changes. `change` returns whether to save.
+    fn update<T>(
+        &self,
+        change: impl FnOnce(&mut PairingState) -> Result<(T, bool), PairingError>,
+    ) -> Result<T, PairingError> {
+        let _lock = self.lock()?;
+        let mut state = self.load()?;
+        let (value, changed) = change(&mut state)?;
+        if changed {
+            self.save(&state)?;
+        }
+        Ok(value)
+    }
+
+    /// The store's advisory lock (flock), released when the returned file is dropped.
+    fn lock(&self) -> Result<std::fs::File, PairingError> {
+        use std::os::unix::io::AsRawFd;
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| self.store_error(format!("cannot create directory: {e}")))?;
+        }
+        let mut lock_path = self.path.clone().into_os_string();
+        lock_path.push(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| self.store_error(format!("cannot open its lock file: {e}")))?;
+        // SAFETY: flock on a descriptor this function owns; it blocks until the lock is free.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(self.store_error(format!("cannot lock it: {e}")));
+        }
+        Ok(file)
+    }
+
     /// Replace the pairing secret with a fresh one valid for `ttl_s` seconds (0 = no expiry).
     /// Already paired devices are unaffected.
     pub fn new_secret(&self, ttl_s: u64) -> Result<(PairingSecret, Option<u64>), PairingError> {
-        let mut state = self.load()?;
-        let secret = PairingSecret::generate()?;
-        let now = unix_now();
-        state.secret = Some(secret.to_hex());
-        state.secret_created = now;
-        state.secret_expires = if ttl_s == 0 { 0 } else { now + ttl_s };
-        self.save(&state)?;
-        Ok((secret, (ttl_s != 0).then_some(state.secret_expires)))
+        self.update(|state| {
+            let secret = PairingSecret::generate()?;
+            let now = unix_now();
+            state.secret = Some(secret.to_hex());
+            state.secret_created = now;
+            state.secret_expires = if ttl_s == 0 { 0 } else { now + ttl_s };
+            Ok(((secret, (ttl_s != 0).then_some(state.secret_expires)), true))
+        })
     }
 
     /// The current secret if it still pairs new devices, else a fresh one (`ttl_s`).
@@ -451,22 +490,22 @@ impl PairingStore {
 
     /// Stop the current secret from pairing anyone new.
     pub fn revoke_secret(&self) -> Result<(), PairingError> {
-        let mut state = self.load()?;
-        state.secret = None;
-        self.save(&state)
+        self.update(|state| {
+            state.secret = None;
+            Ok(((), true))
+        })
     }
 
     /// Remove a paired device (by id, id prefix of at least 8 digits, or exact name).
     pub fn remove_device(&self, which: &str) -> Result<PairedDevice, PairingError> {
-        let mut state = self.load()?;
-        let index = state
-            .devices
-            .iter()
-            .position(|d| d.name == which || (which.len() >= 8 && d.id.starts_with(which)))
-            .ok_or_else(|| PairingError::UnknownDevice(which.to_string()))?;
-        let removed = state.devices.remove(index);
-        self.save(&state)?;
-        Ok(removed)
+        self.update(|state| {
+            let index = state
+                .devices
+                .iter()
+                .position(|d| d.name == which || (which.len() >= 8 && d.id.starts_with(which)))
+                .ok_or_else(|| PairingError::UnknownDevice(which.to_string()))?;
+            Ok((state.devices.remove(index), true))
+        })
     }
 
     /// Check a client's proof: a paired device against its stored key, an unknown one against
@@ -479,12 +518,32 @@ impl PairingStore {
         device_name: &str,
         proof: &Proof,
     ) -> Result<Result<Authenticated, RejectCode>, PairingError> {
-        let mut state = self.load()?;
+        self.update(|state| {
+            Ok(Self::check_proof(
+                state,
+                nonce,
+                version,
+                device_id,
+                device_name,
+                proof,
+            ))
+        })
+    }
+
+    /// `authenticate` on a loaded state; the flag says whether the state changed.
+    fn check_proof(
+        state: &mut PairingState,
+        nonce: &Nonce,
+        version: u16,
+        device_id: &DeviceId,
+        device_name: &str,
+        proof: &Proof,
+    ) -> (Result<Authenticated, RejectCode>, bool) {
         let id_hex = hex_encode(device_id);
         let now = unix_now();
         let verify =
             |key: &[u8; 32]| verify_proof(key, nonce, version, device_id, device_name, proof);
-        let active = active_secret(&state, now);
+        let active = active_secret(state, now);
         if let Some(device) = state.devices.iter_mut().find(|d| d.id == id_hex) {
             let key: Option<[u8; 32]> = hex_decode(&device.key).and_then(|k| k.try_into().ok());
             if !key.is_some_and(|k| verify(&k)) {
@@ -492,27 +551,27 @@ impl PairingStore {
                 let fresh = active.map(|s| s.device_key(device_id));
                 match fresh.filter(|k| verify(k)) {
                     Some(k) => device.key = hex_encode(&k),
-                    None => return Ok(Err(RejectCode::BadProof)),
+                    None => return (Err(RejectCode::BadProof), false),
                 }
             }
             device.last_seen = now;
             device.name = device_name.to_string();
-            self.save(&state)?;
-            return Ok(Ok(Authenticated {
+            let known = Authenticated {
                 device_id: id_hex,
                 device_name: device_name.to_string(),
                 newly_paired: false,
-            }));
+            };
+            return (Ok(known), true);
         }
         let Some(secret) = state.secret.as_deref().and_then(PairingSecret::from_hex) else {
-            return Ok(Err(RejectCode::PairingExpired));
+            return (Err(RejectCode::PairingExpired), false);
         };
         let key = secret.device_key(device_id);
         if !verify(&key) {
-            return Ok(Err(RejectCode::BadProof));
+            return (Err(RejectCode::BadProof), false);
         }
         if active.is_none() {
-            return Ok(Err(RejectCode::PairingExpired));
+            return (Err(RejectCode::PairingExpired), false);
         }
         state.devices.push(PairedDevice {
             id: id_hex.clone(),
@@ -521,12 +580,12 @@ impl PairingStore {
             paired_at: now,
             last_seen: now,
         });
-        self.save(&state)?;
-        Ok(Ok(Authenticated {
+        let paired = Authenticated {
             device_id: id_hex,
             device_name: device_name.to_string(),
             newly_paired: true,
-        }))
+        };
+        (Ok(paired), true)
     }
 }
 
@@ -688,5 +747,43 @@ mod tests {
             0,
             "pairing.json must not be readable by others"
         );
+    }
+
+    /// Many devices pairing at once while the device list is also being edited: every pairing
+    /// is kept (no read-modify-write overwrites another) and the file stays valid JSON.
+    #[test]
+    fn concurrent_pairings_and_removals_lose_no_update() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PairingStore::in_dir(dir.path());
+        let (secret, _) = store.new_secret(600).unwrap();
+        let pair = |name: String| {
+            let id: DeviceId = random_bytes().unwrap();
+            let nonce: Nonce = random_bytes().unwrap();
+            let proof = compute_proof(&secret.device_key(&id), &nonce, 1, &id, &name);
+            store.authenticate(&nonce, 1, &id, &name, &proof).unwrap()
+        };
+        for name in ["doomed-0", "doomed-1"] {
+            assert!(pair(name.into()).is_ok());
+        }
+        std::thread::scope(|scope| {
+            for thread in 0..8 {
+                let pair = &pair;
+                scope.spawn(move || {
+                    for i in 0..5 {
+                        assert!(pair(format!("phone-{thread}-{i}")).is_ok());
+                    }
+                });
+            }
+            scope.spawn(|| {
+                for name in ["doomed-0", "doomed-1"] {
+                    store.remove_device(name).unwrap();
+                }
+            });
+        });
+        let state = store.load().unwrap();
+        let mut names: Vec<&str> = state.devices.iter().map(|d| d.name.as_str()).collect();
+        names.sort();
+        assert_eq!(names.len(), 40, "{names:?}");
+        assert!(names.iter().all(|n| n.starts_with("phone-")), "{names:?}");
     }
 }
