@@ -141,7 +141,8 @@ fn try_open(
 ) -> Result<encoder::Video, String> {
     let codec = encoder::find_by_name(name).ok_or("not built into this FFmpeg")?;
     let nvenc = name.ends_with("_nvenc");
-    if nvenc && !nvidia_driver_present() {
+    // FFmpeg only says "generic error" without the driver's libcuda: give the real reason
+    if nvenc && !crate::nvidia::driver_present() {
         return Err("no NVIDIA driver (libcuda.so.1 cannot be loaded)".into());
     }
     let mut enc = codec::context::Context::new_with_codec(codec)
@@ -220,10 +221,4 @@ fn try_open(
             format!("failed to open ({e})")
         }
     })
-}
-
-/// NVENC needs the NVIDIA driver's libcuda; FFmpeg only says "generic error" when it is
-/// missing, so look for it ourselves to give the user the real reason.
-pub fn nvidia_driver_present() -> bool {
-    crate::nvidia::driver_present()
 }

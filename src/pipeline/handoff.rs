@@ -138,6 +138,11 @@ impl<T> NewestWinsQueue<T> {
     pub(crate) fn len(&self) -> usize {
         self.lock().items.len()
     }
+
+    /// Items it holds before dropping its oldest.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
 }
 
 /// The producing side of a [`NewestWinsQueue`]: dropping it without [`QueueProducer::finish`]

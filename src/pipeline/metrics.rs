@@ -228,11 +228,6 @@ impl SessionMetrics {
         self.with(|s| s.bitrate_asked = Some((bits_per_second, why)));
     }
 
-    /// Frames the SR queue holds before dropping its oldest.
-    pub fn snapshot_capacity(&self) -> usize {
-        self.sr_queue_capacity
-    }
-
     pub fn on_sr_dropped(&self) {
         self.with(|s| s.totals.sr_dropped += 1);
     }

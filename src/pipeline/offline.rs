@@ -516,14 +516,16 @@ fn forward_pending(
     tx: &Sender<Flow<DemuxItem>>,
     path: &Path,
 ) -> StageResult<()> {
-    while let Some(front) = pending.front() {
-        let item = match front {
-            Pending::Ready(_) => match pending.pop_front() {
-                Some(Pending::Ready(item)) => item,
-                _ => unreachable!("the front was Ready"),
-            },
-            Pending::InLane if lanes.in_flight() >= keep_in_flight.max(1) => {
-                pending.pop_front();
+    loop {
+        match pending.front() {
+            None => return Ok(()),
+            // the oldest frame stays in its lane while fewer than `keep_in_flight` are
+            Some(Pending::InLane) if lanes.in_flight() < keep_in_flight.max(1) => return Ok(()),
+            Some(_) => {}
+        }
+        let item = match pending.pop_front().expect("the front was just seen") {
+            Pending::Ready(item) => item,
+            Pending::InLane => {
                 let result = lanes
                     .next_result()
                     .expect("a pending frame is in a lane")
@@ -533,13 +535,11 @@ fn forward_pending(
                     source,
                 })?)
             }
-            Pending::InLane => return Ok(()),
         };
         if tx.send(Flow::Item(item)).is_err() {
             return Err(JobError::Cancelled(path.to_path_buf()));
         }
     }
-    Ok(())
 }
 
 fn lane_error(path: &Path, e: LaneStopped) -> JobError {

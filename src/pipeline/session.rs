@@ -174,7 +174,6 @@ impl LiveSession {
             generic,
             scene: 0,
             fill_when_behind: !options.sr_every_frame,
-            last_sr_time: Duration::ZERO,
             session: id,
             upscaler,
             weights,
@@ -433,8 +432,8 @@ impl Decoding {
     /// The rate controller's decision for the period just ended, sent and shown.
     fn steer_bitrate(&mut self) {
         let interval = Duration::from_secs_f64(1.0 / self.description.fps_or_default());
-        let capacity = self.metrics.snapshot_capacity();
-        if let Some(decision) = self.control.tick(interval, self.queue.len(), capacity) {
+        let (backlog, capacity) = (self.queue.len(), self.queue.capacity());
+        if let Some(decision) = self.control.tick(interval, backlog, capacity) {
             tracing::info!(
                 "{}: asking the sender for {:.2} Mbit/s ({})",
                 self.metrics.label(),

@@ -10,7 +10,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::frame::YuvFrame;
 use crate::sr::model::Weights;
@@ -50,14 +50,15 @@ pub(super) struct Upscaling {
     /// Fill frames when others wait behind them (false: super-resolve every frame, however
     /// long the queue gets).
     pub(super) fill_when_behind: bool,
-    /// How long the last SR took (for the metrics).
-    pub(super) last_sr_time: std::time::Duration,
 }
 
 /// What became of one frame.
 enum Output {
-    SuperResolved(Arc<YuvFrame>),
-    /// Upscaled cheaply (materialised only when a take records it).
+    SuperResolved {
+        frame: Arc<YuvFrame>,
+        took: Duration,
+    },
+    /// Upscaled cheaply; materialised whenever a take records (`None` only for the screen).
     Filled(Option<Arc<YuvFrame>>),
 }
 
@@ -155,19 +156,19 @@ impl Upscaling {
                     }
                 }
             };
-            let (shown, super_resolved) = match &output {
-                Output::SuperResolved(o) => (Arc::clone(o), true),
-                Output::Filled(o) => (o.clone().unwrap_or_else(|| Arc::clone(&frame)), false),
+            let (shown, super_resolved) = match output {
+                Output::SuperResolved { frame: out, took } => {
+                    let size = (out.width, out.height);
+                    self.metrics.on_upscaled(took, received.elapsed(), size);
+                    (out, true)
+                }
+                Output::Filled(out) => {
+                    self.metrics.on_filled(received.elapsed());
+                    (out.unwrap_or_else(|| Arc::clone(&frame)), false)
+                }
             };
-            match output {
-                Output::SuperResolved(o) => self.metrics.on_upscaled(
-                    self.last_sr_time,
-                    received.elapsed(),
-                    (o.width, o.height),
-                ),
-                Output::Filled(_) => self.metrics.on_filled(received.elapsed()),
-            }
-            if recording && (super_resolved || !Arc::ptr_eq(&shown, &frame)) {
+            // a take gets every frame: `produce` materialises fills whenever one records
+            if recording {
                 self.recorder.send(YuvFrame::clone(&shown));
                 self.metrics.set_record_queue_depth(self.recorder.queued());
             }
@@ -200,7 +201,7 @@ impl Upscaling {
 
     /// SR, or a fill (materialised only for a take).
     fn produce(
-        &mut self,
+        &self,
         frame: &YuvFrame,
         sr: bool,
         recording: bool,
@@ -209,12 +210,15 @@ impl Upscaling {
         if sr {
             let started = Instant::now();
             let output = self.upscaler.upscale(frame).map_err(|e| e.to_string())?;
-            self.last_sr_time = started.elapsed();
+            let took = started.elapsed();
             if recording {
                 // the frames filled next carry this one's detail where nothing moved
                 filler.remember(frame, &output)?;
             }
-            return Ok(Output::SuperResolved(Arc::new(output)));
+            return Ok(Output::SuperResolved {
+                frame: Arc::new(output),
+                took,
+            });
         }
         if !recording {
             return Ok(Output::Filled(None));
