@@ -829,13 +829,16 @@ fn an_rtmp_sender_is_ingested() {
 #[test]
 fn an_srt_sender_is_ingested() {
     let port = free_port();
-    let url = format!("srt://127.0.0.1:{port}");
+    // SRT's live mode drops packets whose retransmission misses the latency window (120 ms by
+    // default); on a 2-core CI machine running the other tests the UDP socket can overflow and a
+    // NAK round trip take longer, so this test, which counts every frame, turns late-packet drop
+    // off and widens the window (both are options the listener URL passes through to FFmpeg).
+    let options = "tlpktdrop=0";
+    let listen_url = format!("srt://127.0.0.1:{port}?{options}");
     // linger: SRT's live mode drops unacknowledged data when the caller closes; a real sender
     // streams on, this 3-second one must wait for its last packets to arrive.
-    ingest_via_ffmpeg(
-        &url,
-        &["-f", "mpegts", &format!("{url}?mode=caller&linger=5")],
-    );
+    let caller_url = format!("srt://127.0.0.1:{port}?mode=caller&linger=5&{options}");
+    ingest_via_ffmpeg(&listen_url, &["-f", "mpegts", &caller_url]);
 }
 
 #[test]
