@@ -58,7 +58,7 @@ impl Serve {
     fn start_with_env(args: &[&str], env: &[(&str, &Path)]) -> Serve {
         let config = tempfile::tempdir().unwrap();
         let mut child = Command::new(bin())
-            .args(["serve", "--bind", "127.0.0.1:0", "--no-qr"])
+            .args(["serve", "--bind", "127.0.0.1:0", "--no-qr", "--show-secret"])
             .args(args)
             .envs(env.iter().copied())
             .env("STRONGLIVE_CONFIG_DIR", config.path())
@@ -884,6 +884,66 @@ fn pair_prints_a_qr_code_and_a_stable_uri_until_renewed() {
     let mode = std::fs::metadata(config.path().join("pairing.json")).unwrap();
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(mode.permissions().mode() & 0o077, 0);
+}
+
+/// `serve`'s output goes to logs: the secret is redacted there unless asked for; and a
+/// `pair --revoke` lasts across `serve` starts (which used to mint a fresh secret).
+#[test]
+fn serve_keeps_the_secret_out_of_logs_and_a_revoke_lasts() {
+    let config = tempfile::tempdir().unwrap();
+    let run = |command: &str, args: &[&str]| {
+        let mut cmd = Command::new(bin());
+        cmd.arg(command).args(args);
+        if command == "serve" {
+            // serve runs until stopped: a bound port and a prompt exit are all this needs.
+            cmd.args(["--bind", "127.0.0.1:0", "--model", "bicubic", "--once"]);
+        }
+        let mut child = cmd
+            .env("STRONGLIVE_CONFIG_DIR", config.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first_lines = String::new();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        // serve's pairing lines come before it waits for a sender; pair exits by itself.
+        while !first_lines.contains("pair") || (command == "serve" && !first_lines.contains("listening")) {
+            if stdout.read_line(&mut first_lines).unwrap() == 0 {
+                break;
+            }
+        }
+        if command == "serve" {
+            let _ = child.kill();
+        }
+        let status = child.wait().unwrap();
+        let mut err = String::new();
+        let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+        (status, first_lines, err)
+    };
+    let (_, code, _) = run("pair", &["--no-qr"]);
+    let secret = code
+        .lines()
+        .find_map(|l| l.strip_prefix("pair: "))
+        .unwrap()
+        .parse::<PairingUri>()
+        .unwrap()
+        .secret
+        .to_hex();
+    let (_, logged, _) = run("serve", &[]);
+    assert!(logged.contains("secret=<redacted>"), "{logged}");
+    assert!(!logged.contains(&secret), "secret in serve's log: {logged}");
+    let (_, shown, _) = run("serve", &["--show-secret"]);
+    assert!(shown.contains(&secret), "{shown}");
+
+    let (status, _, _) = run("pair", &["--revoke"]);
+    assert!(status.success());
+    let (_, after, _) = run("serve", &["--show-secret"]);
+    assert!(after.contains("pairing is revoked"), "{after}");
+    assert!(!after.contains("secret="), "serve minted a new code: {after}");
+    let (status, _, err) = run("pair", &["--no-qr"]);
+    assert!(!status.success() && err.contains("pair --new"), "{err}");
+    let (_, renewed, _) = run("pair", &["--new", "--no-qr"]);
+    assert!(renewed.contains("secret=") && !renewed.contains(&secret), "{renewed}");
 }
 
 #[test]

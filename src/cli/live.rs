@@ -92,7 +92,12 @@ pub fn pair(args: &PairArgs) -> Result<ExitCode> {
     let (secret, expires) = if args.new {
         store.new_secret(ttl)?
     } else {
-        store.current_or_new_secret(ttl)?
+        store.current_or_new_secret(ttl)?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "pairing was revoked (stronglive pair --revoke): new devices cannot pair until \
+                 `stronglive pair --new` makes a new code"
+            )
+        })?
     };
     let uri = PairingUri {
         name: args.name.clone().unwrap_or_else(default_server_name),
@@ -101,18 +106,27 @@ pub fn pair(args: &PairArgs) -> Result<ExitCode> {
         secret,
         expires,
     };
-    print_pairing(&uri, !args.no_qr);
+    print_pairing(&uri, !args.no_qr, true);
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_pairing(uri: &PairingUri, qr: bool) {
+/// The pairing code as a QR code and a URI. `with_secret` false prints the URI with its
+/// secret redacted: `serve`'s output usually ends up in logs, which must not pair phones.
+fn print_pairing(uri: &PairingUri, qr: bool, with_secret: bool) {
     if qr {
         match qr_for_terminal(&uri.to_string()) {
             Ok(code) => println!("{code}"),
             Err(e) => eprintln!("warning: no QR code: {e}"),
         }
     }
-    println!("pair: {uri}");
+    if with_secret {
+        println!("pair: {uri}");
+    } else {
+        println!(
+            "pair: {} (secret kept out of this output: `stronglive pair` shows the code)",
+            redact_secret(&uri.to_string())
+        );
+    }
     match uri.expires {
         Some(t) => println!(
             "new devices can pair for {} more minutes (stronglive pair --new for a fresh code)",
@@ -179,6 +193,10 @@ pub struct ServeArgs {
     /// Print the pairing URI only, no QR code (also when stdout is not a terminal).
     #[arg(long)]
     no_qr: bool,
+    /// Print the pairing URI with its secret even when stdout is not a terminal (by default
+    /// a log gets it redacted; `stronglive pair` prints the code on request).
+    #[arg(long)]
+    show_secret: bool,
     /// Ask each sender for this many full-resolution patches (saved with --record).
     #[arg(long, value_name = "N")]
     request_patches: Option<u16>,
@@ -235,15 +253,23 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
     let (events_tx, events) = crossbeam_channel::unbounded();
     let server = LiveServer::start(config.clone(), factory, events_tx)
         .with_context(|| format!("cannot listen on {}", args.bind))?;
-    let (secret, expires) = store.current_or_new_secret(args.ttl_min * 60)?;
-    let uri = PairingUri {
-        name: config.name.clone(),
-        hosts: advertised_hosts(server.local_addr().ip()),
-        port: server.local_addr().port(),
-        secret,
-        expires,
-    };
-    print_pairing(&uri, !args.no_qr && std::io::stdout().is_terminal());
+    match store.current_or_new_secret(args.ttl_min * 60)? {
+        Some((secret, expires)) => {
+            let uri = PairingUri {
+                name: config.name.clone(),
+                hosts: advertised_hosts(server.local_addr().ip()),
+                port: server.local_addr().port(),
+                secret,
+                expires,
+            };
+            let terminal = std::io::stdout().is_terminal();
+            print_pairing(&uri, !args.no_qr && terminal, terminal || args.show_secret);
+        }
+        None => println!(
+            "pairing is revoked: paired devices can stream, new ones cannot pair \
+             (stronglive pair --new makes a new code)"
+        ),
+    }
 
     let interrupted = Arc::new(AtomicBool::new(false));
     {

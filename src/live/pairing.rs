@@ -334,6 +334,9 @@ pub struct PairedDevice {
     pub last_seen: u64,
 }
 
+/// A secret that pairs new devices, and when it stops (Unix seconds; `None` = until replaced).
+pub type ActiveSecret = (PairingSecret, Option<u64>);
+
 /// The persisted pairing state: `pairing.json` in the config directory, mode 0600.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -343,6 +346,9 @@ pub struct PairingState {
     pub secret_created: u64,
     /// Unix seconds; 0 = never expires.
     pub secret_expires: u64,
+    /// `pair --revoke` turned pairing off: nothing mints a new secret until `pair --new` (or
+    /// the studio's New code button) asks for one.
+    pub revoked: bool,
     pub devices: Vec<PairedDevice>,
 }
 
@@ -464,34 +470,37 @@ impl PairingStore {
 
     /// Replace the pairing secret with a fresh one valid for `ttl_s` seconds (0 = no expiry).
     /// Already paired devices are unaffected.
-    pub fn new_secret(&self, ttl_s: u64) -> Result<(PairingSecret, Option<u64>), PairingError> {
+    pub fn new_secret(&self, ttl_s: u64) -> Result<ActiveSecret, PairingError> {
         self.update(|state| {
             let secret = PairingSecret::generate()?;
             let now = unix_now();
             state.secret = Some(secret.to_hex());
             state.secret_created = now;
             state.secret_expires = if ttl_s == 0 { 0 } else { now + ttl_s };
+            state.revoked = false;
             Ok(((secret, (ttl_s != 0).then_some(state.secret_expires)), true))
         })
     }
 
-    /// The current secret if it still pairs new devices, else a fresh one (`ttl_s`).
-    pub fn current_or_new_secret(
-        &self,
-        ttl_s: u64,
-    ) -> Result<(PairingSecret, Option<u64>), PairingError> {
+    /// The current secret if it still pairs new devices, else a fresh one (`ttl_s`); `None`
+    /// after `pair --revoke` (pairing stays off until a new secret is asked for explicitly).
+    pub fn current_or_new_secret(&self, ttl_s: u64) -> Result<Option<ActiveSecret>, PairingError> {
         let state = self.load()?;
+        if state.revoked {
+            return Ok(None);
+        }
         if let Some(secret) = active_secret(&state, unix_now()) {
             let expires = (state.secret_expires != 0).then_some(state.secret_expires);
-            return Ok((secret, expires));
+            return Ok(Some((secret, expires)));
         }
-        self.new_secret(ttl_s)
+        self.new_secret(ttl_s).map(Some)
     }
 
-    /// Stop the current secret from pairing anyone new.
+    /// Stop the current secret from pairing anyone new, until a new secret is asked for.
     pub fn revoke_secret(&self) -> Result<(), PairingError> {
         self.update(|state| {
             state.secret = None;
+            state.revoked = true;
             Ok(((), true))
         })
     }
@@ -785,5 +794,28 @@ mod tests {
         names.sort();
         assert_eq!(names.len(), 40, "{names:?}");
         assert!(names.iter().all(|n| n.starts_with("phone-")), "{names:?}");
+    }
+
+    /// `pair --revoke` stays in force for later `serve`/studio starts (which used to mint a
+    /// fresh secret), until a new secret is asked for explicitly.
+    #[test]
+    fn a_revoked_secret_stays_revoked_until_a_new_one_is_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PairingStore::in_dir(dir.path());
+        let (secret, _) = store.current_or_new_secret(600).unwrap().unwrap();
+        store.revoke_secret().unwrap();
+        let reopened = PairingStore::in_dir(dir.path());
+        assert!(reopened.current_or_new_secret(600).unwrap().is_none());
+        assert!(reopened.load().unwrap().secret.is_none());
+        let id: DeviceId = random_bytes().unwrap();
+        let nonce: Nonce = random_bytes().unwrap();
+        let proof = compute_proof(&secret.device_key(&id), &nonce, 1, &id, "phone");
+        let refused = reopened.authenticate(&nonce, 1, &id, "phone", &proof).unwrap();
+        assert_eq!(refused, Err(RejectCode::PairingExpired));
+
+        let (fresh, _) = reopened.new_secret(600).unwrap();
+        assert!(fresh != secret);
+        let (current, _) = reopened.current_or_new_secret(600).unwrap().unwrap();
+        assert!(current == fresh);
     }
 }

@@ -64,14 +64,15 @@ pub enum LiveCommand {
 
 #[derive(Debug, Clone)]
 pub enum LiveEvent {
+    /// `pairing` is `None` while pairing new devices is revoked.
     Listening {
-        pairing: PairingUri,
+        pairing: Option<PairingUri>,
         model: String,
         device: String,
         note: Option<String>,
     },
     Pairing {
-        pairing: PairingUri,
+        pairing: Option<PairingUri>,
         devices: Vec<PairedDevice>,
     },
     Server(ServerEvent),
@@ -291,19 +292,9 @@ impl Worker {
                 }
                 Err(e) => return Err(format!("cannot listen on port {}: {e}", settings.port)),
             };
-        let (secret, expires) = self
-            .store
-            .current_or_new_secret(DEFAULT_SECRET_TTL_S)
-            .map_err(|e| e.to_string())?;
-        let pairing = PairingUri {
-            name: default_server_name(),
-            hosts: advertised_hosts(server.local_addr().ip()),
-            port: server.local_addr().port(),
-            secret,
-            expires,
-        };
         self.server = Some(server);
-        self.pairing = Some(pairing.clone());
+        let pairing = self.current_pairing()?;
+        self.pairing = pairing.clone();
         self.emit(LiveEvent::Listening {
             pairing,
             model,
@@ -314,21 +305,39 @@ impl Worker {
         Ok(())
     }
 
-    /// Current secret (renewed when expired) and paired devices, to the GUI.
-    fn publish_pairing(&mut self) {
-        let Some(mut pairing) = self.pairing.clone() else {
-            return;
+    /// The code that pairs new devices with the running server: the current secret (renewed
+    /// when expired); `None` when pairing is revoked or no server runs.
+    fn current_pairing(&self) -> Result<Option<PairingUri>, String> {
+        let Some(server) = &self.server else {
+            return Ok(None);
         };
-        match self.store.current_or_new_secret(DEFAULT_SECRET_TTL_S) {
-            Ok((secret, expires)) => {
-                pairing.secret = secret;
-                pairing.expires = expires;
-            }
-            Err(e) => self.emit(LiveEvent::Problem(e.to_string())),
+        let secret = self
+            .store
+            .current_or_new_secret(DEFAULT_SECRET_TTL_S)
+            .map_err(|e| e.to_string())?;
+        Ok(secret.map(|(secret, expires)| PairingUri {
+            name: default_server_name(),
+            hosts: advertised_hosts(server.local_addr().ip()),
+            port: server.local_addr().port(),
+            secret,
+            expires,
+        }))
+    }
+
+    /// Current pairing code and paired devices, to the GUI.
+    fn publish_pairing(&mut self) {
+        if self.server.is_none() {
+            return;
+        }
+        match self.current_pairing() {
+            Ok(pairing) => self.pairing = pairing,
+            Err(e) => self.emit(LiveEvent::Problem(e)),
         }
         let devices = self.store.load().map(|s| s.devices).unwrap_or_default();
-        self.pairing = Some(pairing.clone());
-        self.emit(LiveEvent::Pairing { pairing, devices });
+        self.emit(LiveEvent::Pairing {
+            pairing: self.pairing.clone(),
+            devices,
+        });
     }
 
     fn start_demo(&mut self, clip: PathBuf) -> Result<(), String> {
@@ -338,7 +347,7 @@ impl Worker {
         }
         self.publish_pairing();
         let Some(pairing) = self.pairing.clone() else {
-            return Err("no pairing secret".into());
+            return Err("pairing is revoked: make a New code to play the demo".into());
         };
         let options = SendOptions {
             source: clip,

@@ -106,7 +106,10 @@ struct QrTexture {
 pub struct LiveState {
     pub view: ViewTransform,
     service: Option<LiveService>,
+    /// The code that pairs new devices; `None` while starting or when pairing is revoked.
     pub pairing: Option<PairingUri>,
+    /// The server is up (so no pairing code means pairing is revoked).
+    pub listening: bool,
     pub devices: Vec<PairedDevice>,
     qr: Option<QrTexture>,
     pub frame: Option<LiveFrame>,
@@ -235,13 +238,14 @@ impl LiveTab {
                 note,
             } => {
                 state.engine = format!("{model} on {device}");
-                state.pairing = Some(pairing);
+                state.listening = true;
+                state.pairing = pairing;
                 if let Some(n) = note {
                     notes.info(n);
                 }
             }
             LiveEvent::Pairing { pairing, devices } => {
-                state.pairing = Some(pairing);
+                state.pairing = pairing;
                 state.devices = devices;
             }
             LiveEvent::Server(ServerEvent::Rejected { peer, reason }) => {

@@ -36,6 +36,12 @@ impl LiveTab {
                     self.command(LiveCommand::NewSecret);
                 }
             }
+            None if self.state.listening => {
+                ui.label("Pairing new devices is off (revoked); paired phones still connect.");
+                if ui.button("New code").clicked() {
+                    self.command(LiveCommand::NewSecret);
+                }
+            }
             None => {
                 ui.spinner();
                 ui.label("starting the live server...");

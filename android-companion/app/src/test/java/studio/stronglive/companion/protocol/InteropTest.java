@@ -29,7 +29,7 @@ public class InteropTest {
 
         Serve(File config, String... extra) throws IOException {
             List<String> command = new ArrayList<String>(java.util.Arrays.asList(System.getProperty("stronglive.bin"), "serve",
-                    "--bind", "127.0.0.1:0", "--no-qr", "--sr-queue", "240", "--sr-every-frame"));
+                    "--bind", "127.0.0.1:0", "--no-qr", "--show-secret", "--sr-queue", "240", "--sr-every-frame"));
             command.addAll(java.util.Arrays.asList(extra));
             ProcessBuilder pb = new ProcessBuilder(command);
             pb.environment().put("STRONGLIVE_CONFIG_DIR", config.getPath());
