@@ -622,6 +622,30 @@ fn bad_peers_are_rejected_while_a_legitimate_session_keeps_streaming() {
         "the slow peer was not cut off"
     );
 
+    // One host holding handshakes open: capped per address, answered Busy at once (no thread,
+    // no waiting out the deadline); its places come back when it lets go.
+    let held: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut s = TcpStream::connect(&address).unwrap();
+            assert!(matches!(read_message(&mut s), Message::ServerHello { .. }));
+            s
+        })
+        .collect();
+    let started = Instant::now();
+    let mut fifth = TcpStream::connect(&address).unwrap();
+    fifth.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    match read_message(&mut fifth) {
+        Message::Reject { code, reason } => {
+            assert_eq!(code, RejectCode::Busy);
+            assert!(reason.contains("from 127.0.0.1"), "{reason}");
+        }
+        other => panic!("expected Busy, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(1));
+    drop(held);
+    // Their threads see the close at their next read (at once): the places are free again.
+    std::thread::sleep(Duration::from_millis(500));
+
     // Authenticated peers that misbehave after the handshake.
     let secret = uri.secret.clone();
     // ... a length over the 4 MiB limit
@@ -719,6 +743,10 @@ fn stream_to_legacy_listener(extra: &[&str], arrange: impl FnOnce(&mut Vec<Vec<u
     }
     assert_eq!(units.len(), 30);
     arrange(&mut units);
+    // A peer that connects and says nothing gets no session (no model loaded for it): the
+    // real client below is session 1.
+    let silent = TcpStream::connect(&address).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
     let mut client = TcpStream::connect(&address).unwrap();
     let chunks = std::iter::once(source.description().parameter_sets.clone()).chain(units);
     for chunk in chunks {
@@ -728,11 +756,15 @@ fn stream_to_legacy_listener(extra: &[&str], arrange: impl FnOnce(&mut Vec<Vec<u
         client.write_all(&chunk).unwrap();
         std::thread::sleep(Duration::from_millis(20));
     }
+    let client_port = client.local_addr().unwrap().port();
     drop(client);
     let (code, out) = serve.wait_exit(Duration::from_secs(60));
+    drop(silent);
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("session 1 started: STRONGLIVE client @ 127.0.0.1"),
+        out.contains(&format!(
+            "session 1 started: STRONGLIVE client @ 127.0.0.1:{client_port}"
+        )),
         "{out}"
     );
     out
@@ -772,7 +804,10 @@ fn the_stronglive_compatible_listener_survives_reordered_units() {
     assert!(decoded >= 20, "{summary}");
 }
 
-fn ingest_via_ffmpeg(url_for_serve: &str, ffmpeg_output: &[&str]) {
+/// Streams 3 s of video with FFmpeg to `serve --ingest url_for_serve`; every frame must arrive.
+/// `silent_first`: a TCP peer connects first and says nothing; the listener (one sender at a
+/// time) must drop it after the idle timeout and take the real sender.
+fn ingest_via_ffmpeg(url_for_serve: &str, ffmpeg_output: &[&str], silent_first: Option<u16>) {
     // FFmpeg hands the first packets over in a burst after probing the stream; the long queue
     // keeps them all (a live session would drop the oldest).
     let serve = Serve::start(&[
@@ -784,9 +819,18 @@ fn ingest_via_ffmpeg(url_for_serve: &str, ffmpeg_output: &[&str]) {
         "--sr-queue",
         "240",
         "--sr-every-frame",
+        "--idle-timeout",
+        "2",
     ]);
     serve.wait_for("listening: FFmpeg ingest", Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(500)); // FFmpeg opens its listening socket
+    if let Some(port) = silent_first {
+        let silent = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let dropped = serve.wait_for("rejected rtmp://", Duration::from_secs(10));
+        assert!(dropped.contains("or nothing for 2 s"), "{dropped}");
+        drop(silent);
+        std::thread::sleep(Duration::from_millis(500)); // the listener is opened again
+    }
     let mut args = vec![
         "-hide_banner",
         "-loglevel",
@@ -821,9 +865,10 @@ fn ingest_via_ffmpeg(url_for_serve: &str, ffmpeg_output: &[&str]) {
 }
 
 #[test]
-fn an_rtmp_sender_is_ingested() {
-    let url = format!("rtmp://127.0.0.1:{}/live/phone", free_port());
-    ingest_via_ffmpeg(&url, &["-f", "flv", &url]);
+fn an_rtmp_sender_is_ingested_after_a_silent_peer_times_out() {
+    let port = free_port();
+    let url = format!("rtmp://127.0.0.1:{port}/live/phone");
+    ingest_via_ffmpeg(&url, &["-f", "flv", &url], Some(port));
 }
 
 #[test]
@@ -838,7 +883,7 @@ fn an_srt_sender_is_ingested() {
     // linger: SRT's live mode drops unacknowledged data when the caller closes; a real sender
     // streams on, this 3-second one must wait for its last packets to arrive.
     let caller_url = format!("srt://127.0.0.1:{port}?mode=caller&linger=5&{options}");
-    ingest_via_ffmpeg(&listen_url, &["-f", "mpegts", &caller_url]);
+    ingest_via_ffmpeg(&listen_url, &["-f", "mpegts", &caller_url], None);
 }
 
 #[test]

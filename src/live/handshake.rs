@@ -1,19 +1,17 @@
 //! The protocol handshake on the server side: ServerHello with a fresh nonce, the client's
 //! HMAC proof checked against the pairing store, Welcome or Reject. Bounded in time (one
-//! deadline for the whole exchange) and in number (pending handshakes are capped).
+//! deadline for the whole exchange) and in number (the accept loop admits a capped number of
+//! pending handshakes, in total and per address, before it spawns a thread for one).
 
 use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::admission::Ticket;
 use super::pairing::random_bytes;
 use super::protocol::{Message, RejectCode, MAX_HANDSHAKE_BYTES, PROTOCOL_VERSION};
 use super::sessions::Shared;
 use super::wire::{send, MessageReader, WireError};
 
-/// Unauthenticated connections handled at once; more are closed straight away.
-const MAX_PENDING_HANDSHAKES: usize = 32;
-
-fn reject(stream: &TcpStream, code: RejectCode, reason: String) -> WireError {
+pub(super) fn reject(stream: &TcpStream, code: RejectCode, reason: String) -> WireError {
     let _ = send(
         stream,
         &Message::Reject {
@@ -25,25 +23,13 @@ fn reject(stream: &TcpStream, code: RejectCode, reason: String) -> WireError {
     WireError::Rejected(format!("{code}: {reason}"))
 }
 
-/// Decrements the pending-handshake count when the handshake ends, however it ends.
-struct PendingGuard<'a>(&'a AtomicUsize);
-impl Drop for PendingGuard<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// Handshake; returns the device's name when the proof is good.
-pub(super) fn handshake(shared: &Shared, stream: &TcpStream) -> Result<String, WireError> {
-    let pending = shared.pending_handshakes.fetch_add(1, Ordering::Relaxed) + 1;
-    let _guard = PendingGuard(&shared.pending_handshakes);
-    if pending > MAX_PENDING_HANDSHAKES {
-        return Err(reject(
-            stream,
-            RejectCode::Busy,
-            format!("{MAX_PENDING_HANDSHAKES} handshakes already in progress"),
-        ));
-    }
+/// Handshake; returns the device's name when the proof is good. `_pending` is the peer's
+/// place among the unproven connections, freed when the handshake ends however it ends.
+pub(super) fn handshake(
+    shared: &Shared,
+    stream: &TcpStream,
+    _pending: Ticket,
+) -> Result<String, WireError> {
     let nonce = random_bytes().map_err(|e| WireError::Rejected(e.to_string()))?;
     stream
         .set_write_timeout(Some(shared.config.handshake_timeout))

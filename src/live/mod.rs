@@ -1,9 +1,11 @@
 //! The live path's network side. `protocol` (message layouts) and `pairing` (secrets, QR
 //! payload, paired devices) are pure and build without FFmpeg; `server` accepts and
 //! authenticates peers (`handshake`), `unauthenticated` speaks STRONGLIVE's original framing
-//! and takes RTMP/SRT, `sender` is the
+//! and takes RTMP/SRT, `admission` caps the connections not yet proven, `sender` is the
 //! reference sender (the phone simulator).
 
+#[cfg(feature = "media")]
+mod admission;
 pub mod pairing;
 pub mod protocol;
 

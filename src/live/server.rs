@@ -6,15 +6,16 @@
 //! (handshake deadline, per-message deadline, size limits checked before allocating).
 
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use super::handshake::handshake;
-use super::protocol::{Codec, Message, PatchFormat, MAX_MESSAGE_BYTES};
+use super::admission::{Admission, Refusal, Ticket};
+use super::handshake::{handshake, reject};
+use super::protocol::{Codec, Message, PatchFormat, RejectCode, MAX_MESSAGE_BYTES};
 use super::sessions::{end_session, open_session, Shared};
 use super::unauthenticated::{handle_legacy_peer, ingest_loop};
 use super::wire::{send, MessageReader, WireError};
@@ -57,7 +58,7 @@ impl LiveServer {
             events,
             stop: Arc::clone(&stop),
             next_session: AtomicU64::new(1),
-            pending_handshakes: AtomicUsize::new(0),
+            admission: Admission::default(),
             sessions: Arc::clone(&sessions),
         });
         let mut threads = Vec::new();
@@ -69,7 +70,10 @@ impl LiveServer {
             "accept",
             listener,
             &shared,
-            handle_protocol_peer,
+            PeerHandler {
+                handle: handle_protocol_peer,
+                refuse: refuse_protocol_peer,
+            },
         )?);
         if let (Some(listener), Some(addr)) = (legacy, legacy_addr) {
             let _ = shared.events.send(ServerEvent::Listening {
@@ -80,7 +84,11 @@ impl LiveServer {
                 "accept-legacy",
                 listener,
                 &shared,
-                handle_legacy_peer,
+                PeerHandler {
+                    handle: handle_legacy_peer,
+                    // STRONGLIVE's framing has no message to say why: the peer is closed.
+                    refuse: |_, _| {},
+                },
             )?);
         }
         for (i, url) in shared.config.ingest_urls.iter().enumerate() {
@@ -150,11 +158,18 @@ impl Drop for LiveServer {
     }
 }
 
+/// What an accept loop does with a connection: `handle` it on its own thread (with its place
+/// among the unproven connections), or `refuse` it on the accept thread when there is none.
+struct PeerHandler {
+    handle: fn(&Arc<Shared>, TcpStream, SocketAddr, Ticket),
+    refuse: fn(&TcpStream, &Refusal),
+}
+
 fn accept_loop(
     name: &str,
     listener: TcpListener,
     shared: &Arc<Shared>,
-    handle: fn(&Arc<Shared>, TcpStream, SocketAddr),
+    handler: PeerHandler,
 ) -> std::io::Result<thread::JoinHandle<()>> {
     let shared = Arc::clone(shared);
     thread::Builder::new().name(name.into()).spawn(move || {
@@ -167,11 +182,22 @@ fn accept_loop(
             let Ok(peer) = stream.peer_addr() else {
                 continue;
             };
+            // Checked before a thread exists: a flood costs this loop one syscall per peer.
+            let ticket = match shared.admission.admit(peer.ip()) {
+                Ok(ticket) => ticket,
+                Err(refusal) => {
+                    tracing::debug!("peer {peer} refused: {refusal}");
+                    (handler.refuse)(&stream, &refusal);
+                    let _ = stream.shutdown(Shutdown::Both);
+                    continue;
+                }
+            };
             peers.retain(|h| !h.is_finished());
             let s = Arc::clone(&shared);
+            let handle = handler.handle;
             match thread::Builder::new()
                 .name(format!("peer-{peer}"))
-                .spawn(move || handle(&s, stream, peer))
+                .spawn(move || handle(&s, stream, peer, ticket))
             {
                 Ok(h) => peers.push(h),
                 Err(e) => tracing::error!("cannot start a thread for {peer}: {e}"),
@@ -183,9 +209,16 @@ fn accept_loop(
     })
 }
 
-fn handle_protocol_peer(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+/// A protocol peer that found no place: told `Busy` (a short write into an empty socket
+/// buffer, bounded anyway so the accept loop never waits on a peer).
+fn refuse_protocol_peer(stream: &TcpStream, refusal: &Refusal) {
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+    let _ = reject(stream, RejectCode::Busy, refusal.to_string());
+}
+
+fn handle_protocol_peer(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr, pending: Ticket) {
     let _ = stream.set_nodelay(true);
-    let device = match handshake(shared, &stream) {
+    let device = match handshake(shared, &stream, pending) {
         Ok(name) => name,
         Err(e) => {
             tracing::warn!("peer {peer} rejected: {e}");

@@ -4,12 +4,13 @@
 //! `unauthenticated`) sit on top of this file; it imports none of them.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
+use super::admission::Admission;
 use super::pairing::PairingStore;
 use super::wire::WireError;
 use crate::pipeline::metrics::SessionMetrics;
@@ -137,7 +138,8 @@ pub(super) struct Shared {
     pub(super) events: Sender<ServerEvent>,
     pub(super) stop: Arc<AtomicBool>,
     pub(super) next_session: AtomicU64,
-    pub(super) pending_handshakes: AtomicUsize,
+    /// Places for connections that have not proven themselves yet.
+    pub(super) admission: Admission,
     pub(super) sessions: Arc<Mutex<Vec<Arc<SessionMetrics>>>>,
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::admission::Ticket;
 use super::protocol::{parse_header, HEADER_BYTES, MAX_MESSAGE_BYTES};
 use super::sessions::{end_session, open_session, ServerEvent, SessionEnd, Shared};
 use super::wire::MessageReader;
@@ -15,44 +16,76 @@ use crate::media::annexb;
 use crate::media::h264::EncodedUnit;
 use crate::media::ingest::PacketSource;
 use crate::pipeline::deaf_sender;
-use crate::pipeline::IngestItem;
+use crate::pipeline::{IngestItem, LiveSession};
 
 /// STRONGLIVE's original client: `u32 BE length` + one H.264 access unit, repeated; no
 /// handshake, no timestamps (arrival time is used). Codec-config chunks (SPS/PPS only) are held
-/// and put in front of the next unit.
-pub(super) fn handle_legacy_peer(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+/// and put in front of the next unit. Nothing is loaded for a peer until its first chunk: a
+/// silent connection holds only its thread and its place among the unproven (`pending`) for
+/// the idle timeout.
+pub(super) fn handle_legacy_peer(
+    shared: &Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    pending: Ticket,
+) {
     let _ = stream.set_nodelay(true);
     let label = format!("STRONGLIVE client @ {peer}");
-    let Some((_, session)) = open_session(shared, &label, deaf_sender()) else {
-        return;
-    };
-    let started = Instant::now();
     let mut reader = MessageReader {
         stream: &stream,
         stop: &shared.stop,
     };
+    let first = match read_chunk(&mut reader, shared) {
+        Ok(chunk) => chunk,
+        Err(reason) => {
+            tracing::info!("{label}: {reason} before its first chunk");
+            return;
+        }
+    };
+    drop(pending);
+    let Some((_, session)) = open_session(shared, &label, deaf_sender()) else {
+        return;
+    };
+    let reason = pump_legacy_chunks(shared, &mut reader, &session, first);
+    tracing::info!("{label}: {reason}");
+    let _ = stream.shutdown(Shutdown::Both);
+    end_session(shared, session, reason);
+}
+
+/// One length-prefixed chunk holding at least one Annex-B NAL unit.
+fn read_chunk(reader: &mut MessageReader, shared: &Shared) -> Result<Vec<u8>, SessionEnd> {
+    let idle = shared.config.idle_timeout;
+    let deadline = Instant::now() + idle;
+    let mut header = [0u8; HEADER_BYTES];
+    reader.read_exact_by(&mut header, deadline, idle)?;
+    let length = parse_header(header, MAX_MESSAGE_BYTES)
+        .map_err(|e| SessionEnd::BadStream(e.to_string()))?;
+    let mut data = vec![0u8; length];
+    reader.read_exact_by(&mut data, deadline, idle)?;
+    if annexb::nal_units(&data).is_empty() {
+        return Err(SessionEnd::BadStream(format!(
+            "a {length}-byte chunk holds no H.264 NAL unit (not Annex-B)"
+        )));
+    }
+    Ok(data)
+}
+
+/// Chunks into the session, starting with `first`, until the peer leaves or misbehaves.
+fn pump_legacy_chunks(
+    shared: &Shared,
+    reader: &mut MessageReader,
+    session: &LiveSession,
+    first: Vec<u8>,
+) -> SessionEnd {
+    let started = Instant::now();
     let mut held_sets: Vec<u8> = Vec::new();
-    let reason = loop {
-        let deadline = Instant::now() + shared.config.idle_timeout;
-        let mut header = [0u8; HEADER_BYTES];
-        if let Err(e) = reader.read_exact_by(&mut header, deadline, shared.config.idle_timeout) {
-            break SessionEnd::from(e);
-        }
-        let length = match parse_header(header, MAX_MESSAGE_BYTES) {
-            Ok(l) => l,
-            Err(e) => break SessionEnd::BadStream(e.to_string()),
+    let mut next = Some(first);
+    loop {
+        let mut data = match next.take().map_or_else(|| read_chunk(reader, shared), Ok) {
+            Ok(data) => data,
+            Err(reason) => return reason,
         };
-        let mut data = vec![0u8; length];
-        if let Err(e) = reader.read_exact_by(&mut data, deadline, shared.config.idle_timeout) {
-            break SessionEnd::from(e);
-        }
-        let units = annexb::nal_units(&data);
-        if units.is_empty() {
-            break SessionEnd::BadStream(format!(
-                "a {length}-byte chunk holds no H.264 NAL unit (not Annex-B)"
-            ));
-        }
-        if units
+        if annexb::nal_units(&data)
             .iter()
             .all(|u| matches!(annexb::nal_type(u), annexb::NAL_SPS | annexb::NAL_PPS))
         {
@@ -73,18 +106,19 @@ pub(super) fn handle_legacy_peer(shared: &Arc<Shared>, stream: TcpStream, peer: 
             unit,
             received: Instant::now(),
         }) {
-            break SessionEnd::SessionStopped;
+            return SessionEnd::SessionStopped;
         }
-    };
-    tracing::info!("{label}: {reason}");
-    let _ = stream.shutdown(Shutdown::Both);
-    end_session(shared, session, reason);
+    }
 }
 
 /// RTMP/SRT: FFmpeg listens for one sender at a time; each connection is a session.
 pub(super) fn ingest_loop(shared: &Arc<Shared>, url: &str) {
     while !shared.stop.load(Ordering::Relaxed) {
-        let mut source = match PacketSource::listen(url, Arc::clone(&shared.stop)) {
+        let mut source = match PacketSource::listen(
+            url,
+            Arc::clone(&shared.stop),
+            shared.config.idle_timeout,
+        ) {
             Ok(s) => s,
             Err(e) => {
                 if !shared.stop.load(Ordering::Relaxed) {

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use ffmpeg_next::{codec, format, media, Dictionary, Error as FfError, Packet, Rational, Rescale};
 
@@ -63,11 +64,16 @@ impl PacketSource {
     }
 
     /// Wait for one RTMP or SRT sender on `url` (FFmpeg listen mode) and open its stream.
-    /// `stop` ends the wait (and later reads) early. `rtmp://HOST:PORT/APP/KEY` listens on
-    /// HOST:PORT; `srt://HOST:PORT` gets `mode=listener` added when it names no mode.
-    pub fn listen(url: &str, stop: Arc<AtomicBool>) -> Result<Self, MediaError> {
+    /// `stop` ends the wait (and later reads) early; once a sender is connected, `idle` without
+    /// a byte from it ends the stream (a silent peer must not hold the only listener).
+    /// `rtmp://HOST:PORT/APP/KEY` listens on HOST:PORT; `srt://HOST:PORT` gets `mode=listener`
+    /// added when it names no mode.
+    pub fn listen(url: &str, stop: Arc<AtomicBool>, idle: Duration) -> Result<Self, MediaError> {
         super::init();
         let mut options = Dictionary::new();
+        // FFmpeg's per-read timeout (µs): covers the RTMP handshake, probing and every later
+        // read, but not the wait for a connection (that has its own, infinite, listen timeout).
+        options.set("rw_timeout", &idle.as_micros().max(1).to_string());
         let url = if url.starts_with("rtmp://") {
             options.set("listen", "1");
             url.to_string()
@@ -89,7 +95,10 @@ impl PacketSource {
         )
         .map_err(|e| MediaError::Open {
             path: url.clone().into(),
-            reason: format!("no sender connected or stream unreadable: {e}"),
+            reason: format!(
+                "the sender sent no readable stream (or nothing for {} s): {e}",
+                idle.as_secs_f64()
+            ),
         })?;
         Self::from_input(url, input, true)
     }

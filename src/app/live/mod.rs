@@ -9,7 +9,7 @@ mod metrics_panel;
 mod pairing_panel;
 mod views;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -54,6 +54,8 @@ pub struct LiveSettings {
     pub rtmp_enabled: bool,
     #[serde(skip)]
     pub srt_enabled: bool,
+    /// Those listeners accept other machines (every interface); off, only this one (loopback).
+    pub others_from_network: bool,
     /// Sessions learn the scene from the phone's HR patches.
     pub learn: bool,
     pub record_dir: String,
@@ -73,6 +75,7 @@ impl Default for LiveSettings {
             legacy_port: 12582,
             rtmp_enabled: false,
             srt_enabled: false,
+            others_from_network: false,
             learn: false,
             record_dir: videos.display().to_string(),
             mode: CompareMode::SideBySide,
@@ -153,17 +156,23 @@ impl LiveTab {
 
     pub fn listener_settings(&self) -> ListenerSettings {
         let settings = &self.settings;
+        // No authentication on these: this machine only unless the user opens them up.
+        let host = if settings.others_from_network {
+            IpAddr::from([0, 0, 0, 0])
+        } else {
+            IpAddr::from([127, 0, 0, 1])
+        };
         let mut ingest = Vec::new();
         if settings.rtmp_enabled {
-            ingest.push("rtmp://0.0.0.0:1935/live/phone".to_string());
+            ingest.push(format!("rtmp://{host}:1935/live/phone"));
         }
         if settings.srt_enabled {
-            ingest.push("srt://0.0.0.0:9000".to_string());
+            ingest.push(format!("srt://{host}:9000"));
         }
         ListenerSettings {
             legacy: settings
                 .legacy_enabled
-                .then(|| SocketAddr::from(([0, 0, 0, 0], settings.legacy_port))),
+                .then(|| SocketAddr::new(host, settings.legacy_port)),
             ingest,
             ..ListenerSettings::default()
         }
@@ -308,5 +317,24 @@ mod tests {
         let old = json.replace("\"learn\":true", "\"legacy_enabled\":true,\"learn\":true");
         let loaded: LiveSettings = serde_json::from_str(&old).unwrap();
         assert!(!loaded.legacy_enabled);
+    }
+
+    /// The unauthenticated listeners take this machine only unless the user opens them up.
+    #[test]
+    fn unauthenticated_listeners_bind_to_loopback_unless_opened_to_the_network() {
+        let mut tab = LiveTab::default();
+        tab.settings.legacy_enabled = true;
+        tab.settings.rtmp_enabled = true;
+        tab.settings.srt_enabled = true;
+        let local = tab.listener_settings();
+        assert_eq!(local.legacy, Some(SocketAddr::from(([127, 0, 0, 1], 12582))));
+        assert_eq!(
+            local.ingest,
+            ["rtmp://127.0.0.1:1935/live/phone", "srt://127.0.0.1:9000"]
+        );
+        tab.settings.others_from_network = true;
+        let open = tab.listener_settings();
+        assert_eq!(open.legacy, Some(SocketAddr::from(([0, 0, 0, 0], 12582))));
+        assert!(open.ingest.iter().all(|u| u.contains("0.0.0.0")), "{:?}", open.ingest);
     }
 }

@@ -110,6 +110,11 @@ impl LiveTab {
             "RTMP  rtmp://<this machine>:1935/live/phone",
         );
         ui.checkbox(&mut settings.srt_enabled, "SRT  srt://<this machine>:9000");
+        ui.checkbox(
+            &mut settings.others_from_network,
+            "Accept other machines (off: this one only)",
+        )
+        .on_hover_text("These senders are not authenticated: anyone on the network could stream");
         if self.listener_settings() != before {
             self.command(LiveCommand::Start(self.listener_settings()));
         }
