@@ -71,6 +71,7 @@ pub struct MediaWriter {
     /// Frame durations by pts: encoders drop them, the muxer needs them (last frame, VFR).
     durations: HashMap<i64, i64>,
     frames_in: u64,
+    layout: OutputLayout,
 }
 
 impl MediaWriter {
@@ -193,6 +194,7 @@ impl MediaWriter {
             video_out,
             decoder.time_base(),
             copies,
+            OutputLayout::Indexed,
         ))
     }
 
@@ -240,6 +242,7 @@ impl MediaWriter {
             video_out,
             MICROSECONDS,
             HashMap::new(),
+            OutputLayout::Fragmented,
         ))
     }
 
@@ -252,6 +255,7 @@ impl MediaWriter {
         video_out: usize,
         encoder_time_base: Rational,
         copies: HashMap<usize, StreamCopy>,
+        layout: OutputLayout,
     ) -> Self {
         Self {
             final_path: plan.path.clone(),
@@ -266,6 +270,7 @@ impl MediaWriter {
             copies,
             durations: HashMap::new(),
             frames_in: 0,
+            layout,
         }
     }
 
@@ -318,6 +323,22 @@ impl MediaWriter {
         pending
             .commit()
             .map_err(|e| self.write_error(format!("cannot move finished file into place: {e}")))
+    }
+
+    /// After a failed write: keep what reached the file under the final name. Only a
+    /// fragmented output (the live recordings) plays without its trailer, so only it can;
+    /// the encoder is flushed and the trailer written where the file still takes them.
+    pub fn keep_written(mut self) -> Result<PathBuf, MediaError> {
+        if self.layout != OutputLayout::Fragmented || self.frames_in == 0 {
+            return Err(self.write_error("nothing playable to keep".into()));
+        }
+        let _ = self.encoder.send_eof();
+        let _ = self.drain_encoder();
+        let _ = self.octx.write_trailer();
+        let pending = self.pending.take().expect("keep_written runs once");
+        pending
+            .commit()
+            .map_err(|e| self.write_error(format!("cannot move the partial file into place: {e}")))
     }
 
     fn drain_encoder(&mut self) -> Result<(), MediaError> {

@@ -138,6 +138,19 @@ impl UnitRecorder {
     }
 }
 
+impl UnitRecorder {
+    /// After a failed write: keep what reached the file under the final name (fragmented MP4
+    /// plays up to its last complete fragment; the trailer is written where it still can be).
+    pub fn keep_written(mut self) -> Result<PathBuf, MediaError> {
+        let _ = self.octx.write_trailer();
+        let pending = self.pending.take().expect("keep_written runs once");
+        pending.commit().map_err(|e| MediaError::Write {
+            path: self.final_path.clone(),
+            reason: format!("cannot move the partial file into place: {e}"),
+        })
+    }
+}
+
 impl Drop for UnitRecorder {
     /// An unfinished recording stays as its temporary file: fragmented MP4 plays up to the last
     /// complete fragment, which is the point of recording that way. Only an empty one goes.

@@ -34,10 +34,12 @@ pub enum SessionProblem {
         what: RecordedStream,
         reason: String,
     },
-    #[error("{what} recording stopped: {reason}")]
+    #[error("{what} recording stopped: {reason}{}", kept_note(kept.as_deref()))]
     RecordingStopped {
         what: RecordedStream,
         reason: String,
+        /// Where what was written before the error was kept.
+        kept: Option<PathBuf>,
     },
     #[error("{what} recording {} abandoned: its stage ended without finishing the stream", path.display())]
     RecordingAbandoned { what: RecordedStream, path: PathBuf },
@@ -74,4 +76,11 @@ pub(crate) struct StageOutcome {
     pub recordings: Vec<PathBuf>,
     pub problems: Vec<SessionProblem>,
     pub adapted_model: Option<PathBuf>,
+}
+
+fn kept_note(kept: Option<&std::path::Path>) -> String {
+    match kept {
+        Some(path) => format!(" (what was recorded before is kept in {})", path.display()),
+        None => " (nothing written was playable)".into(),
+    }
 }

@@ -142,20 +142,28 @@ impl<T> Recorder<T> {
     }
 }
 
-/// A file a recording stage writes; `finish_take` completes it and moves it into place.
+/// A file a recording stage writes; `finish_take` completes it and moves it into place,
+/// `keep_written` (after a write error) moves what was written into place.
 trait TakeFile: Sized {
     fn finish_take(self) -> Result<PathBuf, MediaError>;
+    fn keep_written(self) -> Result<PathBuf, MediaError>;
 }
 
 impl TakeFile for UnitRecorder {
     fn finish_take(self) -> Result<PathBuf, MediaError> {
         self.finish()
     }
+    fn keep_written(self) -> Result<PathBuf, MediaError> {
+        UnitRecorder::keep_written(self)
+    }
 }
 
 impl TakeFile for MediaWriter {
     fn finish_take(self) -> Result<PathBuf, MediaError> {
         self.finish()
+    }
+    fn keep_written(self) -> Result<PathBuf, MediaError> {
+        MediaWriter::keep_written(self)
     }
 }
 
@@ -235,10 +243,22 @@ fn record_takes<T, F: TakeFile>(
                     continue;
                 };
                 if let Err(reason) = write(&open.path, &mut open.file, item) {
+                    // The take ends here, but what was written is the user's: keep it.
+                    let kept = take.take().and_then(|t| t.file).map(F::keep_written);
+                    let kept = match kept {
+                        Some(Ok(path)) => {
+                            outcome.recordings.push(path.clone());
+                            Some(path)
+                        }
+                        Some(Err(e)) => {
+                            tracing::warn!("{what} recording: {e}");
+                            None
+                        }
+                        None => None,
+                    };
                     outcome
                         .problems
-                        .push(SessionProblem::RecordingStopped { what, reason });
-                    take = None;
+                        .push(SessionProblem::RecordingStopped { what, reason, kept });
                 }
             }
         }
@@ -387,5 +407,55 @@ mod tests {
             "{:?}",
             names_in(dir.path())
         );
+    }
+
+    /// The disk fills (here: the write fails at frame 10): the take stops, but the 10 frames
+    /// written are kept under the final name, playable, and the problem says where.
+    #[test]
+    fn a_write_error_keeps_the_frames_written_before_it() {
+        crate::media::init();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("session-1-x4.mp4");
+        let (tx, rx) = bounded(64);
+        let recorder = std::thread::spawn(move || {
+            let mut written = 0;
+            record_takes(
+                rx,
+                RecordedStream::Output,
+                |path, writer: &mut Option<MediaWriter>, frame: YuvFrame| {
+                    if written == 10 {
+                        return Err("No space left on device".into());
+                    }
+                    written += 1;
+                    let writer = match writer {
+                        Some(w) => w,
+                        None => writer.insert(open_output_take(path, &frame, "test")?),
+                    };
+                    writer.write_frame(&frame).map_err(|e| e.to_string())
+                },
+            )
+        });
+        tx.send(Record::Start(path.clone())).unwrap();
+        for f in frames(20) {
+            tx.send(Record::Item(f)).unwrap();
+        }
+        tx.send(Record::End).unwrap();
+        let outcome = recorder.join().unwrap();
+        assert_eq!(outcome.recordings, vec![path.clone()]);
+        match outcome.problems.as_slice() {
+            [problem @ SessionProblem::RecordingStopped { kept: Some(kept), .. }] => {
+                assert_eq!(kept, &path);
+                let text = problem.to_string();
+                assert!(text.contains("No space left") && text.contains("kept in"), "{text}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(names_in(dir.path()), vec!["session-1-x4.mp4"]);
+        let mut decoder = crate::media::decode::VideoDecoder::open(&path).unwrap();
+        let mut decoded = 0;
+        while decoder.next_frame().unwrap().is_some() {
+            decoded += 1;
+        }
+        assert_eq!(decoded, 10);
     }
 }
