@@ -633,7 +633,9 @@ fn bad_peers_are_rejected_while_a_legitimate_session_keeps_streaming() {
         .collect();
     let started = Instant::now();
     let mut fifth = TcpStream::connect(&address).unwrap();
-    fifth.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    fifth
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     match read_message(&mut fifth) {
         Message::Reject { code, reason } => {
             assert_eq!(code, RejectCode::Busy);
@@ -804,6 +806,54 @@ fn the_stronglive_compatible_listener_survives_reordered_units() {
     assert!(decoded >= 20, "{summary}");
 }
 
+/// A peer that announces 128x72 and then sends 256x144 pictures is closed, and the report
+/// says why; what it sent within its announcement went through.
+#[test]
+fn a_stream_larger_than_it_announced_is_closed_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let (small, large) = (dir.path().join("small.mp4"), dir.path().join("large.mp4"));
+    phone_clip("size=128x72:rate=10:duration=1", &small);
+    phone_clip("size=256x144:rate=10:duration=1", &large);
+    let units_of = |clip: &Path| {
+        let mut source = PacketSource::open_file(clip).unwrap();
+        let mut units = Vec::new();
+        while let Some(unit) = source.next_unit().unwrap() {
+            units.push(unit);
+        }
+        (source.description().parameter_sets.clone(), units)
+    };
+    let serve = Serve::start(&["--model", "bicubic", "--once", "--sr-every-frame"]);
+    let (mut peer, answer) = handshake(&serve.address(), &serve.uri().secret, "growing phone");
+    assert!(matches!(answer, Message::Welcome { .. }), "{answer:?}");
+    peer.write_all(&stream_config(128, 72).encode()).unwrap();
+    let mut pts = 0;
+    for (sets, units) in [units_of(&small), units_of(&large)] {
+        for (i, unit) in units.into_iter().enumerate() {
+            let mut data = if i == 0 { sets.clone() } else { Vec::new() };
+            data.extend_from_slice(&unit.data);
+            let message = Message::VideoUnit {
+                pts_us: pts,
+                key: unit.key,
+                data,
+            };
+            pts += 100_000;
+            if peer.write_all(&message.encode()).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let (code, out) = serve.wait_exit(Duration::from_secs(30));
+    assert_ne!(code, 0, "a refused stream is a problem: {out}");
+    assert!(
+        out.contains(
+            "stream refused: its pictures are 256x144, larger than the 128x72 it announced"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("10 super-resolved"), "{out}");
+}
+
 /// Streams 3 s of video with FFmpeg to `serve --ingest url_for_serve`; every frame must arrive.
 /// `silent_first`: a TCP peer connects first and says nothing; the listener (one sender at a
 /// time) must drop it after the idle timeout and take the real sender.
@@ -952,7 +1002,9 @@ fn serve_keeps_the_secret_out_of_logs_and_a_revoke_lasts() {
         let mut first_lines = String::new();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         // serve's pairing lines come before it waits for a sender; pair exits by itself.
-        while !first_lines.contains("pair") || (command == "serve" && !first_lines.contains("listening")) {
+        while !first_lines.contains("pair")
+            || (command == "serve" && !first_lines.contains("listening"))
+        {
             if stdout.read_line(&mut first_lines).unwrap() == 0 {
                 break;
             }
@@ -984,11 +1036,17 @@ fn serve_keeps_the_secret_out_of_logs_and_a_revoke_lasts() {
     assert!(status.success());
     let (_, after, _) = run("serve", &["--show-secret"]);
     assert!(after.contains("pairing is revoked"), "{after}");
-    assert!(!after.contains("secret="), "serve minted a new code: {after}");
+    assert!(
+        !after.contains("secret="),
+        "serve minted a new code: {after}"
+    );
     let (status, _, err) = run("pair", &["--no-qr"]);
     assert!(!status.success() && err.contains("pair --new"), "{err}");
     let (_, renewed, _) = run("pair", &["--new", "--no-qr"]);
-    assert!(renewed.contains("secret=") && !renewed.contains(&secret), "{renewed}");
+    assert!(
+        renewed.contains("secret=") && !renewed.contains(&secret),
+        "{renewed}"
+    );
 }
 
 #[test]

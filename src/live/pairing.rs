@@ -810,7 +810,9 @@ mod tests {
         let id: DeviceId = random_bytes().unwrap();
         let nonce: Nonce = random_bytes().unwrap();
         let proof = compute_proof(&secret.device_key(&id), &nonce, 1, &id, "phone");
-        let refused = reopened.authenticate(&nonce, 1, &id, "phone", &proof).unwrap();
+        let refused = reopened
+            .authenticate(&nonce, 1, &id, "phone", &proof)
+            .unwrap();
         assert_eq!(refused, Err(RejectCode::PairingExpired));
 
         let (fresh, _) = reopened.new_secret(600).unwrap();

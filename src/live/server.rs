@@ -216,7 +216,12 @@ fn refuse_protocol_peer(stream: &TcpStream, refusal: &Refusal) {
     let _ = reject(stream, RejectCode::Busy, refusal.to_string());
 }
 
-fn handle_protocol_peer(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr, pending: Ticket) {
+fn handle_protocol_peer(
+    shared: &Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    pending: Ticket,
+) {
     let _ = stream.set_nodelay(true);
     let device = match handshake(shared, &stream, pending) {
         Ok(name) => name,

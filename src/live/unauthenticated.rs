@@ -114,24 +114,21 @@ fn pump_legacy_chunks(
 /// RTMP/SRT: FFmpeg listens for one sender at a time; each connection is a session.
 pub(super) fn ingest_loop(shared: &Arc<Shared>, url: &str) {
     while !shared.stop.load(Ordering::Relaxed) {
-        let mut source = match PacketSource::listen(
-            url,
-            Arc::clone(&shared.stop),
-            shared.config.idle_timeout,
-        ) {
-            Ok(s) => s,
-            Err(e) => {
-                if !shared.stop.load(Ordering::Relaxed) {
-                    tracing::warn!("ingest {url}: {e}");
-                    let _ = shared.events.send(ServerEvent::Rejected {
-                        peer: url.to_string(),
-                        reason: e.to_string(),
-                    });
-                    thread::sleep(Duration::from_millis(500));
+        let mut source =
+            match PacketSource::listen(url, Arc::clone(&shared.stop), shared.config.idle_timeout) {
+                Ok(s) => s,
+                Err(e) => {
+                    if !shared.stop.load(Ordering::Relaxed) {
+                        tracing::warn!("ingest {url}: {e}");
+                        let _ = shared.events.send(ServerEvent::Rejected {
+                            peer: url.to_string(),
+                            reason: e.to_string(),
+                        });
+                        thread::sleep(Duration::from_millis(500));
+                    }
+                    continue;
                 }
-                continue;
-            }
-        };
+            };
         let label = format!("ingest {url}");
         let Some((_, session)) = open_session(shared, &label, deaf_sender()) else {
             continue;

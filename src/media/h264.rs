@@ -10,6 +10,10 @@ use crate::frame::YuvFrame;
 
 use super::convert::MICROSECONDS;
 
+/// The largest picture the live decoder allocates (4096x4096): a bound on its memory whatever
+/// a peer's stream says.
+pub const MAX_DECODED_PIXELS: i64 = 4096 * 4096;
+
 /// Decodes a live H.264 stream with no frame reordering delay (low-delay flag, slice threads):
 /// each access unit in, its picture out as soon as the decoder has it. Corrupt units are
 /// counted and skipped; the next key frame resynchronises.
@@ -27,6 +31,12 @@ impl H264StreamDecoder {
         let h264 = decoder::find(codec::Id::H264).ok_or("no H.264 decoder in this FFmpeg")?;
         let mut ctx = codec::context::Context::new_with_codec(h264);
         ctx.set_flags(codec::Flags::LOW_DELAY);
+        // A peer's SPS may announce any size: the decoder refuses pictures over this before
+        // allocating them (the session refuses smaller ones over its own limit, by name).
+        // SAFETY: a plain field of a context this function owns, set before it is opened.
+        unsafe {
+            (*ctx.as_mut_ptr()).max_pixels = MAX_DECODED_PIXELS;
+        }
         ctx.set_threading(codec::threading::Config {
             kind: codec::threading::Type::Slice,
             count: 0,

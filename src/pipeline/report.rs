@@ -22,9 +22,12 @@ impl std::fmt::Display for RecordedStream {
     }
 }
 
-/// Something that went wrong in a session without ending it.
+/// Something that went wrong in a session (only `StreamRefused` also ends it).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SessionProblem {
+    /// The stream broke a limit the session cannot serve; the session was closed.
+    #[error("stream refused: {0}")]
+    StreamRefused(String),
     #[error("cannot start the H.264 decoder: {0}")]
     DecoderUnavailable(String),
     #[error("SR failed on {frames} frame(s), which were dropped; first error: {first_error}")]

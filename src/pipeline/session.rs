@@ -42,6 +42,10 @@ const OUTPUT_RECORD_QUEUE: usize = 4;
 /// super-resolving again. 60 frames of 960x540 are 47 MB.
 pub const DEFAULT_SR_QUEUE: usize = 60;
 
+/// The largest live input SR takes (by area; x4 makes it 7680x4352): a phone streams at most
+/// 1080p, and the memory of a session is sized by it. Larger streams are refused by name.
+pub const MAX_LIVE_INPUT: (u32, u32) = (1920, 1088);
+
 #[derive(Debug, Clone)]
 pub struct LiveSessionConfig {
     pub id: u64,
@@ -323,13 +327,22 @@ impl Decoding {
                 }
                 IngestItem::Patch(patch) => self.keep_patch(&patch),
                 IngestItem::Unit { unit, received } => {
-                    self.decode_unit(&mut decoder, &unit, received);
+                    if let Err(refused) = self.decode_unit(&mut decoder, &unit, received) {
+                        // Dropping the receiver ends the session: the peer's next unit finds
+                        // it stopped. What was decoded so far still goes out and is recorded.
+                        tracing::warn!("{}: {refused}", self.metrics.label());
+                        self.outcome.problems.push(refused);
+                        break;
+                    }
                     self.record_unit(unit);
                 }
             }
         }
+        drop(rx);
         for frame in decoder.flush() {
-            self.hand_to_sr(frame, Instant::now());
+            if self.size_allowed(&frame).is_ok() {
+                self.hand_to_sr(frame, Instant::now());
+            }
         }
         self.queue.finish();
         self.recorder.end();
@@ -372,12 +385,35 @@ impl Decoding {
         }
     }
 
+    /// A decoded picture SR may take: within the live limit and no larger than the stream
+    /// announced (or, without an announcement, than its first picture).
+    fn size_allowed(&self, frame: &YuvFrame) -> Result<(), SessionProblem> {
+        let (w, h) = (frame.width, frame.height);
+        let (max_w, max_h) = MAX_LIVE_INPUT;
+        if u64::from(w) * u64::from(h) > u64::from(max_w) * u64::from(max_h) {
+            return Err(SessionProblem::StreamRefused(format!(
+                "its pictures are {w}x{h}, over the live limit of {max_w}x{max_h} \
+                 (x4 SR of it would need {}x{} per frame)",
+                w * 4,
+                h * 4
+            )));
+        }
+        let (announced_w, announced_h) = (self.description.width, self.description.height);
+        if announced_w > 0 && (w > announced_w || h > announced_h) {
+            return Err(SessionProblem::StreamRefused(format!(
+                "its pictures are {w}x{h}, larger than the {announced_w}x{announced_h} it \
+                 announced"
+            )));
+        }
+        Ok(())
+    }
+
     fn decode_unit(
         &mut self,
         decoder: &mut H264StreamDecoder,
         unit: &EncodedUnit,
         received: Instant,
-    ) {
+    ) -> Result<(), SessionProblem> {
         if annexb::nal_units(&unit.data)
             .iter()
             .any(|u| matches!(annexb::nal_type(u), annexb::NAL_SPS | annexb::NAL_PPS))
@@ -414,6 +450,7 @@ impl Decoding {
         self.control
             .on_unit(decode_time, started.saturating_duration_since(received));
         for frame in frames {
+            self.size_allowed(&frame)?;
             if self.description.width == 0 {
                 self.description.width = frame.width;
                 self.description.height = frame.height;
@@ -427,6 +464,7 @@ impl Decoding {
             self.metrics.set_sr_queue_depth(self.queue.len());
         }
         self.steer_bitrate();
+        Ok(())
     }
 
     /// The rate controller's decision for the period just ended, sent and shown.

@@ -443,10 +443,15 @@ mod tests {
         let outcome = recorder.join().unwrap();
         assert_eq!(outcome.recordings, vec![path.clone()]);
         match outcome.problems.as_slice() {
-            [problem @ SessionProblem::RecordingStopped { kept: Some(kept), .. }] => {
+            [problem @ SessionProblem::RecordingStopped {
+                kept: Some(kept), ..
+            }] => {
                 assert_eq!(kept, &path);
                 let text = problem.to_string();
-                assert!(text.contains("No space left") && text.contains("kept in"), "{text}");
+                assert!(
+                    text.contains("No space left") && text.contains("kept in"),
+                    "{text}"
+                );
             }
             other => panic!("{other:?}"),
         }

@@ -327,7 +327,10 @@ mod tests {
         tab.settings.rtmp_enabled = true;
         tab.settings.srt_enabled = true;
         let local = tab.listener_settings();
-        assert_eq!(local.legacy, Some(SocketAddr::from(([127, 0, 0, 1], 12582))));
+        assert_eq!(
+            local.legacy,
+            Some(SocketAddr::from(([127, 0, 0, 1], 12582)))
+        );
         assert_eq!(
             local.ingest,
             ["rtmp://127.0.0.1:1935/live/phone", "srt://127.0.0.1:9000"]
@@ -335,6 +338,10 @@ mod tests {
         tab.settings.others_from_network = true;
         let open = tab.listener_settings();
         assert_eq!(open.legacy, Some(SocketAddr::from(([0, 0, 0, 0], 12582))));
-        assert!(open.ingest.iter().all(|u| u.contains("0.0.0.0")), "{:?}", open.ingest);
+        assert!(
+            open.ingest.iter().all(|u| u.contains("0.0.0.0")),
+            "{:?}",
+            open.ingest
+        );
     }
 }
