@@ -49,7 +49,8 @@ java -cp "$OUT/jvm:$junit" -Dgolden="$repo/docs/protocol-golden.txt" -Dstrongliv
   -Dh264="$OUT/interop/test.h264" org.junit.runner.JUnitCore \
   studio.stronglive.companion.protocol.ProtocolTest studio.stronglive.companion.protocol.InteropTest \
   studio.stronglive.companion.session.SessionControllerTest studio.stronglive.companion.session.SizesTest \
-  studio.stronglive.companion.patches.PatchesTest studio.stronglive.companion.protocol.ClientCloseTest
+  studio.stronglive.companion.patches.PatchesTest studio.stronglive.companion.protocol.ClientCloseTest \
+  studio.stronglive.companion.protocol.ClientHandshakeTest
 
 # --- APK ---------------------------------------------------------------------------------------
 echo "android: building the APK"

@@ -12,10 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{bin, count_frames, ffprobe, num, streams_of, test_pattern};
-use stronglive::live::pairing::{compute_proof, random_bytes, PairingSecret, PairingUri};
+use stronglive::live::pairing::{
+    compute_proof, random_bytes, verify_server_proof, PairingSecret, PairingUri,
+};
 use stronglive::live::protocol::{
     parse_frame, Codec, Message, PatchFormat, RejectCode, MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
 };
+use stronglive::live::secure::{derive_keys, parse_sealed_header, Nonces, Opener, Sealer};
 use stronglive::media::ingest::PacketSource;
 
 /// Tests that count frames against the wall clock hold this shared; a test that keeps every
@@ -213,8 +216,9 @@ fn send_ok(source: &str, uri: &str, extra: &[&str]) -> String {
     stdout
 }
 
-/// A client that does the handshake like the phone, with the secret it is given.
-fn handshake(address: &str, secret: &PairingSecret, name: &str) -> (TcpStream, Message) {
+/// A client that does the handshake like the phone, with the secret it is given; after a
+/// Welcome whose server proof checks out, it seals what it sends and opens what it reads.
+fn handshake(address: &str, secret: &PairingSecret, name: &str) -> (Peer, Message) {
     let mut stream = TcpStream::connect(address).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -224,15 +228,70 @@ fn handshake(address: &str, secret: &PairingSecret, name: &str) -> (TcpStream, M
     };
     let device_id = random_bytes().unwrap();
     let key = secret.device_key(&device_id);
+    let nonces = Nonces {
+        server: nonce,
+        client: random_bytes().unwrap(),
+    };
     let hello = Message::ClientHello {
         version: PROTOCOL_VERSION,
         device_id,
         device_name: name.into(),
-        proof: compute_proof(&key, &nonce, PROTOCOL_VERSION, &device_id, name),
+        client_nonce: nonces.client,
+        proof: compute_proof(&key, &nonces, PROTOCOL_VERSION, &device_id, name),
     };
     stream.write_all(&hello.encode()).unwrap();
     let answer = read_message(&mut stream);
-    (stream, answer)
+    let keys = match &answer {
+        Message::Welcome {
+            session_id,
+            server_proof,
+        } => {
+            assert!(verify_server_proof(
+                &key,
+                &nonces,
+                *session_id,
+                server_proof
+            ));
+            Some(derive_keys(&key, &nonces))
+        }
+        _ => None,
+    };
+    let peer = Peer {
+        sealer: keys.as_ref().map(|k| Sealer::new(&k.client_to_server)),
+        opener: keys.as_ref().map(|k| Opener::new(&k.server_to_client)),
+        stream,
+    };
+    (peer, answer)
+}
+
+/// The test's end of a protocol connection.
+struct Peer {
+    stream: TcpStream,
+    sealer: Option<Sealer>,
+    opener: Option<Opener>,
+}
+
+impl Peer {
+    /// One message, sealed once the handshake is done.
+    fn send(&mut self, message: &Message) -> std::io::Result<()> {
+        let bytes = match self.sealer.as_mut() {
+            Some(sealer) => sealer.seal(message),
+            None => message.encode(),
+        };
+        self.stream.write_all(&bytes)
+    }
+
+    /// The next message from the server, opened.
+    fn read(&mut self) -> Message {
+        let Some(opener) = self.opener.as_mut() else {
+            return read_message(&mut self.stream);
+        };
+        let mut header = [0u8; 4];
+        self.stream.read_exact(&mut header).expect("record header");
+        let mut body = vec![0u8; parse_sealed_header(header).unwrap()];
+        self.stream.read_exact(&mut body).expect("record body");
+        opener.open(header, body).unwrap()
+    }
 }
 
 fn read_message(stream: &mut TcpStream) -> Message {
@@ -545,7 +604,7 @@ fn bad_peers_are_rejected_while_a_legitimate_session_keeps_streaming() {
 
     // Wrong secret: a clear Reject, then the server closes.
     let wrong = PairingSecret::generate().unwrap();
-    let (mut s, answer) = handshake(&address, &wrong, "intruder");
+    let (mut intruder, answer) = handshake(&address, &wrong, "intruder");
     assert_eq!(
         answer,
         Message::Reject {
@@ -553,7 +612,10 @@ fn bad_peers_are_rejected_while_a_legitimate_session_keeps_streaming() {
             reason: "wrong pairing secret".into()
         }
     );
-    assert!(closed_by_server(&mut s, Duration::from_secs(5)));
+    assert!(closed_by_server(
+        &mut intruder.stream,
+        Duration::from_secs(5)
+    ));
     serve.wait_for(
         "authentication failed: wrong pairing secret",
         Duration::from_secs(5),
@@ -602,6 +664,7 @@ fn bad_peers_are_rejected_while_a_legitimate_session_keeps_streaming() {
         version: PROTOCOL_VERSION,
         device_id: [7; 16],
         device_name: "slow".into(),
+        client_nonce: [9; 32],
         proof: [0; 32],
     }
     .encode();
@@ -653,29 +716,82 @@ fn bad_peers_are_rejected_while_a_legitimate_session_keeps_streaming() {
     // ... a length over the 4 MiB limit
     let (mut big, answer) = handshake(&address, &secret, "big sender");
     assert!(matches!(answer, Message::Welcome { .. }), "{answer:?}");
-    big.write_all(&[0x7f, 0xff, 0xff, 0xff]).unwrap();
-    assert!(closed_by_server(&mut big, Duration::from_secs(5)));
+    big.stream.write_all(&[0x7f, 0xff, 0xff, 0xff]).unwrap();
+    assert!(closed_by_server(&mut big.stream, Duration::from_secs(5)));
     serve.wait_for(
-        "2147483647 bytes exceeds the 4194304-byte limit",
+        "sealed record of 2147483647 bytes is outside 17..=4194320",
         Duration::from_secs(5),
     );
 
     // ... vanishing in the middle of a frame
     let (mut vanish, _) = handshake(&address, &secret, "vanishing phone");
-    vanish.write_all(&stream_config(128, 72).encode()).unwrap();
-    let unit = Message::VideoUnit {
+    vanish.send(&stream_config(128, 72)).unwrap();
+    let unit = vanish.sealer.as_mut().unwrap().seal(&Message::VideoUnit {
         pts_us: 0,
         key: true,
         data: vec![0, 0, 0, 1, 0x65, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-    }
-    .encode();
-    vanish.write_all(&unit[..unit.len() / 2]).unwrap();
+    });
+    vanish.stream.write_all(&unit[..unit.len() / 2]).unwrap();
     drop(vanish);
     serve.wait_for("closed in the middle of a message", Duration::from_secs(5));
 
+    // ... an on-path attacker: a record altered in flight, and one replayed. Each is refused
+    // by its authentication tag and the connection closed.
+    for (name, attack) in [("altered", 0), ("replayed", 1)] {
+        let (mut victim, _) = handshake(&address, &secret, &format!("{name} phone"));
+        victim.send(&stream_config(128, 72)).unwrap();
+        let stats = Message::Stats {
+            frames_sent: 0,
+            bytes_sent: 0,
+            frames_dropped: 0,
+            encoder_fps_milli: 0,
+        };
+        let mut record = victim.sealer.as_mut().unwrap().seal(&stats);
+        if attack == 0 {
+            record[7] ^= 0x20;
+            victim.stream.write_all(&record).unwrap();
+        } else {
+            victim.stream.write_all(&record).unwrap();
+            victim.stream.write_all(&record).unwrap();
+        }
+        assert!(closed_by_server(&mut victim.stream, Duration::from_secs(5)));
+    }
+    serve.wait_for(
+        "(record 1 failed authentication (altered, replayed, dropped or reordered))",
+        Duration::from_secs(5),
+    );
+    serve.wait_for("(record 2 failed authentication", Duration::from_secs(5));
+
+    // ... a version-1 app: told which versions meet, not "malformed".
+    let mut old_app = TcpStream::connect(&address).unwrap();
+    old_app
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert!(matches!(
+        read_message(&mut old_app),
+        Message::ServerHello { .. }
+    ));
+    let mut old_hello = Message::ClientHello {
+        version: PROTOCOL_VERSION,
+        device_id: [1; 16],
+        device_name: "old app".into(),
+        client_nonce: [2; 32],
+        proof: [3; 32],
+    }
+    .encode();
+    old_hello[10] = 1;
+    old_app.write_all(&old_hello).unwrap();
+    match read_message(&mut old_app) {
+        Message::Reject { code, reason } => {
+            assert_eq!(code, RejectCode::Version);
+            assert!(reason.contains("version 1, this server 2"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+
     // ... corrupt H.264: survived, counted, and the server asks for a key frame.
     let (mut corrupt, _) = handshake(&address, &secret, "corrupt phone");
-    corrupt.write_all(&stream_config(128, 72).encode()).unwrap();
+    corrupt.send(&stream_config(128, 72)).unwrap();
     let mut noise = 0x1234_5678u32;
     for i in 0..20 {
         let mut data = vec![0, 0, 0, 1, 0x65];
@@ -690,16 +806,13 @@ fn bad_peers_are_rejected_while_a_legitimate_session_keeps_streaming() {
             key: true,
             data,
         };
-        corrupt.write_all(&m.encode()).unwrap();
+        corrupt.send(&m).unwrap();
     }
-    assert_eq!(read_message(&mut corrupt), Message::KeyFrameRequest);
+    assert_eq!(corrupt.read(), Message::KeyFrameRequest);
     corrupt
-        .write_all(
-            &Message::Bye {
-                reason: "done".into(),
-            }
-            .encode(),
-        )
+        .send(&Message::Bye {
+            reason: "done".into(),
+        })
         .unwrap();
     let corrupt_end = serve.wait_for("ended (peer said bye: done)", Duration::from_secs(10));
     assert!(!corrupt_end.contains(" 0 decode errors"), "{corrupt_end}");
@@ -825,7 +938,7 @@ fn a_stream_larger_than_it_announced_is_closed_with_the_reason() {
     let serve = Serve::start(&["--model", "bicubic", "--once", "--sr-every-frame"]);
     let (mut peer, answer) = handshake(&serve.address(), &serve.uri().secret, "growing phone");
     assert!(matches!(answer, Message::Welcome { .. }), "{answer:?}");
-    peer.write_all(&stream_config(128, 72).encode()).unwrap();
+    peer.send(&stream_config(128, 72)).unwrap();
     let mut pts = 0;
     for (sets, units) in [units_of(&small), units_of(&large)] {
         for (i, unit) in units.into_iter().enumerate() {
@@ -837,7 +950,7 @@ fn a_stream_larger_than_it_announced_is_closed_with_the_reason() {
                 data,
             };
             pts += 100_000;
-            if peer.write_all(&message.encode()).is_err() {
+            if peer.send(&message).is_err() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -1046,6 +1159,55 @@ fn serve_keeps_the_secret_out_of_logs_and_a_revoke_lasts() {
     assert!(
         renewed.contains("secret=") && !renewed.contains(&secret),
         "{renewed}"
+    );
+}
+
+/// A rogue server (it has the phone's pairing link but not the device key the real desktop
+/// stored, like a relay of someone else's handshake) answers Welcome with a proof it cannot
+/// make: the sender refuses, and not one byte of video reaches it.
+#[test]
+fn a_server_that_cannot_prove_the_device_key_gets_no_video() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let rogue = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let hello = Message::ServerHello {
+            version: PROTOCOL_VERSION,
+            nonce: [5; 32],
+            server_name: "rogue".into(),
+        };
+        stream.write_all(&hello.encode()).unwrap();
+        assert!(matches!(
+            read_message(&mut stream),
+            Message::ClientHello { .. }
+        ));
+        let welcome = Message::Welcome {
+            session_id: 1,
+            server_proof: [0x42; 32],
+        };
+        stream.write_all(&welcome.encode()).unwrap();
+        let mut after = Vec::new();
+        let _ = stream.read_to_end(&mut after);
+        after
+    });
+    let secret = "ab".repeat(32);
+    let uri = format!("stronglive://pair?v=1&host=127.0.0.1&port={port}&secret={secret}");
+    let out = send_cmd("lavfi:testsrc2=size=128x72:rate=10:duration=2", &uri, &[])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("could not prove it holds this device's pairing key"),
+        "{err}"
+    );
+    assert_eq!(
+        rogue.join().unwrap(),
+        Vec::<u8>::new(),
+        "the sender sent data after Welcome"
     );
 }
 
@@ -1473,7 +1635,7 @@ fn stream_with_patches(
     let clip = dir.path().join("phone.mp4");
     phone_clip("size=128x72:rate=10:duration=3", &clip);
     let uri = serve.uri();
-    let (mut stream, welcome) = handshake(&serve.address(), &uri.secret, "patchy phone");
+    let (mut peer, welcome) = handshake(&serve.address(), &uri.secret, "patchy phone");
     assert!(matches!(welcome, Message::Welcome { .. }), "{welcome:?}");
     let mut source = PacketSource::open_file(&clip).unwrap();
     let config = Message::StreamConfig {
@@ -1485,7 +1647,7 @@ fn stream_with_patches(
         bitrate: 500_000,
         parameter_sets: source.description().parameter_sets.clone(),
     };
-    stream.write_all(&config.encode()).unwrap();
+    peer.send(&config).unwrap();
     let mut png = Vec::new();
     image::RgbImage::from_pixel(64, 64, image::Rgb([90, 120, 200]))
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
@@ -1498,11 +1660,11 @@ fn stream_with_patches(
             key: unit.key,
             data: unit.data,
         };
-        stream.write_all(&message.encode()).unwrap();
+        peer.send(&message).unwrap();
         units += 1;
         if units == 5 {
             for patch in patches(pts, &png) {
-                stream.write_all(&patch.encode()).unwrap();
+                peer.send(&patch).unwrap();
             }
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -1510,7 +1672,7 @@ fn stream_with_patches(
     let bye = Message::Bye {
         reason: "done".into(),
     };
-    stream.write_all(&bye.encode()).unwrap();
+    peer.send(&bye).unwrap();
     serve.wait_exit(Duration::from_secs(120))
 }
 

@@ -7,7 +7,9 @@ use std::net::{Shutdown, TcpStream};
 
 use super::admission::Ticket;
 use super::pairing::random_bytes;
-use super::protocol::{Message, RejectCode, MAX_HANDSHAKE_BYTES, PROTOCOL_VERSION};
+use super::pairing::HelloClaim;
+use super::protocol::{Message, ProtocolError, RejectCode, MAX_HANDSHAKE_BYTES, PROTOCOL_VERSION};
+use super::secure::{Nonces, SecretKey};
 use super::sessions::Shared;
 use super::wire::{send, MessageReader, WireError};
 
@@ -23,13 +25,22 @@ pub(super) fn reject(stream: &TcpStream, code: RejectCode, reason: String) -> Wi
     WireError::Rejected(format!("{code}: {reason}"))
 }
 
-/// Handshake; returns the device's name when the proof is good. `_pending` is the peer's
-/// place among the unproven connections, freed when the handshake ends however it ends.
+/// A peer whose proof was good: its (printable) name, and what the server's proof and the
+/// session keys are made from.
+pub(super) struct Verified {
+    pub device_name: String,
+    pub device_key: SecretKey,
+    pub nonces: Nonces,
+}
+
+/// Handshake up to the client's proof; Welcome (with the server's proof) is sent by the caller
+/// once the session exists. `_pending` is the peer's place among the unproven connections,
+/// freed when the handshake ends however it ends.
 pub(super) fn handshake(
     shared: &Shared,
     stream: &TcpStream,
     _pending: Ticket,
-) -> Result<String, WireError> {
+) -> Result<Verified, WireError> {
     let nonce = random_bytes().map_err(|e| WireError::Rejected(e.to_string()))?;
     stream
         .set_write_timeout(Some(shared.config.handshake_timeout))
@@ -50,6 +61,18 @@ pub(super) fn handshake(
     .read(MAX_HANDSHAKE_BYTES, shared.config.handshake_timeout);
     let hello = match hello {
         Ok(m) => m,
+        Err(WireError::Protocol(ProtocolError::Version {
+            found, expected, ..
+        })) => {
+            return Err(reject(
+                stream,
+                RejectCode::Version,
+                format!(
+                    "client speaks protocol version {found}, this server {expected}: update the \
+                     StrongLive app (or this studio, if the app is newer)"
+                ),
+            ))
+        }
         Err(WireError::Protocol(e)) => {
             return Err(reject(
                 stream,
@@ -63,6 +86,7 @@ pub(super) fn handshake(
         version,
         device_id,
         device_name,
+        client_nonce,
         proof,
     } = hello
     else {
@@ -72,17 +96,21 @@ pub(super) fn handshake(
             format!("expected ClientHello, got {}", hello.name()),
         ));
     };
-    if version != PROTOCOL_VERSION {
-        return Err(reject(
-            stream,
-            RejectCode::Version,
-            format!("client speaks version {version}, this server {PROTOCOL_VERSION}"),
-        ));
-    }
+    let nonces = Nonces {
+        server: nonce,
+        client: client_nonce,
+    };
+    let claim = HelloClaim {
+        nonces,
+        version,
+        device_id: &device_id,
+        device_name: &device_name,
+        proof: &proof,
+    };
     let outcome = shared
         .config
         .store
-        .authenticate(&nonce, version, &device_id, &device_name, &proof)
+        .authenticate(&claim)
         .map_err(|e| WireError::Rejected(e.to_string()))?;
     match outcome {
         Ok(auth) => {
@@ -104,12 +132,16 @@ pub(super) fn handshake(
                     auth.device_id
                 );
             }
-            Ok(printable(&device_name))
+            Ok(Verified {
+                device_name: printable(&device_name),
+                device_key: auth.device_key,
+                nonces,
+            })
         }
         Err(code) => {
             let reason = match code {
                 RejectCode::PairingExpired => {
-                    "this device is not paired and the pairing code has expired or was replaced; scan a new one (stronglive pair)".to_string()
+                    "this device is not paired and the pairing code has expired, was replaced or revoked; scan a new one (stronglive pair)".to_string()
                 }
                 _ => "wrong pairing secret".to_string(),
             };

@@ -1,5 +1,6 @@
-//! The live path's network side. `protocol` (message layouts) and `pairing` (secrets, QR
-//! payload, paired devices) are pure and build without FFmpeg; `server` accepts and
+//! The live path's network side. `protocol` (message layouts), `secure` (per-direction keys,
+//! sealed records) and `pairing` (secrets, proofs, QR payload, paired devices) are pure and
+//! build without FFmpeg; `server` accepts and
 //! authenticates peers (`handshake`), `unauthenticated` speaks STRONGLIVE's original framing
 //! and takes RTMP/SRT, `admission` caps the connections not yet proven, `sender` is the
 //! reference sender (the phone simulator).
@@ -8,6 +9,7 @@
 mod admission;
 pub mod pairing;
 pub mod protocol;
+pub mod secure;
 
 #[cfg(feature = "media")]
 mod handshake;

@@ -15,7 +15,8 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use super::protocol::{proof_input, DeviceId, Nonce, Proof, RejectCode};
+use super::protocol::{proof_input, server_proof_input, DeviceId, Proof, RejectCode};
+use super::secure::{Nonces, SecretKey};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -89,29 +90,60 @@ fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 /// The proof a client sends in its hello: HMAC-SHA256(device key, proof input).
 pub fn compute_proof(
     device_key: &[u8; 32],
-    nonce: &Nonce,
+    nonces: &Nonces,
     version: u16,
     device_id: &DeviceId,
     device_name: &str,
 ) -> Proof {
-    hmac(
-        device_key,
-        &[&proof_input(nonce, version, device_id, device_name)],
-    )
+    let input = proof_input(
+        &nonces.server,
+        &nonces.client,
+        version,
+        device_id,
+        device_name,
+    );
+    hmac(device_key, &[&input])
 }
 
-/// Constant-time check of a proof (the `hmac` crate compares in constant time).
+/// Constant-time check of a client's proof (the `hmac` crate compares in constant time).
 pub fn verify_proof(
     device_key: &[u8; 32],
-    nonce: &Nonce,
+    nonces: &Nonces,
     version: u16,
     device_id: &DeviceId,
     device_name: &str,
     proof: &Proof,
 ) -> bool {
-    let mut mac =
-        <HmacSha256 as Mac>::new_from_slice(device_key).expect("HMAC accepts any key length");
-    mac.update(&proof_input(nonce, version, device_id, device_name));
+    let input = proof_input(
+        &nonces.server,
+        &nonces.client,
+        version,
+        device_id,
+        device_name,
+    );
+    verify_hmac(device_key, &input, proof)
+}
+
+/// The server's proof in Welcome: HMAC-SHA256(device key, server proof input).
+pub fn compute_server_proof(device_key: &[u8; 32], nonces: &Nonces, session_id: u64) -> Proof {
+    let input = server_proof_input(&nonces.server, &nonces.client, session_id);
+    hmac(device_key, &[&input])
+}
+
+/// Constant-time check, by the client, that the server holds its device key.
+pub fn verify_server_proof(
+    device_key: &[u8; 32],
+    nonces: &Nonces,
+    session_id: u64,
+    proof: &Proof,
+) -> bool {
+    let input = server_proof_input(&nonces.server, &nonces.client, session_id);
+    verify_hmac(device_key, &input, proof)
+}
+
+fn verify_hmac(key: &[u8; 32], input: &[u8], proof: &Proof) -> bool {
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
+    mac.update(input);
     mac.verify_slice(proof).is_ok()
 }
 
@@ -352,11 +384,23 @@ pub struct PairingState {
     pub devices: Vec<PairedDevice>,
 }
 
+/// What a ClientHello claims, with the connection's nonces: checked by
+/// [`PairingStore::authenticate`].
+pub struct HelloClaim<'a> {
+    pub nonces: Nonces,
+    pub version: u16,
+    pub device_id: &'a DeviceId,
+    pub device_name: &'a str,
+    pub proof: &'a Proof,
+}
+
 /// Who a successful handshake was.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authenticated {
     pub device_id: String,
     pub device_name: String,
+    /// The key the proof was checked against: the session's keys derive from it.
+    pub device_key: SecretKey,
     /// True when this handshake paired a new device.
     pub newly_paired: bool,
 }
@@ -521,61 +565,59 @@ impl PairingStore {
     /// the key derived from the current, unexpired pairing secret (and then remember it).
     pub fn authenticate(
         &self,
-        nonce: &Nonce,
-        version: u16,
-        device_id: &DeviceId,
-        device_name: &str,
-        proof: &Proof,
+        hello: &HelloClaim,
     ) -> Result<Result<Authenticated, RejectCode>, PairingError> {
-        self.update(|state| {
-            Ok(Self::check_proof(
-                state,
-                nonce,
-                version,
-                device_id,
-                device_name,
-                proof,
-            ))
-        })
+        self.update(|state| Ok(Self::check_proof(state, hello)))
     }
 
     /// `authenticate` on a loaded state; the flag says whether the state changed.
     fn check_proof(
         state: &mut PairingState,
-        nonce: &Nonce,
-        version: u16,
-        device_id: &DeviceId,
-        device_name: &str,
-        proof: &Proof,
+        hello: &HelloClaim,
     ) -> (Result<Authenticated, RejectCode>, bool) {
-        let id_hex = hex_encode(device_id);
+        let id_hex = hex_encode(hello.device_id);
         let now = unix_now();
-        let verify =
-            |key: &[u8; 32]| verify_proof(key, nonce, version, device_id, device_name, proof);
+        let verify = |key: &[u8; 32]| {
+            verify_proof(
+                key,
+                &hello.nonces,
+                hello.version,
+                hello.device_id,
+                hello.device_name,
+                hello.proof,
+            )
+        };
+        let authenticated = |key: [u8; 32], newly_paired: bool| Authenticated {
+            device_id: id_hex.clone(),
+            device_name: hello.device_name.to_string(),
+            device_key: SecretKey(key),
+            newly_paired,
+        };
         let active = active_secret(state, now);
         if let Some(device) = state.devices.iter_mut().find(|d| d.id == id_hex) {
-            let key: Option<[u8; 32]> = hex_decode(&device.key).and_then(|k| k.try_into().ok());
-            if !key.is_some_and(|k| verify(&k)) {
+            let stored: Option<[u8; 32]> = hex_decode(&device.key).and_then(|k| k.try_into().ok());
+            let key = match stored.filter(|k| verify(k)) {
+                Some(k) => k,
                 // A paired device that scanned a newer code proves the new secret: re-pair it.
-                let fresh = active.map(|s| s.device_key(device_id));
-                match fresh.filter(|k| verify(k)) {
-                    Some(k) => device.key = hex_encode(&k),
+                None => match active
+                    .map(|s| s.device_key(hello.device_id))
+                    .filter(|k| verify(k))
+                {
+                    Some(k) => {
+                        device.key = hex_encode(&k);
+                        k
+                    }
                     None => return (Err(RejectCode::BadProof), false),
-                }
-            }
-            device.last_seen = now;
-            device.name = device_name.to_string();
-            let known = Authenticated {
-                device_id: id_hex,
-                device_name: device_name.to_string(),
-                newly_paired: false,
+                },
             };
-            return (Ok(known), true);
+            device.last_seen = now;
+            device.name = hello.device_name.to_string();
+            return (Ok(authenticated(key, false)), true);
         }
         let Some(secret) = state.secret.as_deref().and_then(PairingSecret::from_hex) else {
             return (Err(RejectCode::PairingExpired), false);
         };
-        let key = secret.device_key(device_id);
+        let key = secret.device_key(hello.device_id);
         if !verify(&key) {
             return (Err(RejectCode::BadProof), false);
         }
@@ -584,17 +626,12 @@ impl PairingStore {
         }
         state.devices.push(PairedDevice {
             id: id_hex.clone(),
-            name: device_name.to_string(),
+            name: hello.device_name.to_string(),
             key: hex_encode(&key),
             paired_at: now,
             last_seen: now,
         });
-        let paired = Authenticated {
-            device_id: id_hex,
-            device_name: device_name.to_string(),
-            newly_paired: true,
-        };
-        (Ok(paired), true)
+        (Ok(authenticated(key, true)), true)
     }
 }
 
@@ -632,30 +669,75 @@ mod tests {
     use super::*;
     use crate::live::protocol::tests::golden;
 
-    fn fixed() -> (PairingSecret, DeviceId, Nonce) {
+    fn fixed() -> (PairingSecret, DeviceId, Nonces) {
         let secret = PairingSecret::from_bytes(golden("secret").try_into().unwrap());
-        let mut id = [0u8; 16];
-        id.iter_mut()
-            .enumerate()
-            .for_each(|(i, b)| *b = 0xa0 + i as u8);
-        let mut nonce = [0u8; 32];
-        nonce.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
-        (secret, id, nonce)
+        let id = std::array::from_fn(|i| 0xa0 + i as u8);
+        let nonces = Nonces {
+            server: std::array::from_fn(|i| i as u8),
+            client: golden("client_nonce").try_into().unwrap(),
+        };
+        (secret, id, nonces)
+    }
+
+    fn fresh_nonces() -> Nonces {
+        Nonces {
+            server: random_bytes().unwrap(),
+            client: random_bytes().unwrap(),
+        }
+    }
+
+    /// A store's verdict on a hello from `id` called `name` with `proof`.
+    fn claim<'a>(
+        nonces: Nonces,
+        id: &'a DeviceId,
+        name: &'a str,
+        proof: &'a Proof,
+    ) -> HelloClaim<'a> {
+        HelloClaim {
+            nonces,
+            version: 2,
+            device_id: id,
+            device_name: name,
+            proof,
+        }
     }
 
     #[test]
-    fn device_key_and_proof_match_the_golden_values() {
-        let (secret, id, nonce) = fixed();
+    fn device_key_and_proofs_match_the_golden_values() {
+        let (secret, id, nonces) = fixed();
         let key = secret.device_key(&id);
         assert_eq!(key.to_vec(), golden("device_key"));
-        let proof = compute_proof(&key, &nonce, 1, &id, "Pixel 7");
+        let proof = compute_proof(&key, &nonces, 2, &id, "Pixel 7");
         assert_eq!(proof.to_vec(), golden("proof"));
-        assert!(verify_proof(&key, &nonce, 1, &id, "Pixel 7", &proof));
-        // Any change to what the proof covers breaks it.
-        assert!(!verify_proof(&key, &nonce, 1, &id, "Pixel 8", &proof));
-        let mut other_nonce = nonce;
-        other_nonce[0] ^= 1;
-        assert!(!verify_proof(&key, &other_nonce, 1, &id, "Pixel 7", &proof));
+        assert!(verify_proof(&key, &nonces, 2, &id, "Pixel 7", &proof));
+        // Any change to what the proof covers breaks it: name, either nonce.
+        assert!(!verify_proof(&key, &nonces, 2, &id, "Pixel 8", &proof));
+        for flip in [0, 1] {
+            let mut other = nonces;
+            if flip == 0 {
+                other.server[0] ^= 1;
+            } else {
+                other.client[0] ^= 1;
+            }
+            assert!(!verify_proof(&key, &other, 2, &id, "Pixel 7", &proof));
+        }
+        let session = 0x0102_0304_0506_0708;
+        let server_proof = compute_server_proof(&key, &nonces, session);
+        assert_eq!(server_proof.to_vec(), golden("server_proof"));
+        assert!(verify_server_proof(&key, &nonces, session, &server_proof));
+        assert!(!verify_server_proof(
+            &key,
+            &nonces,
+            session + 1,
+            &server_proof
+        ));
+        let wrong_key = secret.device_key(&[0; 16]);
+        assert!(!verify_server_proof(
+            &wrong_key,
+            &nonces,
+            session,
+            &server_proof
+        ));
     }
 
     #[test]
@@ -701,10 +783,14 @@ mod tests {
         let store = PairingStore::in_dir(dir.path());
         let (secret, _) = store.new_secret(600).unwrap();
         let id: DeviceId = random_bytes().unwrap();
-        let nonce: Nonce = random_bytes().unwrap();
+        let nonce = fresh_nonces();
         let key = secret.device_key(&id);
-        let proof = compute_proof(&key, &nonce, 1, &id, "phone");
-        let auth = |proof: &Proof| store.authenticate(&nonce, 1, &id, "phone", proof).unwrap();
+        let proof = compute_proof(&key, &nonce, 2, &id, "phone");
+        let auth = |proof: &Proof| {
+            store
+                .authenticate(&claim(nonce, &id, "phone", proof))
+                .unwrap()
+        };
 
         let first = auth(&proof).unwrap();
         assert!(first.newly_paired);
@@ -718,17 +804,17 @@ mod tests {
         assert!(auth(&proof).is_ok());
         let newcomer: DeviceId = random_bytes().unwrap();
         let newcomer_proof =
-            compute_proof(&secret.device_key(&newcomer), &nonce, 1, &newcomer, "tab");
+            compute_proof(&secret.device_key(&newcomer), &nonce, 2, &newcomer, "tab");
         assert_eq!(
             store
-                .authenticate(&nonce, 1, &newcomer, "tab", &newcomer_proof)
+                .authenticate(&claim(nonce, &newcomer, "tab", &newcomer_proof))
                 .unwrap(),
             Err(RejectCode::PairingExpired)
         );
 
         // A new code re-pairs the known device with a key derived from the new secret.
         let (renewed, _) = store.new_secret(600).unwrap();
-        let renewed_proof = compute_proof(&renewed.device_key(&id), &nonce, 1, &id, "phone");
+        let renewed_proof = compute_proof(&renewed.device_key(&id), &nonce, 2, &id, "phone");
         assert!(!auth(&renewed_proof).unwrap().newly_paired);
         assert_eq!(
             auth(&proof),
@@ -767,9 +853,11 @@ mod tests {
         let (secret, _) = store.new_secret(600).unwrap();
         let pair = |name: String| {
             let id: DeviceId = random_bytes().unwrap();
-            let nonce: Nonce = random_bytes().unwrap();
-            let proof = compute_proof(&secret.device_key(&id), &nonce, 1, &id, &name);
-            store.authenticate(&nonce, 1, &id, &name, &proof).unwrap()
+            let nonce = fresh_nonces();
+            let proof = compute_proof(&secret.device_key(&id), &nonce, 2, &id, &name);
+            store
+                .authenticate(&claim(nonce, &id, &name, &proof))
+                .unwrap()
         };
         for name in ["doomed-0", "doomed-1"] {
             assert!(pair(name.into()).is_ok());
@@ -808,10 +896,10 @@ mod tests {
         assert!(reopened.current_or_new_secret(600).unwrap().is_none());
         assert!(reopened.load().unwrap().secret.is_none());
         let id: DeviceId = random_bytes().unwrap();
-        let nonce: Nonce = random_bytes().unwrap();
-        let proof = compute_proof(&secret.device_key(&id), &nonce, 1, &id, "phone");
+        let nonce = fresh_nonces();
+        let proof = compute_proof(&secret.device_key(&id), &nonce, 2, &id, "phone");
         let refused = reopened
-            .authenticate(&nonce, 1, &id, "phone", &proof)
+            .authenticate(&claim(nonce, &id, "phone", &proof))
             .unwrap();
         assert_eq!(refused, Err(RejectCode::PairingExpired));
 

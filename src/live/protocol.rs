@@ -1,4 +1,5 @@
-//! The StrongLive wire protocol, version 1: message types and their exact byte layout.
+//! The StrongLive wire protocol, version 2: message types and their exact byte layout (the
+//! sealing of messages after the handshake is `secure`).
 //! Pure: no sockets, no clocks, only `std` and `thiserror`, so the fuzz target (fuzz/) can
 //! compile this file on its own. docs/protocol.md is the specification; the golden-byte tests
 //! here and in android-companion/ check both ends against it.
@@ -9,7 +10,7 @@
 use std::fmt;
 
 /// Bumped on any incompatible change; both hellos carry it.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 /// First bytes of both hellos: a peer that speaks something else is told so at once.
 pub const MAGIC: [u8; 4] = *b"SLIV";
 /// Largest message after the handshake (type + payload): a 960x540 key frame is ~100 KB, a
@@ -18,7 +19,7 @@ pub const MAX_MESSAGE_BYTES: usize = 4 << 20;
 /// Largest message before the peer has proved it holds the secret: an anonymous peer cannot
 /// make the server allocate more than this.
 pub const MAX_HANDSHAKE_BYTES: usize = 1024;
-/// Bytes of the server's random challenge.
+/// Bytes of each side's random challenge.
 pub const NONCE_BYTES: usize = 32;
 /// Bytes of a device id (random, chosen once by the device).
 pub const DEVICE_ID_BYTES: usize = 16;
@@ -68,15 +69,21 @@ pub enum Message {
         nonce: Nonce,
         server_name: String,
     },
-    /// C->S, answer to the hello: who the device is and the HMAC proof (see [`proof_input`]).
+    /// C->S, answer to the hello: who the device is, its own challenge for the server and the
+    /// HMAC proof (see [`proof_input`]).
     ClientHello {
         version: u16,
         device_id: DeviceId,
         device_name: String,
+        client_nonce: Nonce,
         proof: Proof,
     },
-    /// S->C: proof accepted; streaming may start.
-    Welcome { session_id: u64 },
+    /// S->C: proof accepted, and the server's own proof (see [`server_proof_input`]); every
+    /// message after this one is sealed.
+    Welcome {
+        session_id: u64,
+        server_proof: Proof,
+    },
     /// S->C: refused; the server closes the connection after sending it.
     Reject { code: RejectCode, reason: String },
     /// C->S, before the first video unit and whenever the stream changes.
@@ -154,6 +161,12 @@ pub enum ProtocolError {
     },
     #[error("not a StrongLive hello (magic {found:02x?}, expected \"SLIV\")")]
     BadMagic { found: [u8; 4] },
+    #[error("{message} speaks protocol version {found}, this end {expected}")]
+    Version {
+        message: &'static str,
+        found: u16,
+        expected: u16,
+    },
 }
 
 mod kind {
@@ -171,21 +184,37 @@ mod kind {
     pub const BYE: u8 = 0x7f;
 }
 
-/// Bytes the HMAC proof is computed over: a domain label, the server's nonce and everything the
-/// client says about itself, so a captured proof is useless for another nonce or device.
-/// `"stronglive-auth-v1" || nonce || version (u16 BE) || device_id || device_name (UTF-8)`.
+/// Bytes the client's HMAC proof is computed over: a domain label, both nonces and everything
+/// the client says about itself, so a captured proof is useless for another nonce or device.
+/// `"stronglive-auth-v2" || nonce || client_nonce || version (u16 BE) || device_id ||
+/// device_name (UTF-8)`.
 pub fn proof_input(
     nonce: &Nonce,
+    client_nonce: &Nonce,
     version: u16,
     device_id: &DeviceId,
     device_name: &str,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(18 + NONCE_BYTES + 2 + DEVICE_ID_BYTES + device_name.len());
-    out.extend_from_slice(b"stronglive-auth-v1");
+    let mut out =
+        Vec::with_capacity(18 + 2 * NONCE_BYTES + 2 + DEVICE_ID_BYTES + device_name.len());
+    out.extend_from_slice(b"stronglive-auth-v2");
     out.extend_from_slice(nonce);
+    out.extend_from_slice(client_nonce);
     out.extend_from_slice(&version.to_be_bytes());
     out.extend_from_slice(device_id);
     out.extend_from_slice(device_name.as_bytes());
+    out
+}
+
+/// Bytes the server's proof (in Welcome) is computed over: it shows the client that the server
+/// holds the device key, for this connection's nonces and session.
+/// `"stronglive-server-v2" || nonce || client_nonce || session_id (u64 BE)`.
+pub fn server_proof_input(nonce: &Nonce, client_nonce: &Nonce, session_id: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(20 + 2 * NONCE_BYTES + 8);
+    out.extend_from_slice(b"stronglive-server-v2");
+    out.extend_from_slice(nonce);
+    out.extend_from_slice(client_nonce);
+    out.extend_from_slice(&session_id.to_be_bytes());
     out
 }
 
@@ -259,16 +288,22 @@ impl Message {
                 version,
                 device_id,
                 device_name,
+                client_nonce,
                 proof,
             } => {
                 w.bytes(&MAGIC);
                 w.u16(*version);
                 w.bytes(device_id);
                 w.string(device_name);
+                w.bytes(client_nonce);
                 w.bytes(proof);
             }
-            Message::Welcome { session_id } => {
+            Message::Welcome {
+                session_id,
+                server_proof,
+            } => {
                 w.u64(*session_id);
+                w.bytes(server_proof);
             }
             Message::Reject { code, reason } => {
                 w.u8(*code as u8);
@@ -356,7 +391,7 @@ impl Message {
             kind::SERVER_HELLO => {
                 r.magic()?;
                 Message::ServerHello {
-                    version: r.u16()?,
+                    version: r.version()?,
                     nonce: r.array()?,
                     server_name: r.string("server_name")?,
                 }
@@ -364,14 +399,16 @@ impl Message {
             kind::CLIENT_HELLO => {
                 r.magic()?;
                 Message::ClientHello {
-                    version: r.u16()?,
+                    version: r.version()?,
                     device_id: r.array()?,
                     device_name: r.string("device_name")?,
+                    client_nonce: r.array()?,
                     proof: r.array()?,
                 }
             }
             kind::WELCOME => Message::Welcome {
                 session_id: r.u64()?,
+                server_proof: r.array()?,
             },
             kind::REJECT => {
                 let code = r.u8()?;
@@ -589,6 +626,19 @@ impl<'a> Reader<'a> {
         }
         Ok(())
     }
+    /// A hello's version: another one is refused before the rest (whose layout it may change)
+    /// is read, so the peer learns which side to update.
+    fn version(&mut self) -> Result<u16, ProtocolError> {
+        let found = self.u16()?;
+        if found != PROTOCOL_VERSION {
+            return Err(ProtocolError::Version {
+                message: self.message,
+                found,
+                expected: PROTOCOL_VERSION,
+            });
+        }
+        Ok(found)
+    }
     fn rest(&mut self) -> &'a [u8] {
         let out = &self.buf[self.pos..];
         self.pos = self.buf.len();
@@ -646,18 +696,20 @@ pub(crate) mod tests {
         let proof: Proof = golden("proof").try_into().unwrap();
         vec![
             Message::ServerHello {
-                version: 1,
+                version: 2,
                 nonce,
                 server_name: "Studio".into(),
             },
             Message::ClientHello {
-                version: 1,
+                version: 2,
                 device_id,
                 device_name: "Pixel 7".into(),
+                client_nonce: golden("client_nonce").try_into().unwrap(),
                 proof,
             },
             Message::Welcome {
                 session_id: 0x0102_0304_0506_0708,
+                server_proof: golden("server_proof").try_into().unwrap(),
             },
             Message::Reject {
                 code: RejectCode::BadProof,
@@ -761,6 +813,14 @@ pub(crate) mod tests {
         let mut bad_key = golden("VideoUnit");
         bad_key[13] = 7;
         assert!(parse_frame(&bad_key, MAX_MESSAGE_BYTES).is_err());
+        // A version-1 hello is refused by its version, before its (different) layout is read.
+        let mut old = golden("ClientHello");
+        old[10] = 1;
+        let err = parse_frame(&old, MAX_MESSAGE_BYTES).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ClientHello speaks protocol version 1, this end 2"
+        );
     }
 
     /// The fuzz target's property, run deterministically: no input makes the parser panic, and

@@ -5,10 +5,11 @@
 //! timestamps, the server's feedback is honoured where the source allows (key-frame requests
 //! on encoded sources), stats go out once a second.
 
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -16,10 +17,11 @@ use sha2::{Digest, Sha256};
 
 use feedback::{Feedback, FeedbackThread};
 
-use super::pairing::{compute_proof, PairingUri};
+use super::pairing::{compute_proof, random_bytes, verify_server_proof, PairingUri};
 use super::protocol::{
-    Codec, DeviceId, Message, Nonce, PatchFormat, MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
+    Codec, DeviceId, Message, PatchFormat, ProtocolError, MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
 };
+use super::secure::{derive_keys, Nonces, Opener, Sealer, SessionKeys};
 use super::wire::{send, MessageReader, WireError};
 use crate::media::h264::EncodedUnit;
 use crate::media::ingest::{SenderSource, StreamDescription};
@@ -133,10 +135,12 @@ fn hr_patch(
     })
 }
 
-/// The TCP connection to the server, named by its address in errors.
+/// The TCP connection to the server, named by its address in errors. Messages go out plain
+/// until the server proved itself in Welcome, sealed after.
 struct Connection {
     stream: TcpStream,
     server: String,
+    sealer: Mutex<Option<Sealer>>,
 }
 
 impl Connection {
@@ -146,6 +150,7 @@ impl Connection {
         let connection = Self {
             stream,
             server: addr.to_string(),
+            sealer: Mutex::new(None),
         };
         let _ = connection.stream.set_nodelay(true);
         connection
@@ -167,7 +172,12 @@ impl Connection {
     }
 
     fn send(&self, message: &Message) -> Result<(), SendError> {
-        send(&self.stream, message).map_err(|e| self.io(e))
+        let mut sealer = self.sealer.lock().unwrap_or_else(|p| p.into_inner());
+        let written = match sealer.as_mut() {
+            Some(sealer) => (&self.stream).write_all(&sealer.seal(message)),
+            None => send(&self.stream, message),
+        };
+        written.map_err(|e| self.io(e))
     }
 }
 
@@ -207,10 +217,14 @@ pub fn send_stream(options: &SendOptions, stop: Arc<AtomicBool>) -> Result<SendR
         connection.server,
         session.session_id
     );
+    let keys = session.keys;
+    *connection.sealer.lock().unwrap_or_else(|p| p.into_inner()) =
+        Some(Sealer::new(&keys.client_to_server));
+    let opener = Opener::new(&keys.server_to_client);
     let feedback = connection
         .stream
         .try_clone()
-        .and_then(|stream| FeedbackThread::start(stream, &stop))
+        .and_then(|stream| FeedbackThread::start(stream, opener, &stop))
         .map_err(|e| connection.io(e))?;
     connection.send(&stream_config(&description))?;
     let mut units = UnitLoop::new(options, source, description.fps);
@@ -241,13 +255,16 @@ pub fn send_stream(options: &SendOptions, stop: Arc<AtomicBool>) -> Result<SendR
     })
 }
 
-/// Who answered the handshake.
+/// Who answered the handshake, and the session's keys.
 struct Session {
     server_name: String,
     session_id: u64,
+    keys: SessionKeys,
 }
 
-/// ServerHello, then our ClientHello with the pairing proof, then Welcome (or Reject).
+/// ServerHello, then our ClientHello with the pairing proof and our nonce, then Welcome (or
+/// Reject), whose proof must show the server holds this device's key before anything else is
+/// sent: a rogue server gets no video.
 fn handshake(
     connection: &Connection,
     options: &SendOptions,
@@ -257,13 +274,23 @@ fn handshake(
         stream: &connection.stream,
         stop,
     };
-    let hello = reader
-        .read(MAX_MESSAGE_BYTES, HANDSHAKE_TIMEOUT)
-        .map_err(|e| connection.wire(e))?;
+    let hello = match reader.read(MAX_MESSAGE_BYTES, HANDSHAKE_TIMEOUT) {
+        Ok(hello) => hello,
+        Err(WireError::Protocol(ProtocolError::Version {
+            found, expected, ..
+        })) => {
+            return Err(SendError::Rejected {
+                server: connection.server.clone(),
+                reason: format!(
+                    "the desktop speaks protocol version {found}, this sender {expected}: \
+                     update the older of the two"
+                ),
+            })
+        }
+        Err(e) => return Err(connection.wire(e)),
+    };
     let Message::ServerHello {
-        version,
-        nonce,
-        server_name,
+        nonce, server_name, ..
     } = hello
     else {
         return Err(connection.wire(WireError::Rejected(format!(
@@ -271,15 +298,18 @@ fn handshake(
             hello.name()
         ))));
     };
-    if version != PROTOCOL_VERSION {
-        return Err(SendError::Rejected {
-            server: connection.server.clone(),
-            reason: format!("server speaks protocol {version}, this sender {PROTOCOL_VERSION}"),
-        });
-    }
-    connection.send(&client_hello(options, &nonce))?;
-    let session_id = match reader.read(MAX_MESSAGE_BYTES, HANDSHAKE_TIMEOUT) {
-        Ok(Message::Welcome { session_id }) => session_id,
+    let device_id = device_id_for(&options.device_name);
+    let device_key = options.pairing.secret.device_key(&device_id);
+    let nonces = Nonces {
+        server: nonce,
+        client: random_bytes().map_err(|e| connection.wire(WireError::Rejected(e.to_string())))?,
+    };
+    connection.send(&client_hello(options, &device_key, &nonces))?;
+    let (session_id, server_proof) = match reader.read(MAX_MESSAGE_BYTES, HANDSHAKE_TIMEOUT) {
+        Ok(Message::Welcome {
+            session_id,
+            server_proof,
+        }) => (session_id, server_proof),
         Ok(Message::Reject { code, reason }) => {
             return Err(SendError::Rejected {
                 server: format!("{server_name} ({})", connection.server),
@@ -294,19 +324,28 @@ fn handshake(
         }
         Err(e) => return Err(connection.wire(e)),
     };
+    if !verify_server_proof(&device_key, &nonces, session_id, &server_proof) {
+        let _ = connection.stream.shutdown(std::net::Shutdown::Both);
+        return Err(SendError::Rejected {
+            server: format!("{server_name} ({})", connection.server),
+            reason: "the server could not prove it holds this device's pairing key (not the \
+                     paired desktop, or someone in between): nothing was sent"
+                .into(),
+        });
+    }
     Ok(Session {
         server_name,
         session_id,
+        keys: derive_keys(&device_key, &nonces),
     })
 }
 
-/// Who we are, proven with the paired secret over the server's nonce.
-fn client_hello(options: &SendOptions, nonce: &Nonce) -> Message {
+/// Who we are, proven with the paired secret over both nonces.
+fn client_hello(options: &SendOptions, device_key: &[u8; 32], nonces: &Nonces) -> Message {
     let device_id = device_id_for(&options.device_name);
-    let key = options.pairing.secret.device_key(&device_id);
     let proof = compute_proof(
-        &key,
-        nonce,
+        device_key,
+        nonces,
         PROTOCOL_VERSION,
         &device_id,
         &options.device_name,
@@ -315,6 +354,7 @@ fn client_hello(options: &SendOptions, nonce: &Nonce) -> Message {
         version: PROTOCOL_VERSION,
         device_id,
         device_name: options.device_name.clone(),
+        client_nonce: nonces.client,
         proof,
     }
 }

@@ -15,10 +15,12 @@ use crossbeam_channel::Sender;
 
 use super::admission::{Admission, Refusal, Ticket};
 use super::handshake::{handshake, reject};
-use super::protocol::{Codec, Message, PatchFormat, RejectCode, MAX_MESSAGE_BYTES};
+use super::pairing::compute_server_proof;
+use super::protocol::{Codec, Message, PatchFormat, RejectCode};
+use super::secure::{derive_keys, Opener, Sealer};
 use super::sessions::{end_session, open_session, Shared};
 use super::unauthenticated::{handle_legacy_peer, ingest_loop};
-use super::wire::{send, MessageReader, WireError};
+use super::wire::{send, MessageReader, SealedWriter, WireError};
 use crate::media::h264::EncodedUnit;
 use crate::media::ingest::StreamDescription;
 use crate::pipeline::metrics::{MetricsSnapshot, SessionMetrics};
@@ -223,8 +225,8 @@ fn handle_protocol_peer(
     pending: Ticket,
 ) {
     let _ = stream.set_nodelay(true);
-    let device = match handshake(shared, &stream, pending) {
-        Ok(name) => name,
+    let verified = match handshake(shared, &stream, pending) {
+        Ok(verified) => verified,
         Err(e) => {
             tracing::warn!("peer {peer} rejected: {e}");
             let _ = shared.events.send(ServerEvent::Rejected {
@@ -234,46 +236,38 @@ fn handle_protocol_peer(
             return;
         }
     };
-    let label = format!("{device} @ {peer}");
+    let label = format!("{} @ {peer}", verified.device_name);
+    let keys = derive_keys(&verified.device_key.0, &verified.nonces);
     let writer = match stream.try_clone() {
-        Ok(w) => Arc::new(Mutex::new(w)),
+        Ok(w) => Arc::new(Mutex::new(SealedWriter::new(
+            w,
+            Sealer::new(&keys.server_to_client),
+        ))),
         Err(e) => {
             tracing::warn!("peer {peer}: {e}");
             return;
         }
     };
-    let control_writer = Arc::clone(&writer);
-    let sender: SenderControl = Arc::new(move |request| {
-        let message = match request {
-            SenderRequest::KeyFrame => Message::KeyFrameRequest,
-            SenderRequest::Patches { count, size } => Message::PatchRequest { count, size },
-            SenderRequest::Bitrate { bits_per_second } => {
-                Message::TargetBitrate { bits_per_second }
-            }
-        };
-        let w = control_writer.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = send(&w, &message);
-    });
     // The session's first requests (patches) go out on its first StreamConfig, after Welcome.
-    let Some((id, session)) = open_session(shared, &label, sender) else {
-        let w = writer.lock().unwrap_or_else(|p| p.into_inner());
+    let Some((id, session)) = open_session(shared, &label, sealed_sender_control(&writer)) else {
         let _ = send(
-            &w,
+            &stream,
             &Message::Bye {
                 reason: "server could not start a session".into(),
             },
         );
         return;
     };
-    {
-        let w = writer.lock().unwrap_or_else(|p| p.into_inner());
-        if send(&w, &Message::Welcome { session_id: id }).is_err() {
-            drop(w);
-            end_session(shared, session, SessionEnd::LeftDuringHandshake);
-            return;
-        }
+    let welcome = Message::Welcome {
+        session_id: id,
+        server_proof: compute_server_proof(&verified.device_key.0, &verified.nonces, id),
+    };
+    if send(&stream, &welcome).is_err() {
+        end_session(shared, session, SessionEnd::LeftDuringHandshake);
+        return;
     }
-    let reason = match pump_protocol(shared, &stream, &session) {
+    let mut opener = Opener::new(&keys.client_to_server);
+    let reason = match pump_protocol(shared, &stream, &mut opener, &session) {
         Ok(reason) => reason,
         Err(e) => {
             tracing::warn!("{label}: {e}");
@@ -281,22 +275,36 @@ fn handle_protocol_peer(
         }
     };
     if reason == SessionEnd::ServerStopping {
-        let w = writer.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = send(
-            &w,
-            &Message::Bye {
-                reason: reason.to_string(),
-            },
-        );
+        let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = w.send(&Message::Bye {
+            reason: reason.to_string(),
+        });
     }
     let _ = stream.shutdown(Shutdown::Both);
     end_session(shared, session, reason);
+}
+
+/// The session's requests to the sender, sealed on the shared writer.
+fn sealed_sender_control(writer: &Arc<Mutex<SealedWriter>>) -> SenderControl {
+    let writer = Arc::clone(writer);
+    Arc::new(move |request| {
+        let message = match request {
+            SenderRequest::KeyFrame => Message::KeyFrameRequest,
+            SenderRequest::Patches { count, size } => Message::PatchRequest { count, size },
+            SenderRequest::Bitrate { bits_per_second } => {
+                Message::TargetBitrate { bits_per_second }
+            }
+        };
+        let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = w.send(&message);
+    })
 }
 
 /// Messages into the session until the peer says bye, leaves, or misbehaves.
 fn pump_protocol(
     shared: &Shared,
     stream: &TcpStream,
+    opener: &mut Opener,
     session: &LiveSession,
 ) -> Result<SessionEnd, WireError> {
     let mut reader = MessageReader {
@@ -304,7 +312,7 @@ fn pump_protocol(
         stop: &shared.stop,
     };
     loop {
-        let message = reader.read(MAX_MESSAGE_BYTES, shared.config.idle_timeout)?;
+        let message = reader.read_sealed(opener, shared.config.idle_timeout)?;
         let item = match message {
             Message::StreamConfig {
                 codec: Codec::H264,

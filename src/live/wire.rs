@@ -1,5 +1,6 @@
 //! Protocol messages over a TCP socket, for both ends: whole-message reads with a deadline and
-//! a size limit checked before allocating, and writes.
+//! a size limit checked before allocating, and writes; plain during the handshake, sealed
+//! (`secure`) after Welcome.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -7,12 +8,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::protocol::{parse_header, Message, ProtocolError, HEADER_BYTES};
+use super::secure::{parse_sealed_header, Opener, SealError, Sealer};
 
 /// Why a connection ended.
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
     #[error("{0}")]
     Protocol(#[from] ProtocolError),
+    #[error("{0}")]
+    Sealed(#[from] SealError),
     #[error("no complete message within {0:?} (too slow or silent)")]
     Timeout(Duration),
     #[error("connection closed{0}")]
@@ -82,8 +86,43 @@ impl MessageReader<'_> {
         self.read_exact_by(&mut body, deadline, time_limit)?;
         Ok(Message::decode(&body)?)
     }
+
+    /// One sealed record, opened: its length is checked before allocating, and it must open
+    /// with the next counter of `opener`.
+    pub fn read_sealed(
+        &mut self,
+        opener: &mut Opener,
+        time_limit: Duration,
+    ) -> Result<Message, WireError> {
+        let deadline = Instant::now() + time_limit;
+        let mut header = [0u8; HEADER_BYTES];
+        self.read_exact_by(&mut header, deadline, time_limit)?;
+        let length = parse_sealed_header(header)?;
+        let mut body = vec![0u8; length];
+        self.read_exact_by(&mut body, deadline, time_limit)?;
+        Ok(opener.open(header, body)?)
+    }
 }
 
+/// A handshake message, in the clear.
 pub fn send(stream: &TcpStream, message: &Message) -> std::io::Result<()> {
     (&*stream).write_all(&message.encode())
+}
+
+/// The sending side of a session after Welcome: every message sealed, the counter advancing
+/// in the order the records go out (callers share it behind one lock).
+pub struct SealedWriter {
+    pub stream: TcpStream,
+    sealer: Sealer,
+}
+
+impl SealedWriter {
+    pub fn new(stream: TcpStream, sealer: Sealer) -> Self {
+        Self { stream, sealer }
+    }
+
+    pub fn send(&mut self, message: &Message) -> std::io::Result<()> {
+        let record = self.sealer.seal(message);
+        (&self.stream).write_all(&record)
+    }
 }

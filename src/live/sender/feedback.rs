@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::live::protocol::{Message, MAX_MESSAGE_BYTES};
-use crate::live::wire::MessageReader;
+use crate::live::protocol::Message;
+use crate::live::secure::Opener;
+use crate::live::wire::{MessageReader, WireError};
 
 /// The server's standing request for HR patches: `count` more (each new request replaces the
 /// last), `size` x `size` pixels each.
@@ -69,7 +70,11 @@ pub struct FeedbackThread {
 impl FeedbackThread {
     /// Read `stream` (a clone of the sending socket) until the server says Bye or closes,
     /// `stop` is raised, or [`finish`](Self::finish) is called.
-    pub fn start(stream: TcpStream, stop: &Arc<AtomicBool>) -> std::io::Result<Self> {
+    pub fn start(
+        stream: TcpStream,
+        opener: Opener,
+        stop: &Arc<AtomicBool>,
+    ) -> std::io::Result<Self> {
         let shared = Arc::new(Feedback::default());
         let stop_me = Arc::new(AtomicBool::new(false));
         let handle = {
@@ -77,7 +82,7 @@ impl FeedbackThread {
             let (stop_all, stop_me) = (Arc::clone(stop), Arc::clone(&stop_me));
             thread::Builder::new()
                 .name("send-feedback".into())
-                .spawn(move || feedback_loop(&stream, &feedback, &stop_all, &stop_me))?
+                .spawn(move || feedback_loop(&stream, opener, &feedback, &stop_all, &stop_me))?
         };
         Ok(Self {
             shared,
@@ -99,6 +104,7 @@ impl FeedbackThread {
 
 fn feedback_loop(
     stream: &TcpStream,
+    mut opener: Opener,
     feedback: &Feedback,
     stop_all: &AtomicBool,
     stop_me: &AtomicBool,
@@ -108,7 +114,7 @@ fn feedback_loop(
         stop: stop_me,
     };
     while !stop_all.load(Ordering::Relaxed) {
-        match reader.read(MAX_MESSAGE_BYTES, Duration::from_secs(3600)) {
+        match reader.read_sealed(&mut opener, Duration::from_secs(3600)) {
             Ok(Message::KeyFrameRequest) => {
                 feedback.key_requests.fetch_add(1, Ordering::Relaxed);
             }
@@ -131,6 +137,11 @@ fn feedback_loop(
                 return;
             }
             Ok(other) => tracing::debug!("ignoring {} from the server", other.name()),
+            Err(WireError::Sealed(e)) => {
+                tracing::warn!("closing: a message from the server {e}");
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+                return;
+            }
             Err(_) => return,
         }
     }

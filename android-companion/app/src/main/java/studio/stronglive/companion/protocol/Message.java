@@ -6,14 +6,18 @@ import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 
 /**
- * StrongLive wire protocol v1 (docs/protocol.md): one message = u32 BE length + type byte +
- * payload, big-endian integers, strings as u16 length + UTF-8. Plain Java (no android.*), so the
- * same code runs in the app and in the JVM tests, which check it against docs/protocol-golden.txt.
+ * StrongLive wire protocol v2 (docs/protocol.md): one message = u32 BE length + type byte +
+ * payload, big-endian integers, strings as u16 length + UTF-8. The handshake travels like that;
+ * after Welcome the same bytes travel sealed ({@link Sealer}, {@link Opener}). Plain Java (no
+ * android.*), so the same code runs in the app and in the JVM tests, which check it against
+ * docs/protocol-golden.txt.
  */
 public final class Message {
-    public static final int VERSION = 1;
+    public static final int VERSION = 2;
     public static final byte[] MAGIC = {'S', 'L', 'I', 'V'};
     public static final int MAX_MESSAGE_BYTES = 4 << 20;
+    /** Limit for the unauthenticated handshake messages (ServerHello, Welcome, Reject). */
+    public static final int MAX_HANDSHAKE_BYTES = 1024;
     public static final int NONCE_BYTES = 32;
     public static final int DEVICE_ID_BYTES = 16;
     public static final int PROOF_BYTES = 32;
@@ -65,8 +69,9 @@ public final class Message {
         }
     }
 
-    public static byte[] clientHello(byte[] deviceId, String deviceName, byte[] proof) {
-        return new Writer(CLIENT_HELLO).raw(MAGIC).u16(VERSION).raw(deviceId).str(deviceName).raw(proof).bytes();
+    public static byte[] clientHello(byte[] deviceId, String deviceName, byte[] clientNonce, byte[] proof) {
+        return new Writer(CLIENT_HELLO).raw(MAGIC).u16(VERSION).raw(deviceId).str(deviceName).raw(clientNonce).raw(proof)
+                .bytes();
     }
 
     public static byte[] streamConfig(int width, int height, long fpsNum, long fpsDen, long bitrate, byte[] parameterSets) {
@@ -93,10 +98,15 @@ public final class Message {
     /** A parsed server-to-client message (the ones a sender must understand). */
     public static final class Incoming {
         public final int type;
+        /** ServerHello: the protocol version and the server's nonce. */
         public int version;
         public byte[] nonce;
+        /** ServerHello: server name; Reject: reason; Bye: reason. */
         public String text = "";
+        /** Welcome: session id; TargetBitrate: bit/s. */
         public long value;
+        /** Welcome: the server's proof that it holds the device key (see Pairing.serverProof). */
+        public byte[] serverProof;
         public int code;
         public int count;
         public int size;
@@ -137,7 +147,11 @@ public final class Message {
                     m.text = string(b);
                     break;
                 }
-                case WELCOME: m.value = b.getLong(); break;
+                case WELCOME:
+                    m.value = b.getLong();
+                    m.serverProof = new byte[PROOF_BYTES];
+                    b.get(m.serverProof);
+                    break;
                 case REJECT: m.code = b.get() & 0xff; m.text = string(b); break;
                 case TARGET_BITRATE: m.value = b.getInt() & 0xffffffffL; break;
                 case KEY_FRAME_REQUEST: break;

@@ -78,11 +78,27 @@ public final class Pairing {
         return hmac(secret, concat("stronglive-device-key-v1".getBytes(StandardCharsets.US_ASCII), deviceId));
     }
 
-    /** HMAC-SHA256(deviceKey, "stronglive-auth-v1" || nonce || version u16 || deviceId || name). */
-    public static byte[] proof(byte[] deviceKey, byte[] nonce, int version, byte[] deviceId, String deviceName) {
+    /**
+     * The client's proof: HMAC-SHA256(deviceKey, "stronglive-auth-v2" || serverNonce ||
+     * clientNonce || version u16 || deviceId || deviceName). Both nonces are in it, so it is
+     * good for this one connection only; the version is in it, so it cannot be downgraded.
+     */
+    public static byte[] proof(byte[] deviceKey, byte[] serverNonce, byte[] clientNonce, int version, byte[] deviceId,
+            String deviceName) {
         byte[] v = {(byte) (version >>> 8), (byte) version};
-        return hmac(deviceKey, concat("stronglive-auth-v1".getBytes(StandardCharsets.US_ASCII), nonce, v, deviceId,
-                deviceName.getBytes(StandardCharsets.UTF_8)));
+        return hmac(deviceKey, concat("stronglive-auth-v2".getBytes(StandardCharsets.US_ASCII), serverNonce, clientNonce, v,
+                deviceId, deviceName.getBytes(StandardCharsets.UTF_8)));
+    }
+
+    /**
+     * What the desktop must answer in Welcome: HMAC-SHA256(deviceKey, "stronglive-server-v2" ||
+     * serverNonce || clientNonce || sessionId u64). Only a desktop that holds this device's key
+     * can compute it, and the client's fresh nonce keeps an old Welcome from being replayed.
+     */
+    public static byte[] serverProof(byte[] deviceKey, byte[] serverNonce, byte[] clientNonce, long sessionId) {
+        byte[] id = new byte[8];
+        for (int i = 0; i < 8; i++) id[i] = (byte) (sessionId >>> (56 - 8 * i));
+        return hmac(deviceKey, concat("stronglive-server-v2".getBytes(StandardCharsets.US_ASCII), serverNonce, clientNonce, id));
     }
 
     static byte[] hmac(byte[] key, byte[] data) {

@@ -4,22 +4,20 @@ import static org.junit.Assert.assertTrue;
 import static org.junit.Assert.fail;
 
 import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
-import java.net.Socket;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.Test;
 
-/** A desktop that stops reading must not hold up Stop: close() releases a writer stuck on it. */
+/**
+ * A desktop that stops reading must not hold up Stop: close() releases a writer stuck on it.
+ * The desktop is {@link FakeDesktop}: a real v2 handshake, then it never reads.
+ */
 public class ClientCloseTest {
     @Test
     public void closeReturnsAtOnceAndReleasesAWriterStuckOnAFullSocket() throws Exception {
-        ServerSocket server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
-        Socket socket = new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort());
-        Socket peer = server.accept(); // never reads
-        final Client client = Client.overSocket(socket);
+        FakeDesktop desktop = new FakeDesktop();
+        final Client client = desktop.connectPhone(); // the desktop never reads after the handshake
         final AtomicLong sent = new AtomicLong();
         final CountDownLatch writerDone = new CountDownLatch(1);
         final IOException[] failure = {null};
@@ -48,17 +46,14 @@ public class ClientCloseTest {
         assertTrue("close took too long", System.nanoTime() - t0 < 500000000L);
         assertTrue("the stuck writer was released", writerDone.await(2, TimeUnit.SECONDS));
         assertTrue(failure[0] != null);
-        peer.close();
-        server.close();
+        desktop.close();
     }
 
     /** A desktop that hangs (stops reading) is noticed: the blocked write fails after the timeout. */
     @Test
     public void aWriteBlockedLongerThanTheTimeoutGivesUpTheConnection() throws Exception {
-        ServerSocket server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
-        Socket socket = new Socket(InetAddress.getLoopbackAddress(), server.getLocalPort());
-        Socket peer = server.accept(); // hung: never reads
-        Client client = Client.overSocket(socket);
+        FakeDesktop desktop = new FakeDesktop();
+        Client client = desktop.connectPhone(); // hung: never reads after the handshake
         client.setWriteTimeoutMs(500);
         byte[] unit = Message.videoUnit(0, true, new byte[64 * 1024]);
         long t0 = System.nanoTime();
@@ -70,7 +65,6 @@ public class ClientCloseTest {
         }
         long took = (System.nanoTime() - t0) / 1000000;
         assertTrue("gave up after " + took + " ms", took < 3000);
-        peer.close();
-        server.close();
+        desktop.close();
     }
 }

@@ -5,6 +5,9 @@ import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertTrue;
 import static org.junit.Assert.fail;
 
+import java.io.ByteArrayInputStream;
+import java.io.DataInputStream;
+import java.io.EOFException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -47,16 +50,50 @@ public class ProtocolTest {
         return Message.parse(Arrays.copyOfRange(frame, 4, frame.length));
     }
 
+    private static final long SESSION_ID = 0x0102030405060708L;
+
+    private static byte[] serverNonce() {
+        return range(0, 32);
+    }
+
+    private static byte[] deviceId() {
+        return range(0xa0, 16);
+    }
+
+    /** The message of a golden frame without its length prefix: what a sealed record carries. */
+    private static byte[] body(String name) {
+        byte[] frame = golden(name);
+        return Arrays.copyOfRange(frame, 4, frame.length);
+    }
+
     @Test
-    public void deviceKeyAndProofMatchTheGoldenValues() {
-        byte[] key = Pairing.deviceKey(golden("secret"), range(0xa0, 16));
+    public void deviceKeyAndBothProofsMatchTheGoldenValues() {
+        byte[] key = Pairing.deviceKey(golden("secret"), deviceId());
         assertArrayEquals(golden("device_key"), key);
-        assertArrayEquals(golden("proof"), Pairing.proof(key, range(0, 32), 1, range(0xa0, 16), "Pixel 7"));
+        assertArrayEquals(golden("proof"),
+                Pairing.proof(key, serverNonce(), golden("client_nonce"), Message.VERSION, deviceId(), "Pixel 7"));
+        assertArrayEquals(golden("server_proof"), Pairing.serverProof(key, serverNonce(), golden("client_nonce"), SESSION_ID));
+    }
+
+    @Test
+    public void directionKeysMatchTheGoldenValues() {
+        SessionKeys keys = SessionKeys.derive(golden("device_key"), serverNonce(), golden("client_nonce"));
+        assertArrayEquals(golden("key_c2s"), keys.clientToServer);
+        assertArrayEquals(golden("key_s2c"), keys.serverToClient);
+    }
+
+    /** RFC 5869 appendix A.1, so HKDF is right on its own, not only for our inputs. */
+    @Test
+    public void hkdfMatchesTheRfcTestVector() {
+        byte[] ikm = new byte[22];
+        Arrays.fill(ikm, (byte) 0x0b);
+        byte[] okm = Hkdf.derive(range(0, 13), ikm, range(0xf0, 10), 42);
+        assertArrayEquals(Pairing.hex("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"), okm);
     }
 
     @Test
     public void clientMessagesEncodeToTheGoldenBytes() {
-        assertArrayEquals(golden("ClientHello"), Message.clientHello(range(0xa0, 16), "Pixel 7", golden("proof")));
+        assertArrayEquals(golden("ClientHello"), Message.clientHello(deviceId(), "Pixel 7", golden("client_nonce"), golden("proof")));
         byte[] sets = {0, 0, 0, 1, 0x67, 0x42, (byte) 0xc0, 0x1e, 0, 0, 0, 1, 0x68, (byte) 0xce, 0x3c, (byte) 0x80};
         assertArrayEquals(golden("StreamConfig"), Message.streamConfig(960, 540, 30000, 1001, 2000000, sets));
         byte[] idr = {0, 0, 0, 1, 0x65, (byte) 0x88, (byte) 0x84, 0x00, 0x33};
@@ -71,10 +108,12 @@ public class ProtocolTest {
     public void serverMessagesParseFromTheGoldenBytes() throws Exception {
         Message.Incoming hello = parseFrame(golden("ServerHello"));
         assertEquals(Message.SERVER_HELLO, hello.type);
-        assertEquals(1, hello.version);
-        assertArrayEquals(range(0, 32), hello.nonce);
+        assertEquals(2, hello.version);
+        assertArrayEquals(serverNonce(), hello.nonce);
         assertEquals("Studio", hello.text);
-        assertEquals(0x0102030405060708L, parseFrame(golden("Welcome")).value);
+        Message.Incoming welcome = parseFrame(golden("Welcome"));
+        assertEquals(SESSION_ID, welcome.value);
+        assertArrayEquals(golden("server_proof"), welcome.serverProof);
         Message.Incoming reject = parseFrame(golden("Reject"));
         assertEquals(1, reject.code);
         assertEquals("wrong pairing secret", reject.text);
@@ -107,6 +146,107 @@ public class ProtocolTest {
         } catch (Message.ProtocolException e) {
             assertTrue(e.getMessage(), e.getMessage().contains("0x55"));
         }
+    }
+
+    @Test
+    public void sealingTheClientsFirstMessagesGivesTheGoldenRecords() {
+        Sealer sealer = new Sealer(golden("key_c2s"));
+        assertArrayEquals(golden("sealed_c2s_0"), sealer.seal(golden("StreamConfig")));
+        assertArrayEquals(golden("sealed_c2s_1"), sealer.seal(golden("VideoUnit")));
+    }
+
+    @Test
+    public void openingTheDesktopsFirstRecordsGivesTheirMessages() throws Exception {
+        DataInputStream wire = new DataInputStream(new ByteArrayInputStream(
+                Pairing.concat(golden("sealed_s2c_0"), golden("sealed_s2c_1"))));
+        Opener opener = new Opener(golden("key_s2c"), "the desktop");
+        byte[] first = opener.read(wire);
+        assertArrayEquals(body("KeyFrameRequest"), first);
+        assertEquals(Message.KEY_FRAME_REQUEST, Message.parse(first).type);
+        Message.Incoming second = Message.parse(opener.read(wire));
+        assertEquals(Message.TARGET_BITRATE, second.type);
+        assertEquals(1500000L, second.value);
+    }
+
+    /** Opens `records` in order with a fresh s2c opener; returns the failure of the last one. */
+    private static IOException refusal(byte[]... records) {
+        Opener opener = new Opener(golden("key_s2c"), "the desktop");
+        for (int i = 0; i < records.length; i++) {
+            byte[] r = records[i];
+            try {
+                opener.open(Arrays.copyOf(r, 4), Arrays.copyOfRange(r, 4, r.length));
+                if (i == records.length - 1) fail("the last record was accepted");
+            } catch (IOException e) {
+                if (i == records.length - 1) return e;
+                throw new AssertionError("record " + i + " was refused: " + e.getMessage(), e);
+            }
+        }
+        throw new AssertionError("no records");
+    }
+
+    private static void assertAuthenticationFailed(IOException e, int counter) {
+        assertTrue(e.getMessage(), e.getMessage().contains(
+                "message " + counter + " from the desktop failed authentication (altered, replayed or reordered)"));
+    }
+
+    @Test
+    public void aRecordWithAnyBitFlippedIsRefused() {
+        byte[] record = golden("sealed_s2c_1");
+        for (int bit = 4 * 8; bit < record.length * 8; bit++) { // every bit after the length
+            byte[] altered = record.clone();
+            altered[bit / 8] ^= (byte) (1 << (bit % 8));
+            assertAuthenticationFailed(refusal(golden("sealed_s2c_0"), altered), 1);
+        }
+    }
+
+    @Test
+    public void aReplayedRecordIsRefused() {
+        assertAuthenticationFailed(refusal(golden("sealed_s2c_0"), golden("sealed_s2c_0")), 1);
+    }
+
+    @Test
+    public void recordsInSwappedOrderAreRefusedAndTheOpenerStaysShut() {
+        assertAuthenticationFailed(refusal(golden("sealed_s2c_1")), 0);
+        Opener opener = new Opener(golden("key_s2c"), "the desktop");
+        byte[] second = golden("sealed_s2c_1");
+        byte[] first = golden("sealed_s2c_0");
+        try {
+            opener.open(Arrays.copyOf(second, 4), Arrays.copyOfRange(second, 4, second.length));
+            fail("the second record opened first");
+        } catch (IOException expected) {
+            // the swap itself
+        }
+        try {
+            opener.open(Arrays.copyOf(first, 4), Arrays.copyOfRange(first, 4, first.length));
+            fail("the first record opened after a failure; the stream must stay refused");
+        } catch (IOException e) {
+            assertTrue(e.getMessage(), e.getMessage().contains("failed authentication"));
+        }
+    }
+
+    @Test
+    public void aRecordSealedForTheOtherDirectionIsRefused() {
+        assertAuthenticationFailed(refusal(golden("sealed_c2s_0")), 0);
+    }
+
+    @Test
+    public void recordLengthsOutsideTheBoundsAreRefusedBeforeAllocating() throws Exception {
+        long[] bad = {0, 16, (4 << 20) + 17, 0xffffffffL};
+        for (long length : bad) {
+            byte[] header = {(byte) (length >>> 24), (byte) (length >>> 16), (byte) (length >>> 8), (byte) length};
+            // Only the header on the wire: reading a body would end in EOF, so the bounds error
+            // proves the length was judged first.
+            try {
+                new Opener(golden("key_s2c"), "the desktop").read(new DataInputStream(new ByteArrayInputStream(header)));
+                fail("length " + length + " was accepted");
+            } catch (EOFException e) {
+                fail("length " + length + " was not checked before reading the body");
+            } catch (IOException e) {
+                assertTrue(e.getMessage(), e.getMessage().contains("announces " + length + " bytes (must be 17..4194320)"));
+            }
+        }
+        assertEquals(17, new Opener(golden("key_s2c"), "the desktop").recordLength(new byte[] {0, 0, 0, 17}));
+        assertEquals((4 << 20) + 16, new Opener(golden("key_s2c"), "the desktop").recordLength(new byte[] {0, 0x40, 0, 16}));
     }
 
     @Test
