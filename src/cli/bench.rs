@@ -93,6 +93,17 @@ pub struct BenchArgs {
         requires = "fill"
     )]
     pub every: Vec<u32>,
+    /// Measure protocol v2's sealing (AES-256-GCM) against clear framing at these bitrates.
+    #[arg(long, conflicts_with_all = ["live", "learn", "vs_pytorch", "fill"])]
+    pub protocol: bool,
+    /// Bitrates (Mbit/s, comma-separated) for --protocol.
+    #[arg(
+        long,
+        default_value = "4,40",
+        value_delimiter = ',',
+        requires = "protocol"
+    )]
+    pub bitrates: Vec<f64>,
     /// Runs of each side for --vs-pytorch (alternating; the best of each is reported).
     #[arg(long, default_value_t = 2, requires = "vs_pytorch")]
     pub rounds: u32,
@@ -132,6 +143,9 @@ fn lavfi_clip(w: u32, h: u32, frames: u32) -> PathBuf {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.protocol {
+        return super::protocol_bench::run(&args.bitrates, 10);
+    }
     if args.live {
         return run_live(args);
     }

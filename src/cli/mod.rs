@@ -18,6 +18,7 @@ pub mod live;
 pub mod models;
 #[cfg(feature = "media")]
 mod plot;
+mod protocol_bench;
 #[cfg(feature = "media")]
 pub mod srvc;
 #[cfg(feature = "media")]
