@@ -66,7 +66,7 @@ bench-live: build
 bench-ui: setup
 	cargo bench --locked --bench ui_frames
 
-# libFuzzer on the wire-protocol parser (stable toolchain); SECONDS=600 make fuzz
+# libFuzzer on every parser a peer reaches (stable toolchain), SECONDS each; SECONDS=600 make fuzz
 fuzz:
 	./scripts/fuzz.sh $(or $(SECONDS),60)
 

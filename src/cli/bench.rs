@@ -93,6 +93,10 @@ pub struct BenchArgs {
         requires = "fill"
     )]
     pub every: Vec<u32>,
+    /// Hold one live session for SECONDS with learning (HR patches) and recording on,
+    /// sampling resident memory, open descriptors and threads.
+    #[arg(long, value_name = "SECONDS", conflicts_with_all = ["live", "learn", "vs_pytorch", "fill"])]
+    pub soak: Option<u32>,
     /// Measure protocol v2's sealing (AES-256-GCM) against clear framing at these bitrates.
     #[arg(long, conflicts_with_all = ["live", "learn", "vs_pytorch", "fill"])]
     pub protocol: bool,
@@ -145,6 +149,10 @@ fn lavfi_clip(w: u32, h: u32, frames: u32) -> PathBuf {
 pub fn run(args: &BenchArgs) -> Result<()> {
     if args.protocol {
         return super::protocol_bench::run(&args.bitrates, 10);
+    }
+    if let Some(seconds) = args.soak {
+        let device = ComputeDevice::select(args.device.with_precision(args.precision))?;
+        return super::soak_bench::run(seconds, args.models.first().map(String::as_str), &device);
     }
     if args.live {
         return run_live(args);

@@ -19,6 +19,7 @@ pub mod models;
 #[cfg(feature = "media")]
 mod plot;
 mod protocol_bench;
+mod soak_bench;
 #[cfg(feature = "media")]
 pub mod srvc;
 #[cfg(feature = "media")]

@@ -238,4 +238,48 @@ mod tests {
         assert!(err.to_string().contains("outside 17..="), "{err}");
         assert!(parse_sealed_header([0, 0, 0, 16]).is_err());
     }
+
+    /// The fuzz target's property (fuzz/fuzz_targets/sealed_record.rs), run deterministically:
+    /// no mutation of genuine records, and no random bytes, open or panic.
+    #[test]
+    fn mutated_and_random_records_never_open_or_panic() {
+        let keys = golden_keys();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut sealer = Sealer::new(&keys.client_to_server);
+        let genuine: Vec<Vec<u8>> = ["StreamConfig", "VideoUnit", "HrPatch", "Bye"]
+            .iter()
+            .map(|name| sealer.seal(&Message::decode(&golden(name)[4..]).unwrap()))
+            .collect();
+        for round in 0..5_000 {
+            let record = if round % 2 == 0 {
+                let mut r = genuine[0].clone(); // counter 0: the one a fresh opener expects
+                for _ in 0..1 + next() % 3 {
+                    let i = (next() % r.len() as u64) as usize;
+                    r[i] ^= 1 << (next() % 8);
+                }
+                if next() % 4 == 0 {
+                    r.truncate((next() % r.len() as u64) as usize);
+                }
+                r
+            } else {
+                (0..next() % 96).map(|_| next() as u8).collect()
+            };
+            if record == genuine[0] || record.len() < HEADER_BYTES {
+                continue;
+            }
+            let header: [u8; 4] = record[..4].try_into().unwrap();
+            let Ok(length) = parse_sealed_header(header) else {
+                continue;
+            };
+            let body = record[4..].iter().copied().take(length).collect();
+            let opened = Opener::new(&keys.client_to_server).open(header, body);
+            assert!(opened.is_err(), "a forged record opened: {record:02x?}");
+        }
+    }
 }

@@ -153,4 +153,51 @@ mod tests {
         assert_eq!(sets, [0, 0, 0, 1, 0x67, 7, 0, 0, 0, 1, 0x68]);
         assert!(avcc_extradata_to_annexb(&record[..9]).is_err());
     }
+
+    /// The fuzz target's property (fuzz/fuzz_targets/annexb.rs), run deterministically: any
+    /// bytes, no panic; units lie inside the input; parameter sets hold only SPS/PPS.
+    #[test]
+    fn random_and_mutated_input_never_panics() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let seeds: [&[u8]; 3] = [
+            &[
+                0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 4, 0,
+            ],
+            &[0, 0, 0, 2, 0x65, 9, 0, 0, 0, 1, 0x41],
+            &[1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 2, 0x67, 7, 1, 0, 1, 0x68],
+        ];
+        for round in 0..20_000 {
+            let mut data: Vec<u8> = if round % 2 == 0 {
+                seeds[(next() % 3) as usize].to_vec()
+            } else {
+                (0..next() % 48).map(|_| (next() % 4) as u8).collect()
+            };
+            for _ in 0..next() % 4 {
+                if !data.is_empty() {
+                    let i = (next() % data.len() as u64) as usize;
+                    data[i] = next() as u8;
+                }
+            }
+            let range = data.as_ptr_range();
+            for unit in nal_units(&data) {
+                assert!(!unit.is_empty());
+                assert!(range.start <= unit.as_ptr() && unit.as_ptr_range().end <= range.end);
+            }
+            let sets = parameter_sets(&data);
+            assert!(nal_units(&sets)
+                .iter()
+                .all(|u| matches!(nal_type(u), NAL_SPS | NAL_PPS)));
+            let _ = is_key_frame(&data);
+            for length_size in 0..=5 {
+                let _ = avcc_to_annexb(&data, length_size);
+            }
+            let _ = avcc_extradata_to_annexb(&data);
+        }
+    }
 }
