@@ -45,13 +45,36 @@ pub struct PendingFile {
     committed: bool,
 }
 
+/// The temporary files of this process not yet committed or removed: what a forced exit
+/// (a second Ctrl-C, which skips every destructor) must remove itself.
+static UNFINISHED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn unfinished() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    UNFINISHED.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Remove every temporary file of this process that is not finished yet: for a forced exit,
+/// which runs no destructor. (A file being written may still be open; unlinking it is fine.)
+pub fn remove_unfinished() {
+    for path in unfinished().drain(..) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 impl PendingFile {
     pub fn new(destination: &Path) -> Self {
+        let temporary = temporary_sibling(destination);
+        unfinished().push(temporary.clone());
         Self {
             destination: destination.to_path_buf(),
-            temporary: temporary_sibling(destination),
+            temporary,
             committed: false,
         }
+    }
+
+    /// No longer this process's to remove (committed, kept or removed).
+    fn settle(&self) {
+        unfinished().retain(|p| p != &self.temporary);
     }
 
     /// Where the writer writes until the file is complete.
@@ -68,6 +91,7 @@ impl PendingFile {
         File::open(&self.temporary)?.sync_all()?;
         std::fs::rename(&self.temporary, &self.destination)?;
         self.committed = true;
+        self.settle();
         sync_parent(&self.destination);
         Ok(self.destination.clone())
     }
@@ -76,6 +100,7 @@ impl PendingFile {
     /// finished still plays up to its last fragment) and return its path.
     pub fn keep_partial(mut self) -> PathBuf {
         self.committed = true;
+        self.settle();
         self.temporary.clone()
     }
 }
@@ -84,6 +109,7 @@ impl Drop for PendingFile {
     fn drop(&mut self) {
         if !self.committed {
             let _ = std::fs::remove_file(&self.temporary);
+            self.settle();
         }
     }
 }

@@ -199,48 +199,64 @@ fn batch_continues_past_a_failing_input() {
     );
 }
 
-/// Ctrl-C mid-job: exit code 130, and neither the output nor its temporary file remains.
+/// Ctrl-C mid-job: exit code 130, and neither the output nor its temporary file remains; also
+/// when a second Ctrl-C forces the exit (no destructor runs then).
 #[test]
 fn ctrl_c_cancels_and_leaves_no_output() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("long.mp4");
-    test_pattern(
-        "size=480x270:rate=30:duration=20",
-        &["-pix_fmt", "yuv420p", "-preset", "ultrafast"],
-        &input,
-    );
-    let child = std::process::Command::new(bin())
-        .args([
-            "upscale",
-            "--model",
-            "bicubic",
-            input.to_str().unwrap(),
-            "--encoder",
-            "libx264",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until the job has really started writing (its temporary file exists).
-    let writing = || {
-        listing(dir.path())
-            .iter()
-            .any(|n| is_partial_of(n, "long_x4.mp4"))
-    };
-    let t0 = std::time::Instant::now();
-    while !writing() && t0.elapsed().as_secs() < 60 {
-        std::thread::sleep(std::time::Duration::from_millis(50));
+    for signals in [1, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("long.mp4");
+        test_pattern(
+            "size=480x270:rate=30:duration=20",
+            &["-pix_fmt", "yuv420p", "-preset", "ultrafast"],
+            &input,
+        );
+        let child = std::process::Command::new(bin())
+            .args([
+                "upscale",
+                "--model",
+                "bicubic",
+                input.to_str().unwrap(),
+                "--encoder",
+                "libx264",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until the job has really started writing (its temporary file exists).
+        let writing = || {
+            listing(dir.path())
+                .iter()
+                .any(|n| is_partial_of(n, "long_x4.mp4"))
+        };
+        let t0 = std::time::Instant::now();
+        while !writing() && t0.elapsed().as_secs() < 60 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(writing(), "job never started writing");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        for _ in 0..signals {
+            // SAFETY: sending SIGINT to our own child process.
+            unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+            // apart, so the two are delivered as two (a pending signal absorbs a second one)
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "{stderr}");
+        let expected = if signals == 1 {
+            "cancelled"
+        } else {
+            "forced exit: partial outputs removed"
+        };
+        assert!(stderr.contains(expected), "{stderr}");
+        assert_eq!(
+            listing(dir.path()),
+            vec!["long.mp4"],
+            "after {signals} Ctrl-C"
+        );
     }
-    assert!(writing(), "job never started writing");
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    // SAFETY: sending SIGINT to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert!(stderr.contains("cancelled"), "{stderr}");
-    assert_eq!(listing(dir.path()), vec!["long.mp4"]);
 }
 
 /// A model that fails in the middle of a file (frame 11 of 20) must fail the job without a

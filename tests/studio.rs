@@ -332,3 +332,40 @@ fn offline_tab_runs_a_real_job_to_done() {
         &egui_kittest::SnapshotOptions::new().max_failed_pixels(4000),
     );
 }
+
+/// Closing the studio while a job runs (eframe calls `on_exit`, then the process ends): the
+/// job is cancelled and cleans up, so no hidden partial output stays behind.
+#[test]
+fn closing_the_studio_mid_job_leaves_no_partial_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("long.mp4");
+    common::test_pattern(
+        "size=480x270:rate=30:duration=20",
+        &["-pix_fmt", "yuv420p", "-preset", "ultrafast"],
+        &clip,
+    );
+    let mut harness = harness(|app| {
+        app.tab = Tab::Offline;
+        app.offline.settings.model = "bicubic".into();
+        app.offline.settings.encoder = "libx264".into();
+    });
+    harness.state_mut().offline.add_file(clip.clone());
+    let writing = |dir: &std::path::Path| {
+        common::listing(dir)
+            .iter()
+            .any(|n| common::is_partial_of(n, "long_x4.mp4"))
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !writing(dir.path()) {
+        assert!(Instant::now() < deadline, "the job never started writing");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let started = Instant::now();
+    eframe::App::on_exit(harness.state_mut());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "on_exit waited too long"
+    );
+    assert_eq!(common::listing(dir.path()), vec!["long.mp4"]);
+}

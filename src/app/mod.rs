@@ -168,6 +168,10 @@ impl StudioApp {
 }
 
 impl eframe::App for StudioApp {
+    fn on_exit(&mut self) {
+        self.offline.shut_down();
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
         self.offline.poll(&mut self.notes);

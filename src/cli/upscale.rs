@@ -123,8 +123,14 @@ pub fn upscale(args: UpscaleArgs) -> Result<ExitCode> {
         let cancel = Arc::clone(&cancel);
         ctrlc::set_handler(move || {
             if cancel.swap(true, Ordering::SeqCst) {
-                // Second Ctrl-C: the user means it.
-                std::process::exit(130);
+                // Second Ctrl-C: the user means it. Exiting runs no destructor, so the
+                // partial outputs are removed here.
+                stronglive::atomic_file::remove_unfinished();
+                eprintln!("forced exit: partial outputs removed");
+                // _exit, not exit: the main thread may be exiting at this moment too, and two
+                // threads running the C++ (libtorch) static destructors at once crash.
+                // SAFETY: ends the process at once; nothing after this runs.
+                unsafe { libc::_exit(130) };
             }
             eprintln!(
                 "\ncancelling: finishing nothing, removing partial outputs (Ctrl-C again to force)"

@@ -159,6 +159,17 @@ impl OfflineQueue {
         self.state.worker = Worker::spawn(ctx);
     }
 
+    /// The studio is closing: cancel every job and let the running one clean up (its partial
+    /// output removed) before the process exits.
+    pub fn shut_down(&mut self) {
+        for entry in &self.state.entries {
+            entry.cancel.store(true, Ordering::Relaxed);
+        }
+        if let Some(worker) = self.state.worker.take() {
+            worker.finish(std::time::Duration::from_secs(10));
+        }
+    }
+
     pub fn add_file(&mut self, input: PathBuf) {
         let state = &mut self.state;
         state.next_id += 1;

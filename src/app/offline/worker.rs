@@ -53,6 +53,7 @@ pub(super) enum WorkerEvent {
 pub(super) struct Worker {
     pub jobs: Sender<QueuedJob>,
     pub events: Receiver<WorkerEvent>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl Worker {
@@ -61,7 +62,7 @@ impl Worker {
     pub(super) fn spawn(repaint: egui::Context) -> Option<Self> {
         let (job_tx, job_rx) = crossbeam_channel::unbounded::<QueuedJob>();
         let (event_tx, event_rx) = crossbeam_channel::unbounded();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("offline-queue".into())
             .spawn(move || {
                 for QueuedJob { id, kind, cancel } in job_rx.iter() {
@@ -85,7 +86,22 @@ impl Worker {
         Some(Self {
             jobs: job_tx,
             events: event_rx,
+            thread,
         })
+    }
+
+    /// After every job was told to cancel: no more jobs, and wait up to `grace` for the one
+    /// running to stop, so its partial output is removed by its own cleanup (a process that
+    /// exits under a running job leaves its hidden temporary file behind).
+    pub(super) fn finish(self, grace: std::time::Duration) {
+        drop(self.jobs);
+        let deadline = std::time::Instant::now() + grace;
+        while !self.thread.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if self.thread.is_finished() {
+            let _ = self.thread.join();
+        }
     }
 }
 
