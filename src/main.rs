@@ -43,6 +43,10 @@ enum Command {
     /// Upscale video files (a batch when several are given).
     #[cfg(feature = "media")]
     Upscale(upscale::UpscaleArgs),
+    /// Join the parts of a chunked job (`upscale --chunk K/N`) by stream copy, with the
+    /// source's audio and subtitles.
+    #[cfg(feature = "media")]
+    Concat(upscale::ConcatArgs),
     /// Describe media files: container, video stream, colour, rotation, tracks.
     #[cfg(feature = "media")]
     Probe { files: Vec<PathBuf> },
@@ -85,6 +89,8 @@ fn main() -> ExitCode {
         Some(Command::Gui { demo, files }) => run_gui(demo, files),
         #[cfg(feature = "media")]
         Some(Command::Upscale(args)) => upscale::upscale(args),
+        #[cfg(feature = "media")]
+        Some(Command::Concat(args)) => upscale::concat(&args),
         #[cfg(feature = "media")]
         Some(Command::Probe { files }) => upscale::probe(&files),
         #[cfg(feature = "media")]

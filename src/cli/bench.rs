@@ -317,6 +317,7 @@ fn measure_encode_and_jobs(
             quality: Quality::Default,
             device: args.device.with_precision(args.precision),
             overwrite: true,
+            chunk: None,
         };
         let report = job.run(Arc::new(AtomicBool::new(false)), &mut |_| {})?;
         rows.push(Row {

@@ -100,6 +100,7 @@ fn run_engine(args: &VsPytorch, model: &str, encoder: &str, out: &Path) -> Resul
         quality: Quality::Default,
         device: args.device,
         overwrite: true,
+        chunk: None,
     };
     let report = job.run(Arc::new(AtomicBool::new(false)), &mut |_| {})?;
     Ok(Timing {

@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use stronglive::media::chunks::{plan_chunks, ChunkRange, ChunkSpec};
 use stronglive::media::{self, EncoderChoice, Quality};
 use stronglive::pipeline::{default_output_path, JobEvent, JobReport, OfflineJob};
 use stronglive::sr::{DevicePreference, Precision};
@@ -51,6 +52,62 @@ pub struct UpscaleArgs {
     /// Replace outputs that already exist.
     #[arg(short = 'y', long)]
     overwrite: bool,
+    /// Upscale only chunk K of N (K from 0; chunks start at key frames) into -o PART, video
+    /// only; `stronglive concat` joins the parts. `auto/N` takes K from JOB_COMPLETION_INDEX
+    /// (Kubernetes Indexed Job), SLURM_ARRAY_TASK_ID or AWS_BATCH_JOB_ARRAY_INDEX.
+    #[arg(long, value_name = "K/N", requires = "output")]
+    chunk: Option<ChunkSpec>,
+}
+
+/// The frames of `--chunk` for `input`, said on stderr.
+fn chunk_of(input: &Path, spec: &ChunkSpec) -> Result<ChunkRange> {
+    let index = spec.resolve().map_err(anyhow::Error::msg)?;
+    let plan = plan_chunks(input, spec.count)?;
+    let range = plan[index as usize];
+    let first: u64 = plan[..index as usize].iter().map(|c| c.frames).sum();
+    eprintln!(
+        "chunk {index}/{}: frames {first}..{} ({} frames) of {}",
+        spec.count,
+        first + range.frames,
+        range.frames,
+        input.display()
+    );
+    Ok(range)
+}
+
+#[derive(Args)]
+pub struct ConcatArgs {
+    /// The parts, chunk 0 first (all N of them).
+    #[arg(required = true)]
+    parts: Vec<PathBuf>,
+    /// The joined file.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// The file the parts were upscaled from: chunk starts, audio and subtitle tracks.
+    #[arg(long)]
+    source: PathBuf,
+    /// Replace the output if it exists.
+    #[arg(short = 'y', long)]
+    overwrite: bool,
+}
+
+pub fn concat(args: &ConcatArgs) -> Result<ExitCode> {
+    if args.output.exists() && !args.overwrite {
+        bail!(
+            "{}: output already exists (pass --overwrite to replace it)",
+            args.output.display()
+        );
+    }
+    let report = media::concat::concat(&args.parts, &args.source, &args.output)?;
+    eprintln!(
+        "{}: {} parts joined, {} video packets, {} audio/subtitle packets from {}",
+        report.output.display(),
+        args.parts.len(),
+        report.video_packets,
+        report.copied_packets,
+        args.source.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn probe(files: &[PathBuf]) -> Result<ExitCode> {
@@ -167,6 +224,10 @@ pub fn upscale(args: UpscaleArgs) -> Result<ExitCode> {
             quality,
             device: args.device.with_precision(args.precision),
             overwrite: args.overwrite,
+            chunk: match &args.chunk {
+                Some(spec) => Some(chunk_of(input, spec)?),
+                None => None,
+            },
         };
         let bar = bars.add(ProgressBar::new(0));
         bar.set_style(

@@ -51,6 +51,8 @@ pub struct VideoDecoder {
     finished: bool,
     decode_errors: u64,
     last_error: Option<String>,
+    /// Decoding started mid-file (`seek_to_key_frame`).
+    seeked: bool,
 }
 
 impl VideoDecoder {
@@ -127,6 +129,7 @@ impl VideoDecoder {
             finished: false,
             decode_errors: 0,
             last_error: None,
+            seeked: false,
         })
     }
 
@@ -141,6 +144,41 @@ impl VideoDecoder {
     /// Time base of the video stream; frame `pts` and `duration` are in it.
     pub fn time_base(&self) -> Rational {
         self.time_base
+    }
+
+    /// Hand on the video only: no track is copied (the parts of a chunked job; the join
+    /// copies audio and subtitles from the source once).
+    pub fn video_only(&mut self) {
+        self.passthrough.iter_mut().for_each(|p| *p = false);
+    }
+
+    /// Continue from the key frame at `pts` (video time base), decoder flushed: where a chunk
+    /// of a chunked job starts.
+    pub fn seek_to_key_frame(&mut self, pts: i64) -> Result<(), MediaError> {
+        // SAFETY: a demuxer call on the input context this decoder owns.
+        let ret = unsafe {
+            ffmpeg_next::ffi::av_seek_frame(
+                self.input.as_mut_ptr(),
+                self.video_index as i32,
+                pts,
+                ffmpeg_next::ffi::AVSEEK_FLAG_BACKWARD,
+            )
+        };
+        if ret < 0 {
+            return Err(MediaError::Open {
+                path: self.path.clone(),
+                reason: format!(
+                    "cannot seek to the key frame at pts {pts}: {}",
+                    FfError::from(ret)
+                ),
+            });
+        }
+        self.decoder.flush();
+        self.pending = None;
+        self.ready.clear();
+        self.finished = false;
+        self.seeked = true;
+        Ok(())
     }
 
     pub fn is_passthrough(&self, stream: usize) -> bool {
@@ -218,8 +256,9 @@ impl VideoDecoder {
         }
         // MP4/MOV sample tables count frames exactly; far fewer decoded than listed means the
         // file was cut short (a container count that is merely estimated is not trusted here).
+        // (After a seek the count starts mid-file: a chunk checks its own frames.)
         if let Some(listed) = self.input.stream(self.video_index).map(|s| s.frames()) {
-            if listed > 0 && (self.frames_out as f64) < 0.9 * listed as f64 {
+            if !self.seeked && listed > 0 && (self.frames_out as f64) < 0.9 * listed as f64 {
                 return Err(MediaError::Decode {
                     path: self.path.clone(),
                     frame: self.frames_out,

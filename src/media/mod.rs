@@ -6,6 +6,8 @@
 
 pub mod annexb;
 pub mod attachment;
+pub mod chunks;
+pub mod concat;
 pub mod convert;
 pub mod decode;
 pub mod encode;

@@ -49,10 +49,92 @@ pub fn container_for(path: &Path) -> Result<&'static str, MediaError> {
 
 /// A track copied from the input untouched (audio, subtitles).
 #[derive(Debug, Clone, Copy)]
-struct StreamCopy {
-    output_index: usize,
-    input_time_base: Rational,
-    output_time_base: Rational,
+pub(crate) struct StreamCopy {
+    pub(crate) output_index: usize,
+    pub(crate) input_time_base: Rational,
+    pub(crate) output_time_base: Rational,
+}
+
+/// Add a stream-copied output track for each input track `include` names (that the container
+/// can hold; others are dropped with a warning). Returns them by input index; their output time
+/// bases are known only after the header is written.
+pub(crate) fn add_copied_tracks(
+    octx: &mut format::context::Output,
+    input: &format::context::Input,
+    container: &str,
+    path: &Path,
+    include: impl Fn(usize) -> bool,
+) -> Result<HashMap<usize, StreamCopy>, MediaError> {
+    let write_err = |reason: String| MediaError::Write {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut copies = HashMap::new();
+    for stream in input.streams() {
+        if !include(stream.index()) {
+            continue;
+        }
+        let sp = stream.parameters();
+        // SAFETY: querying the muxer with a valid codec id.
+        let supported = unsafe {
+            ffmpeg_next::ffi::avformat_query_codec(
+                octx.format().as_ptr(),
+                sp.id().into(),
+                ffmpeg_next::ffi::FF_COMPLIANCE_NORMAL,
+            )
+        };
+        if supported != 1 {
+            tracing::warn!(
+                "{}: {:?} track {} ({:?}) cannot be stored in {container}; dropped",
+                path.display(),
+                sp.medium(),
+                stream.index(),
+                sp.id()
+            );
+            continue;
+        }
+        let mut ost = octx
+            .add_stream(encoder::find(codec::Id::None))
+            .map_err(|e| write_err(format!("cannot add stream: {e}")))?;
+        ost.set_parameters(sp);
+        ost.set_time_base(stream.time_base());
+        ost.set_metadata(stream.metadata().to_owned());
+        // SAFETY: plain field writes on a valid stream.
+        unsafe {
+            (*(*ost.as_mut_ptr()).codecpar).codec_tag = 0;
+            (*ost.as_mut_ptr()).disposition = (*stream.as_ptr()).disposition;
+        }
+        copies.insert(
+            stream.index(),
+            StreamCopy {
+                output_index: ost.index(),
+                input_time_base: stream.time_base(),
+                output_time_base: Rational(0, 1),
+            },
+        );
+    }
+    Ok(copies)
+}
+
+/// The input video's rotation (display matrix side data) onto the output video stream.
+pub(crate) fn copy_display_matrix(
+    ost: &mut format::stream::StreamMut,
+    ist: &format::stream::Stream,
+) {
+    let Some(matrix) = display_matrix(ist) else {
+        return;
+    };
+    // SAFETY: the stream pointer is valid while its context lives; the side data is copied in.
+    unsafe {
+        let dst = ffmpeg_next::ffi::av_stream_new_side_data(
+            ost.as_mut_ptr(),
+            ffmpeg_next::ffi::AVPacketSideDataType::AV_PKT_DATA_DISPLAYMATRIX,
+            matrix.len() as _,
+        );
+        if !dst.is_null() {
+            std::ptr::copy_nonoverlapping(matrix.as_ptr(), dst, matrix.len());
+        }
+    }
 }
 
 pub struct MediaWriter {
@@ -120,66 +202,12 @@ impl MediaWriter {
                 .stream_mut(video_out)
                 .ok_or_else(|| write_err("output video stream vanished".into()))?;
             ost.set_metadata(ist.metadata().to_owned());
-            // SAFETY: the stream pointer is valid while octx lives; side data is copied in.
-            unsafe {
-                let st = ost.as_mut_ptr();
-                if let Some(matrix) = display_matrix(&ist) {
-                    let dst = ffmpeg_next::ffi::av_stream_new_side_data(
-                        st,
-                        ffmpeg_next::ffi::AVPacketSideDataType::AV_PKT_DATA_DISPLAYMATRIX,
-                        matrix.len() as _,
-                    );
-                    if !dst.is_null() {
-                        std::ptr::copy_nonoverlapping(matrix.as_ptr(), dst, matrix.len());
-                    }
-                }
-            }
+            copy_display_matrix(&mut ost, &ist);
         }
 
-        let mut copies = HashMap::new();
-        for stream in input.streams() {
-            if !decoder.is_passthrough(stream.index()) {
-                continue;
-            }
-            let sp = stream.parameters();
-            // SAFETY: querying the muxer with a valid codec id.
-            let supported = unsafe {
-                ffmpeg_next::ffi::avformat_query_codec(
-                    octx.format().as_ptr(),
-                    sp.id().into(),
-                    ffmpeg_next::ffi::FF_COMPLIANCE_NORMAL,
-                )
-            };
-            if supported != 1 {
-                tracing::warn!(
-                    "{}: {:?} track {} ({:?}) cannot be stored in {container}; dropped",
-                    plan.path.display(),
-                    sp.medium(),
-                    stream.index(),
-                    sp.id()
-                );
-                continue;
-            }
-            let mut ost = octx
-                .add_stream(encoder::find(codec::Id::None))
-                .map_err(|e| write_err(format!("cannot add stream: {e}")))?;
-            ost.set_parameters(sp);
-            ost.set_time_base(stream.time_base());
-            ost.set_metadata(stream.metadata().to_owned());
-            // SAFETY: plain field writes on a valid stream.
-            unsafe {
-                (*(*ost.as_mut_ptr()).codecpar).codec_tag = 0;
-                (*ost.as_mut_ptr()).disposition = (*stream.as_ptr()).disposition;
-            }
-            copies.insert(
-                stream.index(),
-                StreamCopy {
-                    output_index: ost.index(),
-                    input_time_base: stream.time_base(),
-                    output_time_base: Rational(0, 1),
-                },
-            );
-        }
+        let mut copies = add_copied_tracks(&mut octx, input, container, &plan.path, |i| {
+            decoder.is_passthrough(i)
+        })?;
         octx.set_metadata(input.metadata().to_owned());
         write_header(&mut octx, &plan.path, container, OutputLayout::Indexed)?;
         // The muxer may have changed time bases; read back what it chose.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
+use crate::media::chunks::ChunkRange;
 use crate::media::{
     self, DemuxItem, EncoderAttempt, EncoderChoice, MediaError, MediaWriter, OutputPlan, Quality,
     VideoDecoder,
@@ -39,6 +40,8 @@ pub struct OfflineJob {
     pub device: DevicePreference,
     /// Replace an existing output file.
     pub overwrite: bool,
+    /// Upscale only these frames, video only (a part of a chunked job, joined by `concat`).
+    pub chunk: Option<ChunkRange>,
 }
 
 /// Known once a job has opened its input, model and encoder.
@@ -224,7 +227,13 @@ impl OfflineJob {
             tracing::info!("SR on CPU: {reason}");
         }
         // The decoder first: it names what is wrong with a missing, empty or unreadable input.
-        let decoder = VideoDecoder::open(&self.input)?;
+        let mut decoder = VideoDecoder::open(&self.input)?;
+        if let Some(chunk) = &self.chunk {
+            decoder.video_only();
+            if let Some(start) = chunk.start_pts {
+                decoder.seek_to_key_frame(start)?;
+            }
+        }
         let (model, srvc) = self.model_and_schedule(&device)?;
         // an SRVC file's weights change along the file: one lane follows its schedule
         let plan = if srvc.is_some() || !model.copies_are_equivalent() {
@@ -260,7 +269,9 @@ impl OfflineJob {
             skipped_encoders: writer.skipped_encoders().to_vec(),
             input_size: (info.video.width, info.video.height),
             output_size: (out_w, out_h),
-            total_frames: info.video.frame_count,
+            total_frames: self
+                .chunk
+                .map_or(info.video.frame_count, |c| Some(c.frames)),
         };
         on_event(JobEvent::Started(start.clone()));
 
@@ -275,7 +286,8 @@ impl OfflineJob {
 
         let decode = self.start_stage("decode", &stop, {
             let stop = Arc::clone(&stop);
-            move || decode_stage(decoder, decoded_tx, &stop)
+            let chunk = self.chunk;
+            move || decode_stage(decoder, chunk, decoded_tx, &stop)
         })?;
         let lanes = self.start_lanes(upscaler, srvc.map(|s| (s, time_base)), plan, &device)?;
         let sr = self.start_stage("sr", &stop, {
@@ -423,16 +435,52 @@ impl Drop for FailureFlag<'_> {
     }
 }
 
+/// Everything the decoder hands out, or (a chunk) the frames whose presentation time falls in
+/// the chunk: the decoder runs on past the chunk's end until a later frame comes out, so frames
+/// that follow the boundary in decode order but precede it in time are not lost.
 fn decode_stage(
     mut decoder: VideoDecoder,
+    chunk: Option<ChunkRange>,
     tx: Sender<Flow<DemuxItem>>,
     stop: &StopFlags,
 ) -> StageResult<()> {
     let path = decoder.info().path.clone();
+    let mut first = true;
+    let mut frames = 0u64;
     while let Some(item) = decoder.next_item()? {
+        if let (Some(range), DemuxItem::Frame(frame)) = (&chunk, &item) {
+            let pts = frame.pts.unwrap_or(i64::MIN);
+            if range.end_pts.is_some_and(|end| pts >= end) {
+                break;
+            }
+            if !range.contains(pts) {
+                continue;
+            }
+            frames += 1;
+            if std::mem::take(&mut first) && pts != range.first_pts {
+                return Err(JobError::Media(MediaError::Open {
+                    path,
+                    reason: format!(
+                        "the chunk should start at pts {} but decoding from its key frame \
+                         begins at {pts}",
+                        range.first_pts
+                    ),
+                }));
+            }
+        }
         if stop.stop_requested() || tx.send(Flow::Item(item)).is_err() {
             return Err(JobError::Cancelled(path));
         }
+    }
+    if let Some(range) = chunk.filter(|r| r.frames != frames) {
+        return Err(JobError::Media(MediaError::Decode {
+            path,
+            frame: frames,
+            reason: format!(
+                "the chunk has {} frames, {frames} were decoded",
+                range.frames
+            ),
+        }));
     }
     tx.send(Flow::End)
         .map_err(|_| JobError::Cancelled(path.clone()))

@@ -126,6 +126,7 @@ impl OfflineSettings {
             quality: Quality::Crf(self.crf),
             device: DevicePreference::AUTO,
             overwrite: true,
+            chunk: None,
         }
     }
 }

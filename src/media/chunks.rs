@@ -1,0 +1,201 @@
+//! Splitting a video into chunks that can be upscaled apart (other processes, other machines)
+//! and joined by stream copy: chunk boundaries are the source's key frames, so each chunk
+//! decodes on its own, and every frame belongs to exactly one chunk (by its presentation time).
+
+use std::path::Path;
+
+use ffmpeg_next::{media, Packet};
+
+use super::probe::open_input;
+use super::MediaError;
+
+/// Which chunk of how many: `K/N`, K from 0 (or `auto/N`: K from the environment variable a
+/// cluster's array job sets, see [`ChunkSpec::resolve`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkSpec {
+    pub index: Option<u32>,
+    pub count: u32,
+}
+
+/// The variables array jobs set to the task's index, 0-based: Kubernetes Indexed Jobs, Slurm
+/// arrays (`--array=0-N`), AWS Batch array jobs.
+pub const INDEX_VARIABLES: [&str; 3] = [
+    "JOB_COMPLETION_INDEX",
+    "SLURM_ARRAY_TASK_ID",
+    "AWS_BATCH_JOB_ARRAY_INDEX",
+];
+
+impl std::str::FromStr for ChunkSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("--chunk {s}: expected K/N (K from 0) or auto/N, e.g. 0/4");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let count: u32 = n.parse().map_err(|_| bad())?;
+        let index = match k {
+            "auto" => None,
+            k => Some(k.parse().map_err(|_| bad())?),
+        };
+        if count == 0 || index.is_some_and(|k| k >= count) {
+            return Err(format!("--chunk {s}: K must be below N, N at least 1"));
+        }
+        Ok(Self { index, count })
+    }
+}
+
+impl ChunkSpec {
+    /// The chunk index: given, or read from the first array-job variable that is set.
+    pub fn resolve(&self) -> Result<u32, String> {
+        let index = match self.index {
+            Some(k) => k,
+            None => {
+                let (name, value) = INDEX_VARIABLES
+                    .iter()
+                    .find_map(|name| Some((*name, std::env::var(name).ok()?)))
+                    .ok_or_else(|| {
+                        format!(
+                            "--chunk auto/{}: none of {} is set",
+                            self.count,
+                            INDEX_VARIABLES.join(", ")
+                        )
+                    })?;
+                value
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{name}={value:?} is not a chunk index"))?
+            }
+        };
+        if index >= self.count {
+            return Err(format!(
+                "chunk index {index} is not below the chunk count {}",
+                self.count
+            ));
+        }
+        Ok(index)
+    }
+}
+
+/// The frames of one chunk: presentation times from `start_pts` (a key frame's, inclusive;
+/// `None` = the beginning) to `end_pts` (the next chunk's start, exclusive; `None` = the end),
+/// in the video stream's time base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkRange {
+    pub start_pts: Option<i64>,
+    pub end_pts: Option<i64>,
+    pub frames: u64,
+    /// Presentation time of the chunk's first frame (to check a seek landed where it should).
+    pub first_pts: i64,
+}
+
+impl ChunkRange {
+    pub fn contains(&self, pts: i64) -> bool {
+        self.start_pts.is_none_or(|s| pts >= s) && self.end_pts.is_none_or(|e| pts < e)
+    }
+}
+
+/// Split `path`'s video into `count` chunks of about equal frame counts, each starting at a
+/// key frame. Reads the packets only (no decoding).
+pub fn plan_chunks(path: &Path, count: u32) -> Result<Vec<ChunkRange>, MediaError> {
+    let (mut pts, keys) = video_timestamps(path)?;
+    pts.sort_unstable();
+    let fail = |reason: String| MediaError::Open {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if pts.is_empty() {
+        return Err(fail("no video frames to split".into()));
+    }
+    // Each key frame by its position in presentation order.
+    let mut key_positions: Vec<usize> = keys
+        .iter()
+        .filter_map(|k| pts.binary_search(k).ok())
+        .filter(|&p| p > 0)
+        .collect();
+    key_positions.sort_unstable();
+    key_positions.dedup();
+    if key_positions.len() + 1 < count as usize {
+        return Err(fail(format!(
+            "{} key frames allow at most {} chunks, not {count}",
+            key_positions.len() + 1,
+            key_positions.len() + 1
+        )));
+    }
+    let mut starts = vec![0usize];
+    for i in 1..count as usize {
+        let target = pts.len() * i / count as usize;
+        // the nearest key frame after the previous start that leaves enough for the rest
+        let left_after = count as usize - i - 1;
+        let usable = &key_positions[..key_positions.len() - left_after];
+        let chosen = usable
+            .iter()
+            .copied()
+            .filter(|&p| p > *starts.last().expect("starts has 0"))
+            .min_by_key(|&p| p.abs_diff(target))
+            .ok_or_else(|| fail(format!("no key frame left for chunk {i}")))?;
+        starts.push(chosen);
+    }
+    starts.push(pts.len());
+    Ok(starts
+        .windows(2)
+        .map(|w| ChunkRange {
+            start_pts: (w[0] > 0).then(|| pts[w[0]]),
+            end_pts: (w[1] < pts.len()).then(|| pts[w[1]]),
+            frames: (w[1] - w[0]) as u64,
+            first_pts: pts[w[0]],
+        })
+        .collect())
+}
+
+/// Every video packet's pts, and the key frames' pts.
+fn video_timestamps(path: &Path) -> Result<(Vec<i64>, Vec<i64>), MediaError> {
+    let mut input = open_input(path)?;
+    let video = input
+        .streams()
+        .best(media::Type::Video)
+        .ok_or_else(|| MediaError::NoVideo {
+            path: path.to_path_buf(),
+            streams: "none".into(),
+        })?
+        .index();
+    let (mut all, mut keys) = (Vec::new(), Vec::new());
+    let mut packet = Packet::empty();
+    while packet.read(&mut input).is_ok() {
+        if packet.stream() != video {
+            continue;
+        }
+        let Some(pts) = packet.pts() else { continue };
+        all.push(pts);
+        if packet.is_key() {
+            keys.push(pts);
+        }
+    }
+    Ok((all, keys))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_specs_parse_and_resolve_from_array_job_variables() {
+        assert_eq!(
+            "2/4".parse::<ChunkSpec>(),
+            Ok(ChunkSpec {
+                index: Some(2),
+                count: 4
+            })
+        );
+        assert!("4/4".parse::<ChunkSpec>().is_err());
+        assert!("x/4".parse::<ChunkSpec>().unwrap_err().contains("K/N"));
+        let auto: ChunkSpec = "auto/3".parse().unwrap();
+        assert_eq!(auto.index, None);
+        assert_eq!(
+            ChunkSpec {
+                index: Some(1),
+                count: 3
+            }
+            .resolve(),
+            Ok(1)
+        );
+    }
+}
