@@ -9,6 +9,8 @@ pub mod atomic_file;
 pub mod frame;
 pub mod nvidia;
 pub mod sr;
+#[cfg(test)]
+mod test_rng;
 
 #[cfg(feature = "media")]
 pub mod media;

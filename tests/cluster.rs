@@ -9,19 +9,34 @@ use std::process::Command;
 
 use common::*;
 
-/// Frame presentation times and the stream kinds of `path`, as ffprobe reads them.
-fn frame_times(path: &Path) -> Vec<String> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v", "-show_entries"])
-        .args(["frame=pts_time", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.split(',').next().unwrap_or("").to_string())
-        .filter(|l| !l.is_empty())
-        .collect()
+/// `seconds` of 128x72 video at 20 fps (B-frames, a key frame every 10 frames) with AAC audio.
+fn clip_with_audio(path: &Path, seconds: u32) {
+    let (video, audio) = (
+        format!("testsrc2=size=128x72:rate=20:duration={seconds}"),
+        format!("sine=frequency=440:duration={seconds}"),
+    );
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &video,
+        "-f",
+        "lavfi",
+        "-i",
+        &audio,
+        "-c:v",
+        "libx264",
+        "-g",
+        "10",
+        "-bf",
+        "2",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-shortest",
+        path.to_str().unwrap(),
+    ]);
 }
 
 /// Packets of the first stream of `selector` (`v`, `a`) in `path`.
@@ -51,28 +66,7 @@ fn packets_of(path: &Path, selector: &str) -> u64 {
 fn chunks_upscaled_apart_and_joined_equal_a_single_upscale() {
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("source.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=128x72:rate=20:duration=3",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:duration=3",
-        "-c:v",
-        "libx264",
-        "-g",
-        "10",
-        "-bf",
-        "2",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-shortest",
-        source.to_str().unwrap(),
-    ]);
+    clip_with_audio(&source, 3);
     let single = dir.path().join("single.mp4");
     let run = upscale_with_bicubic(&[
         source.to_str().unwrap(),
@@ -112,28 +106,7 @@ fn chunks_upscaled_apart_and_joined_equal_a_single_upscale() {
 fn a_part_holds_its_chunk_from_a_key_frame_and_bad_specs_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("source.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=128x72:rate=20:duration=2",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:duration=2",
-        "-c:v",
-        "libx264",
-        "-g",
-        "10",
-        "-bf",
-        "2",
-        "-pix_fmt",
-        "yuv420p",
-        "-c:a",
-        "aac",
-        "-shortest",
-        source.to_str().unwrap(),
-    ]);
+    clip_with_audio(&source, 2);
     assert_eq!(streams_of(&ffprobe(&source, false), "audio").len(), 1);
     let part = dir.path().join("part.mp4");
     let run = stronglive_with_env(

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{bin, count_frames, ffprobe, num, streams_of, test_pattern};
+use common::{bin, count_frames, ffprobe, frame_times, num, streams_of, test_pattern};
 use stronglive::live::pairing::{
     compute_proof, random_bytes, verify_server_proof, PairingSecret, PairingUri,
 };
@@ -420,22 +420,6 @@ fn a_ten_second_clip_is_received_upscaled_and_recorded_frame_for_frame() {
         ["session-1-input.mp4", "session-1-x4.mp4"],
         "no partial files left"
     );
-}
-
-/// Presentation times (s) of every frame, in decoding order.
-fn frame_times(path: &Path) -> Vec<f64> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
-        .args(["frame=pts_time", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.trim().trim_end_matches(','))
-        .filter(|l| !l.is_empty())
-        .map(|l| l.parse().unwrap())
-        .collect()
 }
 
 /// A server at its session cap refuses the next paired device as busy (naming the cap) while

@@ -141,13 +141,7 @@ mod tests {
     #[test]
     fn mutated_and_random_streams_end_without_waiting_or_panicking() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut state = 0xdead_beef_cafe_f00du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::test_rng::xorshift(0xdead_beef_cafe_f00d);
         let seeds: Vec<Vec<u8>> = ["ServerHello", "ClientHello", "VideoUnit", "sealed_c2s_0"]
             .iter()
             .map(|name| golden(name))
