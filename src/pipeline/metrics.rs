@@ -182,8 +182,12 @@ impl SessionMetrics {
         &self.label
     }
 
+    /// The state, with the rate windows cut to the last `RATE_WINDOW`: every recording goes
+    /// through here, so the windows stay bounded even when nobody reads a snapshot.
     fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()))
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        prune_rate_windows(&mut state, Instant::now());
+        f(&mut state)
     }
 
     pub fn on_unit_received(&self, bytes: usize) {
@@ -268,15 +272,6 @@ impl SessionMetrics {
     pub fn snapshot(&self) -> MetricsSnapshot {
         self.with(|s| {
             let now = Instant::now();
-            let cutoff = now.checked_sub(RATE_WINDOW).unwrap_or(s.started);
-            while s.received.front().is_some_and(|(t, _)| *t < cutoff) {
-                s.received.pop_front();
-            }
-            for times in [&mut s.decoded, &mut s.upscaled, &mut s.output] {
-                while times.front().is_some_and(|t| *t < cutoff) {
-                    times.pop_front();
-                }
-            }
             // Early in a session the window is shorter than a second.
             let window = now
                 .duration_since(s.started)
@@ -353,6 +348,19 @@ impl fmt::Display for MetricsSnapshot {
             )?;
         }
         Ok(())
+    }
+}
+
+/// Drop the arrivals older than `RATE_WINDOW` (the fps and bitrate figures cover that window).
+fn prune_rate_windows(s: &mut State, now: Instant) {
+    let cutoff = now.checked_sub(RATE_WINDOW).unwrap_or(s.started);
+    while s.received.front().is_some_and(|(t, _)| *t < cutoff) {
+        s.received.pop_front();
+    }
+    for times in [&mut s.decoded, &mut s.upscaled, &mut s.output] {
+        while times.front().is_some_and(|t| *t < cutoff) {
+            times.pop_front();
+        }
     }
 }
 
