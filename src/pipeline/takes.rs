@@ -222,6 +222,13 @@ fn record_takes<T, F: TakeFile>(
         match message {
             Record::Start(path) => {
                 finish(take.take(), &mut outcome);
+                // The folder may be new (or removed since): each recorder makes it, so neither
+                // depends on the other, or on the caller, having made it first.
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    if let Err(e) = std::fs::create_dir_all(dir) {
+                        tracing::warn!("{}: cannot create the folder: {e}", dir.display());
+                    }
+                }
                 take = Some(OpenTake {
                     path,
                     file: None,
@@ -462,5 +469,24 @@ mod tests {
             decoded += 1;
         }
         assert_eq!(decoded, 10);
+    }
+
+    /// A take whose folder does not exist yet: the recorder makes it (the input and output
+    /// recorders start at different times; neither may count on the other).
+    #[test]
+    fn a_take_into_a_missing_folder_makes_the_folder() {
+        crate::media::init();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new/folder/session-1-x4.mp4");
+        let (tx, rx) = bounded(16);
+        let recorder = std::thread::spawn(move || record_output_stage(rx, "test"));
+        tx.send(Record::Start(path.clone())).unwrap();
+        for f in frames(3) {
+            tx.send(Record::Item(f)).unwrap();
+        }
+        tx.send(Record::End).unwrap();
+        let outcome = recorder.join().unwrap();
+        assert!(outcome.problems.is_empty(), "{:?}", outcome.problems);
+        assert_eq!(outcome.recordings, vec![path]);
     }
 }
