@@ -404,15 +404,21 @@ fn tempfile_dir() -> Result<PathBuf> {
 
 /// Peak resident set size of this process (VmHWM), in MiB.
 pub fn peak_rss_mib() -> u64 {
+    proc_status_kib("VmHWM:") / 1024
+}
+
+/// A `kB` (or count) field of /proc/self/status, e.g. `VmRSS:`, `VmHWM:`, `Threads:`; 0 when
+/// it cannot be read.
+pub fn proc_status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
+                .and_then(|v| v.parse().ok())
         })
-        .map_or(0, |kb| kb / 1024)
+        .unwrap_or(0)
 }
 
 /// One row of the live table.

@@ -18,6 +18,8 @@ use stronglive::pipeline::{RecordSwitch, SessionOptions};
 use stronglive::sr::registry::ModelRegistry;
 use stronglive::sr::ComputeDevice;
 
+use super::bench::proc_status_kib;
+
 /// One reading of the process and the session.
 struct Sample {
     elapsed_s: f64,
@@ -31,18 +33,6 @@ struct Sample {
     patches: u64,
 }
 
-fn proc_status_field(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
 }
@@ -52,9 +42,9 @@ fn sample(started: Instant, server: &LiveServer) -> Sample {
     let totals = snapshot.as_ref().map(|s| s.totals).unwrap_or_default();
     Sample {
         elapsed_s: started.elapsed().as_secs_f64(),
-        rss_mib: proc_status_field("VmRSS:") / 1024,
+        rss_mib: proc_status_kib("VmRSS:") / 1024,
         fds: open_fds(),
-        threads: proc_status_field("Threads:") as usize,
+        threads: proc_status_kib("Threads:") as usize,
         frames_in: totals.frames_decoded,
         frames_out: totals.frames_upscaled + totals.frames_filled,
         dropped: totals.sr_dropped + totals.display_dropped,

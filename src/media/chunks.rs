@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use ffmpeg_next::{media, Packet};
+use ffmpeg_next::Packet;
 
-use super::probe::open_input;
+use super::probe::{open_input, video_stream};
 use super::MediaError;
 
 /// Which chunk of how many: `K/N`, K from 0 (or `auto/N`: K from the environment variable a
@@ -149,14 +149,7 @@ pub fn plan_chunks(path: &Path, count: u32) -> Result<Vec<ChunkRange>, MediaErro
 /// Every video packet's pts, and the key frames' pts.
 fn video_timestamps(path: &Path) -> Result<(Vec<i64>, Vec<i64>), MediaError> {
     let mut input = open_input(path)?;
-    let video = input
-        .streams()
-        .best(media::Type::Video)
-        .ok_or_else(|| MediaError::NoVideo {
-            path: path.to_path_buf(),
-            streams: "none".into(),
-        })?
-        .index();
+    let video = video_stream(path, &input)?.index();
     let (mut all, mut keys) = (Vec::new(), Vec::new());
     let mut packet = Packet::empty();
     while packet.read(&mut input).is_ok() {

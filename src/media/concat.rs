@@ -5,14 +5,14 @@
 
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next::{format, media, Packet, Rational};
+use ffmpeg_next::{format, media, Packet, Rational, Rescale};
 
 use super::chunks::plan_chunks;
 use super::output::{
     add_copied_tracks, copy_display_matrix, open_temporary_output, stream_time_base, write_header,
     OutputLayout,
 };
-use super::probe::open_input;
+use super::probe::{open_input, video_stream};
 use super::MediaError;
 
 /// What `concat` wrote.
@@ -44,17 +44,10 @@ impl PartReader {
         source_time_base: Rational,
     ) -> Result<Self, MediaError> {
         let input = open_input(path)?;
-        let stream =
-            input
-                .streams()
-                .best(media::Type::Video)
-                .ok_or_else(|| MediaError::NoVideo {
-                    path: path.to_path_buf(),
-                    streams: "none".into(),
-                })?;
+        let stream = video_stream(path, &input)?;
         let rate = stream.avg_frame_rate();
         let frame_duration = if rate.numerator() > 0 && rate.denominator() > 0 {
-            rescale(1, rate.invert(), stream.time_base()).max(1)
+            1i64.rescale(rate.invert(), stream.time_base()).max(1)
         } else {
             1
         };
@@ -79,7 +72,9 @@ impl PartReader {
             }
             // The first packet is the part's IDR, its earliest frame: it goes to the chunk start.
             let shift = *self.shift.get_or_insert_with(|| {
-                let start = rescale(self.start_pts_source, self.source_time_base, self.time_base);
+                let start = self
+                    .start_pts_source
+                    .rescale(self.source_time_base, self.time_base);
                 start - packet.pts().unwrap_or(0)
             });
             packet.set_pts(packet.pts().map(|t| t + shift));
@@ -91,11 +86,6 @@ impl PartReader {
         }
         None
     }
-}
-
-fn rescale(t: i64, from: Rational, to: Rational) -> i64 {
-    // SAFETY: pure arithmetic on plain values.
-    unsafe { ffmpeg_next::ffi::av_rescale_q(t, from.into(), to.into()) }
 }
 
 fn seconds(t: Option<i64>, tb: Rational) -> f64 {
@@ -112,14 +102,7 @@ pub fn concat(parts: &[PathBuf], source: &Path, output: &Path) -> Result<ConcatR
     };
     let chunks = plan_chunks(source, parts.len() as u32)?;
     let mut src = open_input(source)?;
-    let src_video = src
-        .streams()
-        .best(media::Type::Video)
-        .ok_or_else(|| MediaError::NoVideo {
-            path: source.to_path_buf(),
-            streams: "none".into(),
-        })?
-        .index();
+    let src_video = video_stream(source, &src)?.index();
     let src_tb = src
         .stream(src_video)
         .map_or(Rational(1, 1), |s| s.time_base());

@@ -71,17 +71,25 @@ pub(crate) fn open_input(path: &Path) -> Result<format::context::Input, MediaErr
     format::input(&path).map_err(|e| open_err(e.to_string()))
 }
 
-pub(crate) fn describe(
+/// The file's main video stream, or an error naming the streams it has instead.
+pub(crate) fn video_stream<'a>(
     path: &Path,
-    input: &format::context::Input,
-) -> Result<MediaInfo, MediaError> {
-    let stream = input
+    input: &'a format::context::Input,
+) -> Result<format::stream::Stream<'a>, MediaError> {
+    input
         .streams()
         .best(media::Type::Video)
         .ok_or_else(|| MediaError::NoVideo {
             path: path.to_path_buf(),
             streams: stream_summary(input),
-        })?;
+        })
+}
+
+pub(crate) fn describe(
+    path: &Path,
+    input: &format::context::Input,
+) -> Result<MediaInfo, MediaError> {
+    let stream = video_stream(path, input)?;
     let params = stream.parameters();
     let codec_id = params.id();
     let ctx = codec::context::Context::from_parameters(params).map_err(|e| MediaError::Open {
