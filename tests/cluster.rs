@@ -11,8 +11,13 @@ use common::*;
 
 /// `seconds` of 128x72 video at 20 fps (B-frames, a key frame every 10 frames) with AAC audio.
 fn clip_with_audio(path: &Path, seconds: u32) {
+    clip_of_size(path, "128x72", seconds)
+}
+
+/// `seconds` of `size` video at 20 fps (B-frames, a key frame every 10 frames) with AAC audio.
+fn clip_of_size(path: &Path, size: &str, seconds: u32) {
     let (video, audio) = (
-        format!("testsrc2=size=128x72:rate=20:duration={seconds}"),
+        format!("testsrc2=size={size}:rate=20:duration={seconds}"),
         format!("sine=frequency=440:duration={seconds}"),
     );
     ffmpeg(&[
@@ -167,6 +172,110 @@ fn a_part_holds_its_chunk_from_a_key_frame_and_bad_specs_are_named() {
         "{}",
         too_many.stderr
     );
+}
+
+/// `upscale` of `source` into `output` in chunks of one second, started (not waited for).
+fn start_resumable_upscale(source: &Path, output: &Path, extra: &[&str]) -> std::process::Child {
+    Command::new(bin())
+        .args(["upscale", "--model", "bicubic", "--encoder", "libx264"])
+        .args(["--resume-chunk", "1", "-o"])
+        .args([output, source])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The finished parts (final names only) in the work folder of `output`.
+fn finished_parts(output: &Path) -> Vec<String> {
+    let folder = output.with_file_name(format!(
+        ".{}.resume",
+        output.file_name().unwrap().to_string_lossy()
+    ));
+    listing(&folder)
+        .into_iter()
+        .filter(|n| n.starts_with("part-") && !n.ends_with(".partial"))
+        .collect()
+}
+
+/// Kill `upscale` once at least two of its six chunks are finished.
+fn kill_after_two_chunks(source: &Path, output: &Path) -> usize {
+    let mut child = start_resumable_upscale(source, output, &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while finished_parts(output).len() < 2 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the job ended before it could be killed"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no chunk finished in 2 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    finished_parts(output).len()
+}
+
+/// A job killed (SIGKILL: no cleanup of its own) after some of its chunks: run again, it says
+/// how many chunks it found done (exactly those on disk), computes the rest, and its output has
+/// the same frames, timestamps and audio as an uninterrupted run; nothing is left behind.
+/// `--no-resume` starts over.
+#[test]
+fn a_killed_upscale_resumes_from_its_finished_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source.mp4");
+    clip_of_size(&source, "320x180", 6);
+    let single = dir.path().join("single.mp4");
+    let run = start_resumable_upscale(&source, &single, &[])
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let times = frame_times(&single);
+    assert_eq!(times.len(), 120);
+    let audio = packets_of(&source, "a");
+    assert!(audio > 200, "{audio}");
+    assert_eq!(packets_of(&single, "a"), audio);
+
+    let output = dir.path().join("resumed.mp4");
+    let done = kill_after_two_chunks(&source, &output);
+    assert!((2..6).contains(&done), "{done} parts finished");
+    assert!(!output.exists(), "a killed job left its output");
+    let run = start_resumable_upscale(&source, &output, &[])
+        .wait_with_output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    let said = format!(
+        "resumed: {done} of 6 chunks were already done, {} computed now",
+        6 - done
+    );
+    assert!(stderr.contains(&said), "expected {said:?} in {stderr}");
+    assert_eq!(frame_times(&output), times, "frames or timestamps differ");
+    assert_eq!(packets_of(&output, "a"), audio);
+    assert_eq!(
+        listing(dir.path()),
+        ["resumed.mp4", "single.mp4", "source.mp4"],
+        "a work folder or a temporary file was left behind"
+    );
+
+    let fresh = dir.path().join("fresh.mp4");
+    kill_after_two_chunks(&source, &fresh);
+    let run = start_resumable_upscale(&source, &fresh, &["--no-resume"])
+        .wait_with_output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        run.status.success() && !stderr.contains("resumed"),
+        "{stderr}"
+    );
+    assert_eq!(frame_times(&fresh), times);
 }
 
 fn yaml(path: &str) -> serde_yaml::Value {

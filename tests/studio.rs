@@ -369,3 +369,114 @@ fn closing_the_studio_mid_job_leaves_no_partial_output() {
     );
     assert_eq!(common::listing(dir.path()), vec!["long.mp4"]);
 }
+
+/// eframe's storage kept in memory: what one run of the studio saves, the next one loads.
+#[derive(Default)]
+struct MemoryStorage(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for MemoryStorage {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_string(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+/// Closing the studio while a long job runs keeps its finished chunks (and nothing else); the
+/// next start, with the saved window, queues the job again, and it continues from those chunks
+/// to an output with every frame at its time.
+#[test]
+fn a_job_cut_short_by_closing_the_studio_resumes_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("long.mp4");
+    common::test_pattern(
+        "size=480x270:rate=30:duration=8",
+        &["-pix_fmt", "yuv420p", "-g", "15", "-preset", "ultrafast"],
+        &clip,
+    );
+    let work = dir.path().join(".long_x4.mp4.resume");
+    let finished_parts = || {
+        common::listing(&work)
+            .into_iter()
+            .filter(|n| n.starts_with("part-"))
+            .count()
+    };
+    let settings = |app: &mut StudioApp| {
+        app.tab = Tab::Offline;
+        app.offline.settings.model = "bicubic".into();
+        app.offline.settings.encoder = "libx264".into();
+        app.offline.settings.resume_chunk_seconds = 1.0;
+    };
+    let mut harness = harness(settings);
+    harness.state_mut().offline.add_file(clip.clone());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while finished_parts() < 1 {
+        assert!(Instant::now() < deadline, "no chunk finished");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // as eframe closes a window: save, then on_exit
+    let mut storage = MemoryStorage::default();
+    eframe::App::save(harness.state_mut(), &mut storage);
+    eframe::App::on_exit(harness.state_mut());
+    drop(harness);
+    let kept = finished_parts();
+    assert!((1..8).contains(&kept), "{kept} of 8 chunks done");
+    assert!(
+        common::listing(&work)
+            .iter()
+            .all(|n| n == "job.json" || (n.starts_with("part-") && n.ends_with(".mp4"))),
+        "{:?}",
+        common::listing(&work)
+    );
+    assert_eq!(
+        common::listing(dir.path()),
+        [".long_x4.mp4.resume", "long.mp4"]
+    );
+
+    // the kept parts as the file system knows them: a part made again is a new file
+    let stamp = |name: &str| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(work.join(name))
+            .ok()
+            .map(|m| (m.ino(), m.mtime_nsec()))
+    };
+    let kept_stamps: Vec<(String, _)> = common::listing(&work)
+        .into_iter()
+        .filter(|n| n.starts_with("part-"))
+        .map(|n| (n.clone(), stamp(&n)))
+        .collect();
+
+    let storage: &'static MemoryStorage = Box::leak(Box::new(storage));
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .wgpu()
+        .build_eframe(move |cc| {
+            cc.storage = Some(storage);
+            StudioApp::new(cc, StudioOptions::default())
+        });
+    assert_eq!(harness.state().offline.summary()[0].0, "long.mp4");
+    harness.get_by_label_contains("1 unfinished job(s) queued again");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while harness.state().offline.summary()[0].1 != "done" {
+        let state = &harness.state().offline.summary()[0].1;
+        assert!(!state.starts_with("failed"), "{state}");
+        assert!(Instant::now() < deadline, "the resumed job did not finish");
+        for (name, before) in &kept_stamps {
+            let now = stamp(name);
+            assert!(now.is_none() || now == *before, "{name} was made again");
+        }
+        harness.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = dir.path().join("long_x4.mp4");
+    let times = common::frame_times(&output);
+    assert_eq!(times.len(), 240);
+    assert!(times.windows(2).all(|w| w[1] > w[0]), "{times:?}");
+    assert_eq!(common::listing(dir.path()), ["long.mp4", "long_x4.mp4"]);
+}

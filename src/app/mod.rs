@@ -143,7 +143,12 @@ impl StudioApp {
             .and_then(|s| eframe::get_value(s, eframe::APP_KEY))
             .unwrap_or_default();
         app.models = ModelCatalog::discover();
-        app.offline.attach(cc.egui_ctx.clone());
+        let requeued = app.offline.attach(cc.egui_ctx.clone());
+        if requeued > 0 {
+            app.notes.info(format!(
+                "{requeued} unfinished job(s) queued again: they continue from their finished chunks"
+            ));
+        }
         if options.start_live {
             let ctx = cc.egui_ctx.clone();
             match LiveService::start(
@@ -195,6 +200,7 @@ impl eframe::App for StudioApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        self.offline.remember_unfinished();
         eframe::set_value(storage, eframe::APP_KEY, self);
     }
 }

@@ -12,6 +12,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use stronglive::media::chunks::{plan_chunks, ChunkRange, ChunkSpec};
 use stronglive::media::{self, EncoderChoice, Quality};
+use stronglive::pipeline::resumable::{work_folder, ResumePolicy};
 use stronglive::pipeline::{default_output_path, JobEvent, JobReport, OfflineJob};
 use stronglive::sr::{DevicePreference, Precision};
 
@@ -57,6 +58,21 @@ pub struct UpscaleArgs {
     /// (Kubernetes Indexed Job), SLURM_ARRAY_TASK_ID or AWS_BATCH_JOB_ARRAY_INDEX.
     #[arg(long, value_name = "K/N", requires = "output")]
     chunk: Option<ChunkSpec>,
+    /// Start over instead of continuing an interrupted run from its finished chunks (kept in
+    /// the hidden folder .OUTPUT.resume beside the output until the output is complete).
+    #[arg(long)]
+    no_resume: bool,
+    /// Seconds of video per resumable chunk; videos shorter than two chunks run in one go.
+    #[arg(long, value_name = "SECONDS", default_value_t = ResumePolicy::default().chunk_seconds,
+        value_parser = positive_seconds)]
+    resume_chunk: f64,
+}
+
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("{s}: expected a number of seconds above 0")),
+    }
 }
 
 /// The frames of `--chunk` for `input`, said on stderr.
@@ -237,7 +253,11 @@ pub fn upscale(args: UpscaleArgs) -> Result<ExitCode> {
         );
         bar.set_prefix(short_name(input));
         bar.enable_steady_tick(Duration::from_millis(250));
-        let result = job.run(Arc::clone(&cancel), &mut |event| match event {
+        let policy = ResumePolicy {
+            resume: !args.no_resume,
+            chunk_seconds: args.resume_chunk,
+        };
+        let result = job.run_resumable(policy, Arc::clone(&cancel), &mut |event| match event {
             JobEvent::Started(start) => {
                 bar.set_length(start.total_frames.unwrap_or(0));
                 // Above the bars on a terminal; plain lines in logs and tests.
@@ -268,9 +288,27 @@ pub fn upscale(args: UpscaleArgs) -> Result<ExitCode> {
             }
         });
         bar.finish_and_clear();
-        if let Err(e) = &result {
-            eprintln!("error: {e}");
+        match &result {
+            Ok((_, Some(tally))) if tally.reused > 0 => eprintln!(
+                "{}: resumed: {} of {} chunks were already done, {} computed now",
+                job.output.display(),
+                tally.reused,
+                tally.reused + tally.computed,
+                tally.computed
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("error: {e}");
+                let folder = work_folder(&job.output);
+                if folder.is_dir() {
+                    eprintln!(
+                        "  finished chunks are kept in {}: run the same command again to resume",
+                        folder.display()
+                    );
+                }
+            }
         }
+        let result = result.map(|(report, _)| report);
         outcomes.push((input.clone(), result.map_err(|e| e.to_string())));
     }
     print_summary(&outcomes);

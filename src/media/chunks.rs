@@ -96,60 +96,105 @@ impl ChunkRange {
 /// Split `path`'s video into `count` chunks of about equal frame counts, each starting at a
 /// key frame. Reads the packets only (no decoding).
 pub fn plan_chunks(path: &Path, count: u32) -> Result<Vec<ChunkRange>, MediaError> {
-    let (mut pts, keys) = video_timestamps(path)?;
-    pts.sort_unstable();
-    let fail = |reason: String| MediaError::Open {
-        path: path.to_path_buf(),
-        reason,
-    };
-    if pts.is_empty() {
-        return Err(fail("no video frames to split".into()));
-    }
-    // Each key frame by its position in presentation order.
-    let mut key_positions: Vec<usize> = keys
-        .iter()
-        .filter_map(|k| pts.binary_search(k).ok())
-        .filter(|&p| p > 0)
-        .collect();
-    key_positions.sort_unstable();
-    key_positions.dedup();
-    if key_positions.len() + 1 < count as usize {
-        return Err(fail(format!(
-            "{} key frames allow at most {} chunks, not {count}",
-            key_positions.len() + 1,
-            key_positions.len() + 1
-        )));
-    }
-    let mut starts = vec![0usize];
-    for i in 1..count as usize {
-        let target = pts.len() * i / count as usize;
-        // the nearest key frame after the previous start that leaves enough for the rest
-        let left_after = count as usize - i - 1;
-        let usable = &key_positions[..key_positions.len() - left_after];
-        let chosen = usable
-            .iter()
-            .copied()
-            .filter(|&p| p > *starts.last().expect("starts has 0"))
-            .min_by_key(|&p| p.abs_diff(target))
-            .ok_or_else(|| fail(format!("no key frame left for chunk {i}")))?;
-        starts.push(chosen);
-    }
-    starts.push(pts.len());
-    Ok(starts
-        .windows(2)
-        .map(|w| ChunkRange {
-            start_pts: (w[0] > 0).then(|| pts[w[0]]),
-            end_pts: (w[1] < pts.len()).then(|| pts[w[1]]),
-            frames: (w[1] - w[0]) as u64,
-            first_pts: pts[w[0]],
-        })
-        .collect())
+    Timeline::read(path)?.plan(count)
 }
 
-/// Every video packet's pts, and the key frames' pts.
-fn video_timestamps(path: &Path) -> Result<(Vec<i64>, Vec<i64>), MediaError> {
+/// A video's frames in presentation order and where its key frames are: what chunk plans are
+/// made from.
+pub struct Timeline {
+    path: std::path::PathBuf,
+    /// Every frame's pts, sorted.
+    pts: Vec<i64>,
+    /// Key frames (other than the first frame) by position in `pts`.
+    key_positions: Vec<usize>,
+    time_base: ffmpeg_next::Rational,
+}
+
+impl Timeline {
+    /// Reads the packets only (no decoding).
+    pub fn read(path: &Path) -> Result<Self, MediaError> {
+        let (mut pts, keys, time_base) = video_timestamps(path)?;
+        pts.sort_unstable();
+        if pts.is_empty() {
+            return Err(MediaError::Open {
+                path: path.to_path_buf(),
+                reason: "no video frames to split".into(),
+            });
+        }
+        let mut key_positions: Vec<usize> = keys
+            .iter()
+            .filter_map(|k| pts.binary_search(k).ok())
+            .filter(|&p| p > 0)
+            .collect();
+        key_positions.sort_unstable();
+        key_positions.dedup();
+        Ok(Self {
+            path: path.to_path_buf(),
+            pts,
+            key_positions,
+            time_base,
+        })
+    }
+
+    /// The most chunks the key frames allow.
+    pub fn max_chunks(&self) -> u32 {
+        (self.key_positions.len() + 1).min(u32::MAX as usize) as u32
+    }
+
+    /// From the first frame's presentation time to the last one's.
+    pub fn span_seconds(&self) -> f64 {
+        let (first, last) = (self.pts[0], self.pts[self.pts.len() - 1]);
+        (last - first) as f64 * f64::from(self.time_base)
+    }
+
+    /// `count` chunks of about equal frame counts, each starting at a key frame.
+    pub fn plan(&self, count: u32) -> Result<Vec<ChunkRange>, MediaError> {
+        let fail = |reason: String| MediaError::Open {
+            path: self.path.clone(),
+            reason,
+        };
+        let (pts, key_positions) = (&self.pts, &self.key_positions);
+        if count > self.max_chunks() {
+            return Err(fail(format!(
+                "{} key frames allow at most {} chunks, not {count}",
+                self.max_chunks(),
+                self.max_chunks()
+            )));
+        }
+        let mut starts = vec![0usize];
+        for i in 1..count as usize {
+            let target = pts.len() * i / count as usize;
+            // the nearest key frame after the previous start that leaves enough for the rest
+            let left_after = count as usize - i - 1;
+            let usable = &key_positions[..key_positions.len() - left_after];
+            let chosen = usable
+                .iter()
+                .copied()
+                .filter(|&p| p > *starts.last().expect("starts has 0"))
+                .min_by_key(|&p| p.abs_diff(target))
+                .ok_or_else(|| fail(format!("no key frame left for chunk {i}")))?;
+            starts.push(chosen);
+        }
+        starts.push(pts.len());
+        Ok(starts
+            .windows(2)
+            .map(|w| ChunkRange {
+                start_pts: (w[0] > 0).then(|| pts[w[0]]),
+                end_pts: (w[1] < pts.len()).then(|| pts[w[1]]),
+                frames: (w[1] - w[0]) as u64,
+                first_pts: pts[w[0]],
+            })
+            .collect())
+    }
+}
+
+/// Every video packet's pts, the key frames' pts, and the video stream's time base.
+fn video_timestamps(
+    path: &Path,
+) -> Result<(Vec<i64>, Vec<i64>, ffmpeg_next::Rational), MediaError> {
     let mut input = open_input(path)?;
-    let video = video_stream(path, &input)?.index();
+    let stream = video_stream(path, &input)?;
+    let (video, time_base) = (stream.index(), stream.time_base());
     let (mut all, mut keys) = (Vec::new(), Vec::new());
     let mut packet = Packet::empty();
     while packet.read(&mut input).is_ok() {
@@ -162,7 +207,7 @@ fn video_timestamps(path: &Path) -> Result<(Vec<i64>, Vec<i64>), MediaError> {
             keys.push(pts);
         }
     }
-    Ok((all, keys))
+    Ok((all, keys, time_base))
 }
 
 #[cfg(test)]

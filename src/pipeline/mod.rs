@@ -14,6 +14,7 @@ pub mod offline;
 pub mod patches;
 pub mod preview;
 pub mod report;
+pub mod resumable;
 pub mod scene_cut;
 pub mod session;
 pub mod sr_lanes;

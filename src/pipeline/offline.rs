@@ -146,7 +146,7 @@ pub fn default_output_path(input: &Path, out_dir: Option<&Path>, scale: u32) -> 
 }
 
 impl OfflineJob {
-    fn check_paths(&self) -> Result<(), JobError> {
+    pub(super) fn check_paths(&self) -> Result<(), JobError> {
         media::output::container_for(&self.output)?;
         let same = match (self.input.canonicalize(), self.output.canonicalize()) {
             (Ok(a), Ok(b)) => a == b,

@@ -1,8 +1,10 @@
 //! Offline tab: a queue of files upscaled one after another on a worker thread, and a preview
 //! of one frame (bicubic beside the chosen model).
 //!
-//! What the user chose ([`OfflineSettings`]) is saved with the window; the queue, its worker
-//! and the preview ([`OfflineState`]) live only as long as the window.
+//! What the user chose ([`OfflineSettings`]) is saved with the window, and so are the inputs of
+//! unfinished jobs, queued again at the next start (they continue from their finished chunks,
+//! see [`crate::pipeline::resumable`]); the queue's entries, its worker and the preview
+//! ([`OfflineState`]) live only as long as the window.
 
 mod preview;
 mod queue_view;
@@ -19,6 +21,7 @@ use eframe::egui;
 use super::models::ModelChoice;
 use super::{Notifications, StudioAction};
 use crate::media::{EncoderChoice, Quality};
+use crate::pipeline::resumable::{discard_work_folder, work_folder, ResumePolicy};
 use crate::pipeline::srvc_encode::SrvcOptions;
 use crate::pipeline::{default_output_path, JobEvent, OfflineJob};
 use crate::sr::DevicePreference;
@@ -43,6 +46,8 @@ struct QueueEntry {
     fps: f64,
     eta: Option<Duration>,
     encoder: String,
+    /// Known once the job started.
+    output: Option<PathBuf>,
     cancel: Arc<AtomicBool>,
 }
 
@@ -61,6 +66,8 @@ pub struct OfflineSettings {
     pub naming: String,
     /// Jobs compress (SRVC: LR video + model stream, `{stem}_srvc.mkv`) instead of upscaling.
     pub compress: bool,
+    /// Seconds of video per resumable chunk (not shown; the CLI's `--resume-chunk`).
+    pub resume_chunk_seconds: f64,
 }
 
 impl Default for OfflineSettings {
@@ -72,6 +79,7 @@ impl Default for OfflineSettings {
             model: "auto".into(),
             naming: "{stem}_x4".into(),
             compress: false,
+            resume_chunk_seconds: ResumePolicy::default().chunk_seconds,
         }
     }
 }
@@ -112,12 +120,17 @@ impl OfflineSettings {
                 options: SrvcOptions::default(),
             };
         }
-        JobKind::Upscale(self.upscale_job(input))
+        let (job, policy) = self.upscale_job(input);
+        JobKind::Upscale(job, policy)
     }
 
     /// The job that upscales `input` with these settings.
-    fn upscale_job(&self, input: &Path) -> OfflineJob {
-        OfflineJob {
+    fn upscale_job(&self, input: &Path) -> (OfflineJob, ResumePolicy) {
+        let policy = ResumePolicy {
+            chunk_seconds: self.resume_chunk_seconds,
+            ..ResumePolicy::default()
+        };
+        let job = OfflineJob {
             input: input.to_path_buf(),
             output: self.output_for(input),
             model: self.model.clone(),
@@ -127,7 +140,8 @@ impl OfflineSettings {
             device: DevicePreference::AUTO,
             overwrite: true,
             chunk: None,
-        }
+        };
+        (job, policy)
     }
 }
 
@@ -144,20 +158,45 @@ struct OfflineState {
     ctx: Option<egui::Context>,
 }
 
-/// Saved as its settings alone (`transparent`), so existing saved windows still load.
+/// Saved as its settings (flattened: the keys saved windows have always had) and the inputs of
+/// unfinished jobs.
 #[derive(Default, serde::Serialize, serde::Deserialize)]
-#[serde(transparent)]
+#[serde(default)]
 pub struct OfflineQueue {
+    #[serde(flatten)]
     pub settings: OfflineSettings,
+    /// Inputs of the jobs queued or running when the window was last saved.
+    unfinished: Vec<PathBuf>,
     #[serde(skip)]
     state: OfflineState,
 }
 
 impl OfflineQueue {
-    /// Start the worker thread; it wakes the UI on every event instead of the UI polling.
-    pub fn attach(&mut self, ctx: egui::Context) {
+    /// Start the worker thread (it wakes the UI on every event instead of the UI polling) and
+    /// queue again the unfinished jobs of the last run whose inputs still exist; returns how
+    /// many.
+    pub fn attach(&mut self, ctx: egui::Context) -> usize {
         self.state.ctx = Some(ctx.clone());
         self.state.worker = Worker::spawn(ctx);
+        let again: Vec<PathBuf> = std::mem::take(&mut self.unfinished)
+            .into_iter()
+            .filter(|input| input.is_file())
+            .collect();
+        for input in &again {
+            self.add_file(input.clone());
+        }
+        again.len()
+    }
+
+    /// Note the inputs of queued and running jobs, to be saved with the window.
+    pub fn remember_unfinished(&mut self) {
+        self.unfinished = self
+            .state
+            .entries
+            .iter()
+            .filter(|e| matches!(e.state, JobState::Queued | JobState::Running))
+            .map(|e| e.input.clone())
+            .collect();
     }
 
     /// The studio is closing: cancel every job and let the running one clean up (its partial
@@ -183,6 +222,7 @@ impl OfflineQueue {
             fps: 0.0,
             eta: None,
             encoder: String::new(),
+            output: None,
             cancel: Arc::new(AtomicBool::new(false)),
         });
     }
@@ -225,6 +265,7 @@ impl OfflineQueue {
                 };
                 match event {
                     JobEvent::Started(start) => {
+                        entry.output = Some(start.output);
                         entry.total_frames = start.total_frames;
                         entry.encoder = start.encoder;
                     }
@@ -245,7 +286,15 @@ impl OfflineQueue {
                         notes.info(format!("done: {}", output.display()));
                         JobState::Done { output, seconds }
                     }
-                    Err(_) if entry.cancel.load(Ordering::Relaxed) => JobState::Cancelled,
+                    Err(_) if entry.cancel.load(Ordering::Relaxed) => {
+                        // the user's Cancel: the finished chunks are not wanted any more
+                        if let Some(output) = &entry.output {
+                            if let Err(e) = discard_work_folder(output) {
+                                notes.error(format!("{}: {e}", work_folder(output).display()));
+                            }
+                        }
+                        JobState::Cancelled
+                    }
                     Err(msg) => {
                         notes.error(msg.clone());
                         JobState::Failed(msg)

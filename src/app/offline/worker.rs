@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use eframe::egui;
 
+use crate::pipeline::resumable::ResumePolicy;
 use crate::pipeline::srvc_encode::{srvc_encode, SrvcOptions};
 use crate::pipeline::{JobEvent, JobStart, OfflineJob, Progress};
 use crate::sr::{ComputeDevice, DevicePreference};
 
 /// What a queue entry does.
 pub(super) enum JobKind {
-    Upscale(OfflineJob),
+    Upscale(OfflineJob, ResumePolicy),
     /// Content-adaptive compression (SRVC): HR in, LR video + model stream out (.mkv).
     Compress {
         input: PathBuf,
@@ -71,7 +72,9 @@ impl Worker {
                         repaint.request_repaint();
                     };
                     let result = match kind {
-                        JobKind::Upscale(job) => run_upscale(&job, cancel, &mut report),
+                        JobKind::Upscale(job, policy) => {
+                            run_upscale(&job, policy, cancel, &mut report)
+                        }
                         JobKind::Compress {
                             input,
                             output,
@@ -107,11 +110,12 @@ impl Worker {
 
 fn run_upscale(
     job: &OfflineJob,
+    policy: ResumePolicy,
     cancel: Arc<AtomicBool>,
     report: &mut dyn FnMut(JobEvent),
 ) -> Result<JobDone, String> {
-    job.run(cancel, report)
-        .map(|r| JobDone {
+    job.run_resumable(policy, cancel, report)
+        .map(|(r, _)| JobDone {
             output: r.start.output,
             seconds: r.elapsed.as_secs_f64(),
         })
