@@ -123,8 +123,12 @@ impl OfflineJob {
         }
         let chunks = match self.chunk {
             Some(_) => None,
-            None if super::srvc_playback::model_stream_of(&self.input)?.is_some() => None,
-            None => resumable_chunks(&self.input, policy.chunk_seconds)?,
+            // an input that cannot be read or planned gets its error from the one-go run,
+            // whose decoder names what is wrong
+            None if !matches!(super::srvc_playback::model_stream_of(&self.input), Ok(None)) => None,
+            None => resumable_chunks(&self.input, policy.chunk_seconds)
+                .ok()
+                .flatten(),
         };
         let Some(chunks) = chunks else {
             return Ok((self.run(cancel, on_event)?, None));
