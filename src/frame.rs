@@ -1,12 +1,14 @@
 //! Engine-wide picture types shared by `media` (which fills them from FFmpeg frames), `sr`
 //! (which turns them into tensors) and `pipeline` (which moves them between threads).
 
-/// Colour matrix used to turn Y'CbCr into R'G'B'. Only the two that cameras and files actually
-/// use are distinguished; everything else is treated as BT.709 (HD) or BT.601 (SD) by size.
+/// Colour matrix used to turn Y'CbCr into R'G'B'. The three that cameras and files actually
+/// use are distinguished (BT.2020 non-constant luminance: HDR and 10-bit phone video);
+/// everything else is treated as BT.709 (HD) or BT.601 (SD) by size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColorMatrix {
     Bt601,
     Bt709,
+    Bt2020,
 }
 
 /// Limited ("TV", 16..235) or full ("PC", 0..255) range.
@@ -21,6 +23,9 @@ pub enum ColorRange {
 pub struct ColorInfo {
     pub matrix: ColorMatrix,
     pub range: ColorRange,
+    /// Bits per sample: 8 (one byte each) or 10 (little-endian u16 each, the low 10 bits:
+    /// FFmpeg's yuv420p10le). Only offline jobs of 10-bit files ask the decoder for 10.
+    pub bits: u8,
 }
 
 impl ColorInfo {
@@ -35,11 +40,22 @@ impl ColorInfo {
         Self {
             matrix,
             range: ColorRange::Limited,
+            bits: 8,
+        }
+    }
+
+    /// Bytes per sample in the planes: 1 for 8-bit, 2 for 10-bit.
+    pub fn bytes_per_sample(&self) -> usize {
+        if self.bits > 8 {
+            2
+        } else {
+            1
         }
     }
 }
 
-/// An 8-bit 4:2:0 planar picture (Y full size, U and V at half size rounded up), tightly packed.
+/// A 4:2:0 planar picture (Y full size, U and V at half size rounded up), tightly packed;
+/// 8-bit, or 10-bit where `color.bits` says so.
 #[derive(Clone)]
 pub struct YuvFrame {
     pub width: u32,
@@ -59,7 +75,23 @@ impl YuvFrame {
         (width.div_ceil(2), height.div_ceil(2))
     }
 
-    /// A frame of the given size filled with one colour (used by benchmarks and tests).
+    /// A frame of the given size with every sample 0, in `color`'s sample size.
+    pub fn zeroed(width: u32, height: u32, color: ColorInfo) -> Self {
+        let (cw, ch) = Self::chroma_size(width, height);
+        let bytes = color.bytes_per_sample();
+        Self {
+            width,
+            height,
+            y: vec![0; (width * height) as usize * bytes],
+            u: vec![0; (cw * ch) as usize * bytes],
+            v: vec![0; (cw * ch) as usize * bytes],
+            pts: None,
+            duration: 0,
+            color,
+        }
+    }
+
+    /// A frame of the given size filled with one colour (used by benchmarks and tests); 8-bit.
     pub fn filled(width: u32, height: u32, y: u8, u: u8, v: u8, color: ColorInfo) -> Self {
         let (cw, ch) = Self::chroma_size(width, height);
         Self {
@@ -70,7 +102,7 @@ impl YuvFrame {
             v: vec![v; (cw * ch) as usize],
             pts: None,
             duration: 0,
-            color,
+            color: ColorInfo { bits: 8, ..color },
         }
     }
 }

@@ -112,6 +112,7 @@ fn color_params(frame_color: crate::frame::ColorInfo) -> ([f32; 4], [f32; 4]) {
     let matrix = match frame_color.matrix {
         ColorMatrix::Bt601 => [1.402, 0.344_136, 0.714_136, 1.772],
         ColorMatrix::Bt709 => [1.5748, 0.187_324, 0.468_124, 1.8556],
+        ColorMatrix::Bt2020 => [1.4746, 0.164_553, 0.571_353, 1.8814],
     };
     (levels, matrix)
 }

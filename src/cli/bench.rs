@@ -318,6 +318,7 @@ fn measure_encode_and_jobs(
             device: args.device.with_precision(args.precision),
             overwrite: true,
             chunk: None,
+            eight_bit: false,
         };
         let report = job.run(Arc::new(AtomicBool::new(false)), &mut |_| {})?;
         rows.push(Row {

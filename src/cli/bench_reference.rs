@@ -101,6 +101,7 @@ fn run_engine(args: &VsPytorch, model: &str, encoder: &str, out: &Path) -> Resul
         device: args.device,
         overwrite: true,
         chunk: None,
+        eight_bit: false,
     };
     let report = job.run(Arc::new(AtomicBool::new(false)), &mut |_| {})?;
     Ok(Timing {

@@ -58,6 +58,10 @@ pub struct UpscaleArgs {
     /// (Kubernetes Indexed Job), SLURM_ARRAY_TASK_ID or AWS_BATCH_JOB_ARRAY_INDEX.
     #[arg(long, value_name = "K/N", requires = "output")]
     chunk: Option<ChunkSpec>,
+    /// Bits per sample of the output: auto keeps a 10-bit input's 10 bits (HEVC Main 10 with
+    /// its HDR tags and metadata); 8 writes 8-bit video.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "8"])]
+    bit_depth: String,
     /// Start over instead of continuing an interrupted run from its finished chunks (kept in
     /// the hidden folder .OUTPUT.resume beside the output until the output is complete).
     #[arg(long)]
@@ -244,6 +248,7 @@ pub fn upscale(args: UpscaleArgs) -> Result<ExitCode> {
                 Some(spec) => Some(chunk_of(input, spec)?),
                 None => None,
             },
+            eight_bit: args.bit_depth == "8",
         };
         let bar = bars.add(ProgressBar::new(0));
         bar.set_style(

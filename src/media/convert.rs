@@ -2,41 +2,103 @@
 //! microsecond time base every live timestamp uses. One place, so the decoders, the encoders
 //! and the muxers all convert the same way.
 
-use ffmpeg_next::{format, frame, Rational};
+use ffmpeg_next::{format, frame, software::scaling, Rational};
 
 use crate::frame::YuvFrame;
 
 /// Microsecond time base: the protocol's pts unit, and the live recorders' stream time base.
 pub const MICROSECONDS: Rational = Rational(1, 1_000_000);
 
-/// The three 4:2:0 planes of an FFmpeg picture (8-bit YUV420P), padding removed.
+/// The three 4:2:0 planes of an FFmpeg picture (YUV420P, or YUV420P10LE with two bytes a
+/// sample), padding removed.
 pub(crate) struct Planes {
     pub y: Vec<u8>,
     pub u: Vec<u8>,
     pub v: Vec<u8>,
 }
 
-/// Copy the planes of a `width` x `height` YUV420P picture.
+/// Copy the planes of a `width` x `height` YUV420P or YUV420P10LE picture.
 pub(crate) fn copy_planes(picture: &frame::Video, width: u32, height: u32) -> Planes {
     let (cw, ch) = YuvFrame::chroma_size(width, height);
+    let bytes = bytes_per_sample(picture.format());
     Planes {
-        y: copy_plane(picture, 0, width, height),
-        u: copy_plane(picture, 1, cw, ch),
-        v: copy_plane(picture, 2, cw, ch),
+        y: copy_plane(picture, 0, width * bytes, height),
+        u: copy_plane(picture, 1, cw * bytes, ch),
+        v: copy_plane(picture, 2, cw * bytes, ch),
     }
 }
 
-/// A new YUV420P FFmpeg picture holding `yuv`'s pixels (no pts set).
+fn bytes_per_sample(format: format::Pixel) -> u32 {
+    match format {
+        format::Pixel::YUV420P10LE => 2,
+        _ => 1,
+    }
+}
+
+/// The FFmpeg pixel format of frames with `bits` per sample.
+pub(crate) fn pixel_format_for(bits: u8) -> format::Pixel {
+    if bits > 8 {
+        format::Pixel::YUV420P10LE
+    } else {
+        format::Pixel::YUV420P
+    }
+}
+
+/// A new YUV420P (or YUV420P10LE) FFmpeg picture holding `yuv`'s pixels (no pts set).
 pub(crate) fn to_ffmpeg_picture(yuv: &YuvFrame) -> frame::Video {
-    let mut picture = frame::Video::new(format::Pixel::YUV420P, yuv.width, yuv.height);
+    let format = pixel_format_for(yuv.color.bits);
+    let mut picture = frame::Video::new(format, yuv.width, yuv.height);
     let (cw, ch) = YuvFrame::chroma_size(yuv.width, yuv.height);
-    fill_plane(&mut picture, 0, &yuv.y, yuv.width, yuv.height);
-    fill_plane(&mut picture, 1, &yuv.u, cw, ch);
-    fill_plane(&mut picture, 2, &yuv.v, cw, ch);
+    let bytes = bytes_per_sample(format);
+    fill_plane(&mut picture, 0, &yuv.y, yuv.width * bytes, yuv.height);
+    fill_plane(&mut picture, 1, &yuv.u, cw * bytes, ch);
+    fill_plane(&mut picture, 2, &yuv.v, cw * bytes, ch);
     picture
 }
 
-/// Copy one plane without its row padding.
+/// sws contexts are not tied to a thread; FFmpeg only forbids concurrent use, which `&mut`
+/// access through the owner already rules out.
+pub(crate) struct ScalerBox(pub(crate) scaling::Context);
+// SAFETY: see above; the context is only ever used through `&mut` of its owner.
+unsafe impl Send for ScalerBox {}
+
+/// `picture` in pixel format `to` (same size), converting through the cached `scaler` (made
+/// again when the formats or size change); `picture` itself when it already is.
+pub(crate) fn convert_format(
+    scaler: &mut Option<ScalerBox>,
+    picture: frame::Video,
+    to: format::Pixel,
+) -> Result<frame::Video, String> {
+    if picture.format() == to {
+        return Ok(picture);
+    }
+    let (w, h) = (picture.width(), picture.height());
+    let stale = scaler.as_ref().is_none_or(|s| {
+        let (i, o) = (s.0.input(), s.0.output());
+        i.format != picture.format() || i.width != w || i.height != h || o.format != to
+    });
+    if stale {
+        let ctx = scaling::Context::get(
+            picture.format(),
+            w,
+            h,
+            to,
+            w,
+            h,
+            scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND,
+        )
+        .map_err(|e| format!("no conversion from {:?} to {to:?}: {e}", picture.format()))?;
+        *scaler = Some(ScalerBox(ctx));
+    }
+    let mut out = frame::Video::empty();
+    if let Some(s) = scaler.as_mut() {
+        s.0.run(&picture, &mut out)
+            .map_err(|e| format!("conversion to {to:?} failed: {e}"))?;
+    }
+    Ok(out)
+}
+
+/// Copy one plane (`width` bytes a row) without its row padding.
 fn copy_plane(picture: &frame::Video, index: usize, width: u32, height: u32) -> Vec<u8> {
     let stride = picture.stride(index);
     let data = picture.data(index);

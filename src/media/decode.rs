@@ -1,4 +1,5 @@
-//! Demux and decode: the video stream becomes 8-bit 4:2:0 [`YuvFrame`]s in presentation order,
+//! Demux and decode: the video stream becomes 4:2:0 [`YuvFrame`]s (8-bit; 10-bit for a 10-bit
+//! file when asked: [`VideoDecoder::keep_high_bit_depth`]) in presentation order,
 //! with exact timestamps and per-frame durations; audio and subtitle packets are handed on
 //! untouched so the muxer can stream-copy them.
 
@@ -9,9 +10,9 @@ use ffmpeg_next::{
     codec, decoder, format, frame, media, software::scaling, Error as FfError, Packet, Rational,
 };
 
-use crate::frame::YuvFrame;
+use crate::frame::{ColorInfo, YuvFrame};
 
-use super::convert::copy_planes;
+use super::convert::{copy_planes, pixel_format_for, ScalerBox};
 use super::probe::{color_info, describe, open_input};
 use super::{rational_f64, MediaError, MediaInfo};
 
@@ -27,12 +28,6 @@ pub enum DemuxItem {
     Packet(PassthroughPacket),
 }
 
-/// sws contexts are not tied to a thread; FFmpeg only forbids concurrent use, which `&mut`
-/// access through the owning decoder already rules out.
-struct ScalerBox(scaling::Context);
-// SAFETY: see above; the context is only ever used through `&mut VideoDecoder`.
-unsafe impl Send for ScalerBox {}
-
 pub struct VideoDecoder {
     path: PathBuf,
     info: MediaInfo,
@@ -41,8 +36,10 @@ pub struct VideoDecoder {
     video_index: usize,
     time_base: Rational,
     passthrough: Vec<bool>,
-    /// Converts anything that is not 8-bit 4:2:0 (10-bit, 4:2:2, RGB...) to it.
+    /// Converts anything that is not 4:2:0 at `bits` (4:2:2, RGB, another depth...) to it.
     scaler: Option<ScalerBox>,
+    /// Bits per sample of the frames handed out: 8, or 10.
+    bits: u8,
     nominal_duration: i64,
     /// Held back one frame so its duration can be the gap to the next (exact for VFR input).
     pending: Option<YuvFrame>,
@@ -106,13 +103,6 @@ impl VideoDecoder {
                     )
             })
             .collect();
-        if info.video.bit_depth > 8 {
-            tracing::warn!(
-                "{}: {}-bit video is converted to 8-bit for upscaling",
-                path.display(),
-                info.video.bit_depth
-            );
-        }
         Ok(Self {
             path: path.to_path_buf(),
             info,
@@ -122,6 +112,7 @@ impl VideoDecoder {
             time_base,
             passthrough,
             scaler: None,
+            bits: 8,
             nominal_duration,
             pending: None,
             ready: VecDeque::new(),
@@ -179,6 +170,19 @@ impl VideoDecoder {
         self.finished = false;
         self.seeked = true;
         Ok(())
+    }
+
+    /// Hand out 10-bit frames if the file has more than 8 bits (12-bit files are rounded to
+    /// 10): for offline jobs, whose encoders write 10-bit video.
+    pub fn keep_high_bit_depth(&mut self) {
+        if self.info.video.bit_depth > 8 {
+            self.bits = 10;
+        }
+    }
+
+    /// Bits per sample of the frames handed out.
+    pub fn sample_bits(&self) -> u8 {
+        self.bits
     }
 
     pub fn is_passthrough(&self, stream: usize) -> bool {
@@ -316,29 +320,43 @@ impl VideoDecoder {
 
     fn convert_frame(&mut self, decoded: &frame::Video) -> Result<YuvFrame, MediaError> {
         let (w, h) = (decoded.width(), decoded.height());
-        let color = color_info(
-            decoded.color_space(),
-            decoded.color_range(),
-            decoded.format(),
-            h,
-        );
+        let color = ColorInfo {
+            bits: self.bits,
+            ..color_info(
+                decoded.color_space(),
+                decoded.color_range(),
+                decoded.format(),
+                h,
+            )
+        };
+        if self.frames_out == 0 && self.info.video.bit_depth > self.bits {
+            tracing::warn!(
+                "{}: {}-bit video is upscaled as {}-bit",
+                self.path.display(),
+                self.info.video.bit_depth,
+                self.bits
+            );
+        }
+        let target = pixel_format_for(self.bits);
         let converted;
-        let src = if matches!(
-            decoded.format(),
-            format::Pixel::YUV420P | format::Pixel::YUVJ420P
-        ) {
+        let src = if decoded.format() == target
+            || (target == format::Pixel::YUV420P && decoded.format() == format::Pixel::YUVJ420P)
+        {
             decoded
         } else {
             let needs_new = self.scaler.as_ref().is_none_or(|s| {
                 let def = s.0.input();
-                def.format != decoded.format() || def.width != w || def.height != h
+                def.format != decoded.format()
+                    || def.width != w
+                    || def.height != h
+                    || s.0.output().format != target
             });
             if needs_new {
                 let ctx = scaling::Context::get(
                     decoded.format(),
                     w,
                     h,
-                    format::Pixel::YUV420P,
+                    target,
                     w,
                     h,
                     scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND,

@@ -6,6 +6,8 @@ use std::fmt;
 
 use ffmpeg_next::{codec, encoder, format, Dictionary, Rational};
 
+use super::hdr::HdrMetadata;
+
 /// Encoders tried by `auto`, best first.
 pub const HARDWARE_FIRST: &[&str] = &["hevc_nvenc", "h264_nvenc", "libx265", "libx264"];
 /// Encoders for live recording, fastest first: H.264 only (x265 cannot keep up with 4K on a CPU).
@@ -89,6 +91,10 @@ pub(crate) struct EncodeParams {
     pub global_header: bool,
     /// Frames between key frames; `None` = the encoder's default.
     pub key_interval: Option<u32>,
+    /// Bits per sample of the frames to encode (8 or 10): 10 is kept where the encoder can.
+    pub bits: u8,
+    /// HDR10 metadata to signal (libx265 writes it as SEI).
+    pub hdr: HdrMetadata,
 }
 
 pub(crate) struct OpenedEncoder {
@@ -105,6 +111,13 @@ pub(crate) fn open_encoder(
     params: &EncodeParams,
 ) -> Result<OpenedEncoder, Vec<EncoderAttempt>> {
     let candidates: Vec<&str> = match choice {
+        // 10-bit video: HEVC first (Main 10 plays everywhere HEVC does; H.264's High 10 hardly
+        // anywhere), then the H.264 encoders at 8 bits
+        EncoderChoice::Auto if params.bits > 8 => HEVC_FIRST
+            .iter()
+            .chain(HARDWARE_FIRST.iter().filter(|n| !HEVC_FIRST.contains(n)))
+            .copied()
+            .collect(),
         EncoderChoice::Auto => HARDWARE_FIRST.to_vec(),
         EncoderChoice::Realtime => REALTIME_FIRST.to_vec(),
         EncoderChoice::Hevc => HEVC_FIRST.to_vec(),
@@ -113,7 +126,9 @@ pub(crate) fn open_encoder(
     let mut skipped = Vec::new();
     let realtime = *choice == EncoderChoice::Realtime;
     for name in candidates {
-        match try_open(name, quality, params, realtime) {
+        // a named encoder keeps 10 bits if it can (the user chose it); auto's H.264 does not
+        let ten_bit_ok = !matches!(choice, EncoderChoice::Auto) || HEVC_FIRST.contains(&name);
+        match try_open(name, quality, params, realtime, ten_bit_ok) {
             Ok(encoder) => {
                 for s in &skipped {
                     tracing::info!("encoder skipped: {s}");
@@ -133,13 +148,40 @@ pub(crate) fn open_encoder(
     Err(skipped)
 }
 
+/// The 4:2:0 format the encoder takes: 10-bit (planar, else NVENC's P010) when wanted and
+/// supported, 8-bit otherwise.
+fn pixel_format(codec: &ffmpeg_next::Codec, ten_bit: bool) -> format::Pixel {
+    let supported: Vec<format::Pixel> = codec
+        .video()
+        .ok()
+        .and_then(|v| v.formats().map(|f| f.collect()))
+        .unwrap_or_default();
+    let wanted: &[format::Pixel] = if ten_bit {
+        &[
+            format::Pixel::YUV420P10LE,
+            format::Pixel::P010LE,
+            format::Pixel::YUV420P,
+            format::Pixel::NV12,
+        ]
+    } else {
+        &[format::Pixel::YUV420P, format::Pixel::NV12]
+    };
+    wanted
+        .iter()
+        .copied()
+        .find(|f| supported.contains(f))
+        .unwrap_or(format::Pixel::YUV420P)
+}
+
 fn try_open(
     name: &str,
     quality: Quality,
     p: &EncodeParams,
     realtime: bool,
+    ten_bit_ok: bool,
 ) -> Result<encoder::Video, String> {
     let codec = encoder::find_by_name(name).ok_or("not built into this FFmpeg")?;
+    let pixel = pixel_format(&codec, p.bits > 8 && ten_bit_ok);
     let nvenc = name.ends_with("_nvenc");
     // FFmpeg only says "generic error" without the driver's libcuda: give the real reason
     if nvenc && !crate::nvidia::driver_present() {
@@ -151,7 +193,7 @@ fn try_open(
         .map_err(|e| format!("cannot create context: {e}"))?;
     enc.set_width(p.width);
     enc.set_height(p.height);
-    enc.set_format(format::Pixel::YUV420P);
+    enc.set_format(pixel);
     enc.set_time_base(p.time_base);
     enc.set_frame_rate(p.frame_rate);
     enc.set_aspect_ratio(p.aspect);
@@ -200,7 +242,9 @@ fn try_open(
         "libx265" => {
             options.set("preset", "fast");
             // x265 prints its own banner and statistics to stderr otherwise.
-            options.set("x265-params", "log-level=error");
+            let mut params = vec!["log-level=error".to_string()];
+            params.extend(p.hdr.x265_params());
+            options.set("x265-params", &params.join(":"));
             if constant_quality {
                 options.set("crf", &crf(22).to_string());
             }

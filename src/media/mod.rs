@@ -12,6 +12,7 @@ pub mod convert;
 pub mod decode;
 pub mod encode;
 pub mod h264;
+pub mod hdr;
 pub mod ingest;
 pub mod output;
 pub mod picture;

@@ -10,11 +10,12 @@ use ffmpeg_next::{codec, encoder, format, Dictionary, Packet, Rational};
 use crate::frame::{ColorInfo, ColorMatrix, ColorRange, YuvFrame};
 use ffmpeg_next::color::{Primaries, Range, Space, TransferCharacteristic};
 
-use super::convert::{to_ffmpeg_picture, MICROSECONDS};
+use super::convert::{convert_format, to_ffmpeg_picture, ScalerBox, MICROSECONDS};
 use super::decode::{PassthroughPacket, VideoDecoder};
 use super::encode::{
     open_encoder, EncodeParams, EncoderAttempt, EncoderChoice, OpenedEncoder, Quality,
 };
+use super::hdr::HdrMetadata;
 use super::probe::display_matrix;
 use super::MediaError;
 use crate::atomic_file::PendingFile;
@@ -154,6 +155,8 @@ pub struct MediaWriter {
     durations: HashMap<i64, i64>,
     frames_in: u64,
     layout: OutputLayout,
+    /// Frames to the encoder's pixel format, when it is not theirs.
+    converter: Option<ScalerBox>,
 }
 
 impl MediaWriter {
@@ -183,6 +186,8 @@ impl MediaWriter {
             )
         };
         let avg = ist.avg_frame_rate();
+        let bits = decoder.sample_bits();
+        let hdr = hdr_of(&info.path, transfer, bits);
         let params = EncodeParams {
             width: plan.width,
             height: plan.height,
@@ -195,14 +200,24 @@ impl MediaWriter {
             range,
             global_header: octx.format().flags().contains(format::Flags::GLOBAL_HEADER),
             key_interval: None,
+            bits,
+            hdr,
         };
         let (opened, video_out) = add_video_stream(&mut octx, plan, &params)?;
+        if bits > 8 && !is_ten_bit(opened.encoder.format()) {
+            tracing::warn!(
+                "{}: {} cannot encode 10-bit video: written as 8-bit",
+                plan.path.display(),
+                opened.name
+            );
+        }
         {
             let mut ost = octx
                 .stream_mut(video_out)
                 .ok_or_else(|| write_err("output video stream vanished".into()))?;
             ost.set_metadata(ist.metadata().to_owned());
             copy_display_matrix(&mut ost, &ist);
+            hdr.add_to_stream(&mut ost);
         }
 
         let mut copies = add_copied_tracks(&mut octx, input, container, &plan.path, |i| {
@@ -242,6 +257,11 @@ impl MediaWriter {
                 TransferCharacteristic::SMPTE170M,
                 Space::SMPTE170M,
             ),
+            ColorMatrix::Bt2020 => (
+                Primaries::BT2020,
+                TransferCharacteristic::BT2020_10,
+                Space::BT2020NCL,
+            ),
         };
         let fps_milli = (fps.clamp(1.0, 240.0) * 1000.0).round() as i32;
         let params = EncodeParams {
@@ -259,6 +279,8 @@ impl MediaWriter {
             },
             global_header: octx.format().flags().contains(format::Flags::GLOBAL_HEADER),
             key_interval: Some((fps.clamp(1.0, 240.0).round() as u32).max(1)),
+            bits: 8,
+            hdr: HdrMetadata::default(),
         };
         let (opened, video_out) = add_video_stream(&mut octx, plan, &params)?;
         write_header(&mut octx, &plan.path, container, OutputLayout::Fragmented)?;
@@ -299,6 +321,7 @@ impl MediaWriter {
             durations: HashMap::new(),
             frames_in: 0,
             layout,
+            converter: None,
         }
     }
 
@@ -313,7 +336,13 @@ impl MediaWriter {
     }
 
     pub fn write_frame(&mut self, yuv: &YuvFrame) -> Result<(), MediaError> {
-        let mut frame = to_ffmpeg_picture(yuv);
+        // frames come as 8- or 10-bit planar; the encoder may take another depth or layout
+        let mut frame = convert_format(
+            &mut self.converter,
+            to_ffmpeg_picture(yuv),
+            self.encoder.format(),
+        )
+        .map_err(|e| self.encode_error(e))?;
         frame.set_pts(yuv.pts);
         if let Some(pts) = yuv.pts {
             self.durations.insert(pts, yuv.duration);
@@ -464,6 +493,26 @@ pub(crate) fn stream_time_base(octx: &format::context::Output, index: usize) -> 
 
 /// Open the first usable encoder of the plan's list and add its stream (codec tag set so Apple
 /// players open HEVC: "hvc1").
+fn is_ten_bit(format: format::Pixel) -> bool {
+    matches!(format, format::Pixel::YUV420P10LE | format::Pixel::P010LE)
+}
+
+/// The HDR metadata of a PQ/HLG or high-depth input (none when it has none or it cannot be
+/// read: the output is still correct video, only without the grading display's figures).
+fn hdr_of(path: &Path, transfer: TransferCharacteristic, bits: u8) -> HdrMetadata {
+    let hdr_transfer = matches!(
+        transfer,
+        TransferCharacteristic::SMPTE2084 | TransferCharacteristic::ARIB_STD_B67
+    );
+    if !hdr_transfer && bits <= 8 {
+        return HdrMetadata::default();
+    }
+    HdrMetadata::of_file(path).unwrap_or_else(|e| {
+        tracing::warn!("{}: HDR metadata not read: {e}", path.display());
+        HdrMetadata::default()
+    })
+}
+
 fn add_video_stream(
     octx: &mut format::context::Output,
     plan: &OutputPlan,

@@ -201,6 +201,7 @@ pub(crate) fn color_info(
     let default = ColorInfo::default_for_height(height);
     let matrix = match space {
         Space::BT709 => ColorMatrix::Bt709,
+        Space::BT2020NCL | Space::BT2020CL => ColorMatrix::Bt2020,
         Space::BT470BG | Space::SMPTE170M | Space::FCC => ColorMatrix::Bt601,
         _ => default.matrix,
     };
@@ -214,5 +215,9 @@ pub(crate) fn color_info(
         _ if full_pixel => ColorRange::Full,
         _ => default.range,
     };
-    ColorInfo { matrix, range }
+    ColorInfo {
+        matrix,
+        range,
+        bits: 8,
+    }
 }

@@ -42,6 +42,8 @@ pub struct OfflineJob {
     pub overwrite: bool,
     /// Upscale only these frames, video only (a part of a chunked job, joined by `concat`).
     pub chunk: Option<ChunkRange>,
+    /// Write 8-bit video even from a 10-bit input (which otherwise stays 10-bit end to end).
+    pub eight_bit: bool,
 }
 
 /// Known once a job has opened its input, model and encoder.
@@ -228,6 +230,9 @@ impl OfflineJob {
         }
         // The decoder first: it names what is wrong with a missing, empty or unreadable input.
         let mut decoder = VideoDecoder::open(&self.input)?;
+        if !self.eight_bit {
+            decoder.keep_high_bit_depth();
+        }
         if let Some(chunk) = &self.chunk {
             decoder.video_only();
             if let Some(start) = chunk.start_pts {

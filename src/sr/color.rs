@@ -1,5 +1,7 @@
 //! Y'CbCr <-> R'G'B' conversion in the tensor world, so pixels stay on the compute device from
-//! upload to download. Honours the matrix (BT.601/BT.709) and range (limited/full) of the stream.
+//! upload to download. Honours the matrix (BT.601/BT.709/BT.2020), range (limited/full) and
+//! sample size (8 or 10 bits) of the stream: 10-bit frames become RGB in 0..1 with all their
+//! precision, and come back as 10-bit.
 
 use tch::{Device, Kind, Tensor};
 
@@ -12,19 +14,54 @@ fn luma_coefficients(matrix: ColorMatrix) -> (f64, f64) {
     match matrix {
         ColorMatrix::Bt601 => (0.299, 0.114),
         ColorMatrix::Bt709 => (0.2126, 0.0722),
+        ColorMatrix::Bt2020 => (0.2627, 0.0593),
     }
 }
 
-/// (offset, scale) of luma and the scale of chroma for a range, in 8-bit code values.
-fn range_scales(range: ColorRange) -> (f64, f64, f64) {
-    match range {
-        ColorRange::Limited => (16.0, 219.0, 224.0),
-        ColorRange::Full => (0.0, 255.0, 255.0),
+/// Code values of a convention: luma offset and scale, chroma scale and zero, largest code.
+struct CodeScales {
+    y_off: f64,
+    y_scale: f64,
+    c_scale: f64,
+    c_mid: f64,
+    max: f64,
+}
+
+fn code_scales(color: ColorInfo) -> CodeScales {
+    // limited range scales with the depth (16..235 -> 64..940); full range spans every code
+    let step = f64::from(1u32 << (color.bits.clamp(8, 16) - 8));
+    let max = f64::from((1u32 << color.bits.clamp(8, 16)) - 1);
+    let c_mid = 128.0 * step;
+    match color.range {
+        ColorRange::Limited => CodeScales {
+            y_off: 16.0 * step,
+            y_scale: 219.0 * step,
+            c_scale: 224.0 * step,
+            c_mid,
+            max,
+        },
+        ColorRange::Full => CodeScales {
+            y_off: 0.0,
+            y_scale: max,
+            c_scale: max,
+            c_mid,
+            max,
+        },
     }
 }
 
-fn plane(data: &[u8], h: u32, w: u32, device: Device) -> Tensor {
-    Tensor::from_slice(data)
+/// A plane's samples (1 or 2 little-endian bytes each) as a 1 x 1 x H x W float tensor.
+fn plane(data: &[u8], bytes: usize, h: u32, w: u32, device: Device) -> Tensor {
+    let samples = if bytes == 2 {
+        let wide: Vec<i16> = data
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+            .collect();
+        Tensor::from_slice(&wide)
+    } else {
+        Tensor::from_slice(data)
+    };
+    samples
         .to_device(device)
         .view([1, 1, i64::from(h), i64::from(w)])
         .to_kind(Kind::Float)
@@ -34,9 +71,10 @@ fn plane(data: &[u8], h: u32, w: u32, device: Device) -> Tensor {
 pub fn yuv_to_rgb(frame: &YuvFrame, device: Device) -> Result<Tensor, SrError> {
     let (w, h) = (frame.width, frame.height);
     let (cw, ch) = YuvFrame::chroma_size(w, h);
-    if frame.y.len() != (w * h) as usize
-        || frame.u.len() != (cw * ch) as usize
-        || frame.v.len() != (cw * ch) as usize
+    let bytes = frame.color.bytes_per_sample();
+    if frame.y.len() != (w * h) as usize * bytes
+        || frame.u.len() != (cw * ch) as usize * bytes
+        || frame.v.len() != (cw * ch) as usize * bytes
     {
         return Err(SrError::BadFrame {
             width: w,
@@ -48,13 +86,13 @@ pub fn yuv_to_rgb(frame: &YuvFrame, device: Device) -> Result<Tensor, SrError> {
     }
     let (kr, kb) = luma_coefficients(frame.color.matrix);
     let kg = 1.0 - kr - kb;
-    let (y_off, y_scale, c_scale) = range_scales(frame.color.range);
+    let k = code_scales(frame.color);
 
-    let y = (plane(&frame.y, h, w, device) - y_off) / y_scale;
+    let y = (plane(&frame.y, bytes, h, w, device) - k.y_off) / k.y_scale;
     let chroma = Tensor::cat(
         &[
-            plane(&frame.u, ch, cw, device),
-            plane(&frame.v, ch, cw, device),
+            plane(&frame.u, bytes, ch, cw, device),
+            plane(&frame.v, bytes, ch, cw, device),
         ],
         1,
     );
@@ -63,7 +101,7 @@ pub fn yuv_to_rgb(frame: &YuvFrame, device: Device) -> Result<Tensor, SrError> {
         .upsample_bilinear2d([i64::from(ch * 2), i64::from(cw * 2)], false, 2.0, 2.0)
         .narrow(2, 0, i64::from(h))
         .narrow(3, 0, i64::from(w));
-    let chroma = (chroma - 128.0) / c_scale;
+    let chroma = (chroma - k.c_mid) / k.c_scale;
     let cb = chroma.narrow(1, 0, 1);
     let cr = chroma.narrow(1, 1, 1);
 
@@ -73,8 +111,8 @@ pub fn yuv_to_rgb(frame: &YuvFrame, device: Device) -> Result<Tensor, SrError> {
     Ok(Tensor::cat(&[r, g, b], 1).clamp(0.0, 1.0))
 }
 
-/// Convert a 1 x 3 x H x W RGB tensor (0..1, any float kind, any device) to an 8-bit 4:2:0 frame
-/// with the given colour convention. Chroma is the 2x2 mean of the full-resolution chroma.
+/// Convert a 1 x 3 x H x W RGB tensor (0..1, any float kind, any device) to a 4:2:0 frame with
+/// the given colour convention (8 or 10 bits). Chroma is the 2x2 mean of the full-resolution chroma.
 pub fn rgb_to_yuv(rgb: &Tensor, color: ColorInfo) -> Result<YuvFrame, SrError> {
     if rgb.device() == Device::Cpu {
         return Ok(rgb_to_yuv_cpu(rgb, color));
@@ -82,14 +120,15 @@ pub fn rgb_to_yuv(rgb: &Tensor, color: ColorInfo) -> Result<YuvFrame, SrError> {
     rgb_to_yuv_tensor(rgb, color)
 }
 
-/// The conversion as tensor operations: on a GPU, so that only 8-bit planes are downloaded.
+/// The conversion as tensor operations: on a GPU, so that only the planes' samples are
+/// downloaded.
 fn rgb_to_yuv_tensor(rgb: &Tensor, color: ColorInfo) -> Result<YuvFrame, SrError> {
     let rgb = rgb.to_kind(Kind::Float).clamp(0.0, 1.0);
     let size = rgb.size();
     let (h, w) = (size[2], size[3]);
     let (kr, kb) = luma_coefficients(color.matrix);
     let kg = 1.0 - kr - kb;
-    let (y_off, y_scale, c_scale) = range_scales(color.range);
+    let k = code_scales(color);
 
     let r = rgb.narrow(1, 0, 1);
     let g = rgb.narrow(1, 1, 1);
@@ -100,17 +139,17 @@ fn rgb_to_yuv_tensor(rgb: &Tensor, color: ColorInfo) -> Result<YuvFrame, SrError
     let chroma = Tensor::cat(&[cb, cr], 1).avg_pool2d([2, 2], [2, 2], [0, 0], true, false, None);
 
     let to_bytes = |t: Tensor| -> Result<Vec<u8>, SrError> {
-        let t = t
-            .round()
-            .clamp(0.0, 255.0)
-            .to_kind(Kind::Uint8)
-            .to_device(Device::Cpu)
-            .contiguous()
-            .view([-1]);
-        Ok(Vec::<u8>::try_from(&t)?)
+        let t = t.round().clamp(0.0, k.max);
+        if color.bytes_per_sample() == 2 {
+            let t = t.to_kind(Kind::Int16).to_device(Device::Cpu).contiguous();
+            let wide = Vec::<i16>::try_from(&t.view([-1]))?;
+            return Ok(wide.iter().flat_map(|v| v.to_le_bytes()).collect());
+        }
+        let t = t.to_kind(Kind::Uint8).to_device(Device::Cpu).contiguous();
+        Ok(Vec::<u8>::try_from(&t.view([-1]))?)
     };
-    let y_plane = to_bytes(y * y_scale + y_off)?;
-    let chroma = chroma * c_scale + 128.0;
+    let y_plane = to_bytes(y * k.y_scale + k.y_off)?;
+    let chroma = chroma * k.c_scale + k.c_mid;
     let u_plane = to_bytes(chroma.narrow(1, 0, 1))?;
     let v_plane = to_bytes(chroma.narrow(1, 1, 1))?;
     Ok(YuvFrame {
@@ -136,11 +175,20 @@ fn rgb_to_yuv_cpu(rgb: &Tensor, color: ColorInfo) -> YuvFrame {
     let (kr, kb) = luma_coefficients(color.matrix);
     let (kr, kb) = (kr as f32, kb as f32);
     let kg = 1.0 - kr - kb;
-    let (y_off, y_scale, c_scale) = range_scales(color.range);
-    let (y_off, y_scale, c_scale) = (y_off as f32, y_scale as f32, c_scale as f32);
-    let to_byte = |v: f32| v.round_ties_even().clamp(0.0, 255.0) as u8;
+    let k = code_scales(color);
+    let (y_off, y_scale, c_scale) = (k.y_off as f32, k.y_scale as f32, k.c_scale as f32);
+    let (c_mid, max) = (k.c_mid as f32, k.max as f32);
+    let code = |v: f32| v.round_ties_even().clamp(0.0, max) as u16;
+    let wide = color.bytes_per_sample() == 2;
+    let store = |plane: &mut [u8], i: usize, v: u16| {
+        if wide {
+            plane[2 * i..2 * i + 2].copy_from_slice(&v.to_le_bytes());
+        } else {
+            plane[i] = v as u8;
+        }
+    };
     let (cw, ch) = YuvFrame::chroma_size(w as u32, h as u32);
-    let mut frame = YuvFrame::filled(w as u32, h as u32, 0, 0, 0, color);
+    let mut frame = YuvFrame::zeroed(w as u32, h as u32, color);
     for cy in 0..ch as usize {
         for cx in 0..cw as usize {
             // the 2x2 block (fewer pixels at odd edges, like avg_pool2d's ceil mode)
@@ -149,15 +197,15 @@ fn rgb_to_yuv_cpu(rgb: &Tensor, color: ColorInfo) -> YuvFrame {
                 for x in 2 * cx..(2 * cx + 2).min(w) {
                     let [r, g, b] = view.pixel(x, y);
                     let luma = r * kr + g * kg + b * kb;
-                    frame.y[y * w + x] = to_byte(luma * y_scale + y_off);
+                    store(&mut frame.y, y * w + x, code(luma * y_scale + y_off));
                     cb_sum += (b - luma) / (2.0 * (1.0 - kb));
                     cr_sum += (r - luma) / (2.0 * (1.0 - kr));
                     n += 1.0;
                 }
             }
             let i = cy * cw as usize + cx;
-            frame.u[i] = to_byte(cb_sum / n * c_scale + 128.0);
-            frame.v[i] = to_byte(cr_sum / n * c_scale + 128.0);
+            store(&mut frame.u, i, code(cb_sum / n * c_scale + c_mid));
+            store(&mut frame.v, i, code(cr_sum / n * c_scale + c_mid));
         }
     }
     frame
@@ -244,7 +292,11 @@ mod tests {
         let (w, h) = (33u32, 17u32);
         for matrix in [ColorMatrix::Bt601, ColorMatrix::Bt709] {
             for range in [ColorRange::Limited, ColorRange::Full] {
-                let color = ColorInfo { matrix, range };
+                let color = ColorInfo {
+                    matrix,
+                    range,
+                    bits: 8,
+                };
                 let mut frame = YuvFrame::filled(w, h, 0, 0, 0, color);
                 for (i, p) in frame.y.iter_mut().enumerate() {
                     *p = 100 + ((i % w as usize) * 3 / 2) as u8;
@@ -263,6 +315,7 @@ mod tests {
                         ColorMatrix::Bt601
                     },
                     range,
+                    bits: 8,
                 };
                 let wrong = rgb_to_yuv(&rgb, other).unwrap();
                 assert!(
@@ -284,21 +337,30 @@ mod tests {
             ColorInfo {
                 matrix: ColorMatrix::Bt601,
                 range: ColorRange::Limited,
+                bits: 8,
             },
             ColorInfo {
                 matrix: ColorMatrix::Bt709,
                 range: ColorRange::Full,
+                bits: 8,
+            },
+            ColorInfo {
+                matrix: ColorMatrix::Bt2020,
+                range: ColorRange::Limited,
+                bits: 10,
             },
         ] {
             let reference = rgb_to_yuv_tensor(&rgb, color).unwrap();
             for input in [&rgb, &nhwc] {
                 let ours = rgb_to_yuv_cpu(input, color);
                 assert_eq!((ours.width, ours.height), (51, 37));
+                let bytes = color.bytes_per_sample();
                 for (name, a, b) in [
                     ("Y", &ours.y, &reference.y),
                     ("U", &ours.u, &reference.u),
                     ("V", &ours.v, &reference.v),
                 ] {
+                    let (a, b) = (&samples(a, bytes), &samples(b, bytes));
                     assert_eq!(a.len(), b.len(), "{name}");
                     let off = a.iter().zip(b.iter()).filter(|(x, y)| x != y).count();
                     let worst = a.iter().zip(b.iter()).map(|(x, y)| x.abs_diff(*y)).max();
@@ -309,6 +371,49 @@ mod tests {
         }
     }
 
+    fn samples(plane: &[u8], bytes: usize) -> Vec<u16> {
+        match bytes {
+            2 => plane
+                .chunks_exact(2)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                .collect(),
+            _ => plane.iter().map(|&b| u16::from(b)).collect(),
+        }
+    }
+
+    /// A 10-bit BT.2020 ramp rising one code per pixel survives YUV -> RGB -> YUV within one
+    /// code: the quarter steps an 8-bit path would round away are kept.
+    #[test]
+    fn ten_bit_frames_keep_their_precision() {
+        let color = ColorInfo {
+            matrix: ColorMatrix::Bt2020,
+            range: ColorRange::Limited,
+            bits: 10,
+        };
+        let (w, h) = (64u32, 8u32);
+        let mut frame = YuvFrame::zeroed(w, h, color);
+        let put = |plane: &mut Vec<u8>, i: usize, v: u16| {
+            plane[2 * i..2 * i + 2].copy_from_slice(&v.to_le_bytes())
+        };
+        for i in 0..(w * h) as usize {
+            put(&mut frame.y, i, 400 + (i % w as usize) as u16);
+        }
+        for i in 0..frame.u.len() / 2 {
+            put(&mut frame.u, i, 500);
+            put(&mut frame.v, i, 530);
+        }
+        let rgb = yuv_to_rgb(&frame, Device::Cpu).unwrap();
+        for back in [
+            rgb_to_yuv(&rgb, color).unwrap(),
+            rgb_to_yuv_tensor(&rgb, color).unwrap(),
+        ] {
+            let (a, b) = (samples(&frame.y, 2), samples(&back.y, 2));
+            let worst = a.iter().zip(&b).map(|(x, y)| x.abs_diff(*y)).max();
+            assert!(worst <= Some(1), "worst {worst:?}");
+            assert_eq!(samples(&back.u, 2)[5], 500);
+        }
+    }
+
     /// Known colour: BT.709 limited-range 100% red (Y 63, Cb 102, Cr 240) decodes to pure red;
     /// under the BT.601 matrix the same code values would give visibly non-zero green.
     #[test]
@@ -316,6 +421,7 @@ mod tests {
         let color = ColorInfo {
             matrix: ColorMatrix::Bt709,
             range: ColorRange::Limited,
+            bits: 8,
         };
         let frame = YuvFrame::filled(4, 4, 63, 102, 240, color);
         let rgb = yuv_to_rgb(&frame, Device::Cpu).unwrap();

@@ -117,8 +117,12 @@ pub fn count_frames(path: &Path) -> u64 {
         .arg(path)
         .output()
         .expect("ffprobe");
+    // streams with side data (HDR) get extra, empty csv fields: the count is the first
     String::from_utf8_lossy(&out.stdout)
         .trim()
+        .split(',')
+        .next()
+        .unwrap_or("")
         .parse()
         .expect("frame count")
 }

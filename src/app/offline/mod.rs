@@ -140,6 +140,7 @@ impl OfflineSettings {
             device: DevicePreference::AUTO,
             overwrite: true,
             chunk: None,
+            eight_bit: false,
         };
         (job, policy)
     }
