@@ -11,6 +11,24 @@ pub enum ColorMatrix {
     Bt2020,
 }
 
+/// The two HDR transfer functions phones and files use; SDR video has neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HdrTransfer {
+    /// SMPTE ST 2084 (HDR10, Dolby Vision's base layer): absolute light up to 10,000 cd/m².
+    Pq,
+    /// ARIB STD-B67 hybrid log-gamma (iPhone HDR video): relative scene light.
+    Hlg,
+}
+
+impl HdrTransfer {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Pq => "HDR (PQ)",
+            Self::Hlg => "HDR (HLG)",
+        }
+    }
+}
+
 /// Limited ("TV", 16..235) or full ("PC", 0..255) range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColorRange {

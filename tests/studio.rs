@@ -480,3 +480,64 @@ fn a_job_cut_short_by_closing_the_studio_resumes_at_the_next_start() {
     assert!(times.windows(2).all(|w| w[1] > w[0]), "{times:?}");
     assert_eq!(common::listing(dir.path()), ["long.mp4", "long_x4.mp4"]);
 }
+
+/// The preview of an HDR (PQ) file says so and shows it tone-mapped for the SDR screen: PQ
+/// samples drawn as they are would look flat grey; mapped, the test pattern keeps its contrast.
+#[test]
+fn the_preview_of_an_hdr_file_is_tone_mapped_and_labelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("pq.mp4");
+    common::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x90:rate=10:duration=1,format=yuv420p10le",
+        "-c:v",
+        "libx265",
+        "-x265-params",
+        "log-level=error",
+        "-color_primaries",
+        "bt2020",
+        "-color_trc",
+        "smpte2084",
+        "-colorspace",
+        "bt2020nc",
+        clip.to_str().unwrap(),
+    ]);
+    let mut harness = harness(|app| {
+        app.tab = Tab::Offline;
+        app.offline.settings.model = "bicubic".into();
+    });
+    // (the preview panel sits under the queue)
+    harness.state_mut().offline.add_file(clip.clone());
+    harness.state_mut().offline.open_preview(clip);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while harness
+        .query_by_label_contains("HDR (PQ): shown tone-mapped for this SDR screen")
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "no labelled HDR preview");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let frames = stronglive::pipeline::preview::preview_frame(
+        &dir.path().join("pq.mp4"),
+        0.0,
+        "bicubic",
+        stronglive::sr::DevicePreference::AUTO,
+    )
+    .unwrap();
+    assert_eq!(frames.hdr, Some(stronglive::frame::HdrTransfer::Pq));
+    assert_eq!(frames.model.color.bits, 8);
+    assert_eq!(
+        frames.model.color.matrix,
+        stronglive::frame::ColorMatrix::Bt709
+    );
+    // testsrc2's bars span dark to bright: the mapped frame keeps a wide spread of luma
+    let (lo, hi) = frames
+        .model
+        .y
+        .iter()
+        .fold((255u8, 0u8), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    assert!(lo < 40 && hi > 150, "luma {lo}..{hi}");
+}

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use ffmpeg_next::{codec, format, media};
 
-use crate::frame::{ColorInfo, ColorMatrix, ColorRange};
+use crate::frame::{ColorInfo, ColorMatrix, ColorRange, HdrTransfer};
 
 use super::{check_input_file, init, rational_f64, MediaError};
 
@@ -24,6 +24,8 @@ pub struct VideoInfo {
     /// Clockwise rotation a player applies, from the display matrix, in degrees.
     pub rotation: f64,
     pub color: ColorInfo,
+    /// PQ or HLG; `None` for SDR.
+    pub hdr: Option<HdrTransfer>,
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +138,11 @@ pub(crate) fn describe(
             pixel,
             decoder.height(),
         ),
+        hdr: match decoder.color_transfer_characteristic() {
+            ffmpeg_next::color::TransferCharacteristic::SMPTE2084 => Some(HdrTransfer::Pq),
+            ffmpeg_next::color::TransferCharacteristic::ARIB_STD_B67 => Some(HdrTransfer::Hlg),
+            _ => None,
+        },
     };
     let count = |kind| {
         input

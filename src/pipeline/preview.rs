@@ -4,8 +4,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use crate::frame::YuvFrame;
+use crate::frame::{HdrTransfer, YuvFrame};
 use crate::media::VideoDecoder;
+use crate::sr::tonemap::tone_map_for_sdr;
 use crate::sr::{load_model, ComputeDevice, DevicePreference, Upscaler};
 
 use super::JobError;
@@ -21,6 +22,8 @@ pub struct PreviewFrames {
     /// Which frame was shown (0-based) and how long the model took on it.
     pub frame_index: u64,
     pub model_seconds: f64,
+    /// An HDR file's transfer: the three frames are tone-mapped for an SDR screen.
+    pub hdr: Option<HdrTransfer>,
 }
 
 /// The frame at `position` (0..1 of the file, capped at the 600th frame), upscaled x4 twice.
@@ -31,6 +34,8 @@ pub fn preview_frame(
     device: DevicePreference,
 ) -> Result<PreviewFrames, JobError> {
     let mut decoder = VideoDecoder::open(input)?;
+    let hdr = decoder.info().video.hdr;
+    decoder.keep_high_bit_depth();
     let total = decoder.info().video.frame_count.unwrap_or(1).max(1);
     let target = ((position.clamp(0.0, 1.0) * total as f64) as u64)
         .min(total - 1)
@@ -62,12 +67,19 @@ pub fn preview_frame(
     let upscaler = Upscaler::new(load_model(model, 4, &device).map_err(sr_error)?, device);
     let started = Instant::now();
     let model_frame = upscaler.upscale(&frame).map_err(sr_error)?;
+    let model_seconds = started.elapsed().as_secs_f64();
+    // the screen is SDR: HDR samples shown as they are look flat and grey
+    let for_screen = |f: YuvFrame| match hdr {
+        Some(transfer) => tone_map_for_sdr(&f, transfer).map_err(sr_error),
+        None => Ok(f),
+    };
     Ok(PreviewFrames {
         model_name: upscaler.model_name().to_string(),
-        model_seconds: started.elapsed().as_secs_f64(),
-        input: frame,
-        bicubic,
-        model: model_frame,
+        model_seconds,
+        input: for_screen(frame)?,
+        bicubic: for_screen(bicubic)?,
+        model: for_screen(model_frame)?,
         frame_index: index,
+        hdr,
     })
 }

@@ -16,6 +16,7 @@ pub mod nets;
 pub mod registry;
 pub mod srvc;
 pub mod tiling;
+pub mod tonemap;
 pub mod train;
 pub mod upscaler;
 

@@ -87,8 +87,11 @@ impl OfflineQueue {
         preview.pending = None;
         match result {
             Ok(p) => {
+                let hdr = p.hdr.map_or(String::new(), |t| {
+                    format!(" | {}: shown tone-mapped for this SDR screen", t.label())
+                });
                 let caption = format!(
-                    "frame {} of {}: bicubic (left) vs {} (right, {:.1} s)",
+                    "frame {} of {}: bicubic (left) vs {} (right, {:.1} s){hdr}",
                     p.frame_index + 1,
                     file_name(&preview.input),
                     p.model_name,
