@@ -253,7 +253,8 @@ fn vfr_timestamps_rotation_and_colour_tags_survive() {
     );
 }
 
-/// Odd sizes and 10-bit input are upscaled (10-bit is converted to 8-bit, with a warning).
+/// Odd sizes and 10-bit input are upscaled; 10-bit stays 10-bit with the encoder the user
+/// named (x264's High 10), and becomes 8-bit, with a warning, when `--bit-depth 8` asks.
 #[test]
 fn odd_size_and_ten_bit_inputs_are_upscaled() {
     let dir = tempfile::tempdir().unwrap();
@@ -277,11 +278,25 @@ fn odd_size_and_ten_bit_inputs_are_upscaled() {
         "libx264",
     ]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let eight = dir.path().join("deep_8bit.mp4");
+    let run8 = upscale_with_bicubic(&[
+        deep.to_str().unwrap(),
+        "-o",
+        eight.to_str().unwrap(),
+        "--encoder",
+        "libx264",
+        "--bit-depth",
+        "8",
+    ]);
+    assert_eq!(run8.code, Some(0), "{}", run8.stderr);
     assert!(
-        run.stderr.contains("10-bit video is converted to 8-bit"),
+        run8.stderr.contains("10-bit video is upscaled as 8-bit"),
         "{}",
-        run.stderr
+        run8.stderr
     );
+    let e = ffprobe(&eight, false);
+    assert_eq!(streams_of(&e, "video")[0]["pix_fmt"], "yuv420p");
+    assert_eq!(count_frames(&eight), 5);
     let v = ffprobe(&dir.path().join("odd_x4.mkv"), false);
     let v = streams_of(&v, "video")[0].clone();
     assert_eq!(
@@ -290,6 +305,6 @@ fn odd_size_and_ten_bit_inputs_are_upscaled() {
     );
     assert_eq!(count_frames(&dir.path().join("odd_x4.mkv")), 5);
     let d = ffprobe(&dir.path().join("deep_x4.mp4"), false);
-    assert_eq!(streams_of(&d, "video")[0]["pix_fmt"], "yuv420p");
+    assert_eq!(streams_of(&d, "video")[0]["pix_fmt"], "yuv420p10le");
     assert_eq!(count_frames(&dir.path().join("deep_x4.mp4")), 5);
 }
