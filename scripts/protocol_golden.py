@@ -74,6 +74,7 @@ messages = [
     ("TargetBitrate", frame(0x20, struct.pack(">I", 1_500_000))),
     ("KeyFrameRequest", frame(0x21, b"")),
     ("PatchRequest", frame(0x22, struct.pack(">HH", 4, 96))),
+    ("TargetStreamSize", frame(0x23, struct.pack(">HH", 640, 360))),
     ("Stats", frame(0x30, struct.pack(">QQII", 300, 1_234_567, 2, 29_970))),
     ("Bye", frame(0x7F, s("end of source"))),
 ]

@@ -422,6 +422,51 @@ fn a_ten_second_clip_is_received_upscaled_and_recorded_frame_for_frame() {
     );
 }
 
+/// A server capped at 320x180 (`--max-stream-size`) asks a 640x360 sender for less
+/// (TargetStreamSize); the sender switches (new StreamConfig, IDR at 320x180) and says so; the
+/// session keeps its first size, so the 4x take holds every frame at 2560x1440.
+#[test]
+fn a_capped_server_asks_for_a_smaller_stream_and_keeps_its_output_size() {
+    let _cpu = cpu_shared();
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("rec");
+    let serve = Serve::start(&[
+        "--record",
+        record.to_str().unwrap(),
+        "--once",
+        "--model",
+        "bicubic",
+        "--sr-queue",
+        "240",
+        "--sr-every-frame",
+        "--max-stream-size",
+        "320x180",
+    ]);
+    let sent = send_ok(
+        "lavfi:testsrc2=size=640x360:rate=15:duration=4",
+        &serve.uri_text(),
+        &[],
+    );
+    assert!(
+        sent.contains("sent 60 frames")
+            && sent.contains("the server asked for a smaller stream: now 320x180"),
+        "{sent}"
+    );
+    let (code, out) = serve.wait_exit(Duration::from_secs(120));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("0 dropped, 0 decode errors"), "{out}");
+    let output = record.join("session-1-x4.mp4");
+    assert_eq!(count_frames(&output), 60);
+    let probe = ffprobe(&output, false);
+    let video = streams_of(&probe, "video")[0];
+    assert_eq!(
+        (video["width"].as_u64(), video["height"].as_u64()),
+        (Some(2560), Some(1440))
+    );
+    // the input take holds the stream as sent, both sizes, every frame decodable
+    assert_eq!(count_frames(&record.join("session-1-input.mp4")), 60);
+}
+
 /// A server at its session cap refuses the next paired device as busy (naming the cap) while
 /// the session it has keeps streaming to the end.
 #[test]

@@ -88,14 +88,11 @@ fn score_every(k: usize, hr: &[YuvFrame], lr: &[YuvFrame], upscaler: &Upscaler) 
         let input = frame_to_rgb_cpu(frame)?;
         let bicubic = upscale_bicubic(&input, SCALE);
         if i % k == 0 {
-            // back to the input's device and kind (fp32 CPU) whatever SR ran in
-            let sr = upscaler
-                .upscale_rgb(&input)?
-                .to_device(input.device())
-                .to_kind(input.kind());
+            // SR once, scored as the session outputs it (YUV, rounded)
+            let sr_frame = upscaler.upscale(frame)?;
+            let sr = frame_to_rgb_cpu(&sr_frame)?;
             scores.sr.push(psnr(&sr, i)?);
             let detail = &sr - &bicubic;
-            let sr_frame = upscaler.upscale(frame)?;
             session_fill
                 .remember(frame, &sr_frame)
                 .map_err(anyhow::Error::msg)?;

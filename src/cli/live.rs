@@ -178,6 +178,10 @@ pub struct ServeArgs {
     /// time for are upscaled cheaply, so the output keeps the input's frame rate.
     #[arg(long)]
     sr_every_frame: bool,
+    /// Ask each sender whose stream is larger for at most WxH (TargetStreamSize; the session
+    /// keeps its first size, smaller pictures are scaled up to it before SR).
+    #[arg(long, value_name = "WxH", value_parser = super::parse_size)]
+    max_stream_size: Option<(u32, u32)>,
     /// Paired devices streaming at once; more are refused as busy.
     #[arg(long, default_value_t = DEFAULT_MAX_SESSIONS as u16, value_parser = clap::value_parser!(u16).range(1..=64))]
     max_sessions: u16,
@@ -246,6 +250,7 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
         }),
         learn: learn_options(args)?,
         sr_every_frame: args.sr_every_frame,
+        max_stream_size: args.max_stream_size,
     };
     let factory = upscaling_sessions(model_name, device, options, None);
     let store = PairingStore::default_location();
@@ -503,6 +508,9 @@ pub fn send(args: &SendArgs) -> Result<ExitCode> {
             .map(|b| format!("{:.2}", f64::from(*b) / 1e6))
             .collect();
         println!("the server asked for {} Mbit/s", asked.join(", "));
+    }
+    for (w, h) in &report.resized_to {
+        println!("the server asked for a smaller stream: now {w}x{h}");
     }
     if let Some(reason) = &report.ended_by_server {
         println!("the server ended the session: {reason}");

@@ -119,6 +119,9 @@ pub enum Message {
     KeyFrameRequest,
     /// S->C: send `count` HR patches of `size` x `size` pixels from detailed regions.
     PatchRequest { count: u16, size: u16 },
+    /// S->C: send pictures no larger than `width` x `height` (even; the sender keeps its aspect
+    /// ratio); 0 x 0 = the sender's own size again.
+    TargetStreamSize { width: u16, height: u16 },
     /// C->S, about once a second: what the sender did.
     Stats {
         frames_sent: u64,
@@ -180,6 +183,7 @@ mod kind {
     pub const TARGET_BITRATE: u8 = 0x20;
     pub const KEY_FRAME_REQUEST: u8 = 0x21;
     pub const PATCH_REQUEST: u8 = 0x22;
+    pub const TARGET_STREAM_SIZE: u8 = 0x23;
     pub const STATS: u8 = 0x30;
     pub const BYE: u8 = 0x7f;
 }
@@ -264,6 +268,7 @@ impl Message {
             Message::TargetBitrate { .. } => kind::TARGET_BITRATE,
             Message::KeyFrameRequest => kind::KEY_FRAME_REQUEST,
             Message::PatchRequest { .. } => kind::PATCH_REQUEST,
+            Message::TargetStreamSize { .. } => kind::TARGET_STREAM_SIZE,
             Message::Stats { .. } => kind::STATS,
             Message::Bye { .. } => kind::BYE,
         }
@@ -356,6 +361,10 @@ impl Message {
             Message::PatchRequest { count, size } => {
                 w.u16(*count);
                 w.u16(*size);
+            }
+            Message::TargetStreamSize { width, height } => {
+                w.u16(*width);
+                w.u16(*height);
             }
             Message::Stats {
                 frames_sent,
@@ -492,6 +501,16 @@ impl Message {
                 count: r.u16()?,
                 size: r.u16()?,
             },
+            kind::TARGET_STREAM_SIZE => {
+                let (width, height) = (r.u16()?, r.u16()?);
+                let reset = width == 0 && height == 0;
+                for (field, value) in [("width", width), ("height", height)] {
+                    if !reset && (value == 0 || value % 2 != 0) {
+                        return Err(r.bad(field, value.into(), "even, 2..=65534 (or both 0)"));
+                    }
+                }
+                Message::TargetStreamSize { width, height }
+            }
             kind::STATS => Message::Stats {
                 frames_sent: r.u64()?,
                 bytes_sent: r.u64()?,
@@ -520,6 +539,7 @@ fn type_name(kind_byte: u8) -> Option<&'static str> {
         kind::TARGET_BITRATE => "TargetBitrate",
         kind::KEY_FRAME_REQUEST => "KeyFrameRequest",
         kind::PATCH_REQUEST => "PatchRequest",
+        kind::TARGET_STREAM_SIZE => "TargetStreamSize",
         kind::STATS => "Stats",
         kind::BYE => "Bye",
         _ => return None,
@@ -743,6 +763,10 @@ pub(crate) mod tests {
             },
             Message::KeyFrameRequest,
             Message::PatchRequest { count: 4, size: 96 },
+            Message::TargetStreamSize {
+                width: 640,
+                height: 360,
+            },
             Message::Stats {
                 frames_sent: 300,
                 bytes_sent: 1_234_567,
@@ -763,6 +787,32 @@ pub(crate) mod tests {
             let (parsed, used) = parse_frame(&bytes, MAX_MESSAGE_BYTES).unwrap().unwrap();
             assert_eq!(parsed, message);
             assert_eq!(used, bytes.len());
+        }
+    }
+
+    /// A stream size must be even on both sides, or 0 x 0 (back to the sender's own size).
+    #[test]
+    fn target_stream_sizes_are_even_or_a_reset() {
+        let frame = |w: u16, h: u16| {
+            let mut bytes = vec![0, 0, 0, 5, kind::TARGET_STREAM_SIZE];
+            bytes.extend_from_slice(&w.to_be_bytes());
+            bytes.extend_from_slice(&h.to_be_bytes());
+            bytes
+        };
+        let parse = |b: Vec<u8>| parse_frame(&b, MAX_MESSAGE_BYTES).map(|m| m.map(|(m, _)| m));
+        assert_eq!(
+            parse(frame(0, 0)),
+            Ok(Some(Message::TargetStreamSize {
+                width: 0,
+                height: 0
+            }))
+        );
+        for (w, h) in [(641, 360), (640, 0), (0, 360)] {
+            let err = parse(frame(w, h)).unwrap_err().to_string();
+            assert!(
+                err.contains("TargetStreamSize") && err.contains("even"),
+                "{err}"
+            );
         }
     }
 

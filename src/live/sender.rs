@@ -65,6 +65,8 @@ pub struct SendReport {
     /// sender streams files as they are, so it reports them rather than re-encoding.
     pub bitrate_requests: Vec<u32>,
     pub patches_sent: u64,
+    /// The stream sizes the sender switched to when the server asked (TargetStreamSize).
+    pub resized_to: Vec<(u32, u32)>,
     /// The server's reason when it ended the session (its Bye).
     pub ended_by_server: Option<String>,
     pub elapsed: Duration,
@@ -250,6 +252,7 @@ pub fn send_stream(options: &SendOptions, stop: Arc<AtomicBool>) -> Result<SendR
             .map(|r| r.clone())
             .unwrap_or_default(),
         patches_sent: units.patches_sent,
+        resized_to: units.resized_to.clone(),
         ended_by_server,
         elapsed: units.started.elapsed(),
     })
@@ -435,6 +438,8 @@ struct UnitLoop<'a> {
     patches_sent: u64,
     /// Key-frame requests already passed on to the source.
     key_requests_honoured: u64,
+    /// Stream sizes switched to at the server's request.
+    resized_to: Vec<(u32, u32)>,
 }
 
 impl<'a> UnitLoop<'a> {
@@ -451,6 +456,7 @@ impl<'a> UnitLoop<'a> {
             bytes_sent: 0,
             patches_sent: 0,
             key_requests_honoured: 0,
+            resized_to: Vec::new(),
         }
     }
 
@@ -472,6 +478,7 @@ impl<'a> UnitLoop<'a> {
                 return Ok(());
             }
             self.honour_key_frame_requests(feedback);
+            self.honour_stream_size_request(connection, feedback)?;
             let Some(mut unit) = self.source.next_unit()? else {
                 if self.options.repeat && self.frames_sent > 0 {
                     self.start_next_pass()?;
@@ -494,6 +501,35 @@ impl<'a> UnitLoop<'a> {
                 tracing::debug!("key frame requested; a stream copy cannot make one");
             }
         }
+    }
+
+    /// A TargetStreamSize: the units the old encoder held, then a new StreamConfig; the next
+    /// unit is the new encoder's first, an IDR at the new size.
+    fn honour_stream_size_request(
+        &mut self,
+        connection: &Connection,
+        feedback: &Feedback,
+    ) -> Result<(), SendError> {
+        let Some((w, h)) = feedback.take_stream_size_request() else {
+            return Ok(());
+        };
+        let limit = (w > 0 && h > 0).then_some((u32::from(w), u32::from(h)));
+        let Some((held, description)) = self.source.limit_size(limit)? else {
+            tracing::info!("server asked for at most {w}x{h}: nothing to change");
+            return Ok(());
+        };
+        for mut unit in held {
+            self.timeline.place(&mut unit);
+            self.send_unit(connection, unit)?;
+        }
+        tracing::info!(
+            "server asked for at most {w}x{h}: now streaming {}x{}",
+            description.width,
+            description.height
+        );
+        self.resized_to
+            .push((description.width, description.height));
+        connection.send(&stream_config(&description))
     }
 
     /// `--repeat`: open the source again, its timestamps continuing this pass's.

@@ -294,6 +294,9 @@ fn sealed_sender_control(writer: &Arc<Mutex<SealedWriter>>) -> SenderControl {
             SenderRequest::Bitrate { bits_per_second } => {
                 Message::TargetBitrate { bits_per_second }
             }
+            SenderRequest::StreamSize { width, height } => {
+                Message::TargetStreamSize { width, height }
+            }
         };
         let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
         let _ = w.send(&message);

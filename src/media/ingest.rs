@@ -251,8 +251,29 @@ struct EncodeSource {
     frames_in: u64,
     /// Set when streaming below the source size: frames are resized to it.
     stream_size: Option<(u32, u32)>,
+    /// The encoder's rate, bit/s (kept when the stream size changes).
+    bitrate: u32,
     /// The newest source frame and its pts (µs), kept for HR patches.
     newest_hr: Option<(YuvFrame, i64)>,
+}
+
+/// The largest even size within `limit` with the source's aspect ratio (the source's own size
+/// when there is no limit or it is larger).
+pub fn fit_within(source: (u32, u32), limit: Option<(u32, u32)>) -> (u32, u32) {
+    let Some((max_w, max_h)) = limit.filter(|&(w, h)| w > 0 && h > 0) else {
+        return source;
+    };
+    let scale = (f64::from(max_w) / f64::from(source.0))
+        .min(f64::from(max_h) / f64::from(source.1))
+        .min(1.0);
+    let even = |v: f64| ((v as u32) & !1).max(2);
+    if scale >= 1.0 {
+        return source;
+    }
+    (
+        even(f64::from(source.0) * scale),
+        even(f64::from(source.1) * scale),
+    )
 }
 
 /// A sender source that cannot be set up as asked (bad stream size, no encoder).
@@ -328,6 +349,21 @@ impl SenderSource {
         }
     }
 
+    /// Stream pictures no larger than `limit` (`None`: the source's size again), keeping the
+    /// source's aspect ratio: the units the old encoder still held and the new stream's
+    /// description, or `None` when nothing changes (the size is the same, or the source is a
+    /// stream copy, which cannot resize).
+    pub fn limit_size(
+        &mut self,
+        limit: Option<(u32, u32)>,
+    ) -> Result<Option<(Vec<EncodedUnit>, StreamDescription)>, MediaError> {
+        let path = self.path.clone();
+        match &mut self.kind {
+            SenderKind::Copy(_) => Ok(None),
+            SenderKind::Encode(source) => source.limit_size(&path, limit),
+        }
+    }
+
     /// The newest source frame larger than the stream and its pts (µs): what HR patches are
     /// cut from. `None` unless streaming below the source size.
     pub fn newest_hr_frame(&self) -> Option<(&YuvFrame, i64)> {
@@ -379,9 +415,47 @@ impl EncodeSource {
             done: false,
             frames_in: 0,
             stream_size,
+            bitrate,
             newest_hr: None,
         };
         Ok((source, description))
+    }
+
+    /// See [`SenderSource::limit_size`].
+    fn limit_size(
+        &mut self,
+        path: &Path,
+        limit: Option<(u32, u32)>,
+    ) -> Result<Option<(Vec<EncodedUnit>, StreamDescription)>, MediaError> {
+        let info = &self.decoder.info().video;
+        let (source_w, source_h) = (info.width, info.height);
+        let fps = if info.fps > 0.0 { info.fps } else { 30.0 };
+        let size = fit_within((source_w, source_h), limit);
+        let current = self.stream_size.unwrap_or((source_w, source_h));
+        if size == current {
+            return Ok(None);
+        }
+        let bitrate = self.bitrate;
+        let encoder = H264LiveEncoder::new(
+            size.0,
+            size.1,
+            fps,
+            RateControl::BitsPerSecond(bitrate),
+            1.0,
+        )
+        .map_err(|reason| sender_setup_error(path, reason))?;
+        let mut old = std::mem::replace(&mut self.encoder, encoder);
+        let mut held: Vec<EncodedUnit> = self.ready.drain(..).collect();
+        held.extend(old.finish());
+        self.stream_size = (size != (source_w, source_h)).then_some(size);
+        let description = StreamDescription {
+            width: size.0,
+            height: size.1,
+            fps,
+            bitrate: u64::from(bitrate),
+            parameter_sets: Vec::new(),
+        };
+        Ok(Some((held, description)))
     }
 
     fn next_unit(&mut self, path: &Path) -> Result<Option<EncodedUnit>, MediaError> {

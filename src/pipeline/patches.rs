@@ -22,6 +22,8 @@ pub enum SenderRequest {
     Patches { count: u16, size: u16 },
     /// Encode at this many bits per second from now on (the session's rate controller).
     Bitrate { bits_per_second: u32 },
+    /// Send pictures no larger than this (the operator's cap, or the rate controller).
+    StreamSize { width: u16, height: u16 },
 }
 
 /// The transport's side: sends a [`SenderRequest`] to the peer (any thread may call it).

@@ -27,6 +27,7 @@ use super::patches::{
 };
 use super::report::{SessionProblem, SessionReport, StageOutcome};
 use super::stage::{spawn_stage, Stage};
+use super::stream_size::StreamSizeKeeper;
 use super::takes::{record_input_stage, record_output_stage, RecordSwitch, Recorder};
 use super::upscaling::{DecodedFrame, Upscaling};
 
@@ -69,6 +70,8 @@ pub struct SessionOptions {
     /// Super-resolve every frame, however long the queue gets (false: frames that others wait
     /// behind are filled cheaply, so output keeps the input's pace).
     pub sr_every_frame: bool,
+    /// Ask senders whose stream is larger for at most this size (`serve --max-stream-size`).
+    pub max_stream_size: Option<(u32, u32)>,
 }
 
 impl SessionOptions {
@@ -80,6 +83,7 @@ impl SessionOptions {
             patches: None,
             learn: None,
             sr_every_frame: false,
+            max_stream_size: None,
         }
     }
 
@@ -166,6 +170,7 @@ impl LiveSession {
         );
         decoding.learning = learning_feed;
         decoding.patch_desk = patch_desk;
+        decoding.size = StreamSizeKeeper::new(options.max_stream_size);
         stages.push(spawn_stage(format!("decode-{id}"), move || {
             decoding.run(ingest_rx)
         })?);
@@ -271,6 +276,8 @@ struct Decoding {
     learning: Option<LearningFeed>,
     /// Asks the sender for fewer bits when the session falls behind (see `controller`).
     control: ControlLoop,
+    /// The session's picture size while the stream's changes.
+    size: StreamSizeKeeper,
 }
 
 impl Decoding {
@@ -302,6 +309,7 @@ impl Decoding {
             outcome: StageOutcome::default(),
             learning: None,
             control: ControlLoop::new(0),
+            size: StreamSizeKeeper::default(),
         }
     }
 
@@ -318,6 +326,9 @@ impl Decoding {
         for item in rx.iter() {
             match item {
                 IngestItem::Config(d) => {
+                    if let Some(request) = self.size.on_config(&d) {
+                        (self.sender)(request);
+                    }
                     self.pending_sets = d.parameter_sets.clone();
                     self.control = ControlLoop::new(d.bitrate);
                     self.description = d;
@@ -457,6 +468,10 @@ impl Decoding {
             }
             self.metrics
                 .on_decoded(decode_time, (frame.width, frame.height));
+            let frame = self
+                .size
+                .fit(frame)
+                .map_err(SessionProblem::StreamRefused)?;
             if self.hand_to_sr(frame, received) {
                 self.metrics.on_sr_dropped();
                 self.control.on_dropped();

@@ -26,6 +26,8 @@ pub struct Feedback {
     /// Every TargetBitrate the server sent, in order.
     pub bitrate_requests: Mutex<Vec<u32>>,
     patch_request: Mutex<Option<PatchRequest>>,
+    /// The newest TargetStreamSize not yet taken by the sending loop (0 x 0: no limit).
+    stream_size_request: Mutex<Option<(u16, u16)>>,
     /// The server's Bye reason.
     bye: Mutex<Option<String>>,
 }
@@ -51,6 +53,14 @@ impl Feedback {
                 request.count = request.count.saturating_sub(1);
             }
         }
+    }
+
+    /// The newest stream size the server asked for since the last call.
+    pub fn take_stream_size_request(&self) -> Option<(u16, u16)> {
+        self.stream_size_request
+            .lock()
+            .ok()
+            .and_then(|mut r| r.take())
     }
 
     pub fn clear_patch_request(&self) {
@@ -128,6 +138,12 @@ fn feedback_loop(
                 tracing::info!("server asks for {count} HR patches of {size} px");
                 if let Ok(mut r) = feedback.patch_request.lock() {
                     *r = Some(PatchRequest { count, size });
+                }
+            }
+            Ok(Message::TargetStreamSize { width, height }) => {
+                tracing::info!("server asks for pictures of at most {width}x{height}");
+                if let Ok(mut r) = feedback.stream_size_request.lock() {
+                    *r = Some((width, height));
                 }
             }
             Ok(Message::Bye { reason }) => {

@@ -47,6 +47,10 @@ final class CameraStreamer extends Streamer {
     private final Context context;
     private final int wantWidth;
     private final int wantHeight;
+    /** The desktop's TargetStreamSize (0 = none): the camera and encoder are configured once
+     * per session, so it applies from the next session's prepare(). */
+    private static volatile int limitWidth;
+    private static volatile int limitHeight;
     private final int fps;
     private final Surface preview;
     private int width;
@@ -90,7 +94,9 @@ final class CameraStreamer extends Streamer {
             StreamConfigurationMap map = manager.getCameraCharacteristics(cameraId)
                     .get(CameraCharacteristics.SCALER_STREAM_CONFIGURATION_MAP);
             if (map == null) throw new IOException("the camera lists no output sizes");
-            int[] size = StreamSizes.nearest(sizes(map.getOutputSizes(MediaCodec.class)), wantWidth, wantHeight);
+            int w = limitWidth > 0 ? Math.min(wantWidth, limitWidth) : wantWidth;
+            int h = limitHeight > 0 ? Math.min(wantHeight, limitHeight) : wantHeight;
+            int[] size = StreamSizes.nearest(sizes(map.getOutputSizes(MediaCodec.class)), w, h);
             width = size[0];
             height = size[1];
             int[] hr = StreamSizes.patchSource(sizes(map.getOutputSizes(ImageFormat.YUV_420_888)), size);
@@ -333,6 +339,11 @@ final class CameraStreamer extends Streamer {
                 // the codec is stopping
             }
         }
+    }
+
+    @Override void limitStreamSize(int width, int height) {
+        limitWidth = width;
+        limitHeight = height;
     }
 
     @Override void requestPatches(int count, int size) {

@@ -129,6 +129,9 @@ final class FileStreamer extends Streamer {
 
     @Override void requestPatches(int count, int size) {}
 
+    /** A file is sent as it was encoded (stream copy): its size cannot change. */
+    @Override void limitStreamSize(int width, int height) {}
+
     @Override public synchronized void stop() {
         running = false;
         Thread t = thread;

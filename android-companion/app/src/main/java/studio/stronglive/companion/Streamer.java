@@ -27,6 +27,9 @@ abstract class Streamer implements SessionController.Source {
 
     abstract void requestPatches(int count, int size);
 
+    /** The desktop wants pictures no larger than width x height (0 x 0: any size). */
+    abstract void limitStreamSize(int width, int height);
+
     /** Streams over `client`; `events` gets stats and the reason it stopped. */
     abstract void stream(Client client, SessionController.Events events) throws IOException;
 
@@ -36,6 +39,7 @@ abstract class Streamer implements SessionController.Source {
             @Override public void onKeyFrameRequest() { requestKeyFrame(); }
             @Override public void onTargetBitrate(long bps) { setBitrate(bps); }
             @Override public void onPatchRequest(int count, int size) { requestPatches(count, size); }
+            @Override public void onTargetStreamSize(int w, int h) { limitStreamSize(w, h); }
             @Override public void onClosed(String reason) { events.stopped(reason); }
         });
         stream(client, events);

@@ -22,6 +22,8 @@ public final class Client implements AutoCloseable {
         void onKeyFrameRequest();
         void onTargetBitrate(long bitsPerSecond);
         void onPatchRequest(int count, int size);
+        /** Send pictures no larger than width x height from the next key frame (0 x 0: any). */
+        void onTargetStreamSize(int width, int height);
         void onClosed(String reason);
     }
 
@@ -173,6 +175,7 @@ public final class Client implements AutoCloseable {
                         if (m.type == Message.KEY_FRAME_REQUEST) feedback.onKeyFrameRequest();
                         else if (m.type == Message.TARGET_BITRATE) feedback.onTargetBitrate(m.value);
                         else if (m.type == Message.PATCH_REQUEST) feedback.onPatchRequest(m.count, m.size);
+                        else if (m.type == Message.TARGET_STREAM_SIZE) feedback.onTargetStreamSize(m.width, m.height);
                         else if (m.type == Message.BYE) { reason = "desktop ended the session: " + m.text; break; }
                         else throw new IOException(String.format("unexpected message type 0x%02x from the desktop after the handshake", m.type));
                     }

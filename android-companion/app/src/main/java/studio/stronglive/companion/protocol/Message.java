@@ -32,6 +32,7 @@ public final class Message {
     public static final int TARGET_BITRATE = 0x20;
     public static final int KEY_FRAME_REQUEST = 0x21;
     public static final int PATCH_REQUEST = 0x22;
+    public static final int TARGET_STREAM_SIZE = 0x23;
     public static final int STATS = 0x30;
     public static final int BYE = 0x7f;
 
@@ -110,6 +111,9 @@ public final class Message {
         public int code;
         public int count;
         public int size;
+        /** TargetStreamSize: the largest picture the desktop wants (0 x 0: no limit). */
+        public int width;
+        public int height;
 
         Incoming(int type) { this.type = type; }
     }
@@ -156,6 +160,15 @@ public final class Message {
                 case TARGET_BITRATE: m.value = b.getInt() & 0xffffffffL; break;
                 case KEY_FRAME_REQUEST: break;
                 case PATCH_REQUEST: m.count = b.getShort() & 0xffff; m.size = b.getShort() & 0xffff; break;
+                case TARGET_STREAM_SIZE: {
+                    m.width = b.getShort() & 0xffff;
+                    m.height = b.getShort() & 0xffff;
+                    boolean reset = m.width == 0 && m.height == 0;
+                    if (!reset && (m.width == 0 || m.height == 0 || m.width % 2 != 0 || m.height % 2 != 0)) {
+                        throw new ProtocolException("TargetStreamSize " + m.width + "x" + m.height + ": sides must be even (or both 0)");
+                    }
+                    break;
+                }
                 case BYE: m.text = string(b); break;
                 default: throw new ProtocolException(String.format("unexpected message type 0x%02x from the server", type));
             }

@@ -25,6 +25,7 @@ public class ClientHandshakeTest {
         final BlockingQueue<String> events = new LinkedBlockingQueue<String>();
         @Override public void onKeyFrameRequest() { events.add("key"); }
         @Override public void onTargetBitrate(long bps) { events.add("bitrate " + bps); }
+        @Override public void onTargetStreamSize(int w, int h) { events.add("size " + w + "x" + h); }
         @Override public void onPatchRequest(int count, int size) { events.add("patches " + count + "x" + size); }
         @Override public void onClosed(String reason) { events.add("closed: " + reason); }
 
@@ -58,9 +59,11 @@ public class ClientHandshakeTest {
         desktop.send(new Message.Writer(Message.KEY_FRAME_REQUEST).bytes());
         desktop.send(new Message.Writer(Message.TARGET_BITRATE).u32(1500000).bytes());
         desktop.send(new Message.Writer(Message.PATCH_REQUEST).u16(4).u16(96).bytes());
+        desktop.send(new Message.Writer(Message.TARGET_STREAM_SIZE).u16(640).u16(360).bytes());
         assertEquals("key", feedback.next());
         assertEquals("bitrate 1500000", feedback.next());
         assertEquals("patches 4x96", feedback.next());
+        assertEquals("size 640x360", feedback.next());
 
         client.close();
         assertArrayEquals(body(Message.bye("stream stopped")), desktop.read());

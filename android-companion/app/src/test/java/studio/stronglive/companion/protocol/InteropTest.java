@@ -85,6 +85,7 @@ public class InteropTest {
             client.listen(new Client.Feedback() {
                 @Override public void onKeyFrameRequest() { keyRequests[0]++; }
                 @Override public void onTargetBitrate(long bps) {}
+                @Override public void onTargetStreamSize(int w, int h) {}
                 @Override public void onPatchRequest(int count, int size) {}
                 @Override public void onClosed(String reason) {}
             });
@@ -113,6 +114,7 @@ public class InteropTest {
     private static final Client.Feedback IGNORE = new Client.Feedback() {
         @Override public void onKeyFrameRequest() {}
         @Override public void onTargetBitrate(long bps) {}
+        @Override public void onTargetStreamSize(int w, int h) {}
         @Override public void onPatchRequest(int count, int size) {}
         @Override public void onClosed(String reason) {}
     };
@@ -168,6 +170,7 @@ public class InteropTest {
             client.listen(new Client.Feedback() {
                 @Override public void onKeyFrameRequest() {}
                 @Override public void onTargetBitrate(long bps) {}
+                @Override public void onTargetStreamSize(int w, int h) {}
                 @Override public void onPatchRequest(int count, int size) { asked.add(new int[] {count, size}); }
                 @Override public void onClosed(String reason) {}
             });

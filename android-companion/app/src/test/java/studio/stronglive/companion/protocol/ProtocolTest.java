@@ -119,6 +119,10 @@ public class ProtocolTest {
         assertEquals("wrong pairing secret", reject.text);
         assertEquals(1500000L, parseFrame(golden("TargetBitrate")).value);
         assertEquals(Message.KEY_FRAME_REQUEST, parseFrame(golden("KeyFrameRequest")).type);
+        Message.Incoming size = parseFrame(golden("TargetStreamSize"));
+        assertEquals(Message.TARGET_STREAM_SIZE, size.type);
+        assertEquals(640, size.width);
+        assertEquals(360, size.height);
         Message.Incoming patches = parseFrame(golden("PatchRequest"));
         assertEquals(4, patches.count);
         assertEquals(96, patches.size);
