@@ -15,23 +15,7 @@ const MASTER_DISPLAY: &str =
 
 /// One second of 10-bit 256x144 HEVC with `transfer` (and BT.2020), plus `x265` parameters.
 fn ten_bit_clip(path: &Path, transfer: &str, x265: &str) {
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=256x144:rate=24:duration=1,format=yuv420p10le",
-        "-c:v",
-        "libx265",
-        "-x265-params",
-        &format!("log-level=error{x265}"),
-        "-color_primaries",
-        "bt2020",
-        "-color_trc",
-        transfer,
-        "-colorspace",
-        "bt2020nc",
-        path.to_str().unwrap(),
-    ]);
+    hdr_clip(path, "size=256x144:rate=24:duration=1", transfer, x265);
 }
 
 /// The video stream's fields that say how its samples are meant.

@@ -487,23 +487,7 @@ fn a_job_cut_short_by_closing_the_studio_resumes_at_the_next_start() {
 fn the_preview_of_an_hdr_file_is_tone_mapped_and_labelled() {
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("pq.mp4");
-    common::ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=160x90:rate=10:duration=1,format=yuv420p10le",
-        "-c:v",
-        "libx265",
-        "-x265-params",
-        "log-level=error",
-        "-color_primaries",
-        "bt2020",
-        "-color_trc",
-        "smpte2084",
-        "-colorspace",
-        "bt2020nc",
-        clip.to_str().unwrap(),
-    ]);
+    common::hdr_clip(&clip, "size=160x90:rate=10:duration=1", "smpte2084", "");
     let mut harness = harness(|app| {
         app.tab = Tab::Offline;
         app.offline.settings.model = "bicubic".into();

@@ -126,9 +126,9 @@ pub fn concat(parts: &[PathBuf], source: &Path, output: &Path) -> Result<ConcatR
         ost.set_metadata(first.metadata().to_owned());
         copy_display_matrix(&mut ost, &first);
         // HDR metadata the parts' container stored (Matroska); SEI travels in the packets
-        if let Ok(hdr) = super::hdr::HdrMetadata::of_file(&parts[0]) {
-            hdr.add_to_stream(&mut ost);
-        }
+        // SAFETY: reading a plain field of the part's codec parameters.
+        let transfer = unsafe { (*first.parameters().as_ptr()).color_trc.into() };
+        super::hdr::HdrMetadata::of_video(&parts[0], transfer, 8).add_to_stream(&mut ost);
         // SAFETY: a plain field write on a valid stream (the muxer picks its own tag).
         unsafe { (*(*ost.as_mut_ptr()).codecpar).codec_tag = 0 };
         ost.index()

@@ -62,15 +62,15 @@ pub(crate) struct ScalerBox(pub(crate) scaling::Context);
 // SAFETY: see above; the context is only ever used through `&mut` of its owner.
 unsafe impl Send for ScalerBox {}
 
-/// `picture` in pixel format `to` (same size), converting through the cached `scaler` (made
-/// again when the formats or size change); `picture` itself when it already is.
+/// `picture` converted to pixel format `to` (same size) through the cached `scaler` (made
+/// again when the formats or size change); `None` when it already is in that format.
 pub(crate) fn convert_format(
     scaler: &mut Option<ScalerBox>,
-    picture: frame::Video,
+    picture: &frame::Video,
     to: format::Pixel,
-) -> Result<frame::Video, String> {
+) -> Result<Option<frame::Video>, String> {
     if picture.format() == to {
-        return Ok(picture);
+        return Ok(None);
     }
     let (w, h) = (picture.width(), picture.height());
     let stale = scaler.as_ref().is_none_or(|s| {
@@ -92,10 +92,10 @@ pub(crate) fn convert_format(
     }
     let mut out = frame::Video::empty();
     if let Some(s) = scaler.as_mut() {
-        s.0.run(&picture, &mut out)
-            .map_err(|e| format!("conversion to {to:?} failed: {e}"))?;
+        s.0.run(picture, &mut out)
+            .map_err(|e| format!("pixel format conversion to {to:?} failed: {e}"))?;
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// Copy one plane (`width` bytes a row) without its row padding.

@@ -6,13 +6,11 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next::{
-    codec, decoder, format, frame, media, software::scaling, Error as FfError, Packet, Rational,
-};
+use ffmpeg_next::{codec, decoder, format, frame, media, Error as FfError, Packet, Rational};
 
 use crate::frame::{ColorInfo, YuvFrame};
 
-use super::convert::{copy_planes, pixel_format_for, ScalerBox};
+use super::convert::{convert_format, copy_planes, pixel_format_for, ScalerBox};
 use super::probe::{color_info, describe, open_input};
 use super::{rational_f64, MediaError, MediaInfo};
 
@@ -337,49 +335,14 @@ impl VideoDecoder {
                 self.bits
             );
         }
-        let target = pixel_format_for(self.bits);
-        let converted;
-        let src = if decoded.format() == target
-            || (target == format::Pixel::YUV420P && decoded.format() == format::Pixel::YUVJ420P)
-        {
-            decoded
-        } else {
-            let needs_new = self.scaler.as_ref().is_none_or(|s| {
-                let def = s.0.input();
-                def.format != decoded.format()
-                    || def.width != w
-                    || def.height != h
-                    || s.0.output().format != target
-            });
-            if needs_new {
-                let ctx = scaling::Context::get(
-                    decoded.format(),
-                    w,
-                    h,
-                    target,
-                    w,
-                    h,
-                    scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND,
-                )
-                .map_err(|e| {
-                    self.decode_error(format!("no conversion from {:?}: {e}", decoded.format()))
-                })?;
-                self.scaler = Some(ScalerBox(ctx));
-            }
-            let mut out = frame::Video::empty();
-            if let Some(scaler) = self.scaler.as_mut() {
-                scaler
-                    .0
-                    .run(decoded, &mut out)
-                    .map_err(|e| MediaError::Decode {
-                        path: self.path.clone(),
-                        frame: self.frames_out,
-                        reason: format!("pixel format conversion failed: {e}"),
-                    })?;
-            }
-            converted = out;
-            &converted
+        // full-range 8-bit 4:2:0 (YUVJ420P) has YUV420P's layout; the range is in `color`
+        let target = match (pixel_format_for(self.bits), decoded.format()) {
+            (format::Pixel::YUV420P, format::Pixel::YUVJ420P) => format::Pixel::YUVJ420P,
+            (target, _) => target,
         };
+        let converted =
+            convert_format(&mut self.scaler, decoded, target).map_err(|e| self.decode_error(e))?;
+        let src = converted.as_ref().unwrap_or(decoded);
         let planes = copy_planes(src, w, h);
         let packed = decoded.packet();
         Ok(YuvFrame {

@@ -91,6 +91,24 @@ impl HdrMetadata {
         })
     }
 
+    /// The metadata of a PQ/HLG or high-depth video (none otherwise, or when it has none or it
+    /// cannot be read: the output is still correct video, only without the grading display's
+    /// figures). SDR 8-bit files are not opened again.
+    pub fn of_video(
+        path: &Path,
+        transfer: ffmpeg_next::color::TransferCharacteristic,
+        bits: u8,
+    ) -> Self {
+        use ffmpeg_next::color::TransferCharacteristic as Trc;
+        if !matches!(transfer, Trc::SMPTE2084 | Trc::ARIB_STD_B67) && bits <= 8 {
+            return Self::default();
+        }
+        Self::of_file(path).unwrap_or_else(|e| {
+            tracing::warn!("{}: HDR metadata not read: {e}", path.display());
+            Self::default()
+        })
+    }
+
     /// libx265's parameters for this metadata (empty when there is none).
     pub fn x265_params(&self) -> Vec<String> {
         let mut params = Vec::new();

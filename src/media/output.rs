@@ -187,7 +187,7 @@ impl MediaWriter {
         };
         let avg = ist.avg_frame_rate();
         let bits = decoder.sample_bits();
-        let hdr = hdr_of(&info.path, transfer, bits);
+        let hdr = HdrMetadata::of_video(&info.path, transfer, bits);
         let params = EncodeParams {
             width: plan.width,
             height: plan.height,
@@ -337,12 +337,10 @@ impl MediaWriter {
 
     pub fn write_frame(&mut self, yuv: &YuvFrame) -> Result<(), MediaError> {
         // frames come as 8- or 10-bit planar; the encoder may take another depth or layout
-        let mut frame = convert_format(
-            &mut self.converter,
-            to_ffmpeg_picture(yuv),
-            self.encoder.format(),
-        )
-        .map_err(|e| self.encode_error(e))?;
+        let picture = to_ffmpeg_picture(yuv);
+        let mut frame = convert_format(&mut self.converter, &picture, self.encoder.format())
+            .map_err(|e| self.encode_error(e))?
+            .unwrap_or(picture);
         frame.set_pts(yuv.pts);
         if let Some(pts) = yuv.pts {
             self.durations.insert(pts, yuv.duration);
@@ -495,22 +493,6 @@ pub(crate) fn stream_time_base(octx: &format::context::Output, index: usize) -> 
 /// players open HEVC: "hvc1").
 fn is_ten_bit(format: format::Pixel) -> bool {
     matches!(format, format::Pixel::YUV420P10LE | format::Pixel::P010LE)
-}
-
-/// The HDR metadata of a PQ/HLG or high-depth input (none when it has none or it cannot be
-/// read: the output is still correct video, only without the grading display's figures).
-fn hdr_of(path: &Path, transfer: TransferCharacteristic, bits: u8) -> HdrMetadata {
-    let hdr_transfer = matches!(
-        transfer,
-        TransferCharacteristic::SMPTE2084 | TransferCharacteristic::ARIB_STD_B67
-    );
-    if !hdr_transfer && bits <= 8 {
-        return HdrMetadata::default();
-    }
-    HdrMetadata::of_file(path).unwrap_or_else(|e| {
-        tracing::warn!("{}: HDR metadata not read: {e}", path.display());
-        HdrMetadata::default()
-    })
 }
 
 fn add_video_stream(

@@ -202,3 +202,26 @@ pub fn frame_times(path: &Path) -> Vec<f64> {
         .map(|l| l.parse().unwrap())
         .collect()
 }
+
+/// A 10-bit BT.2020 HEVC clip of `testsrc2=SPEC` with `transfer` (smpte2084, arib-std-b67) and
+/// extra libx265 parameters (`:key=value...`).
+#[allow(dead_code)]
+pub fn hdr_clip(path: &Path, spec: &str, transfer: &str, x265: &str) {
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("testsrc2={spec},format=yuv420p10le"),
+        "-c:v",
+        "libx265",
+        "-x265-params",
+        &format!("log-level=error{x265}"),
+        "-color_primaries",
+        "bt2020",
+        "-color_trc",
+        transfer,
+        "-colorspace",
+        "bt2020nc",
+        path.to_str().unwrap(),
+    ]);
+}
