@@ -435,8 +435,9 @@ struct LiveRow {
 /// `bench --live`: per size and model, a paced sender over loopback into a real server.
 fn run_live(args: &BenchArgs) -> Result<()> {
     let device = ComputeDevice::select(args.device.with_precision(args.precision))?;
+    // `auto` (the default) switches between the shipped models as `serve` does
     let models = if args.models.is_empty() {
-        vec![ModelRegistry::live_model_name("auto", device.is_cuda(), 4)]
+        vec!["auto".to_string()]
     } else {
         args.models.clone()
     };
@@ -466,7 +467,7 @@ fn run_live(args: &BenchArgs) -> Result<()> {
 fn print_live_table(rows: &[LiveRow]) {
     println!();
     println!(
-        "{:<10} {:<14} {:>5} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7} {:>8} {:>14} {:>16}",
+        "{:<10} {:<22} {:>5} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7} {:>8} {:>14} {:>16}",
         "input",
         "model",
         "sent",
@@ -488,9 +489,9 @@ fn print_live_table(rows: &[LiveRow]) {
         let outputs = m.totals.frames_upscaled + m.totals.frames_filled;
         let seconds = m.elapsed.as_secs_f64().max(1e-3);
         println!(
-            "{:<10} {:<14} {:>5} {:>6} {:>6} {:>6} {:>6.1} {:>6} {:>7.1} {:>7.1} {:>8.1} {:>14} {:>16}",
+            "{:<10} {:<22} {:>5} {:>6} {:>6} {:>6} {:>6.1} {:>6} {:>7.1} {:>7.1} {:>8.1} {:>14} {:>16}",
             format!("{}x{}", row.size.0, row.size.1),
-            row.model,
+            live_model_column(&row.model, &r.final_metrics),
             row.sent,
             r.frames_decoded,
             r.frames_upscaled,
@@ -508,6 +509,15 @@ fn print_live_table(rows: &[LiveRow]) {
     println!("peak resident memory: {} MiB", peak_rss_mib());
 }
 
+/// The model of a row; for `auto`, the one it ended on and how many switches it took.
+fn live_model_column(model: &str, end: &MetricsSnapshot) -> String {
+    if model != "auto" {
+        return model.to_string();
+    }
+    let short = end.model.trim_end_matches("-x4");
+    format!("auto->{short} ({} sw)", end.tier_switches)
+}
+
 fn measure_live(
     args: &BenchArgs,
     device: &ComputeDevice,
@@ -522,9 +532,12 @@ fn measure_live(
         std::env::temp_dir().join(format!("stronglive-bench-takes-{}", std::process::id()))
     });
     let factory = upscaling_sessions(
-        model.to_string(),
+        ModelRegistry::live_model_name(model, device.is_cuda(), 4),
         device.clone(),
-        SessionOptions::plain(RecordSwitch::new(takes.clone())),
+        SessionOptions {
+            switch_tiers: model == "auto",
+            ..SessionOptions::plain(RecordSwitch::new(takes.clone()))
+        },
         None,
     );
     let (events_tx, events) = crossbeam_channel::unbounded();

@@ -146,7 +146,8 @@ pub struct ServeArgs {
     #[arg(long)]
     name: Option<String>,
     /// SR model: `auto` (as for `upscale`: the largest gain on CUDA, the best of the CPU
-    /// tier otherwise), a name from `stronglive models`, or a path.
+    /// tier otherwise, then switched between the shipped models while streaming for the most
+    /// quality per output frame), a name from `stronglive models` (kept), or a path.
     #[arg(long, default_value = "auto")]
     model: String,
     /// Where SR runs: auto (CUDA if present), cpu, cuda, cuda:N.
@@ -251,6 +252,8 @@ pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
         learn: learn_options(args)?,
         sr_every_frame: args.sr_every_frame,
         max_stream_size: args.max_stream_size,
+        // `auto` follows the machine: the shipped model giving the most quality per frame
+        switch_tiers: args.model == "auto",
     };
     let factory = upscaling_sessions(model_name, device, options, None);
     let store = PairingStore::default_location();

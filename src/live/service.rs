@@ -232,7 +232,10 @@ impl Worker {
 
     /// Sessions that learn while the switch is on when they start, and plain ones otherwise.
     fn session_factory(&self, model: &str, device: &ComputeDevice) -> SessionFactory {
-        let plain = SessionOptions::plain(self.record.clone());
+        let plain = SessionOptions {
+            switch_tiers: self.model == "auto",
+            ..SessionOptions::plain(self.record.clone())
+        };
         let learning = SessionOptions {
             learn: Some(LearnOptions {
                 save_dir: adapted_models_dir(),

@@ -16,7 +16,7 @@ use super::wire::WireError;
 use crate::pipeline::metrics::SessionMetrics;
 use crate::pipeline::{
     DisplaySlot, LiveSession, LiveSessionConfig, SenderControl, SessionOptions, SessionReport,
-    SessionStartError,
+    SessionStartError, TierLadder,
 };
 use crate::sr::{load_model, ComputeDevice, Upscaler};
 
@@ -74,14 +74,21 @@ pub fn upscaling_sessions(
     display: Option<Arc<DisplaySlot>>,
 ) -> SessionFactory {
     Arc::new(move |request: SessionRequest| {
-        let sr = load_model(&model, 4, &device)?;
+        let tiers = if options.tiers_switch() {
+            TierLadder::shipped(&model, 4, &device)?
+        } else {
+            TierLadder::fixed(Upscaler::new(
+                load_model(&model, 4, &device)?,
+                device.clone(),
+            ))
+        };
         let session = LiveSession::start(
             LiveSessionConfig {
                 id: request.id,
                 label: request.label,
                 options: options.clone(),
             },
-            Upscaler::new(sr, device.clone()),
+            tiers,
             display.clone(),
             request.sender,
         )?;

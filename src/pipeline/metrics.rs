@@ -83,6 +83,11 @@ pub struct MetricsSnapshot {
     pub learning: Option<LearningStats>,
     /// The last bitrate the rate controller asked the sender for, and why.
     pub bitrate_asked: Option<(u64, String)>,
+    /// The last stream size the rate controller asked the sender for, and why.
+    pub stream_size_asked: Option<((u16, u16), String)>,
+    /// Why SR last switched model (`model` is the one running now), and how many switches.
+    pub tier_changed: Option<String>,
+    pub tier_switches: u64,
 }
 
 impl MetricsSnapshot {
@@ -113,6 +118,10 @@ struct State {
     output_size: (u32, u32),
     learning: Option<LearningStats>,
     bitrate_asked: Option<(u64, String)>,
+    stream_size_asked: Option<((u16, u16), String)>,
+    /// The model SR switched to (`None`: the session's first), why, and how many switches.
+    tier: Option<(String, String)>,
+    tier_switches: u64,
 }
 
 pub struct SessionMetrics {
@@ -174,6 +183,9 @@ impl SessionMetrics {
                 output_size: (0, 0),
                 learning: None,
                 bitrate_asked: None,
+                stream_size_asked: None,
+                tier: None,
+                tier_switches: 0,
             }),
         }
     }
@@ -232,6 +244,18 @@ impl SessionMetrics {
         self.with(|s| s.bitrate_asked = Some((bits_per_second, why)));
     }
 
+    pub fn on_stream_size_asked(&self, size: (u16, u16), why: String) {
+        self.with(|s| s.stream_size_asked = Some((size, why)));
+    }
+
+    /// SR runs `model` from now on.
+    pub fn on_tier_changed(&self, model: String, why: String) {
+        self.with(|s| {
+            s.tier = Some((model, why));
+            s.tier_switches += 1;
+        });
+    }
+
     pub fn on_sr_dropped(&self) {
         self.with(|s| s.totals.sr_dropped += 1);
     }
@@ -282,7 +306,7 @@ impl SessionMetrics {
             MetricsSnapshot {
                 id: self.id,
                 label: self.label.clone(),
-                model: self.model.clone(),
+                model: s.tier.as_ref().map_or(&self.model, |t| &t.0).clone(),
                 device: self.device.clone(),
                 elapsed: now.duration_since(s.started),
                 input_fps: s.decoded.len() as f64 / window,
@@ -300,6 +324,9 @@ impl SessionMetrics {
                 totals: s.totals,
                 learning: s.learning,
                 bitrate_asked: s.bitrate_asked.clone(),
+                stream_size_asked: s.stream_size_asked.clone(),
+                tier_changed: s.tier.as_ref().map(|t| t.1.clone()),
+                tier_switches: s.tier_switches,
             }
         })
     }
@@ -337,8 +364,18 @@ impl fmt::Display for MetricsSnapshot {
             self.record_queue_depth,
             t.decode_errors,
         )?;
+        if let Some(why) = &self.tier_changed {
+            write!(
+                f,
+                " | model {} (switch {}): {why}",
+                self.model, self.tier_switches
+            )?;
+        }
         if let Some((bps, why)) = &self.bitrate_asked {
             write!(f, " | asked {:.2} Mbit/s: {why}", *bps as f64 / 1e6)?;
+        }
+        if let Some(((w, h), why)) = &self.stream_size_asked {
+            write!(f, " | asked {w}x{h}: {why}")?;
         }
         if let Some(l) = &self.learning {
             write!(

@@ -25,6 +25,7 @@ pub mod srvc_playback;
 pub mod stage;
 mod stream_size;
 pub mod takes;
+pub mod tiers;
 pub mod training_data;
 mod upscaling;
 
@@ -40,3 +41,4 @@ pub use session::{
     LiveSession, LiveSessionConfig, SessionOptions, SessionStartError, DEFAULT_SR_QUEUE,
 };
 pub use takes::RecordSwitch;
+pub use tiers::TierLadder;

@@ -15,9 +15,9 @@ use crate::frame::YuvFrame;
 use crate::media::annexb;
 use crate::media::h264::{EncodedUnit, H264StreamDecoder};
 use crate::media::ingest::StreamDescription;
-use crate::sr::{SrError, Upscaler};
+use crate::sr::SrError;
 
-use super::controller::ControlLoop;
+use super::controller::{Ask, ControlLoop, RateDecision};
 use super::handoff::{DisplaySlot, NewestWinsQueue, QueueProducer};
 use super::items::{HrPatch, IngestItem};
 use super::learning::{start_learning, LearnOptions, LearningFeed};
@@ -29,6 +29,7 @@ use super::report::{SessionProblem, SessionReport, StageOutcome};
 use super::stage::{spawn_stage, Stage};
 use super::stream_size::StreamSizeKeeper;
 use super::takes::{record_input_stage, record_output_stage, RecordSwitch, Recorder};
+use super::tiers::TierLadder;
 use super::upscaling::{DecodedFrame, Upscaling};
 
 /// Access units waiting for the decoder: decoding is fast, so this only absorbs network bursts.
@@ -72,9 +73,18 @@ pub struct SessionOptions {
     pub sr_every_frame: bool,
     /// Ask senders whose stream is larger for at most this size (`serve --max-stream-size`).
     pub max_stream_size: Option<(u32, u32)>,
+    /// Switch between the shipped models while streaming, for the most quality per output
+    /// frame this machine allows (`tiers`); off for learning sessions (the learner tunes one
+    /// model) and when every frame is super-resolved.
+    pub switch_tiers: bool,
 }
 
 impl SessionOptions {
+    /// Whether sessions run as these options say may switch models while streaming.
+    pub fn tiers_switch(&self) -> bool {
+        self.switch_tiers && self.learn.is_none() && !self.sr_every_frame
+    }
+
     /// Record nothing, ask for nothing, learn nothing.
     pub fn plain(record: RecordSwitch) -> Self {
         Self {
@@ -84,6 +94,7 @@ impl SessionOptions {
             learn: None,
             sr_every_frame: false,
             max_stream_size: None,
+            switch_tiers: false,
         }
     }
 
@@ -119,11 +130,12 @@ impl LiveSession {
     /// `sender` carries key-frame and patch requests back to the peer.
     pub fn start(
         config: LiveSessionConfig,
-        upscaler: Upscaler,
+        tiers: TierLadder,
         display: Option<Arc<DisplaySlot>>,
         sender: SenderControl,
     ) -> std::io::Result<Self> {
         let options = &config.options;
+        let upscaler = tiers.current();
         let metrics = Arc::new(SessionMetrics::new(
             config.id,
             config.label.clone(),
@@ -150,7 +162,7 @@ impl LiveSession {
         })?);
         let learning = match (&options.learn, &patch_desk) {
             (Some(learn), Some(desk)) => {
-                start_learning(id, &config.label, learn, &upscaler, &metrics, desk)?
+                start_learning(id, &config.label, learn, upscaler, &metrics, desk)?
             }
             _ => None,
         };
@@ -178,13 +190,14 @@ impl LiveSession {
             .as_ref()
             .and_then(|_| upscaler.model().as_network())
             .map(|network| network.weights());
+        let model_in_use = format!("{} v0 (generic)", upscaler.model_name());
         let upscaling = Upscaling {
-            model_in_use: format!("{} v0 (generic)", upscaler.model_name()),
+            model_in_use,
             generic,
             scene: 0,
             fill_when_behind: !options.sr_every_frame,
             session: id,
-            upscaler,
+            tiers,
             weights,
             display,
             recorder: Recorder::new(output_record_tx, &options.record),
@@ -274,8 +287,10 @@ struct Decoding {
     frames_seen: u64,
     outcome: StageOutcome,
     learning: Option<LearningFeed>,
-    /// Asks the sender for fewer bits when the session falls behind (see `controller`).
-    control: ControlLoop,
+    /// Asks the sender for fewer bits or a smaller picture when the session falls behind (see
+    /// `controller`); made at the first stream config and kept across the sender's
+    /// reconfigurations (which its own requests cause).
+    control: Option<ControlLoop>,
     /// The session's picture size while the stream's changes.
     size: StreamSizeKeeper,
 }
@@ -308,7 +323,7 @@ impl Decoding {
             frames_seen: 0,
             outcome: StageOutcome::default(),
             learning: None,
-            control: ControlLoop::new(0),
+            control: None,
             size: StreamSizeKeeper::default(),
         }
     }
@@ -330,7 +345,10 @@ impl Decoding {
                         (self.sender)(request);
                     }
                     self.pending_sets = d.parameter_sets.clone();
-                    self.control = ControlLoop::new(d.bitrate);
+                    if self.control.is_none() {
+                        let size = self.size.capped((d.width, d.height));
+                        self.control = Some(ControlLoop::new(d.bitrate, size));
+                    }
                     self.description = d;
                     if let Some(desk) = &self.patch_desk {
                         desk.stream_started();
@@ -458,8 +476,9 @@ impl Decoding {
             }
         }
         self.frames_seen += frames.len() as u64;
-        self.control
-            .on_unit(decode_time, started.saturating_duration_since(received));
+        if let Some(control) = &mut self.control {
+            control.on_unit(decode_time, started.saturating_duration_since(received));
+        }
         for frame in frames {
             self.size_allowed(&frame)?;
             if self.description.width == 0 {
@@ -472,31 +491,48 @@ impl Decoding {
                 .size
                 .fit(frame)
                 .map_err(SessionProblem::StreamRefused)?;
-            if self.hand_to_sr(frame, received) {
+            let dropped = self.hand_to_sr(frame, received);
+            if let Some(control) = &mut self.control {
+                control.on_frame();
+                if dropped {
+                    control.on_dropped();
+                }
+            }
+            if dropped {
                 self.metrics.on_sr_dropped();
-                self.control.on_dropped();
             }
             self.metrics.set_sr_queue_depth(self.queue.len());
         }
-        self.steer_bitrate();
+        self.steer_stream();
         Ok(())
     }
 
     /// The rate controller's decision for the period just ended, sent and shown.
-    fn steer_bitrate(&mut self) {
+    fn steer_stream(&mut self) {
         let interval = Duration::from_secs_f64(1.0 / self.description.fps_or_default());
         let (backlog, capacity) = (self.queue.len(), self.queue.capacity());
-        if let Some(decision) = self.control.tick(interval, backlog, capacity) {
-            tracing::info!(
-                "{}: asking the sender for {:.2} Mbit/s ({})",
-                self.metrics.label(),
-                decision.bits_per_second as f64 / 1e6,
-                decision.why
-            );
-            let bits_per_second = u32::try_from(decision.bits_per_second).unwrap_or(u32::MAX);
-            (self.sender)(SenderRequest::Bitrate { bits_per_second });
-            self.metrics
-                .on_bitrate_asked(decision.bits_per_second, decision.why);
+        let Some(control) = &mut self.control else {
+            return;
+        };
+        let Some(RateDecision { ask, why }) = control.tick(interval, backlog, capacity) else {
+            return;
+        };
+        let label = self.metrics.label();
+        match ask {
+            Ask::Bitrate(bps) => {
+                tracing::info!(
+                    "{label}: asking the sender for {:.2} Mbit/s ({why})",
+                    bps as f64 / 1e6
+                );
+                let bits_per_second = u32::try_from(bps).unwrap_or(u32::MAX);
+                (self.sender)(SenderRequest::Bitrate { bits_per_second });
+                self.metrics.on_bitrate_asked(bps, why);
+            }
+            Ask::StreamSize(width, height) => {
+                tracing::info!("{label}: asking the sender for {width}x{height} pictures ({why})");
+                (self.sender)(SenderRequest::StreamSize { width, height });
+                self.metrics.on_stream_size_asked((width, height), why);
+            }
         }
     }
 

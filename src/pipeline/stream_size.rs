@@ -46,6 +46,14 @@ impl StreamSizeKeeper {
         })
     }
 
+    /// The largest stream this session takes: `size` within the operator's cap.
+    pub(crate) fn capped(&self, (w, h): (u32, u32)) -> (u32, u32) {
+        match self.cap {
+            Some((max_w, max_h)) if w > max_w || h > max_h => (max_w & !1, max_h & !1),
+            _ => (w, h),
+        }
+    }
+
     /// `frame` at the session's size (the first picture sets it).
     pub(crate) fn fit(&mut self, frame: YuvFrame) -> Result<YuvFrame, String> {
         let size = (frame.width, frame.height);

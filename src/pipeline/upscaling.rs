@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use crate::frame::YuvFrame;
 use crate::sr::model::Weights;
-use crate::sr::Upscaler;
 
 use super::fill::Filler;
 use super::handoff::{DisplayFrame, DisplaySlot, NewestWinsQueue};
@@ -22,6 +21,7 @@ use super::learning::WeightSlot;
 use super::metrics::SessionMetrics;
 use super::report::{SessionProblem, StageOutcome};
 use super::takes::Recorder;
+use super::tiers::TierLadder;
 
 /// A decoded frame on its way to SR, with the arrival time of its access unit.
 pub(super) struct DecodedFrame {
@@ -35,7 +35,8 @@ pub(super) struct DecodedFrame {
 /// The SR stage: frames from the queue, upscaled, to the display slot and the recorder.
 pub(super) struct Upscaling {
     pub(super) session: u64,
-    pub(super) upscaler: Upscaler,
+    /// The model SR runs, and the others it may switch to (`tiers`).
+    pub(super) tiers: TierLadder,
     /// New weights from the learner, swapped in between two frames.
     pub(super) weights: Option<Arc<WeightSlot>>,
     pub(super) display: Option<Arc<DisplaySlot>>,
@@ -70,7 +71,8 @@ impl Upscaling {
             return;
         }
         self.scene = scene;
-        let (Some(network), Some(generic)) = (self.upscaler.model().as_network(), &self.generic)
+        let (Some(network), Some(generic)) =
+            (self.tiers.current().model().as_network(), &self.generic)
         else {
             return;
         };
@@ -82,7 +84,7 @@ impl Upscaling {
         }
         self.model_in_use = format!(
             "{} generic (scene cut at this frame)",
-            self.upscaler.model_name()
+            self.tiers.current().model_name()
         );
         self.recorder
             .note(format!("frame pts {pts} us on: {}", self.model_in_use));
@@ -94,7 +96,7 @@ impl Upscaling {
         let Some(offer) = self.weights.as_ref().and_then(|slot| slot.take()) else {
             return;
         };
-        let Some(network) = self.upscaler.model().as_network() else {
+        let Some(network) = self.tiers.current().model().as_network() else {
             return;
         };
         if offer.scene != self.scene {
@@ -104,8 +106,11 @@ impl Upscaling {
         match network.set_weights(&offer.weights) {
             Ok(()) => {
                 tracing::info!("{}: SR now runs model v{version}", self.metrics.label());
-                self.model_in_use =
-                    format!("{} v{version}, {}", self.upscaler.model_name(), offer.why);
+                self.model_in_use = format!(
+                    "{} v{version}, {}",
+                    self.tiers.current().model_name(),
+                    offer.why
+                );
                 self.recorder.note(format!(
                     "frame pts {next_pts_us} us on: {}",
                     self.model_in_use
@@ -117,18 +122,49 @@ impl Upscaling {
         }
     }
 
+    /// Once a control period: another model from the next frame on when it promises more
+    /// quality per output frame (see `tiers`), shown in the metrics and noted in the take.
+    fn follow_tier(&mut self, frame: &YuvFrame, pts: i64) {
+        if !self.tiers.switches() {
+            return;
+        }
+        let interval = Duration::from_micros(frame.duration.max(1) as u64);
+        let Some(decision) = self.tiers.tick(interval) else {
+            return;
+        };
+        let name = self.tiers.current().model_name().to_string();
+        tracing::info!(
+            "{}: SR now runs {name}: {}",
+            self.metrics.label(),
+            decision.why
+        );
+        self.model_in_use = format!("{name} ({})", decision.why);
+        self.recorder
+            .note(format!("after frame pts {pts} us: {}", self.model_in_use));
+        self.metrics.on_tier_changed(name, decision.why);
+    }
+
     pub(super) fn run(mut self, queue: &NewestWinsQueue<DecodedFrame>) -> StageOutcome {
         let mut outcome = StageOutcome::default();
         let mut failures: Option<(u64, String)> = None;
         let mut sequence = 0u64;
-        let suffix = format!("x{}.mp4", self.upscaler.scale());
-        let mut filler = Filler::new(self.upscaler.scale());
+        let suffix = format!("x{}.mp4", self.tiers.current().scale());
+        let mut filler = Filler::new(self.tiers.current().scale());
+        let mut warmed_up = false;
         while let Some(DecodedFrame {
             frame,
             received,
             scene,
         }) = queue.pop()
         {
+            if !warmed_up {
+                // CUDA sets up (cuDNN autotune) per model and size: before the first frame,
+                // not at a switch
+                warmed_up = true;
+                if self.tiers.current().device().is_cuda() {
+                    self.tiers.warm_up(frame.width, frame.height);
+                }
+            }
             let behind = queue.len();
             self.metrics.set_sr_queue_depth(behind);
             let pts = frame.pts.unwrap_or(0);
@@ -160,13 +196,16 @@ impl Upscaling {
                 Output::SuperResolved { frame: out, took } => {
                     let size = (out.width, out.height);
                     self.metrics.on_upscaled(took, received.elapsed(), size);
+                    self.tiers.on_super_resolved(took);
                     (out, true)
                 }
                 Output::Filled(out) => {
                     self.metrics.on_filled(received.elapsed());
+                    self.tiers.on_filled();
                     (out.unwrap_or_else(|| Arc::clone(&frame)), false)
                 }
             };
+            self.follow_tier(&frame, pts);
             // a take gets every frame: `produce` materialises fills whenever one records
             if recording {
                 self.recorder.send(YuvFrame::clone(&shown));
@@ -209,7 +248,11 @@ impl Upscaling {
     ) -> Result<Output, String> {
         if sr {
             let started = Instant::now();
-            let output = self.upscaler.upscale(frame).map_err(|e| e.to_string())?;
+            let output = self
+                .tiers
+                .current()
+                .upscale(frame)
+                .map_err(|e| e.to_string())?;
             let took = started.elapsed();
             if recording {
                 // the frames filled next carry this one's detail where nothing moved

@@ -195,6 +195,28 @@ impl ModelRegistry {
         }
     }
 
+    /// The models a live session may switch between at `scale`: the shipped network models
+    /// with a measured gain over bicubic, cheapest (GFLOP per 960x540 frame) first.
+    pub fn tier_ladder(&self, scale: u32) -> Vec<&ModelEntry> {
+        let mut ladder: Vec<&ModelEntry> = self
+            .entries
+            .iter()
+            .filter(|e| e.shipped)
+            .filter(|e| {
+                e.card.as_ref().is_some_and(|c| {
+                    c.scale == scale
+                        && c.gflops_960x540 > 0.0
+                        && c.gain_db().is_some_and(|g| g > 0.0)
+                })
+            })
+            .collect();
+        ladder.sort_by(|a, b| {
+            let cost = |e: &ModelEntry| e.card.as_ref().map_or(0.0, |c| c.gflops_960x540);
+            cost(a).total_cmp(&cost(b))
+        });
+        ladder
+    }
+
     fn best_where(&self, keep: impl Fn(&ModelCard) -> bool) -> &ModelEntry {
         self.entries
             .iter()
@@ -216,6 +238,7 @@ mod tests {
     use crate::sr::card::{Evaluation, ModelCard};
 
     fn card(name: &str, tier: &str, scale: u32, gain: Option<f64>) -> ModelCard {
+        let gflops_960x540 = if tier == "cpu" { 40.0 } else { 350.0 };
         ModelCard {
             name: name.into(),
             architecture: "fmen".into(),
@@ -225,7 +248,7 @@ mod tests {
             tier: tier.into(),
             description: String::new(),
             parameters: 0,
-            gflops_960x540: 0.0,
+            gflops_960x540,
             training: Default::default(),
             evaluation: gain
                 .map(|g| Evaluation {
@@ -266,6 +289,12 @@ mod tests {
         assert_eq!(reg.best_for_device(true, 4).name, "big");
         assert!(reg.find("mine").is_some_and(|e| !e.shipped));
         assert_eq!(reg.broken.len(), 1);
+        let ladder: Vec<&str> = reg.tier_ladder(4).iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(
+            ladder,
+            ["small", "big"],
+            "measured, shipped, x4, cheapest first"
+        );
         assert!(reg.broken[0].0.ends_with("broken.json"));
     }
 }

@@ -146,11 +146,20 @@ fn stream_figures(ui: &mut egui::Ui, s: &MetricsSnapshot) {
         s.sr_queue_depth,
         s.sr_queue_capacity
     ));
+    if let Some(why) = &s.tier_changed {
+        ui.label(format!(
+            "model switched to {} ({}x): {why}",
+            s.model, s.tier_switches
+        ));
+    }
     if let Some((bps, why)) = &s.bitrate_asked {
         ui.label(format!(
             "asked the sender for {:.2} Mbit/s: {why}",
             *bps as f64 / 1e6
         ));
+    }
+    if let Some(((w, h), why)) = &s.stream_size_asked {
+        ui.label(format!("asked the sender for {w}x{h} pictures: {why}"));
     }
     learning_figures(ui, s);
 }
