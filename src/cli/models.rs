@@ -222,7 +222,7 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
             });
         }
         TrainEvent::Step { step, loss, .. } => {
-            let avg = loss_avg.map_or(loss, |a| 0.98 * a + 0.02 * loss);
+            let avg = loss_avg.map_or(loss, |a| 0.8 * a + 0.2 * loss);
             loss_avg = Some(avg);
             bar.set_position(step);
             bar.set_message(format!("loss {avg:.5}{last_val}"));

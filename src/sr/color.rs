@@ -50,21 +50,44 @@ fn code_scales(color: ColorInfo) -> CodeScales {
     }
 }
 
-/// A plane's samples (1 or 2 little-endian bytes each) as a 1 x 1 x H x W float tensor.
-fn plane(data: &[u8], bytes: usize, h: u32, w: u32, device: Device) -> Tensor {
-    let samples = if bytes == 2 {
-        let wide: Vec<i16> = data
-            .chunks_exact(2)
+/// The three planes' samples (1 or 2 little-endian bytes each) uploaded as one transfer and
+/// split on the device into 1 x 1 x H x W float tensors (Y, U, V). For a GPU the packed host
+/// buffer is pinned (libtorch's caching host allocator reuses pinned blocks frame after
+/// frame) and copied without blocking: one asynchronous DMA instead of three synchronous
+/// copies from pageable memory.
+fn upload_planes(frame: &YuvFrame, device: Device) -> (Tensor, Tensor, Tensor) {
+    let bytes = frame.color.bytes_per_sample();
+    let planes = [&frame.y, &frame.u, &frame.v];
+    let host = if bytes == 2 {
+        let wide: Vec<i16> = planes
+            .iter()
+            .flat_map(|p| p.chunks_exact(2))
             .map(|b| i16::from_le_bytes([b[0], b[1]]))
             .collect();
         Tensor::from_slice(&wide)
     } else {
-        Tensor::from_slice(data)
+        let mut packed = Vec::with_capacity(planes.iter().map(|p| p.len()).sum());
+        for p in planes {
+            packed.extend_from_slice(p);
+        }
+        Tensor::from_slice(&packed)
     };
-    samples
-        .to_device(device)
-        .view([1, 1, i64::from(h), i64::from(w)])
-        .to_kind(Kind::Float)
+    let samples = if device.is_cuda() {
+        host.pin_memory(device)
+            .to_device_(device, host.kind(), true, false)
+    } else {
+        host
+    }
+    .to_kind(Kind::Float);
+    let (w, h) = (i64::from(frame.width), i64::from(frame.height));
+    let (cw, ch) = YuvFrame::chroma_size(frame.width, frame.height);
+    let (cw, ch) = (i64::from(cw), i64::from(ch));
+    let y = samples.narrow(0, 0, w * h).view([1, 1, h, w]);
+    let u = samples.narrow(0, w * h, cw * ch).view([1, 1, ch, cw]);
+    let v = samples
+        .narrow(0, w * h + cw * ch, cw * ch)
+        .view([1, 1, ch, cw]);
+    (y, u, v)
 }
 
 /// Upload a 4:2:0 frame and convert it to RGB in 0..1: a 1 x 3 x H x W float tensor on `device`.
@@ -88,14 +111,9 @@ pub fn yuv_to_rgb(frame: &YuvFrame, device: Device) -> Result<Tensor, SrError> {
     let kg = 1.0 - kr - kb;
     let k = code_scales(frame.color);
 
-    let y = (plane(&frame.y, bytes, h, w, device) - k.y_off) / k.y_scale;
-    let chroma = Tensor::cat(
-        &[
-            plane(&frame.u, bytes, ch, cw, device),
-            plane(&frame.v, bytes, ch, cw, device),
-        ],
-        1,
-    );
+    let (y, u, v) = upload_planes(frame, device);
+    let y = (y - k.y_off) / k.y_scale;
+    let chroma = Tensor::cat(&[u, v], 1);
     // Chroma sits at half resolution; bring it to luma size (then crop odd sizes back).
     let chroma = chroma
         .upsample_bilinear2d([i64::from(ch * 2), i64::from(cw * 2)], false, 2.0, 2.0)
@@ -138,20 +156,30 @@ fn rgb_to_yuv_tensor(rgb: &Tensor, color: ColorInfo) -> Result<YuvFrame, SrError
     let cr = (&r - &y) / (2.0 * (1.0 - kr));
     let chroma = Tensor::cat(&[cb, cr], 1).avg_pool2d([2, 2], [2, 2], [0, 0], true, false, None);
 
-    let to_bytes = |t: Tensor| -> Result<Vec<u8>, SrError> {
-        let t = t.round().clamp(0.0, k.max);
-        if color.bytes_per_sample() == 2 {
-            let t = t.to_kind(Kind::Int16).to_device(Device::Cpu).contiguous();
-            let wide = Vec::<i16>::try_from(&t.view([-1]))?;
-            return Ok(wide.iter().flat_map(|v| v.to_le_bytes()).collect());
-        }
-        let t = t.to_kind(Kind::Uint8).to_device(Device::Cpu).contiguous();
-        Ok(Vec::<u8>::try_from(&t.view([-1]))?)
-    };
-    let y_plane = to_bytes(y * k.y_scale + k.y_off)?;
+    // the three planes rounded and packed on the device: one download instead of three
     let chroma = chroma * k.c_scale + k.c_mid;
-    let u_plane = to_bytes(chroma.narrow(1, 0, 1))?;
-    let v_plane = to_bytes(chroma.narrow(1, 1, 1))?;
+    let packed = Tensor::cat(
+        &[
+            (y * k.y_scale + k.y_off).view([-1]),
+            chroma.narrow(1, 0, 1).contiguous().view([-1]),
+            chroma.narrow(1, 1, 1).contiguous().view([-1]),
+        ],
+        0,
+    )
+    .round()
+    .clamp(0.0, k.max);
+    let samples: Vec<u8> = if color.bytes_per_sample() == 2 {
+        let t = packed.to_kind(Kind::Int16).to_device(Device::Cpu);
+        let wide = Vec::<i16>::try_from(&t)?;
+        wide.iter().flat_map(|v| v.to_le_bytes()).collect()
+    } else {
+        Vec::<u8>::try_from(&packed.to_kind(Kind::Uint8).to_device(Device::Cpu))?
+    };
+    let luma_bytes = (w * h) as usize * color.bytes_per_sample();
+    let chroma_bytes = (samples.len() - luma_bytes) / 2;
+    let y_plane = samples[..luma_bytes].to_vec();
+    let u_plane = samples[luma_bytes..luma_bytes + chroma_bytes].to_vec();
+    let v_plane = samples[luma_bytes + chroma_bytes..].to_vec();
     Ok(YuvFrame {
         width: w as u32,
         height: h as u32,

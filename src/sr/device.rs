@@ -206,6 +206,9 @@ impl ComputeDevice {
     }
 
     fn cuda(index: usize) -> Self {
+        // cuDNN tries its convolution algorithms once per shape and keeps the fastest: live
+        // and offline frames keep one size, so the search is paid once (at warm-up)
+        tch::Cuda::cudnn_set_benchmark(true);
         Self {
             device: Device::Cuda(index),
             kind: Kind::Half,

@@ -91,8 +91,10 @@ pub enum TrainEvent {
         val_crops: usize,
         parameters: u64,
     },
+    /// Every few steps (the loss is read back from the device in batches of steps).
     Step {
         step: u64,
+        /// Mean L1 loss of the steps since the previous event.
         loss: f64,
         learning_rate: f64,
     },
@@ -313,6 +315,11 @@ pub fn train(opts: &TrainOptions, mut report: impl FnMut(TrainEvent)) -> Result<
 
     let started = std::time::Instant::now();
     let seconds_before = state.seconds;
+    // The loss stays on the device and is read back every LOSS_READBACK steps: reading it
+    // each step would wait for the GPU to finish every step before the next is queued.
+    const LOSS_READBACK: u64 = 20;
+    let mut loss_sum = Tensor::zeros([], (Kind::Float, opts.device));
+    let mut summed = 0u64;
     while state.step < opts.steps {
         let lr_now = learning_rate(opts, state.step, resumed_at);
         opt.set_lr(lr_now);
@@ -325,12 +332,18 @@ pub fn train(opts: &TrainOptions, mut report: impl FnMut(TrainEvent)) -> Result<
         let loss = (sr - hr.to_device(opts.device)).abs().mean(Kind::Float);
         opt.backward_step(&loss);
         state.step += 1;
-        report(TrainEvent::Step {
-            step: state.step,
-            loss: loss.double_value(&[]),
-            learning_rate: lr_now,
-        });
+        loss_sum += loss.detach();
+        summed += 1;
         let last = state.step == opts.steps;
+        if summed == LOSS_READBACK || last || state.step % opts.validate_every == 0 {
+            report(TrainEvent::Step {
+                step: state.step,
+                loss: loss_sum.double_value(&[]) / summed as f64,
+                learning_rate: lr_now,
+            });
+            loss_sum = Tensor::zeros([], (Kind::Float, opts.device));
+            summed = 0;
+        }
         if state.step % opts.validate_every == 0 || last {
             let (model, bicubic) = validate(net.as_ref(), &val_crops, scale, opts.device);
             state.curve.push((state.step, model, bicubic));
