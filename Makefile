@@ -77,6 +77,7 @@ data: setup
 # The recipe of the shipped models (README "Models"); resumable: re-run continues from the
 # checkpoints in $(CACHE_DIR)/checkpoints. Then `make eval` measures them and fills the cards.
 models: build data
+	$(BIN) train --name fmen-nano-x4 --preset fmen-nano --steps 6000 --lr 2e-3 --threads 1 --resume
 	$(BIN) train --name fmen-tiny-x4 --preset fmen-tiny --steps 6000 --lr 1e-3 --resume
 	$(BIN) train --name fmen-sl-x4 --preset fmen-sl --plain --steps 6000 --lr 6e-4 --resume
 

@@ -13,7 +13,7 @@ use crate::media::chunks::ChunkRange;
 use crate::media::{
     self, EncoderAttempt, EncoderChoice, MediaError, MediaWriter, OutputPlan, Quality, VideoDecoder,
 };
-use crate::sr::{load_model, ComputeDevice, DevicePreference, SrError, Upscaler};
+use crate::sr::{load_model, ComputeDevice, DevicePreference, Precision, SrError, Upscaler};
 
 use super::srvc_playback::{model_stream_of, SrvcPlayback, SrvcPlaybackError};
 
@@ -223,7 +223,7 @@ impl OfflineJob {
             path: self.input.clone(),
             source,
         };
-        let device = ComputeDevice::select(self.device).map_err(sr_error)?;
+        let mut device = ComputeDevice::select(self.device).map_err(sr_error)?;
         if let Some(reason) = &device.fallback_reason {
             tracing::info!("SR on CPU: {reason}");
         }
@@ -231,6 +231,21 @@ impl OfflineJob {
         let mut decoder = VideoDecoder::open(&self.input)?;
         if !self.eight_bit {
             decoder.keep_high_bit_depth();
+        }
+        if decoder.sample_bits() > 8 && device.is_bf16() {
+            // bf16 keeps 8 significant bits: 10-bit samples would come out with 8-bit steps
+            if self.device.precision == Precision::Auto {
+                tracing::info!(
+                    "{}: 10-bit input, SR in fp32 (bf16 holds 8 bits)",
+                    self.input.display()
+                );
+                device = device.with_precision(Precision::Fp32).map_err(sr_error)?;
+            } else {
+                tracing::warn!(
+                    "{}: 10-bit input in bf16 (asked for): SR output has 8-bit precision",
+                    self.input.display()
+                );
+            }
         }
         if let Some(chunk) = &self.chunk {
             decoder.video_only();

@@ -217,6 +217,11 @@ impl ComputeDevice {
         }
     }
 
+    /// bf16 keeps 8 significant bits: enough for 8-bit video, not for 10-bit samples.
+    pub fn is_bf16(&self) -> bool {
+        self.kind == Kind::BFloat16
+    }
+
     pub fn is_cuda(&self) -> bool {
         self.device.is_cuda()
     }
