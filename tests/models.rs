@@ -17,6 +17,13 @@ use stronglive::sr::{
 };
 use tch::{nn, Device, Kind, Tensor};
 
+/// The CPU in fp32, whatever this CPU's native choice (bf16 where it has AVX512-BF16).
+fn cpu_fp32() -> ComputeDevice {
+    ComputeDevice::cpu()
+        .with_precision(stronglive::sr::Precision::Fp32)
+        .unwrap()
+}
+
 /// The FMEN reference files CI provides beside the clone (`../shared/reference-models`).
 fn reference_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference-models");
@@ -89,7 +96,8 @@ fn published_fmen_checkpoint_reproduces_reference_output() {
         &Architecture::Fmen(FmenConfig::published_x4()),
         255.0,
     );
-    let model = load_model(card_path.to_str().unwrap(), 4, &ComputeDevice::cpu()).unwrap();
+    // fp32: the published figure is an fp32 one (bf16 is the precision test's business)
+    let model = load_model(card_path.to_str().unwrap(), 4, &cpu_fp32()).unwrap();
     let hr = to_unit(&load_rgb8(&reference_dir().join("fmen_x4_hr.png")).unwrap());
     let sr = tch::no_grad(|| model.forward(&to_unit(&lr))).unwrap();
     let bic = stronglive::sr::bicubic::upscale_bicubic_pil(&to_unit(&lr), 4);
@@ -407,7 +415,8 @@ fn edsr_and_srvc_round_trip_through_model_files() {
         write_card(&card, &arch, input_range);
         let named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
         stronglive::sr::card::save_weights(&named, &card.with_extension("safetensors")).unwrap();
-        let model = load_model(card.to_str().unwrap(), 4, &ComputeDevice::cpu()).unwrap();
+        // fp32, as the direct run: this checks the file round trip, not a precision
+        let model = load_model(card.to_str().unwrap(), 4, &cpu_fp32()).unwrap();
         let loaded = tch::no_grad(|| model.forward(&x)).unwrap();
         let diff = (loaded - direct).abs().max().double_value(&[]);
         assert!(

@@ -35,6 +35,11 @@ pub trait SrModel: Send {
     fn copies_are_equivalent(&self) -> bool {
         true
     }
+    /// Whether the model computes in fp32 whatever the device's precision (bicubic: the
+    /// baseline every figure is measured against, and cheap enough in fp32).
+    fn computes_in_fp32(&self) -> bool {
+        false
+    }
     /// The network behind the model when it can learn (live adaptation); `None` for bicubic
     /// and foreign TorchScript modules.
     fn as_network(&self) -> Option<&NetworkModel> {
@@ -67,6 +72,8 @@ pub struct NetworkModel {
     net: Box<dyn Network>,
     parameters: u64,
     // owns the variables `net` refers to
+    /// The weights' number format (the device's precision when loaded).
+    kind: Kind,
     _vs: nn::VarStore,
 }
 
@@ -97,6 +104,7 @@ impl NetworkModel {
             input_range: card.input_range,
             net,
             parameters: super::card::parameter_count(&vs),
+            kind: device.kind,
             _vs: vs,
         })
     }
@@ -220,7 +228,20 @@ impl SrModel for NetworkModel {
     fn forward(&self, rgb: &Tensor) -> Result<Tensor, SrError> {
         // The networks are written with tch's layer API, which panics when libtorch throws
         // (out of memory, a shape libtorch refuses); the model boundary turns that into a value.
-        let run = || run_network(self.net.as_ref(), rgb, self.input_range, false);
+        // the input in the weights' precision (a caller may hand fp32 to a bf16/fp16 model);
+        // the output comes back in the caller's
+        let run = || {
+            if rgb.kind() == self.kind {
+                return run_network(self.net.as_ref(), rgb, self.input_range, false);
+            }
+            run_network(
+                self.net.as_ref(),
+                &rgb.to_kind(self.kind),
+                self.input_range,
+                false,
+            )
+            .to_kind(rgb.kind())
+        };
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).map_err(|payload| {
             let reason = payload
                 .downcast_ref::<String>()

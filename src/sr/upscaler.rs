@@ -1,7 +1,7 @@
 //! One picture in, one picture out: upload, convert to RGB, run the model (tiled when large),
 //! convert back to YUV, download. Used by the offline pipeline, the live path and the benchmarks.
 
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 use crate::frame::YuvFrame;
 
@@ -54,10 +54,14 @@ impl Upscaler {
     /// Upscale an RGB tensor (1 x 3 x H x W, 0..1, any device) to RGB on the compute device.
     pub fn upscale_rgb(&self, rgb: &Tensor) -> Result<Tensor, SrError> {
         let _guard = tch::no_grad_guard();
-        let input = self.device.in_layout(
-            &rgb.f_to_device(self.device.device)?
-                .f_to_kind(self.device.kind)?,
-        );
+        let kind = if self.model.computes_in_fp32() {
+            Kind::Float
+        } else {
+            self.device.kind
+        };
+        let input = self
+            .device
+            .in_layout(&rgb.f_to_device(self.device.device)?.f_to_kind(kind)?);
         let plan = TilePlan {
             tile: self.tile,
             margin: i64::from(self.model.receptive_margin()),
