@@ -18,7 +18,9 @@ pub mod live;
 pub mod models;
 #[cfg(feature = "media")]
 mod plot;
+#[cfg(feature = "media")]
 mod protocol_bench;
+#[cfg(feature = "media")]
 mod soak_bench;
 #[cfg(feature = "media")]
 pub mod srvc;

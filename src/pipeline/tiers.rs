@@ -292,7 +292,7 @@ impl TierLadder {
         }
         let period = std::mem::replace(&mut self.period, Period::new());
         let super_resolved = period.sr_ms.len() as u64;
-        let p50 = super::metrics::percentiles(period.sr_ms.into_iter()).p50_ms;
+        let p50 = super::metrics::percentiles(period.sr_ms).p50_ms;
         controller.decide(&TierObservations {
             sr_p50: Duration::from_secs_f64(p50.max(0.0) / 1e3),
             super_resolved,
