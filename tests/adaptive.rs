@@ -62,9 +62,14 @@ fn tier(name: &'static str, base_ms: u32, gain_db: f64, load: &Arc<AtomicU32>) -
     }
 }
 
-/// Streams `seconds` of 30 fps frames into the session in real time.
+/// 10 fps: a frame interval (100 ms) well above the upscaler's own work per frame (colour
+/// conversion, libtorch's dispatch: 10-30 ms on a busy 2-core CI machine), which the
+/// controller's cost ratios do not separate from the model's.
+const FPS: f64 = 10.0;
+
+/// Streams `seconds` of frames into the session in real time.
 fn stream(session: &LiveSession, encoder: &mut H264LiveEncoder, next: &mut i64, seconds: f64) {
-    let frames = (seconds * 30.0).round() as i64;
+    let frames = (seconds * FPS).round() as i64;
     let start = Instant::now();
     for i in 0..frames {
         let n = *next + i;
@@ -72,14 +77,14 @@ fn stream(session: &LiveSession, encoder: &mut H264LiveEncoder, next: &mut i64, 
         for (j, y) in frame.y.iter_mut().enumerate() {
             *y = ((j as i64 + n * 3) % 200) as u8 + 30;
         }
-        let pts = n * 33_333;
+        let pts = n * (1e6 / FPS) as i64;
         for unit in encoder.encode(&frame, pts).unwrap() {
             assert!(session.ingest(IngestItem::Unit {
                 unit,
                 received: Instant::now(),
             }));
         }
-        let due = start + Duration::from_secs_f64((i + 1) as f64 / 30.0);
+        let due = start + Duration::from_secs_f64((i + 1) as f64 / FPS);
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
     }
     *next += frames;
@@ -89,14 +94,14 @@ fn reading(session: &LiveSession) -> MetricsSnapshot {
     session.metrics().snapshot()
 }
 
-/// Fast SR stays on the better tier; slowed 40x it goes down to the cheaper one within a few
+/// Fast SR stays on the better tier; slowed 20x it goes down to the cheaper one within a few
 /// seconds, and once the machine is fast again it goes back up. Every frame still has an
 /// output, and the metrics say which model runs and why.
 #[test]
 fn a_slowed_sr_moves_to_the_cheaper_tier_and_back_when_fast_again() {
     let load = Arc::new(AtomicU32::new(1));
     let ladder = TierLadder::switching(
-        vec![tier("cheap", 2, 0.8, &load), tier("good", 8, 1.1, &load)],
+        vec![tier("cheap", 5, 0.8, &load), tier("good", 20, 1.1, &load)],
         1,
     );
     let options = SessionOptions {
@@ -114,11 +119,11 @@ fn a_slowed_sr_moves_to_the_cheaper_tier_and_back_when_fast_again() {
         deaf_sender(),
     )
     .unwrap();
-    let mut encoder = H264LiveEncoder::new(96, 64, 30.0, RateControl::Crf(23), 1.0).unwrap();
+    let mut encoder = H264LiveEncoder::new(96, 64, FPS, RateControl::Crf(23), 1.0).unwrap();
     assert!(session.ingest(IngestItem::Config(StreamDescription {
         width: 96,
         height: 64,
-        fps: 30.0,
+        fps: FPS,
         bitrate: 0,
         parameter_sets: Vec::new(),
     })));
@@ -129,7 +134,7 @@ fn a_slowed_sr_moves_to_the_cheaper_tier_and_back_when_fast_again() {
     assert_eq!(fast.model, "good", "SR keeps up: no reason to switch");
     assert_eq!(fast.tier_switches, 0);
 
-    load.store(40, Ordering::Relaxed); // good: 320 ms a frame, 10% of frames
+    load.store(20, Ordering::Relaxed); // good: 400 ms a frame, 25% of frames
     stream(&session, &mut encoder, &mut next, 9.0);
     let slowed = reading(&session);
     assert_eq!(slowed.model, "cheap", "{slowed}");

@@ -6,9 +6,11 @@
 //! a tier's worth is that share times its measured gain over bicubic (the fills are close to
 //! bicubic). STRONGLIVE picked its SR share per segment to hold 30 fps in the same spirit.
 //!
-//! Only the running tier's time is measured; the others' are predicted from relative costs,
-//! GFLOP at first, then the ratio measured across each switch (a switch measures both sides
-//! within two seconds, so the ratio survives the machine getting busier or idler). A cheaper
+//! Only the running tier's time is measured; the others' are predicted: the frame's work
+//! around the model (upload, colour conversion: the same for every tier, and most of a small
+//! model's time at 4K) as measured, plus the model's own time scaled by relative costs, GFLOP
+//! at first, then the ratio of model times measured across each switch (a switch measures
+//! both sides within two seconds, so the ratio survives the machine getting busier or idler). A cheaper
 //! tier is taken after two periods that want it, a dearer one after five (going up is a
 //! gamble on a prediction; going down stops a starving SR).
 //!
@@ -42,8 +44,9 @@ pub struct TierInfo {
 /// One control period's SR figures.
 #[derive(Debug, Clone, Copy)]
 pub struct TierObservations {
-    /// Median SR time of the period's super-resolved frames.
+    /// Median SR time of the period's super-resolved frames, and of the model's part of it.
     pub sr_p50: Duration,
+    pub model_p50: Duration,
     pub super_resolved: u64,
     pub filled: u64,
     pub frame_interval: Duration,
@@ -62,7 +65,7 @@ pub struct TierController {
     current: usize,
     /// The tier that would be better, and for how many periods in a row it has been.
     wanted: Option<(usize, u32)>,
-    /// The previous period's tier and SR time (to learn cost ratios across a switch).
+    /// The previous period's tier and model time (to learn cost ratios across a switch).
     last: Option<(usize, Duration)>,
 }
 
@@ -94,15 +97,16 @@ impl TierController {
         &self.tiers
     }
 
-    /// The SR time predicted for tier `i` from the running tier's measured `t`.
-    fn predicted(&self, i: usize, t: Duration) -> Duration {
+    /// The SR time predicted for tier `i` from the running tier's measured period.
+    fn predicted(&self, i: usize, o: &TierObservations) -> Duration {
         let ratio = self.tiers[i].cost / self.tiers[self.current].cost.max(1e-9);
-        t.mul_f64(ratio.max(1e-6))
+        let model = o.model_p50.min(o.sr_p50);
+        (o.sr_p50 - model) + model.mul_f64(ratio.max(1e-6))
     }
 
     /// Expected gain per output frame of tier `i` (dB).
-    fn worth(&self, i: usize, t: Duration, interval: Duration) -> f64 {
-        share(self.predicted(i, t), interval) * self.tiers[i].gain_db
+    fn worth(&self, i: usize, o: &TierObservations) -> f64 {
+        share(self.predicted(i, o), o.frame_interval) * self.tiers[i].gain_db
     }
 
     /// One period's decision: `Some` when SR should switch to another tier from the next frame.
@@ -111,16 +115,12 @@ impl TierController {
             return None; // nothing measured (the stage was busy in one long SR)
         }
         let t = o.sr_p50;
-        self.learn_cost(t);
-        let interval = o.frame_interval;
+        self.learn_cost(o.model_p50.min(t));
         let best = (0..self.tiers.len())
-            .max_by(|&a, &b| {
-                self.worth(a, t, interval)
-                    .total_cmp(&self.worth(b, t, interval))
-            })
+            .max_by(|&a, &b| self.worth(a, o).total_cmp(&self.worth(b, o)))
             .unwrap_or(self.current);
-        let now = self.worth(self.current, t, interval);
-        let then = self.worth(best, t, interval);
+        let now = self.worth(self.current, o);
+        let then = self.worth(best, o);
         if best == self.current || then <= now * BETTER_BY {
             self.wanted = None;
             return None;
@@ -153,7 +153,8 @@ impl TierController {
         Some(TierDecision { to: best, why })
     }
 
-    /// After a switch the first period on the new tier measures its cost against the old one.
+    /// After a switch the first period on the new tier measures its model's cost against the
+    /// old one's.
     fn learn_cost(&mut self, t: Duration) {
         if let Some((previous, t_previous)) = self.last {
             if previous != self.current && !t_previous.is_zero() {
@@ -183,6 +184,7 @@ pub struct TierLadder {
 struct Period {
     started: Instant,
     sr_ms: Vec<f64>,
+    model_ms: Vec<f64>,
     filled: u64,
 }
 
@@ -191,6 +193,7 @@ impl Period {
         Self {
             started: Instant::now(),
             sr_ms: Vec::new(),
+            model_ms: Vec::new(),
             filled: 0,
         }
     }
@@ -275,8 +278,10 @@ impl TierLadder {
         }
     }
 
-    pub fn on_super_resolved(&mut self, took: Duration) {
+    /// A super-resolved frame: its whole SR time and the model's part of it.
+    pub fn on_super_resolved(&mut self, took: Duration, model_time: Duration) {
         self.period.sr_ms.push(took.as_secs_f64() * 1e3);
+        self.period.model_ms.push(model_time.as_secs_f64() * 1e3);
     }
 
     pub fn on_filled(&mut self) {
@@ -292,9 +297,12 @@ impl TierLadder {
         }
         let period = std::mem::replace(&mut self.period, Period::new());
         let super_resolved = period.sr_ms.len() as u64;
-        let p50 = super::metrics::percentiles(period.sr_ms).p50_ms;
+        let p50 = |ms: Vec<f64>| {
+            Duration::from_secs_f64(super::metrics::percentiles(ms).p50_ms.max(0.0) / 1e3)
+        };
         controller.decide(&TierObservations {
-            sr_p50: Duration::from_secs_f64(p50.max(0.0) / 1e3),
+            sr_p50: p50(period.sr_ms),
+            model_p50: p50(period.model_ms),
             super_resolved,
             filled: period.filled,
             frame_interval,
@@ -328,6 +336,7 @@ mod tests {
         let sr = (60.0 * share(t, interval)).round() as u64;
         TierObservations {
             sr_p50: t,
+            model_p50: t,
             super_resolved: sr.max(1),
             filled: 60 - sr.max(1),
             frame_interval: interval,
@@ -389,5 +398,31 @@ mod tests {
         };
         assert_eq!(c.decide(&none_measured), None);
         assert_eq!(c.decide(&period(400)).map(|d| d.to), Some(0));
+    }
+
+    /// When the frame's work around the model (colour conversion at 4K) is most of the SR
+    /// time, a cheaper model saves little: it is not taken, where the same SR time spent all
+    /// in the model would take it.
+    #[test]
+    fn the_work_around_the_model_is_not_scaled_by_a_cheaper_model() {
+        let all_model = period(300);
+        let mostly_around = TierObservations {
+            model_p50: Duration::from_millis(50),
+            ..period(300)
+        };
+        let mut c = ladder();
+        assert_eq!(c.decide(&mostly_around), None);
+        assert_eq!(
+            c.decide(&mostly_around),
+            None,
+            "nano would take 261 ms: no better"
+        );
+        let mut c = ladder();
+        assert_eq!(c.decide(&all_model), None);
+        assert_eq!(
+            c.decide(&all_model).map(|d| d.to),
+            Some(0),
+            "nano would take 68 ms"
+        );
     }
 }

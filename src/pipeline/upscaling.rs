@@ -58,6 +58,8 @@ enum Output {
     SuperResolved {
         frame: Arc<YuvFrame>,
         took: Duration,
+        /// The model's share of `took` (the rest is the same for every model).
+        model_time: Duration,
     },
     /// Upscaled cheaply; materialised whenever a take records (`None` only for the screen).
     Filled(Option<Arc<YuvFrame>>),
@@ -193,10 +195,14 @@ impl Upscaling {
                 }
             };
             let (shown, super_resolved) = match output {
-                Output::SuperResolved { frame: out, took } => {
+                Output::SuperResolved {
+                    frame: out,
+                    took,
+                    model_time,
+                } => {
                     let size = (out.width, out.height);
                     self.metrics.on_upscaled(took, received.elapsed(), size);
-                    self.tiers.on_super_resolved(took);
+                    self.tiers.on_super_resolved(took, model_time);
                     (out, true)
                 }
                 Output::Filled(out) => {
@@ -248,10 +254,10 @@ impl Upscaling {
     ) -> Result<Output, String> {
         if sr {
             let started = Instant::now();
-            let output = self
+            let (output, model_time) = self
                 .tiers
                 .current()
-                .upscale(frame)
+                .upscale_timed(frame)
                 .map_err(|e| e.to_string())?;
             let took = started.elapsed();
             if recording {
@@ -261,6 +267,7 @@ impl Upscaling {
             return Ok(Output::SuperResolved {
                 frame: Arc::new(output),
                 took,
+                model_time,
             });
         }
         if !recording {

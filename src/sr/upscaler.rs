@@ -1,6 +1,8 @@
 //! One picture in, one picture out: upload, convert to RGB, run the model (tiled when large),
 //! convert back to YUV, download. Used by the offline pipeline, the live path and the benchmarks.
 
+use std::time::{Duration, Instant};
+
 use tch::{Kind, Tensor};
 
 use crate::frame::YuvFrame;
@@ -71,12 +73,21 @@ impl Upscaler {
 
     /// Upscale a frame; timing and colour tags carry over unchanged.
     pub fn upscale(&self, frame: &YuvFrame) -> Result<YuvFrame, SrError> {
+        Ok(self.upscale_timed(frame)?.0)
+    }
+
+    /// `upscale`, and how long the model itself took (the rest, upload and colour conversion,
+    /// is the same whichever model runs). On a GPU the model's kernels may still be running
+    /// when it returns: its time is then only the launches, and the rest absorbs the wait.
+    pub fn upscale_timed(&self, frame: &YuvFrame) -> Result<(YuvFrame, Duration), SrError> {
         let _guard = tch::no_grad_guard();
         let rgb = color::yuv_to_rgb(frame, self.device.device)?;
+        let started = Instant::now();
         let out = self.upscale_rgb(&rgb)?;
+        let model_time = started.elapsed();
         let mut result = color::rgb_to_yuv(&out, frame.color)?;
         result.pts = frame.pts;
         result.duration = frame.duration;
-        Ok(result)
+        Ok((result, model_time))
     }
 }
