@@ -94,14 +94,15 @@ pub struct RateController {
     configured: u64,
     target: u64,
     /// The stream's size when the session started (the ceiling for the picture; (0, 0) when
-    /// unknown: the picture is then never steered), and the size asked for now.
+    /// unknown: the picture is then never steered).
     configured_size: (u32, u32),
     /// Steps down from the configured size (each side times `SIZE_STEP` per step).
     size_steps: i32,
     calm_windows: u32,
 }
 
-/// `size` with each side times `factor`, even, keeping the aspect ratio ((0, 0) stays).
+/// `size` with each side times `factor`, even, keeping the aspect ratio; factor 1 gives the
+/// size back exactly (the configured size may be odd).
 fn scaled_size((w, h): (u32, u32), factor: f64) -> (u32, u32) {
     if factor == 1.0 {
         return (w, h);

@@ -19,7 +19,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::sr::registry::ModelRegistry;
+use crate::sr::registry::{ModelRegistry, ModelSource};
 use crate::sr::{load_model, ComputeDevice, SrError, Upscaler};
 
 use super::controller::CONTROL_PERIOD;
@@ -229,12 +229,21 @@ impl TierLadder {
     /// `device`, starting at `start_name` (which must be one of them).
     pub fn shipped(start_name: &str, scale: u32, device: &ComputeDevice) -> Result<Self, SrError> {
         let registry = ModelRegistry::discover();
+        let ladder = registry.tier_ladder(scale);
+        if !ladder.iter().any(|e| e.name == start_name) {
+            let model = load_model(start_name, scale, device)?;
+            return Ok(Self::fixed(Upscaler::new(model, device.clone())));
+        }
         let mut tiers = Vec::new();
-        for entry in registry.tier_ladder(scale) {
-            let card = entry.card.as_ref().expect("the ladder has cards only");
-            let upscaler = Upscaler::new(load_model(&entry.name, scale, device)?, device.clone());
+        for entry in ladder {
+            let (Some(card), ModelSource::Files { card: path, .. }) = (&entry.card, &entry.source)
+            else {
+                continue; // the ladder holds model files with cards only
+            };
+            // by its card's path: the registry was read once above
+            let model = load_model(&path.to_string_lossy(), scale, device)?;
             tiers.push(SrTier {
-                upscaler,
+                upscaler: Upscaler::new(model, device.clone()),
                 info: TierInfo {
                     name: entry.name.clone(),
                     gain_db: card.gain_db().unwrap_or(0.0),
@@ -242,10 +251,10 @@ impl TierLadder {
                 },
             });
         }
-        let Some(start) = tiers.iter().position(|t| t.info.name == start_name) else {
-            let model = load_model(start_name, scale, device)?;
-            return Ok(Self::fixed(Upscaler::new(model, device.clone())));
-        };
+        let start = tiers
+            .iter()
+            .position(|t| t.info.name == start_name)
+            .unwrap_or(0);
         Ok(Self::switching(tiers, start))
     }
 

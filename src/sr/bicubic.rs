@@ -114,16 +114,13 @@ impl SrModel for Bicubic {
     fn forward(&self, rgb: &Tensor) -> Result<Tensor, SrError> {
         // the baseline everything is measured against is computed as defined: in fp32 even on
         // a bf16 device (bf16's 8 significant bits would move its output by a code value)
-        if rgb.kind() == tch::Kind::BFloat16 {
+        if rgb.kind() != tch::Kind::Float {
             return Ok(upscale_bicubic(&rgb.to_kind(tch::Kind::Float), self.scale));
         }
         Ok(upscale_bicubic(rgb, self.scale))
     }
     fn receptive_margin(&self) -> u32 {
         2
-    }
-    fn computes_in_fp32(&self) -> bool {
-        true
     }
 }
 

@@ -177,9 +177,10 @@ fn rgb_to_yuv_tensor(rgb: &Tensor, color: ColorInfo) -> Result<YuvFrame, SrError
     };
     let luma_bytes = (w * h) as usize * color.bytes_per_sample();
     let chroma_bytes = (samples.len() - luma_bytes) / 2;
-    let y_plane = samples[..luma_bytes].to_vec();
-    let u_plane = samples[luma_bytes..luma_bytes + chroma_bytes].to_vec();
-    let v_plane = samples[luma_bytes + chroma_bytes..].to_vec();
+    // split in place: the luma plane keeps the downloaded buffer
+    let mut y_plane = samples;
+    let mut u_plane = y_plane.split_off(luma_bytes);
+    let v_plane = u_plane.split_off(chroma_bytes);
     Ok(YuvFrame {
         width: w as u32,
         height: h as u32,

@@ -19,6 +19,7 @@ use super::{
 pub trait SrModel: Send {
     fn name(&self) -> &str;
     fn scale(&self) -> u32;
+    /// `rgb` in any float kind; the model casts it to the precision it computes in.
     fn forward(&self, rgb: &Tensor) -> Result<Tensor, SrError>;
     /// Pixels of context on each side a tile needs so that its centre matches an untiled run.
     fn receptive_margin(&self) -> u32;
@@ -34,11 +35,6 @@ pub trait SrModel: Send {
     /// output as one copy given them all (frame-parallel SR lanes).
     fn copies_are_equivalent(&self) -> bool {
         true
-    }
-    /// Whether the model computes in fp32 whatever the device's precision (bicubic: the
-    /// baseline every figure is measured against, and cheap enough in fp32).
-    fn computes_in_fp32(&self) -> bool {
-        false
     }
     /// The network behind the model when it can learn (live adaptation); `None` for bicubic
     /// and foreign TorchScript modules.

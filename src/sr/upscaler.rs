@@ -56,14 +56,12 @@ impl Upscaler {
     /// Upscale an RGB tensor (1 x 3 x H x W, 0..1, any device) to RGB on the compute device.
     pub fn upscale_rgb(&self, rgb: &Tensor) -> Result<Tensor, SrError> {
         let _guard = tch::no_grad_guard();
-        let kind = if self.model.computes_in_fp32() {
-            Kind::Float
-        } else {
-            self.device.kind
-        };
-        let input = self
-            .device
-            .in_layout(&rgb.f_to_device(self.device.device)?.f_to_kind(kind)?);
+        // in fp32: each model casts to the precision it computes in (its weights', or fp32
+        // for bicubic, the baseline)
+        let input = self.device.in_layout(
+            &rgb.f_to_device(self.device.device)?
+                .f_to_kind(Kind::Float)?,
+        );
         let plan = TilePlan {
             tile: self.tile,
             margin: i64::from(self.model.receptive_margin()),
