@@ -9,7 +9,7 @@ use std::process::Command;
 
 use stronglive::sr::card::save_weights;
 use stronglive::sr::srvc::{
-    apply, quantise, top_changes, write_header, write_segment, FlatWeights, Quantization,
+    apply, quantise, top_changes, write_header, write_segment, FlatWeights, Quantization, Segment,
     StreamHeader,
 };
 use stronglive::sr::{load_model, ComputeDevice};
@@ -61,9 +61,14 @@ fn the_python_reader_rebuilds_the_decoders_weights_bit_for_bit() {
         let header = header_for(&base, "fmen-tiny-x4", "fmen", quantization);
         let mut stream = Vec::new();
         write_header(&mut stream, &header);
-        // Three segments, each 1% of the weights, warm-started from the previous decoder state.
+        // First a segment the encoder's gate turned down (no change), then three segments, each
+        // 1% of the weights, warm-started from the previous decoder state.
         let mut decoder = base.values.clone();
-        let mut states = Vec::new();
+        let unchanged = Segment::unchanged(0, quantization);
+        apply(&header, &mut decoder, &unchanged, 0).unwrap();
+        assert_eq!(decoder, base.values, "an empty segment changed the weights");
+        write_segment(&mut stream, &unchanged);
+        let mut states = vec![decoder.clone()];
         for seed in 1..=3u64 {
             let trained = nudged(&decoder, seed);
             let segment = quantise(
@@ -71,7 +76,7 @@ fn the_python_reader_rebuilds_the_decoders_weights_bit_for_bit() {
                 &decoder,
                 &trained,
                 top_changes(&decoder, &trained, 0.01),
-                (seed as i64 - 1) * 5_000_000,
+                seed as i64 * 5_000_000,
             );
             let before = decoder.clone();
             apply(&header, &mut decoder, &segment, 0).unwrap();
@@ -122,10 +127,10 @@ fn the_python_reader_rebuilds_the_decoders_weights_bit_for_bit() {
         std::fs::write(&stream_file, &corrupted).unwrap();
         let out = python_reader(&stream_file, &base_file, &got);
         assert!(out.status.success());
-        assert!(String::from_utf8_lossy(&out.stderr).contains("segment 2: bad checksum"));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("segment 3: bad checksum"));
         let python = rebuilt(&got);
         let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
-        assert!(same(&python, &states[1]), "not the weights after segment 2");
+        assert!(same(&python, &states[2]), "not the weights after segment 2");
     }
 }
 

@@ -217,6 +217,10 @@ fn offline_tab_compresses_a_file_with_srvc_to_done() {
         out.display()
     );
     assert_eq!(common::count_frames(&out), 10);
+    // The row tells how the (one) segment's learning went.
+    harness.run_steps(2);
+    harness.get_by_label_contains("segment 1: ");
+    harness.get_by_label_contains("dB over the base, loss ");
 }
 
 /// A file dropped from the file manager, as the windowing integration hands it to egui.

@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 
-use stronglive::pipeline::srvc_encode::{srvc_encode, SrvcOptions};
+use stronglive::pipeline::srvc_encode::{srvc_encode, SrvcOptions, SrvcReport};
 use stronglive::sr::srvc::trainer::SegmentTraining;
 use stronglive::sr::srvc::Quantization;
-use stronglive::sr::{ComputeDevice, DevicePreference};
+use stronglive::sr::{ComputeDevice, DevicePreference, Precision};
 
 #[derive(Subcommand)]
 pub enum SrvcCommand {
@@ -30,12 +30,15 @@ pub struct ModelStreamArgs {
     #[arg(long, default_value_t = 5.0)]
     pub segment: f64,
     /// Share of the weights streamed per segment.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = SegmentTraining::default().fraction)]
     pub fraction: f64,
+    /// Share streamed at the first segment of each scene (the start and each cut).
+    #[arg(long, default_value_t = SegmentTraining::default().scene_fraction)]
+    pub scene_fraction: f64,
     #[arg(long, default_value = "fmen-tiny-x4")]
     pub base: String,
     /// Training steps per segment (the masked pass; the first pass takes half as many).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = SegmentTraining::default().steps)]
     pub steps: u32,
     /// Adam learning rate of the segment training.
     #[arg(long, default_value_t = SegmentTraining::default().learning_rate)]
@@ -47,8 +50,13 @@ pub struct ModelStreamArgs {
 impl ModelStreamArgs {
     /// The encoder's options at `crf`, after checking the values.
     fn options(&self, crf: u8) -> Result<SrvcOptions> {
-        if !(0.0..=1.0).contains(&self.fraction) || self.fraction == 0.0 {
-            bail!("--fraction {}: must be in (0, 1]", self.fraction);
+        for (flag, value) in [
+            ("--fraction", self.fraction),
+            ("--scene-fraction", self.scene_fraction),
+        ] {
+            if !(value > 0.0 && value <= 1.0) {
+                bail!("{flag} {value}: must be in (0, 1]");
+            }
         }
         if self.segment <= 0.0 {
             bail!("--segment {}: must be positive", self.segment);
@@ -61,6 +69,7 @@ impl ModelStreamArgs {
             training: SegmentTraining {
                 steps: self.steps,
                 fraction: self.fraction,
+                scene_fraction: self.scene_fraction,
                 learning_rate: self.lr,
                 ..SegmentTraining::default()
             },
@@ -84,6 +93,9 @@ pub struct EvalArgs {
     pub plot: Option<PathBuf>,
     #[arg(long, default_value = "auto")]
     pub device: DevicePreference,
+    /// Number format of training's scoring and of SR (as `upscale --precision`).
+    #[arg(long, default_value = "auto")]
+    pub precision: Precision,
 }
 
 #[derive(Args)]
@@ -99,6 +111,9 @@ pub struct EncodeArgs {
     pub stream: ModelStreamArgs,
     #[arg(long, default_value = "auto")]
     pub device: DevicePreference,
+    /// Number format the segments are scored in (as `upscale --precision`).
+    #[arg(long, default_value = "auto")]
+    pub precision: Precision,
     #[arg(short = 'y', long)]
     pub overwrite: bool,
 }
@@ -120,16 +135,17 @@ pub fn run(command: &SrvcCommand) -> Result<ExitCode> {
 }
 
 fn eval(args: &EvalArgs) -> Result<ExitCode> {
-    use stronglive::pipeline::srvc_eval::{bd_rate, srvc_eval, Method};
+    use stronglive::pipeline::srvc_eval::{bd_psnr, bd_rate, srvc_eval, Method};
     let options = args.stream.options(SrvcOptions::default().crf)?;
-    let device = ComputeDevice::select(args.device)?;
+    let device = ComputeDevice::select(args.device.with_precision(args.precision))?;
     let work = tempfile_dir()?;
     println!(
-        "SRVC rate-quality on {}: {} ({:.1}% per {} s segment, {} steps), H.265 (hevc_nvenc or libx265), PSNR-Y/SSIM-Y vs the HR frames (every {}th frame), {}",
+        "SRVC rate-quality on {}: {} ({:.1}% per {} s segment, {:.1}% at a scene's first, {} steps), H.265 (hevc_nvenc or libx265), PSNR-Y/SSIM-Y vs the HR frames (every {}th frame), {}",
         args.input.display(),
         options.base,
         options.training.fraction * 100.0,
         options.segment_s,
+        options.training.scene_fraction * 100.0,
         options.training.steps,
         args.sample_every,
         device.label()
@@ -138,6 +154,7 @@ fn eval(args: &EvalArgs) -> Result<ExitCode> {
         "{:<26} {:>4} {:>10} {:>9} {:>7}",
         "method", "crf", "kbit/s", "PSNR-Y", "SSIM-Y"
     );
+    let mut encodes = Vec::new();
     let points = srvc_eval(
         &args.input,
         &args.crf,
@@ -155,8 +172,16 @@ fn eval(args: &EvalArgs) -> Result<ExitCode> {
                 p.ssim_y
             );
         },
+        |crf, report| encodes.push((crf, report.clone())),
     )
     .with_context(|| format!("cannot evaluate {}", args.input.display()))?;
+    println!(
+        "{:>4} {:>9} {:>16} {:>12} {:>22} {:>13}",
+        "crf", "segments", "model kbit/s", "of all bits", "in-segment vs base", "s a segment"
+    );
+    for (crf, report) in &encodes {
+        println!("{}", encode_summary(*crf, report));
+    }
     let curve = |m: Method| -> Vec<(f64, f64)> {
         points
             .iter()
@@ -184,12 +209,39 @@ fn eval(args: &EvalArgs) -> Result<ExitCode> {
         legend.join(", ")
     );
     for anchor in [Method::FullResH265, Method::LrBicubic, Method::LrGeneric] {
-        match bd_rate(&curve(anchor), &curve(Method::LrSrvc)) {
-            Some(bd) => println!("BD-rate of SRVC vs {}: {bd:+.1}%", anchor.label()),
-            None => println!("BD-rate of SRVC vs {}: no PSNR overlap", anchor.label()),
-        }
+        let (a, t) = (curve(anchor), curve(Method::LrSrvc));
+        let rate = bd_rate(&a, &t).map_or("no PSNR overlap".into(), |bd| format!("{bd:+.1}%"));
+        let psnr = bd_psnr(&a, &t).map_or("no rate overlap".into(), |bd| format!("{bd:+.2} dB"));
+        println!(
+            "SRVC vs {}: BD-rate {rate} (bits at equal PSNR-Y), BD-PSNR {psnr} (at equal kbit/s)",
+            anchor.label()
+        );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One CRF's SRVC encode in a row: model-stream rate and share, the segments' gains over the
+/// base model (in-segment: the frames the encoder trained on, as the codec has them), and the
+/// training time per segment.
+fn encode_summary(crf: u8, report: &SrvcReport) -> String {
+    let seconds = report.duration_s.max(1e-3);
+    let video_kbps = report.video_bytes as f64 * 8.0 / 1000.0 / seconds;
+    let model_kbps = report.model_bytes as f64 * 8.0 / 1000.0 / seconds;
+    let gains: Vec<f64> = report
+        .segments
+        .iter()
+        .map(|s| s.srvc_db - s.base_db)
+        .collect();
+    let low = gains.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = gains.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mean_s = report.segments.iter().map(|s| s.seconds).sum::<f64>()
+        / report.segments.len().max(1) as f64;
+    format!(
+        "{crf:>4} {:>9} {model_kbps:>16.1} {:>11.1}% {:>22} {mean_s:>13.1}",
+        report.segments.len(),
+        100.0 * model_kbps / (video_kbps + model_kbps).max(1e-9),
+        format!("{low:+.2}..{high:+.2} dB"),
+    )
 }
 
 /// A scratch folder removed at the end.
@@ -215,9 +267,9 @@ fn encode(args: &EncodeArgs) -> Result<ExitCode> {
         );
     }
     let options = args.stream.options(args.crf)?;
-    let device = ComputeDevice::select(args.device)?;
+    let device = ComputeDevice::select(args.device.with_precision(args.precision))?;
     println!(
-        "{} -> {}: LR x1/{} H.265 CRF {}, {} s segments, {:.1}% of {} per segment ({:?}), {} steps on {}",
+        "{} -> {}: LR x1/{} H.265 CRF {}, {} s segments, {:.1}% of {} per segment ({:.1}% at a scene's first; {:?}), {} steps on {}",
         args.input.display(),
         args.output.display(),
         options.scale,
@@ -225,15 +277,21 @@ fn encode(args: &EncodeArgs) -> Result<ExitCode> {
         options.segment_s,
         options.training.fraction * 100.0,
         options.base,
+        options.training.scene_fraction * 100.0,
         options.quantization,
         options.training.steps,
         device.label()
     );
     let never = std::sync::atomic::AtomicBool::new(false);
     let report = srvc_encode(&args.input, &args.output, &options, &device, &never, |s| {
+        let kept = if s.accepted {
+            ""
+        } else {
+            " (the update did not beat the previous weights: none sent)"
+        };
         println!(
-            "segment {:>3} at {:>7.2} s: {:>4} frames, {:>6} changes, {:>7} bytes, PSNR-Y {:.2} dB vs base {:.2} dB ({:+.2} dB), {:.1} s",
-            s.index, s.start_s, s.frames, s.changes, s.bytes, s.srvc_db, s.base_db, s.srvc_db - s.base_db, s.seconds
+            "segment {:>3} at {:>7.2} s: {:>4} frames, loss {:.4}, {:>6} changes, {:>7} bytes, PSNR-Y {:.2} dB vs base {:.2} dB ({:+.2} dB), {:.1} s{kept}",
+            s.index, s.start_s, s.frames, s.loss, s.changes, s.bytes, s.srvc_db, s.base_db, s.srvc_db - s.base_db, s.seconds
         );
     })
     .with_context(|| format!("cannot encode {}", args.input.display()))?;

@@ -66,6 +66,8 @@ pub struct Progress {
     /// Frames per second since the job started.
     pub fps: f64,
     pub eta: Option<Duration>,
+    /// What the job says about its last step (SRVC: the segment's gain and loss).
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -331,6 +333,7 @@ impl OfflineJob {
                 total_frames: start.total_frames,
                 fps,
                 eta,
+                detail: None,
             }));
         }
 

@@ -263,6 +263,7 @@ impl<'a> ChunkedRun<'a> {
                         eta: (fps > 0.0).then(|| {
                             Duration::from_secs_f64(total.saturating_sub(frames_done) as f64 / fps)
                         }),
+                        detail: p.detail,
                     }));
                 }
             })?;

@@ -22,7 +22,7 @@ use crate::sr::color::frame_to_rgb_cpu;
 use crate::sr::metrics::psnr_y;
 use crate::sr::srvc::trainer::{FramePair, SegmentTrainer, SegmentTraining};
 use crate::sr::srvc::{
-    apply, quantise, top_changes, write_header, write_segment, FlatWeights, Quantization,
+    apply, quantise, top_changes, write_header, write_segment, FlatWeights, Quantization, Segment,
     StreamHeader,
 };
 use crate::sr::{load_model, ComputeDevice, SrError, Tensor, Upscaler};
@@ -77,8 +77,15 @@ pub struct SegmentReport {
     pub frames: usize,
     pub changes: usize,
     pub bytes: usize,
-    /// PSNR-Y of the decoder's weights and of the base model on the segment's sampled frames.
+    /// Mean L1 loss of the segment's last training steps.
+    pub loss: f64,
+    /// Whether the update was sent: it must beat the previous segment's weights on this
+    /// segment's frames, otherwise the segment carries no change.
+    pub accepted: bool,
+    /// PSNR-Y on the segment's sampled frames of the decoder's weights from this segment on, of
+    /// the weights it had before, and of the base model.
     pub srvc_db: f64,
+    pub previous_db: f64,
     pub base_db: f64,
     pub seconds: f64,
     /// Hash of the decoder's weights from this segment on (`FlatWeights::sha256`).
@@ -154,36 +161,57 @@ pub fn srvc_encode(
         }
         let started = Instant::now();
         frames += segment.frames as u64;
+        let fraction = if segment.starts_scene {
+            options.training.scene_fraction
+        } else {
+            options.training.fraction
+        };
         let trained = trainer
-            .train_segment(&current, &segment.pairs)
+            .train_segment(&current, &segment.pairs, fraction)
             .map_err(sr_err)?;
-        let changes = top_changes(&current.values, &trained, options.training.fraction);
-        let quantised = quantise(
+        let changes = top_changes(&current.values, &trained.values, fraction);
+        let update = quantise(
             &header,
             &current.values,
-            &trained,
+            &trained.values,
             changes,
             segment.start_us,
         );
-        let before = stream.len();
-        write_segment(&mut stream, &quantised);
         let index = segments.len();
-        apply(&header, &mut current.values, &quantised, index).map_err(|e| {
+        let mut candidate = current.clone();
+        apply(&header, &mut candidate.values, &update, index).map_err(|e| {
             SrvcEncodeError::Input {
                 path: input.to_path_buf(),
                 what: e.to_string(),
             }
         })?;
-        // Scored with exactly the weights the decoder rebuilds from the stream.
-        let srvc_db = score(&scorer, &current, &segment.pairs).map_err(sr_err)?;
+        // Scored with exactly the weights the decoder rebuilds from the stream; an update that
+        // does not beat the weights the decoder already has is not sent (an empty segment).
+        let previous_db = score(&scorer, &current, &segment.pairs).map_err(sr_err)?;
+        let candidate_db = score(&scorer, &candidate, &segment.pairs).map_err(sr_err)?;
+        let accepted = candidate_db > previous_db;
+        let (written, srvc_db) = if accepted {
+            current = candidate;
+            (update, candidate_db)
+        } else {
+            (
+                Segment::unchanged(segment.start_us, options.quantization),
+                previous_db,
+            )
+        };
+        let before = stream.len();
+        write_segment(&mut stream, &written);
         let base_db = score(&scorer, &base, &segment.pairs).map_err(sr_err)?;
         let report = SegmentReport {
             index,
             start_s: segment.start_us as f64 / 1e6,
             frames: segment.frames,
-            changes: quantised.indices.len(),
+            changes: written.indices.len(),
             bytes: stream.len() - before,
+            loss: trained.loss,
+            accepted,
             srvc_db,
+            previous_db,
             base_db,
             seconds: started.elapsed().as_secs_f64(),
             weights_sha256: current.sha256(),
@@ -277,6 +305,8 @@ fn encode_lr(
 /// One segment's sampled (decoded LR, HR) pairs.
 struct SegmentPairs {
     start_us: i64,
+    /// The video's first segment or the first after a scene cut.
+    starts_scene: bool,
     frames: usize,
     pairs: Vec<FramePair>,
 }
@@ -293,6 +323,8 @@ struct SegmentFrames {
     last_pts_us: i64,
     /// A new scene starts a new segment (its content is what the weights should follow).
     cuts: SceneCuts,
+    /// Whether the next segment starts a scene.
+    scene_starts: bool,
 }
 
 impl SegmentFrames {
@@ -320,6 +352,7 @@ impl SegmentFrames {
             next: None,
             last_pts_us: 0,
             cuts: SceneCuts::default(),
+            scene_starts: true,
         })
     }
 
@@ -345,6 +378,7 @@ impl SegmentFrames {
         let start_us = pts_us(first.0.pts, lr_base);
         let mut segment = SegmentPairs {
             start_us,
+            starts_scene: std::mem::replace(&mut self.scene_starts, false),
             frames: 0,
             pairs: Vec::new(),
         };
@@ -353,6 +387,7 @@ impl SegmentFrames {
             let at = pts_us(lr.pts, lr_base);
             let cut = self.cuts.observe(&lr);
             if (cut || at - start_us >= self.segment_us) && segment.frames > 0 {
+                self.scene_starts = cut;
                 self.next = Some((lr, hr));
                 break;
             }

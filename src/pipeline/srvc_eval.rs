@@ -12,7 +12,7 @@ use crate::sr::color::frame_to_rgb_cpu;
 use crate::sr::metrics::{psnr_y, ssim_y};
 use crate::sr::{load_model, ComputeDevice, SrError, Upscaler};
 
-use super::srvc_encode::{srvc_encode, SrvcEncodeError, SrvcOptions};
+use super::srvc_encode::{srvc_encode, SrvcEncodeError, SrvcOptions, SrvcReport};
 use super::srvc_playback::{model_stream_of, pts_us, SrvcPlayback};
 use super::training_data::crop_to_scale_grid;
 
@@ -64,7 +64,9 @@ pub enum SrvcEvalError {
     Sr { path: PathBuf, source: SrError },
 }
 
-/// Measure every method at every CRF; `on_point` sees each point as it is measured.
+/// Measure every method at every CRF; `on_point` sees each point as it is measured and
+/// `on_encoded` each CRF's SRVC encode (its segments' gains and times).
+#[allow(clippy::too_many_arguments)]
 pub fn srvc_eval(
     input: &Path,
     crfs: &[u8],
@@ -73,6 +75,7 @@ pub fn srvc_eval(
     sample_every: usize,
     work_dir: &Path,
     mut on_point: impl FnMut(&RatePoint),
+    mut on_encoded: impl FnMut(u8, &SrvcReport),
 ) -> Result<Vec<RatePoint>, SrvcEvalError> {
     let sr_err = |source| SrvcEvalError::Sr {
         path: input.to_path_buf(),
@@ -113,6 +116,7 @@ pub fn srvc_eval(
             ..options.clone()
         };
         let report = srvc_encode(input, &lr, &options, device, &never, |_| {})?;
+        on_encoded(crf, &report);
         let seconds = report.duration_s.max(1e-3);
         let video_kbps = report.video_bytes as f64 * 8.0 / 1000.0 / seconds;
         let model_kbps = report.model_bytes as f64 * 8.0 / 1000.0 / seconds;
@@ -234,18 +238,42 @@ fn quality(
 /// bitrate difference in percent at equal PSNR over the PSNR range both cover (negative: `test`
 /// needs fewer bits). `None` without an overlap or with fewer than two points each.
 pub fn bd_rate(anchor: &[(f64, f64)], test: &[(f64, f64)]) -> Option<f64> {
+    let psnr_to_log_rate = |p: &[(f64, f64)]| -> Vec<(f64, f64)> {
+        p.iter()
+            .map(|&(rate, psnr)| (psnr, rate.max(1e-9).ln()))
+            .collect()
+    };
+    let mean_log_ratio = mean_difference(&psnr_to_log_rate(anchor), &psnr_to_log_rate(test))?;
+    Some((mean_log_ratio.exp() - 1.0) * 100.0)
+}
+
+/// Bjøntegaard delta PSNR of `test` against `anchor` (each: (kbit/s, PSNR) points): the mean
+/// PSNR difference in dB at equal bitrate over the bitrate range both cover (positive: `test`
+/// is better for the same bits). `None` as for [`bd_rate`].
+pub fn bd_psnr(anchor: &[(f64, f64)], test: &[(f64, f64)]) -> Option<f64> {
+    let log_rate_to_psnr = |p: &[(f64, f64)]| -> Vec<(f64, f64)> {
+        p.iter()
+            .map(|&(rate, psnr)| (rate.max(1e-9).ln(), psnr))
+            .collect()
+    };
+    mean_difference(&log_rate_to_psnr(anchor), &log_rate_to_psnr(test))
+}
+
+/// The mean of `test`'s y minus `anchor`'s over the x range both cover, each curve fitted by a
+/// polynomial of y over x (cubic with four or more points).
+fn mean_difference(anchor: &[(f64, f64)], test: &[(f64, f64)]) -> Option<f64> {
     if anchor.len() < 2 || test.len() < 2 {
         return None;
     }
     let fit = |points: &[(f64, f64)]| {
-        let xs: Vec<f64> = points.iter().map(|p| p.1).collect();
-        let ys: Vec<f64> = points.iter().map(|p| p.0.max(1e-9).ln()).collect();
+        let xs: Vec<f64> = points.iter().map(|p| p.0).collect();
+        let ys: Vec<f64> = points.iter().map(|p| p.1).collect();
         polyfit(&xs, &ys, (points.len() - 1).min(3))
     };
     let (pa, pt) = (fit(anchor)?, fit(test)?);
     let range = |p: &[(f64, f64)]| {
-        let lo = p.iter().map(|q| q.1).fold(f64::MAX, f64::min);
-        let hi = p.iter().map(|q| q.1).fold(f64::MIN, f64::max);
+        let lo = p.iter().map(|q| q.0).fold(f64::MAX, f64::min);
+        let hi = p.iter().map(|q| q.0).fold(f64::MIN, f64::max);
         (lo, hi)
     };
     let ((la, ha), (lt, ht)) = (range(anchor), range(test));
@@ -262,8 +290,7 @@ pub fn bd_rate(anchor: &[(f64, f64)], test: &[(f64, f64)]) -> Option<f64> {
         };
         antiderivative(hi) - antiderivative(lo)
     };
-    let mean_diff = (integral(&pt) - integral(&pa)) / (hi - lo);
-    Some((mean_diff.exp() - 1.0) * 100.0)
+    Some((integral(&pt) - integral(&pa)) / (hi - lo))
 }
 
 /// Least-squares polynomial of `degree` through (x, y): coefficients from x^0 up.
@@ -316,5 +343,18 @@ mod tests {
         assert!((bd_rate(&anchor, &half).unwrap() + 50.0).abs() < 1e-6);
         let disjoint = [(100.0, 40.0), (200.0, 41.0)];
         assert_eq!(bd_rate(&anchor, &disjoint), None);
+    }
+
+    #[test]
+    fn bd_psnr_of_a_curve_one_db_higher_is_one_db_and_needs_a_common_rate_range() {
+        let anchor = [(100.0, 30.0), (200.0, 32.0), (400.0, 34.0), (800.0, 36.0)];
+        assert!(bd_psnr(&anchor, &anchor).unwrap().abs() < 1e-9);
+        let better: Vec<(f64, f64)> = anchor.iter().map(|&(r, p)| (r, p + 1.0)).collect();
+        assert!((bd_psnr(&anchor, &better).unwrap() - 1.0).abs() < 1e-9);
+        // Twice the bits for the same PSNR: 2 dB worse on this 2 dB-per-doubling curve.
+        let dearer: Vec<(f64, f64)> = anchor.iter().map(|&(r, p)| (r * 2.0, p)).collect();
+        assert!((bd_psnr(&anchor, &dearer).unwrap() + 2.0).abs() < 1e-6);
+        let disjoint = [(5000.0, 40.0), (9000.0, 41.0)];
+        assert_eq!(bd_psnr(&anchor, &disjoint), None);
     }
 }

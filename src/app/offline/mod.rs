@@ -46,6 +46,8 @@ struct QueueEntry {
     fps: f64,
     eta: Option<Duration>,
     encoder: String,
+    /// The job's last word on its progress (SRVC: the last segment's gain).
+    detail: Option<String>,
     /// Known once the job started.
     output: Option<PathBuf>,
     cancel: Arc<AtomicBool>,
@@ -223,6 +225,7 @@ impl OfflineQueue {
             fps: 0.0,
             eta: None,
             encoder: String::new(),
+            detail: None,
             output: None,
             cancel: Arc::new(AtomicBool::new(false)),
         });
@@ -274,6 +277,9 @@ impl OfflineQueue {
                         entry.frames_done = p.frames_done;
                         entry.fps = p.fps;
                         entry.eta = p.eta;
+                        if p.detail.is_some() {
+                            entry.detail = p.detail;
+                        }
                     }
                 }
             }

@@ -85,10 +85,14 @@ fn entry_row(ui: &mut egui::Ui, entry: &QueueEntry) -> Option<QueueEdit> {
     );
     match &entry.state {
         JobState::Queued => ui.label("queued"),
-        JobState::Running => ui.label(format!("running ({})", entry.encoder)),
-        JobState::Done { output, seconds } => {
-            ui.label(format!("done in {seconds:.1}s: {}", file_name(output)))
-        }
+        JobState::Running => ui.label(match &entry.detail {
+            Some(detail) => format!("running ({}): {detail}", entry.encoder),
+            None => format!("running ({})", entry.encoder),
+        }),
+        JobState::Done { output, seconds } => ui.label(match &entry.detail {
+            Some(detail) => format!("done in {seconds:.1}s: {} ({detail})", file_name(output)),
+            None => format!("done in {seconds:.1}s: {}", file_name(output)),
+        }),
         JobState::Failed(msg) => ui.colored_label(ui.visuals().error_fg_color, msg),
         JobState::Cancelled => ui.label("cancelled"),
     };

@@ -9,7 +9,7 @@ use crossbeam_channel::{Receiver, Sender};
 use eframe::egui;
 
 use crate::pipeline::resumable::ResumePolicy;
-use crate::pipeline::srvc_encode::{srvc_encode, SrvcOptions};
+use crate::pipeline::srvc_encode::{srvc_encode, SegmentReport, SrvcOptions};
 use crate::pipeline::{JobEvent, JobStart, OfflineJob, Progress};
 use crate::sr::{ComputeDevice, DevicePreference};
 
@@ -122,6 +122,21 @@ fn run_upscale(
         .map_err(|e| e.to_string())
 }
 
+/// One segment as the queue shows it: its gain over the base model and its loss.
+fn segment_detail(segment: &SegmentReport) -> String {
+    let sent = if segment.accepted {
+        format!("{} changes", segment.changes)
+    } else {
+        "no change sent".into()
+    };
+    format!(
+        "segment {}: {:+.2} dB over the base, loss {:.4}, {sent}",
+        segment.index + 1,
+        segment.srvc_db - segment.base_db,
+        segment.loss
+    )
+}
+
 /// SRVC: progress is counted in frames, reported after each segment.
 fn run_compress(
     input: PathBuf,
@@ -157,6 +172,7 @@ fn run_compress(
                 (fps > 0.0 && t >= frames_done)
                     .then(|| Duration::from_secs_f64((t - frames_done) as f64 / fps))
             }),
+            detail: Some(segment_detail(segment)),
         }));
     });
     result

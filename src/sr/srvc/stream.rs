@@ -56,6 +56,24 @@ pub struct Segment {
     pub values: SegmentValues,
 }
 
+impl Segment {
+    /// A segment that changes nothing: the decoder keeps the weights it has.
+    pub fn unchanged(start_pts_us: i64, quantization: Quantization) -> Self {
+        let values = match quantization {
+            Quantization::Fp16 => SegmentValues::Fp16(Vec::new()),
+            Quantization::Int8 => SegmentValues::Int8 {
+                scales: Vec::new(),
+                values: Vec::new(),
+            },
+        };
+        Self {
+            start_pts_us,
+            indices: Vec::new(),
+            values,
+        }
+    }
+}
+
 /// The quantised changes of a segment.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SegmentValues {
