@@ -239,6 +239,12 @@ fn an_srvc_file_decodes_with_the_encoders_weights_and_keeps_its_audio() {
     let report = srvc_encode(&hr, &out, &options, &device, &never, |_| {}).unwrap();
     assert_eq!(report.frames, common::count_frames(&hr));
     assert_eq!(report.segments.len(), 2);
+    // The first segment starts the scene and may stream 10% of the weights, the next 1%.
+    let parameters = tiny_base().values.len() as f64;
+    let allowed = [(parameters * 0.1).ceil(), (parameters * 0.01).ceil()];
+    for (segment, allowed) in report.segments.iter().zip(allowed) {
+        assert!(segment.changes as f64 <= allowed, "{segment:?}");
+    }
     let listing: Vec<String> = common::listing(dir.path());
     assert_eq!(
         listing,
@@ -377,5 +383,49 @@ fn an_srvc_file_for_a_missing_or_different_base_is_refused() {
             run.stderr
         );
         assert!(!out.exists());
+    }
+}
+
+/// The encoder's gate: an update that does not beat the weights the decoder already has is not
+/// sent. Without training steps nothing can beat them, so every segment is empty and the
+/// decoder keeps the base model's weights bit for bit.
+#[test]
+fn segments_whose_update_does_not_beat_the_decoders_weights_are_sent_empty() {
+    use stronglive::pipeline::srvc_encode::{srvc_encode, SrvcOptions};
+    use stronglive::pipeline::srvc_playback::{model_stream_of, SrvcPlayback};
+    use stronglive::sr::srvc::trainer::SegmentTraining;
+    stronglive::media::init();
+    let dir = tempfile::tempdir().unwrap();
+    let hr = dir.path().join("hr.mp4");
+    hr_clip(&hr);
+    let out = dir.path().join("out.mkv");
+    let options = SrvcOptions {
+        segment_s: 1.0,
+        training: SegmentTraining {
+            steps: 0,
+            ..SegmentTraining::default()
+        },
+        ..SrvcOptions::default()
+    };
+    let device = ComputeDevice::cpu();
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let report = srvc_encode(&hr, &out, &options, &device, &never, |_| {}).unwrap();
+    assert_eq!(report.segments.len(), 2);
+    let base = tiny_base();
+    for segment in &report.segments {
+        assert!(!segment.accepted, "segment {} was sent", segment.index);
+        assert_eq!(segment.changes, 0);
+        assert_eq!(segment.srvc_db, segment.previous_db);
+        assert_eq!(segment.weights_sha256, base.sha256());
+    }
+    let bytes = model_stream_of(&out)
+        .unwrap()
+        .expect("the stream is attached");
+    let model = load_model("fmen-tiny-x4", 4, &device).unwrap();
+    let mut playback = SrvcPlayback::new(&out, &bytes, model.as_ref()).unwrap();
+    for segment in &report.segments {
+        let at = (segment.start_s * 1e6).round() as i64;
+        let weights = playback.weights_at(at).expect("a segment starts here");
+        assert_eq!(FlatWeights::of(&weights).unwrap(), base);
     }
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use stronglive::pipeline::srvc_encode::{srvc_encode, SrvcOptions, SrvcReport};
 use stronglive::sr::srvc::trainer::SegmentTraining;
@@ -244,6 +245,25 @@ fn encode_summary(crf: u8, report: &SrvcReport) -> String {
     )
 }
 
+/// Frames encoded so far (advanced after each segment) with the last segment's gain and loss;
+/// hidden when stderr is not a terminal.
+fn segment_bar(input: &std::path::Path) -> ProgressBar {
+    let total = stronglive::media::probe(input)
+        .ok()
+        .and_then(|info| info.video.frame_count);
+    let bar = ProgressBar::new(total.unwrap_or(0));
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("[{bar:30}] {pos}/{len} frames, {elapsed} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message("training the first segment");
+    bar
+}
+
 /// A scratch folder removed at the end.
 struct ScratchDir(PathBuf);
 
@@ -283,18 +303,33 @@ fn encode(args: &EncodeArgs) -> Result<ExitCode> {
         device.label()
     );
     let never = std::sync::atomic::AtomicBool::new(false);
+    let bar = segment_bar(&args.input);
     let report = srvc_encode(&args.input, &args.output, &options, &device, &never, |s| {
         let kept = if s.accepted {
             ""
         } else {
             " (the update did not beat the previous weights: none sent)"
         };
-        println!(
+        let line = format!(
             "segment {:>3} at {:>7.2} s: {:>4} frames, loss {:.4}, {:>6} changes, {:>7} bytes, PSNR-Y {:.2} dB vs base {:.2} dB ({:+.2} dB), {:.1} s{kept}",
             s.index, s.start_s, s.frames, s.loss, s.changes, s.bytes, s.srvc_db, s.base_db, s.srvc_db - s.base_db, s.seconds
         );
-    })
-    .with_context(|| format!("cannot encode {}", args.input.display()))?;
+        // A hidden bar prints nothing, not even its log lines.
+        if bar.is_hidden() {
+            println!("{line}");
+        } else {
+            bar.println(line);
+        }
+        bar.inc(s.frames as u64);
+        bar.set_message(format!(
+            "segment {}: {:+.2} dB over the base, loss {:.4}",
+            s.index + 1,
+            s.srvc_db - s.base_db,
+            s.loss
+        ));
+    });
+    bar.finish_and_clear();
+    let report = report.with_context(|| format!("cannot encode {}", args.input.display()))?;
     let seconds = report.duration_s.max(1e-3);
     let video_kbps = report.video_bytes as f64 * 8.0 / 1000.0 / seconds;
     let model_kbps = report.model_bytes as f64 * 8.0 / 1000.0 / seconds;

@@ -143,6 +143,8 @@ fn tensor_of(starts: &[u64], index: u32) -> usize {
 }
 
 /// The segment that moves `old` towards `new` at `indices`, quantised as the header says.
+/// Changes that quantise to zero are left out: they would cost bytes and change nothing (and an
+/// int8 tensor whose changes are all zero has no scale for the decoder to multiply by).
 pub fn quantise(
     header: &StreamHeader,
     old: &[f32],
@@ -150,43 +152,45 @@ pub fn quantise(
     indices: Vec<u32>,
     start_pts_us: i64,
 ) -> Segment {
-    let delta = |i: &u32| new[*i as usize] - old[*i as usize];
-    let values = match header.quantization {
-        Quantization::Fp16 => SegmentValues::Fp16(
-            indices
-                .iter()
-                .map(|i| half::f16::from_f32(delta(i)).to_bits())
-                .collect(),
-        ),
+    let delta = |i: u32| new[i as usize] - old[i as usize];
+    let (indices, values) = match header.quantization {
+        Quantization::Fp16 => {
+            let (kept, values): (Vec<u32>, Vec<u16>) = indices
+                .into_iter()
+                .map(|i| (i, half::f16::from_f32(delta(i)).to_bits()))
+                .filter(|(_, bits)| bits & 0x7fff != 0)
+                .unzip();
+            (kept, SegmentValues::Fp16(values))
+        }
         Quantization::Int8 => {
             let starts = tensor_starts(&header.tensors);
             let mut max = vec![0f32; header.tensors.len()];
-            for i in &indices {
-                let t = tensor_of(&starts, *i);
+            for &i in &indices {
+                let t = tensor_of(&starts, i);
                 max[t] = max[t].max(delta(i).abs());
             }
-            let scales: Vec<(u32, f32)> = max
-                .iter()
-                .enumerate()
-                .filter(|(_, m)| **m > 0.0)
-                .map(|(t, m)| (t as u32, m / 127.0))
-                .collect();
-            let mut scale_of = vec![0f32; header.tensors.len()];
-            for (t, s) in &scales {
-                scale_of[*t as usize] = *s;
-            }
-            let values = indices
-                .iter()
-                .map(|i| {
-                    let s = scale_of[tensor_of(&starts, *i)];
-                    if s == 0.0 {
-                        0
-                    } else {
+            let scale_of: Vec<f32> = max.iter().map(|m| m / 127.0).collect();
+            let (kept, values): (Vec<u32>, Vec<i8>) = indices
+                .into_iter()
+                .filter_map(|i| {
+                    let s = scale_of[tensor_of(&starts, i)];
+                    let q = if s > 0.0 {
                         (delta(i) / s).round().clamp(-127.0, 127.0) as i8
-                    }
+                    } else {
+                        0
+                    };
+                    (q != 0).then_some((i, q))
                 })
+                .unzip();
+            let mut used = vec![false; header.tensors.len()];
+            for &i in &kept {
+                used[tensor_of(&starts, i)] = true;
+            }
+            let scales = (0..header.tensors.len())
+                .filter(|&t| used[t])
+                .map(|t| (t as u32, scale_of[t]))
                 .collect();
-            SegmentValues::Int8 { scales, values }
+            (kept, SegmentValues::Int8 { scales, values })
         }
     };
     Segment {
@@ -301,6 +305,33 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn changes_that_quantise_to_zero_are_left_out_and_apply_cleanly() {
+        // Tensor "a" does not move at all; in "b" one change is far below the int8 step.
+        let layout = vec![("a".to_string(), 3u64), ("b".to_string(), 3u64)];
+        let old = vec![0.5f32; 6];
+        let mut new = old.clone();
+        new[3] += 0.5;
+        new[4] += 1e-6;
+        for q in [Quantization::Int8, Quantization::Fp16] {
+            let h = header(q, layout.clone());
+            let segment = quantise(&h, &old, &new, vec![0, 1, 3, 4], 0);
+            let expected: Vec<u32> = if q == Quantization::Int8 {
+                vec![3]
+            } else {
+                vec![3, 4]
+            };
+            assert_eq!(segment.indices, expected, "{q:?}");
+            if let SegmentValues::Int8 { scales, .. } = &segment.values {
+                assert_eq!(scales.len(), 1, "a scale for a tensor without changes");
+            }
+            let mut rebuilt = old.clone();
+            apply(&h, &mut rebuilt, &segment, 0).unwrap();
+            assert!((rebuilt[3] - new[3]).abs() < 1e-3);
+            assert_eq!(&rebuilt[..3], &old[..3]);
         }
     }
 
