@@ -146,12 +146,18 @@ pub fn srvc_encode(
     );
     let lr_file = TempFile(hidden_sibling(output, "lr.mkv"));
     let (lr_w, lr_h) = encode_lr(input, &lr_file.0, options, cancel)?;
-    let mut trainer =
-        SegmentTrainer::new(network, device.device, options.training.clone()).map_err(sr_err)?;
-    let scorer = Upscaler::new(model, device.clone());
+    let mut coder = SegmentCoder {
+        trainer: SegmentTrainer::new(network, device.device, options.training.clone())
+            .map_err(sr_err)?,
+        scorer: Upscaler::new(model, device.clone()),
+        current: base.clone(),
+        base,
+        header,
+        options,
+        input,
+    };
     let mut stream = Vec::new();
-    write_header(&mut stream, &header);
-    let mut current = base.clone();
+    write_header(&mut stream, &coder.header);
     let mut segments = Vec::new();
     let mut frames = 0u64;
     let mut pairs = SegmentFrames::open(input, &lr_file.0, (lr_w, lr_h), options)?;
@@ -159,63 +165,8 @@ pub fn srvc_encode(
         if cancel.load(Ordering::Relaxed) {
             return Err(SrvcEncodeError::Cancelled(input.to_path_buf()));
         }
-        let started = Instant::now();
         frames += segment.frames as u64;
-        let fraction = if segment.starts_scene {
-            options.training.scene_fraction
-        } else {
-            options.training.fraction
-        };
-        let trained = trainer
-            .train_segment(&current, &segment.pairs, fraction)
-            .map_err(sr_err)?;
-        let changes = top_changes(&current.values, &trained.values, fraction);
-        let update = quantise(
-            &header,
-            &current.values,
-            &trained.values,
-            changes,
-            segment.start_us,
-        );
-        let index = segments.len();
-        let mut candidate = current.clone();
-        apply(&header, &mut candidate.values, &update, index).map_err(|e| {
-            SrvcEncodeError::Input {
-                path: input.to_path_buf(),
-                what: e.to_string(),
-            }
-        })?;
-        // Scored with exactly the weights the decoder rebuilds from the stream; an update that
-        // does not beat the weights the decoder already has is not sent (an empty segment).
-        let previous_db = score(&scorer, &current, &segment.pairs).map_err(sr_err)?;
-        let candidate_db = score(&scorer, &candidate, &segment.pairs).map_err(sr_err)?;
-        let accepted = candidate_db > previous_db;
-        let (written, srvc_db) = if accepted {
-            current = candidate;
-            (update, candidate_db)
-        } else {
-            (
-                Segment::unchanged(segment.start_us, options.quantization),
-                previous_db,
-            )
-        };
-        let before = stream.len();
-        write_segment(&mut stream, &written);
-        let base_db = score(&scorer, &base, &segment.pairs).map_err(sr_err)?;
-        let report = SegmentReport {
-            index,
-            start_s: segment.start_us as f64 / 1e6,
-            frames: segment.frames,
-            changes: written.indices.len(),
-            bytes: stream.len() - before,
-            loss: trained.loss,
-            accepted,
-            srvc_db,
-            previous_db,
-            base_db,
-            seconds: started.elapsed().as_secs_f64(),
-            weights_sha256: current.sha256(),
-        };
+        let report = coder.code(&segment, segments.len(), &mut stream)?;
         on_segment(&report);
         segments.push(report);
     }
@@ -230,6 +181,90 @@ pub fn srvc_encode(
         model_bytes: stream.len(),
         segments,
     })
+}
+
+/// Turns each segment's frames into the segment of the model stream, keeping the weights the
+/// decoder will have.
+struct SegmentCoder<'a> {
+    header: StreamHeader,
+    trainer: SegmentTrainer,
+    scorer: Upscaler,
+    base: FlatWeights,
+    /// The decoder's weights after the segments coded so far.
+    current: FlatWeights,
+    options: &'a SrvcOptions,
+    input: &'a Path,
+}
+
+impl SegmentCoder<'_> {
+    /// Train, pick and quantise the segment's update, keep it only if it beats the decoder's
+    /// current weights, and append what is sent to `stream`.
+    fn code(
+        &mut self,
+        segment: &SegmentPairs,
+        index: usize,
+        stream: &mut Vec<u8>,
+    ) -> Result<SegmentReport, SrvcEncodeError> {
+        let started = Instant::now();
+        let sr_err = |source| SrvcEncodeError::Sr {
+            path: self.input.to_path_buf(),
+            source,
+        };
+        let training = &self.options.training;
+        let fraction = if segment.starts_scene {
+            training.scene_fraction
+        } else {
+            training.fraction
+        };
+        let trained = self
+            .trainer
+            .train_segment(&self.current, &segment.pairs, fraction)
+            .map_err(sr_err)?;
+        let changes = top_changes(&self.current.values, &trained.values, fraction);
+        let update = quantise(
+            &self.header,
+            &self.current.values,
+            &trained.values,
+            changes,
+            segment.start_us,
+        );
+        let mut candidate = self.current.clone();
+        apply(&self.header, &mut candidate.values, &update, index).map_err(|e| {
+            SrvcEncodeError::Input {
+                path: self.input.to_path_buf(),
+                what: e.to_string(),
+            }
+        })?;
+        // Scored with exactly the weights the decoder rebuilds from the stream; an update that
+        // does not beat the weights the decoder already has is not sent (an empty segment).
+        let previous_db = score(&self.scorer, &self.current, &segment.pairs).map_err(sr_err)?;
+        let candidate_db = score(&self.scorer, &candidate, &segment.pairs).map_err(sr_err)?;
+        let accepted = candidate_db > previous_db;
+        let (sent, srvc_db) = if accepted {
+            self.current = candidate;
+            (update, candidate_db)
+        } else {
+            let unchanged = Segment::unchanged(segment.start_us, self.options.quantization);
+            (unchanged, previous_db)
+        };
+        let before = stream.len();
+        write_segment(stream, &sent);
+        let base_db = score(&self.scorer, &self.base, &segment.pairs).map_err(sr_err)?;
+        Ok(SegmentReport {
+            index,
+            start_s: segment.start_us as f64 / 1e6,
+            frames: segment.frames,
+            changes: sent.indices.len(),
+            bytes: stream.len() - before,
+            loss: trained.loss,
+            accepted,
+            srvc_db,
+            previous_db,
+            base_db,
+            seconds: started.elapsed().as_secs_f64(),
+            weights_sha256: self.current.sha256(),
+        })
+    }
 }
 
 /// `DIR/.NAME.PID.what` beside `path`, removed when dropped.
