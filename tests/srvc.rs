@@ -200,6 +200,7 @@ fn an_srvc_file_decodes_with_the_encoders_weights_and_keeps_its_audio() {
         segment_s: 1.0,
         training: SegmentTraining {
             steps: 8,
+            scene_steps: 8,
             ..SegmentTraining::default()
         },
         ..SrvcOptions::default()
@@ -403,6 +404,7 @@ fn segments_whose_update_does_not_beat_the_decoders_weights_are_sent_empty() {
         segment_s: 1.0,
         training: SegmentTraining {
             steps: 0,
+            scene_steps: 0,
             ..SegmentTraining::default()
         },
         ..SrvcOptions::default()

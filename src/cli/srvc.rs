@@ -41,6 +41,9 @@ pub struct ModelStreamArgs {
     /// Training steps per segment (the masked pass; the first pass takes half as many).
     #[arg(long, default_value_t = SegmentTraining::default().steps)]
     pub steps: u32,
+    /// Training steps at the first segment of each scene.
+    #[arg(long, default_value_t = SegmentTraining::default().scene_steps)]
+    pub scene_steps: u32,
     /// Adam learning rate of the segment training.
     #[arg(long, default_value_t = SegmentTraining::default().learning_rate)]
     pub lr: f64,
@@ -69,6 +72,7 @@ impl ModelStreamArgs {
             segment_s: self.segment,
             training: SegmentTraining {
                 steps: self.steps,
+                scene_steps: self.scene_steps,
                 fraction: self.fraction,
                 scene_fraction: self.scene_fraction,
                 learning_rate: self.lr,
@@ -141,13 +145,14 @@ fn eval(args: &EvalArgs) -> Result<ExitCode> {
     let device = ComputeDevice::select(args.device.with_precision(args.precision))?;
     let work = tempfile_dir()?;
     println!(
-        "SRVC rate-quality on {}: {} ({:.1}% per {} s segment, {:.1}% at a scene's first, {} steps), H.265 (hevc_nvenc or libx265), PSNR-Y/SSIM-Y vs the HR frames (every {}th frame), {}",
+        "SRVC rate-quality on {}: {} ({:.1}% per {} s segment in {} steps, {:.1}% in {} at a scene's first), H.265 (hevc_nvenc or libx265), PSNR-Y/SSIM-Y vs the HR frames (every {}th frame), {}",
         args.input.display(),
         options.base,
         options.training.fraction * 100.0,
         options.segment_s,
-        options.training.scene_fraction * 100.0,
         options.training.steps,
+        options.training.scene_fraction * 100.0,
+        options.training.scene_steps,
         args.sample_every,
         device.label()
     );
@@ -289,7 +294,7 @@ fn encode(args: &EncodeArgs) -> Result<ExitCode> {
     let options = args.stream.options(args.crf)?;
     let device = ComputeDevice::select(args.device.with_precision(args.precision))?;
     println!(
-        "{} -> {}: LR x1/{} H.265 CRF {}, {} s segments, {:.1}% of {} per segment ({:.1}% at a scene's first; {:?}), {} steps on {}",
+        "{} -> {}: LR x1/{} H.265 CRF {}, {} s segments, {:.1}% of {} per segment in {} steps ({:.1}% in {} at a scene's first; {:?}) on {}",
         args.input.display(),
         args.output.display(),
         options.scale,
@@ -297,9 +302,10 @@ fn encode(args: &EncodeArgs) -> Result<ExitCode> {
         options.segment_s,
         options.training.fraction * 100.0,
         options.base,
-        options.training.scene_fraction * 100.0,
-        options.quantization,
         options.training.steps,
+        options.training.scene_fraction * 100.0,
+        options.training.scene_steps,
+        options.quantization,
         device.label()
     );
     let never = std::sync::atomic::AtomicBool::new(false);

@@ -210,17 +210,12 @@ impl SegmentCoder<'_> {
             path: self.input.to_path_buf(),
             source,
         };
-        let training = &self.options.training;
-        let fraction = if segment.starts_scene {
-            training.scene_fraction
-        } else {
-            training.fraction
-        };
+        let budget = self.options.training.budget(segment.starts_scene);
         let trained = self
             .trainer
-            .train_segment(&self.current, &segment.pairs, fraction)
+            .train_segment(&self.current, &segment.pairs, budget)
             .map_err(sr_err)?;
-        let changes = top_changes(&self.current.values, &trained.values, fraction);
+        let changes = top_changes(&self.current.values, &trained.values, budget.fraction);
         let update = quantise(
             &self.header,
             &self.current.values,

@@ -12,21 +12,50 @@ use crate::sr::nets::Network;
 use crate::sr::train::Rng;
 use crate::sr::SrError;
 
+/// How much of a segment is learned: the share of the weights streamed and the masked steps.
+#[derive(Debug, Clone, Copy)]
+pub struct SegmentBudget {
+    pub fraction: f64,
+    pub steps: u32,
+}
+
 /// How a segment is trained.
 #[derive(Debug, Clone)]
 pub struct SegmentTraining {
-    /// Adam steps of the masked pass (the first pass takes half as many).
+    /// Adam steps of the masked pass (the first pass takes half as many) after a scene's first
+    /// segment.
     pub steps: u32,
     pub batch: i64,
     /// LR side of the random crops.
     pub crop: i64,
     pub learning_rate: f64,
-    /// Share of the weights streamed per segment.
+    /// Share of the weights streamed per segment after a scene's first.
     pub fraction: f64,
     /// Share streamed at the first segment of a scene (the video's start and each cut): a new
     /// scene is where the model has the most to learn, as a key frame is where a video codec
     /// spends the most bits.
     pub scene_fraction: f64,
+    /// Masked steps at a scene's first segment: ten times the weights need more steps to
+    /// settle (on vtest.avi's first 30 s, 600 instead of 200 gained +0.2 dB on every segment
+    /// of the scene for the same bits; 1200 another +0.06).
+    pub scene_steps: u32,
+}
+
+impl SegmentTraining {
+    /// The budget of a scene's first segment or of any later one.
+    pub fn budget(&self, starts_scene: bool) -> SegmentBudget {
+        if starts_scene {
+            SegmentBudget {
+                fraction: self.scene_fraction,
+                steps: self.scene_steps,
+            }
+        } else {
+            SegmentBudget {
+                fraction: self.fraction,
+                steps: self.steps,
+            }
+        }
+    }
 }
 
 impl Default for SegmentTraining {
@@ -41,6 +70,7 @@ impl Default for SegmentTraining {
             learning_rate: 2e-3,
             fraction: 0.01,
             scene_fraction: 0.1,
+            scene_steps: 600,
         }
     }
 }
@@ -96,12 +126,12 @@ impl SegmentTrainer {
     }
 
     /// New weights for a segment, starting from `start` (the decoder's current weights): only
-    /// `fraction` of them differ from `start`, the rest are bit-identical.
+    /// `budget.fraction` of them differ from `start`, the rest are bit-identical.
     pub fn train_segment(
         &mut self,
         start: &FlatWeights,
         pairs: &[FramePair],
-        fraction: f64,
+        budget: SegmentBudget,
     ) -> Result<TrainedSegment, SrError> {
         if pairs.is_empty() {
             return Ok(TrainedSegment {
@@ -110,14 +140,14 @@ impl SegmentTrainer {
             });
         }
         self.load(start)?;
-        self.train(pairs, self.config.steps.div_ceil(2), None)?;
+        self.train(pairs, budget.steps.div_ceil(2), None)?;
         let first = FlatWeights::of(&crate::sr::model::Weights::snapshot_of(&self.vs, 0))?;
         // By how far each weight moved. Tried on vtest.avi and not better: each weight's share
         // of the loss decrease along the first pass (-g * step, summed), and biases first.
-        let mask = top_changes(&start.values, &first.values, fraction);
+        let mask = top_changes(&start.values, &first.values, budget.fraction);
         self.load(start)?;
         let masks = self.mask_tensors(start, &mask);
-        let loss = self.train(pairs, self.config.steps, Some(&masks))?;
+        let loss = self.train(pairs, budget.steps, Some(&masks))?;
         Ok(TrainedSegment {
             values: FlatWeights::of(&crate::sr::model::Weights::snapshot_of(&self.vs, 0))?.values,
             loss,
@@ -228,13 +258,13 @@ mod tests {
             crop: 16,
             ..SegmentTraining::default()
         };
-        let mut trainer = SegmentTrainer::new(network, Device::Cpu, config).unwrap();
+        let mut trainer = SegmentTrainer::new(network, Device::Cpu, config.clone()).unwrap();
         tch::manual_seed(3);
         let hr = Tensor::rand([1, 3, 128, 128], (Kind::Float, Device::Cpu));
         let lr = hr.avg_pool2d([4, 4], [4, 4], [0, 0], false, true, None::<i64>);
         let start = FlatWeights::of(&network.weights()).unwrap();
         let new = trainer
-            .train_segment(&start, &[FramePair { lr, hr }], 0.01)
+            .train_segment(&start, &[FramePair { lr, hr }], config.budget(false))
             .unwrap()
             .values;
         let changed = new
