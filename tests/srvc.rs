@@ -183,28 +183,34 @@ fn hr_clip(out: &Path) {
     ]);
 }
 
+/// The encoder's options for the 2 s clip: 1 s segments, `steps` training steps in each.
+fn one_second_segments(steps: u32) -> stronglive::pipeline::srvc_encode::SrvcOptions {
+    use stronglive::pipeline::srvc_encode::SrvcOptions;
+    use stronglive::sr::srvc::trainer::SegmentTraining;
+    SrvcOptions {
+        segment_s: 1.0,
+        training: SegmentTraining {
+            steps,
+            scene_steps: steps,
+            ..SegmentTraining::default()
+        },
+        ..SrvcOptions::default()
+    }
+}
+
 /// Encode, then decode by upscaling: the decoder rebuilds at each segment exactly the weights
 /// the encoder scored with; audio is kept; the upscaled file has every frame; `probe` lists
 /// the model stream; a damaged segment is skipped with a warning.
 #[test]
 fn an_srvc_file_decodes_with_the_encoders_weights_and_keeps_its_audio() {
-    use stronglive::pipeline::srvc_encode::{srvc_encode, SrvcOptions};
+    use stronglive::pipeline::srvc_encode::srvc_encode;
     use stronglive::pipeline::srvc_playback::{model_stream_of, SrvcPlayback};
-    use stronglive::sr::srvc::trainer::SegmentTraining;
     stronglive::media::init();
     let dir = tempfile::tempdir().unwrap();
     let hr = dir.path().join("hr.mp4");
     hr_clip(&hr);
     let out = dir.path().join("out.mkv");
-    let options = SrvcOptions {
-        segment_s: 1.0,
-        training: SegmentTraining {
-            steps: 8,
-            scene_steps: 8,
-            ..SegmentTraining::default()
-        },
-        ..SrvcOptions::default()
-    };
+    let options = one_second_segments(8);
     let device = ComputeDevice::cpu();
     let never = std::sync::atomic::AtomicBool::new(false);
     let mp4 = srvc_encode(
@@ -392,23 +398,14 @@ fn an_srvc_file_for_a_missing_or_different_base_is_refused() {
 /// decoder keeps the base model's weights bit for bit.
 #[test]
 fn segments_whose_update_does_not_beat_the_decoders_weights_are_sent_empty() {
-    use stronglive::pipeline::srvc_encode::{srvc_encode, SrvcOptions};
+    use stronglive::pipeline::srvc_encode::srvc_encode;
     use stronglive::pipeline::srvc_playback::{model_stream_of, SrvcPlayback};
-    use stronglive::sr::srvc::trainer::SegmentTraining;
     stronglive::media::init();
     let dir = tempfile::tempdir().unwrap();
     let hr = dir.path().join("hr.mp4");
     hr_clip(&hr);
     let out = dir.path().join("out.mkv");
-    let options = SrvcOptions {
-        segment_s: 1.0,
-        training: SegmentTraining {
-            steps: 0,
-            scene_steps: 0,
-            ..SegmentTraining::default()
-        },
-        ..SrvcOptions::default()
-    };
+    let options = one_second_segments(0);
     let device = ComputeDevice::cpu();
     let never = std::sync::atomic::AtomicBool::new(false);
     let report = srvc_encode(&hr, &out, &options, &device, &never, |_| {}).unwrap();

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use stronglive::pipeline::adapt_video::{adapt_to_video, VideoAdaptOptions};
 use stronglive::sr::registry::adapted_models_dir;
@@ -42,14 +41,9 @@ pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
         seconds: args.seconds,
         scale: 4,
     };
-    let bar = ProgressBar::new((args.seconds.max(1.0) * 10.0) as u64);
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+    let bar = super::terminal_bar(
+        (args.seconds.max(1.0) * 10.0) as u64,
+        "{prefix} [{bar:30}] {msg}",
     );
     bar.set_prefix(args.name.clone());
     let report = adapt_to_video(&args.video, &options, &device, |p| {

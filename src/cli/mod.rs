@@ -67,3 +67,18 @@ mod tests {
             .contains("invalid bitrate"));
     }
 }
+
+/// A progress bar drawn with `template` on stderr, hidden when stderr is not a terminal (logs
+/// and pipes get the commands' printed lines only).
+pub fn terminal_bar(len: u64, template: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}

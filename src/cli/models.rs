@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use stronglive::sr::{
     card::Architecture,
@@ -190,14 +189,9 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
             .join(" "),
         credits,
     };
-    let bar = ProgressBar::new(args.steps);
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps {msg} ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+    let bar = super::terminal_bar(
+        args.steps,
+        "{prefix} [{bar:30}] {pos}/{len} steps {msg} ETA {eta}",
     );
     bar.set_prefix(args.name.clone());
     let mut loss_avg = None::<f64>;

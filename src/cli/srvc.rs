@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 
 use stronglive::pipeline::srvc_encode::{srvc_encode, SrvcOptions, SrvcReport};
 use stronglive::sr::srvc::trainer::SegmentTraining;
@@ -256,14 +256,9 @@ fn segment_bar(input: &std::path::Path) -> ProgressBar {
     let total = stronglive::media::probe(input)
         .ok()
         .and_then(|info| info.video.frame_count);
-    let bar = ProgressBar::new(total.unwrap_or(0));
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template("[{bar:30}] {pos}/{len} frames, {elapsed} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+    let bar = super::terminal_bar(
+        total.unwrap_or(0),
+        "[{bar:30}] {pos}/{len} frames, {elapsed} {msg}",
     );
     bar.set_message("training the first segment");
     bar
