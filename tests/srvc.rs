@@ -17,7 +17,7 @@ use stronglive::sr::{load_model, ComputeDevice};
 /// The shipped CPU-tier model's weights, flattened.
 fn tiny_base() -> FlatWeights {
     let model = load_model("fmen-tiny-x4", 4, &ComputeDevice::cpu()).unwrap();
-    FlatWeights::of(&model.as_network().unwrap().weights()).unwrap()
+    FlatWeights::of(model.as_network().unwrap().file_weights()).unwrap()
 }
 
 /// A x4 stream header for `base` under this name and architecture.
@@ -183,6 +183,31 @@ fn hr_clip(out: &Path) {
     ]);
 }
 
+/// What the encoder's side expects the decoder to show: the SRVC file's LR frames upscaled in
+/// fp32 on the CPU with the weights the model stream gives from each segment's first frame.
+fn encoder_side_reconstruction(
+    srvc_file: &Path,
+    stream: &[u8],
+) -> Vec<stronglive::frame::YuvFrame> {
+    use stronglive::pipeline::srvc_playback::{pts_us, SrvcPlayback};
+    use stronglive::sr::{DevicePreference, Precision, Upscaler};
+    let preference: DevicePreference = "cpu".parse().unwrap();
+    let device = ComputeDevice::select(preference.with_precision(Precision::Fp32)).unwrap();
+    let upscaler = Upscaler::new(load_model("fmen-tiny-x4", 4, &device).unwrap(), device);
+    let mut playback = SrvcPlayback::new(srvc_file, stream, upscaler.model()).unwrap();
+    let mut lr = stronglive::media::VideoDecoder::open(srvc_file).unwrap();
+    let time_base = lr.time_base();
+    let mut frames = Vec::new();
+    while let Some(frame) = lr.next_frame().unwrap() {
+        if let Some(weights) = playback.weights_at(pts_us(frame.pts, time_base)) {
+            let network = upscaler.model().as_network().unwrap();
+            network.set_weights(&weights).unwrap();
+        }
+        frames.push(upscaler.upscale(&frame).unwrap());
+    }
+    frames
+}
+
 /// The encoder's options for the 2 s clip: 1 s segments, `steps` training steps in each.
 fn one_second_segments(steps: u32) -> stronglive::pipeline::srvc_encode::SrvcOptions {
     use stronglive::pipeline::srvc_encode::SrvcOptions;
@@ -284,6 +309,7 @@ fn an_srvc_file_decodes_with_the_encoders_weights_and_keeps_its_audio() {
         "{}",
         probe.stdout
     );
+    // Lossless output, fp32 SR: the decoded frames can be compared sample for sample.
     let decoded = dir.path().join("decoded.mkv");
     let run = common::stronglive(&[
         "upscale",
@@ -292,9 +318,27 @@ fn an_srvc_file_decodes_with_the_encoders_weights_and_keeps_its_audio() {
         decoded.to_str().unwrap(),
         "--encoder",
         "libx264",
+        "--crf",
+        "0",
+        "--device",
+        "cpu",
+        "--precision",
+        "fp32",
     ]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_eq!(common::count_frames(&decoded), report.frames);
+    let expected = encoder_side_reconstruction(&out, &bytes);
+    let mut frames = stronglive::media::VideoDecoder::open(&decoded).unwrap();
+    let mut n = 0;
+    while let Some(frame) = frames.next_frame().unwrap() {
+        let want = &expected[n];
+        assert!(
+            frame.y == want.y && frame.u == want.u && frame.v == want.v,
+            "frame {n} differs from the encoder-side reconstruction"
+        );
+        n += 1;
+    }
+    assert_eq!(n as u64, report.frames);
     let streams = common::ffprobe(&decoded, false);
     assert_eq!(
         common::streams_of(&streams, "audio").len(),

@@ -134,7 +134,9 @@ pub fn srvc_encode(
             options.base
         ),
     })?;
-    let base = FlatWeights::of(&network.weights()).map_err(sr_err)?;
+    // The file's fp32 weights, not the model's (rounded to bf16 or fp16 on such devices): the
+    // stream's hash and changes must mean the same on every decoder.
+    let base = FlatWeights::of(network.file_weights()).map_err(sr_err)?;
     let card = network.card().clone();
     let header = StreamHeader::for_weights(
         &options.base,

@@ -117,7 +117,7 @@ impl SrvcPlayback {
                 format!("x{} {}", card.scale, card.architecture),
             ));
         }
-        let current = FlatWeights::of(&network.weights()).map_err(|source| {
+        let current = FlatWeights::of(network.file_weights()).map_err(|source| {
             SrvcPlaybackError::MissingBase {
                 path: path.to_path_buf(),
                 base: header.base.clone(),

@@ -70,6 +70,9 @@ pub struct NetworkModel {
     // owns the variables `net` refers to
     /// The weights' number format (the device's precision when loaded).
     kind: Kind,
+    /// The weights as the file holds them (CPU, fp32), before any cast to the device's
+    /// precision: what an SRVC stream's base hash and changes refer to on every machine.
+    file_weights: Weights,
     _vs: nn::VarStore,
 }
 
@@ -85,6 +88,7 @@ impl NetworkModel {
         let mut vs = nn::VarStore::new(device.device);
         let net = arch.build(&vs.root());
         load_weights(&vs, weights, arch.name())?;
+        let file_weights = Weights::snapshot_of(&vs, 0);
         match device.kind {
             Kind::Half => vs.half(),
             Kind::BFloat16 => vs.bfloat16(),
@@ -101,6 +105,7 @@ impl NetworkModel {
             net,
             parameters: super::card::parameter_count(&vs),
             kind: device.kind,
+            file_weights,
             _vs: vs,
         })
     }
@@ -111,6 +116,13 @@ impl NetworkModel {
 
     pub fn card(&self) -> &ModelCard {
         &self.card
+    }
+
+    /// The weights as loaded from the model file (CPU, fp32), whatever precision the model
+    /// computes in and whatever was swapped in since: a bf16 or fp16 model's own weights are
+    /// rounded copies of these.
+    pub fn file_weights(&self) -> &Weights {
+        &self.file_weights
     }
 
     /// A copy of the weights (CPU, fp32), sharing no storage with the model: later swaps into
