@@ -223,18 +223,76 @@ fn one_second_segments(steps: u32) -> stronglive::pipeline::srvc_encode::SrvcOpt
     }
 }
 
+/// The 2 s clip made in `dir` (hr.mp4) and encoded into out.mkv with 1 s segments of `steps`
+/// training steps each.
+fn encode_clip(
+    dir: &Path,
+    steps: u32,
+) -> (
+    std::path::PathBuf,
+    std::path::PathBuf,
+    stronglive::pipeline::srvc_encode::SrvcReport,
+) {
+    stronglive::media::init();
+    let hr = dir.join("hr.mp4");
+    hr_clip(&hr);
+    let out = dir.join("out.mkv");
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let options = one_second_segments(steps);
+    let report = stronglive::pipeline::srvc_encode::srvc_encode(
+        &hr,
+        &out,
+        &options,
+        &ComputeDevice::cpu(),
+        &never,
+        |_| {},
+    )
+    .unwrap();
+    (hr, out, report)
+}
+
+/// The decoder's weights at each segment's first frame are the encoder's, bit for bit; returns
+/// the attached model stream.
+fn assert_the_decoder_rebuilds_the_encoders_weights(
+    out: &Path,
+    report: &stronglive::pipeline::srvc_encode::SrvcReport,
+) -> Vec<u8> {
+    use stronglive::pipeline::srvc_playback::{model_stream_of, SrvcPlayback};
+    let bytes = model_stream_of(out)
+        .unwrap()
+        .expect("the model stream is attached");
+    let base = load_model("fmen-tiny-x4", 4, &ComputeDevice::cpu()).unwrap();
+    let mut playback = SrvcPlayback::new(out, &bytes, base.as_ref()).unwrap();
+    for segment in &report.segments {
+        let at = (segment.start_s * 1e6).round() as i64;
+        let weights = playback
+            .weights_at(at)
+            .expect("weights change at a segment start");
+        assert_eq!(
+            FlatWeights::of(&weights).unwrap().sha256(),
+            segment.weights_sha256
+        );
+    }
+    bytes
+}
+
 /// Encode, then decode by upscaling: the decoder rebuilds at each segment exactly the weights
 /// the encoder scored with; audio is kept; the upscaled file has every frame; `probe` lists
 /// the model stream; a damaged segment is skipped with a warning.
 #[test]
 fn an_srvc_file_decodes_with_the_encoders_weights_and_keeps_its_audio() {
     use stronglive::pipeline::srvc_encode::srvc_encode;
-    use stronglive::pipeline::srvc_playback::{model_stream_of, SrvcPlayback};
-    stronglive::media::init();
     let dir = tempfile::tempdir().unwrap();
-    let hr = dir.path().join("hr.mp4");
-    hr_clip(&hr);
-    let out = dir.path().join("out.mkv");
+    let (hr, out, report) = encode_clip(dir.path(), 8);
+    assert_eq!(report.frames, common::count_frames(&hr));
+    assert_eq!(report.segments.len(), 2);
+    // The first segment starts the scene and may stream 10% of the weights, the next 1%.
+    let parameters = tiny_base().values.len() as f64;
+    let allowed = [(parameters * 0.1).ceil(), (parameters * 0.01).ceil()];
+    for (segment, allowed) in report.segments.iter().zip(allowed) {
+        assert!(segment.changes as f64 <= allowed, "{segment:?}");
+    }
+
     let options = one_second_segments(8);
     let device = ComputeDevice::cpu();
     let never = std::sync::atomic::AtomicBool::new(false);
@@ -268,15 +326,6 @@ fn an_srvc_file_decodes_with_the_encoders_weights_and_keeps_its_audio() {
         "{refused}"
     );
     std::fs::remove_file(&tiny).unwrap();
-    let report = srvc_encode(&hr, &out, &options, &device, &never, |_| {}).unwrap();
-    assert_eq!(report.frames, common::count_frames(&hr));
-    assert_eq!(report.segments.len(), 2);
-    // The first segment starts the scene and may stream 10% of the weights, the next 1%.
-    let parameters = tiny_base().values.len() as f64;
-    let allowed = [(parameters * 0.1).ceil(), (parameters * 0.01).ceil()];
-    for (segment, allowed) in report.segments.iter().zip(allowed) {
-        assert!(segment.changes as f64 <= allowed, "{segment:?}");
-    }
     let listing: Vec<String> = common::listing(dir.path());
     assert_eq!(
         listing,
@@ -284,22 +333,7 @@ fn an_srvc_file_decodes_with_the_encoders_weights_and_keeps_its_audio() {
         "temporary files left behind"
     );
 
-    // The decoder's weights at each segment's first frame are the encoder's, bit for bit.
-    let bytes = model_stream_of(&out)
-        .unwrap()
-        .expect("the model stream is attached");
-    let base = load_model("fmen-tiny-x4", 4, &device).unwrap();
-    let mut playback = SrvcPlayback::new(&out, &bytes, base.as_ref()).unwrap();
-    for segment in &report.segments {
-        let at = (segment.start_s * 1e6).round() as i64;
-        let weights = playback
-            .weights_at(at)
-            .expect("weights change at a segment start");
-        assert_eq!(
-            FlatWeights::of(&weights).unwrap().sha256(),
-            segment.weights_sha256
-        );
-    }
+    let bytes = assert_the_decoder_rebuilds_the_encoders_weights(&out, &report);
 
     let probe = common::stronglive(&["probe", out.to_str().unwrap()]);
     assert!(
@@ -442,17 +476,8 @@ fn an_srvc_file_for_a_missing_or_different_base_is_refused() {
 /// decoder keeps the base model's weights bit for bit.
 #[test]
 fn segments_whose_update_does_not_beat_the_decoders_weights_are_sent_empty() {
-    use stronglive::pipeline::srvc_encode::srvc_encode;
-    use stronglive::pipeline::srvc_playback::{model_stream_of, SrvcPlayback};
-    stronglive::media::init();
     let dir = tempfile::tempdir().unwrap();
-    let hr = dir.path().join("hr.mp4");
-    hr_clip(&hr);
-    let out = dir.path().join("out.mkv");
-    let options = one_second_segments(0);
-    let device = ComputeDevice::cpu();
-    let never = std::sync::atomic::AtomicBool::new(false);
-    let report = srvc_encode(&hr, &out, &options, &device, &never, |_| {}).unwrap();
+    let (_, out, report) = encode_clip(dir.path(), 0);
     assert_eq!(report.segments.len(), 2);
     let base = tiny_base();
     for segment in &report.segments {
@@ -461,14 +486,5 @@ fn segments_whose_update_does_not_beat_the_decoders_weights_are_sent_empty() {
         assert_eq!(segment.srvc_db, segment.previous_db);
         assert_eq!(segment.weights_sha256, base.sha256());
     }
-    let bytes = model_stream_of(&out)
-        .unwrap()
-        .expect("the stream is attached");
-    let model = load_model("fmen-tiny-x4", 4, &device).unwrap();
-    let mut playback = SrvcPlayback::new(&out, &bytes, model.as_ref()).unwrap();
-    for segment in &report.segments {
-        let at = (segment.start_s * 1e6).round() as i64;
-        let weights = playback.weights_at(at).expect("a segment starts here");
-        assert_eq!(FlatWeights::of(&weights).unwrap(), base);
-    }
+    assert_the_decoder_rebuilds_the_encoders_weights(&out, &report);
 }

@@ -230,9 +230,7 @@ fn eval(args: &EvalArgs) -> Result<ExitCode> {
 /// base model (in-segment: the frames the encoder trained on, as the codec has them), and the
 /// training time per segment.
 fn encode_summary(crf: u8, report: &SrvcReport) -> String {
-    let seconds = report.duration_s.max(1e-3);
-    let video_kbps = report.video_bytes as f64 * 8.0 / 1000.0 / seconds;
-    let model_kbps = report.model_bytes as f64 * 8.0 / 1000.0 / seconds;
+    let (video_kbps, model_kbps) = report.kbps();
     let gains: Vec<f64> = report
         .segments
         .iter()
@@ -331,9 +329,7 @@ fn encode(args: &EncodeArgs) -> Result<ExitCode> {
     });
     bar.finish_and_clear();
     let report = report.with_context(|| format!("cannot encode {}", args.input.display()))?;
-    let seconds = report.duration_s.max(1e-3);
-    let video_kbps = report.video_bytes as f64 * 8.0 / 1000.0 / seconds;
-    let model_kbps = report.model_bytes as f64 * 8.0 / 1000.0 / seconds;
+    let (video_kbps, model_kbps) = report.kbps();
     println!(
         "wrote {}: {} frames, {:.2} s; LR video {:.1} kbit/s + model stream {:.1} kbit/s ({:.1}% of the bits)",
         report.output.display(),

@@ -103,6 +103,15 @@ pub struct SrvcReport {
     pub segments: Vec<SegmentReport>,
 }
 
+impl SrvcReport {
+    /// (LR video, model stream) in kbit/s over the video's duration.
+    pub fn kbps(&self) -> (f64, f64) {
+        let seconds = self.duration_s.max(1e-3);
+        let kbps = |bytes: f64| bytes * 8.0 / 1000.0 / seconds;
+        (kbps(self.video_bytes as f64), kbps(self.model_bytes as f64))
+    }
+}
+
 /// Frames of a segment kept for training and scoring (RGB tensors; memory bounded).
 const MAX_FRAMES_PER_SEGMENT: usize = 24;
 const MAX_SEGMENT_BYTES: usize = 768 << 20;

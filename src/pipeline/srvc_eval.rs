@@ -117,9 +117,7 @@ pub fn srvc_eval(
         };
         let report = srvc_encode(input, &lr, &options, device, &never, |_| {})?;
         on_encoded(crf, &report);
-        let seconds = report.duration_s.max(1e-3);
-        let video_kbps = report.video_bytes as f64 * 8.0 / 1000.0 / seconds;
-        let model_kbps = report.model_bytes as f64 * 8.0 / 1000.0 / seconds;
+        let (video_kbps, model_kbps) = report.kbps();
         for (method, upscaler, with_stream) in [
             (Method::LrBicubic, &bicubic, false),
             (Method::LrGeneric, &generic, false),

@@ -112,16 +112,10 @@ impl StreamHeader {
 
 /// Positions of the `fraction` largest |new - old| changes (at least one), ascending.
 pub fn top_changes(old: &[f32], new: &[f32], fraction: f64) -> Vec<u32> {
-    let magnitude: Vec<f32> = old.iter().zip(new).map(|(o, n)| (n - o).abs()).collect();
-    top_scores(&magnitude, fraction)
-}
-
-/// Positions of the `fraction` highest scores (at least one), ascending.
-pub fn top_scores(scores: &[f32], fraction: f64) -> Vec<u32> {
-    let k = ((scores.len() as f64 * fraction).ceil() as usize).clamp(1, scores.len().max(1));
-    let mut order: Vec<u32> = (0..scores.len() as u32).collect();
-    let score = |i: &u32| scores[*i as usize];
-    order.select_nth_unstable_by(k - 1, |a, b| score(b).total_cmp(&score(a)));
+    let k = ((old.len() as f64 * fraction).ceil() as usize).clamp(1, old.len().max(1));
+    let mut order: Vec<u32> = (0..old.len() as u32).collect();
+    let magnitude = |i: &u32| (new[*i as usize] - old[*i as usize]).abs();
+    order.select_nth_unstable_by(k - 1, |a, b| magnitude(b).total_cmp(&magnitude(a)));
     let mut top = order[..k].to_vec();
     top.sort_unstable();
     top

@@ -158,7 +158,7 @@ impl SegmentTrainer {
         weights.to_weights(0).copy_into(&self.vs)
     }
 
-    /// Per variable: (variable, 0/1 mask, start values), for the variables with masked entries
+    /// Per variable: (variable, boolean mask, start values), for the variables with masked entries
     /// and those without (all zeros: never move).
     fn mask_tensors(&self, start: &FlatWeights, mask: &[u32]) -> Vec<(Tensor, Tensor, Tensor)> {
         let mut flat_mask = vec![0f32; start.values.len()];
@@ -174,6 +174,7 @@ impl SegmentTrainer {
                 let device = var.device();
                 let m = Tensor::from_slice(&flat_mask[offset..offset + n])
                     .view(shape.as_slice())
+                    .to_kind(Kind::Bool)
                     .to_device(device);
                 let s = Tensor::from_slice(&start.values[offset..offset + n])
                     .view(shape.as_slice())
@@ -214,7 +215,7 @@ impl SegmentTrainer {
                 let _guard = tch::no_grad_guard();
                 for (var, mask, start) in masks {
                     // Unstreamed weights back to exactly the decoder's values.
-                    let kept = var.where_self(&mask.to_kind(Kind::Bool), start);
+                    let kept = var.where_self(mask, start);
                     var.shallow_clone().copy_(&kept);
                 }
             }
