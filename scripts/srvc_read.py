@@ -3,8 +3,9 @@
 
 Parses STREAM, checks the base weights' hash, applies every segment to the base model's
 safetensors and writes the weights the decoder uses after the last segment (or after segment
---upto N). Only numpy/safetensors arithmetic in float32, no fused multiply-add, so the result
-is bit-identical to the Rust decoder's.
+--upto N). PyTorch tensors in float32 on the CPU, one operation at a time (the multiplication
+rounded before the addition, no fused multiply-add), so the result is bit-identical to the Rust
+decoder's.
 
 usage: srvc_read.py STREAM --base BASE.safetensors --out OUT.safetensors [--upto N] [--list]
 """
@@ -15,15 +16,16 @@ import struct
 import sys
 import zlib
 
-import numpy as np
-from safetensors.numpy import load_file, save_file
+import torch
+from safetensors.torch import load_file, save_file
 
 MAGIC = b"SLSRVC\x00\x01"
 
 
 def canonical(tensors):
-    """(name, array) sorted by name, as float32."""
-    return [(n, tensors[n].astype(np.float32)) for n in sorted(tensors)]
+    """(name, tensor) sorted by name (byte order), as contiguous float32."""
+    names = sorted(tensors, key=lambda n: n.encode())
+    return [(n, tensors[n].to(torch.float32).contiguous()) for n in names]
 
 
 def sha256(tensors):
@@ -32,8 +34,25 @@ def sha256(tensors):
         h.update(name.encode() + b"\0")
         for d in t.shape:
             h.update(struct.pack("<q", d))
-        h.update(t.astype("<f4").tobytes())
+        h.update(le_bytes(t))
     return h.hexdigest()
+
+
+# The stream and the hash are little-endian; tensors are viewed as bytes as they lie in memory.
+if sys.byteorder != "little":
+    sys.exit("srvc_read.py: needs a little-endian machine")
+
+
+def le_bytes(t):
+    """The float32 tensor's values as (little-endian) bytes."""
+    return t.reshape(-1).view(torch.uint8).numpy().tobytes()
+
+
+def from_le(raw, dtype):
+    """A 1-D tensor of `dtype` from little-endian bytes (copied, so writable)."""
+    if not raw:
+        return torch.empty(0, dtype=dtype)  # frombuffer refuses an empty buffer
+    return torch.frombuffer(bytearray(raw), dtype=dtype)
 
 
 def varint(buf, pos):
@@ -73,7 +92,7 @@ def parse(p, header):
         indices.append(i)
         previous = i
     if header["quantization"] == "fp16":
-        values = np.frombuffer(p, dtype="<f2", count=count, offset=pos).astype(np.float32)
+        values = from_le(p[pos : pos + 2 * count], torch.float16).to(torch.float32)
         scales = None
     else:
         (n,) = struct.unpack_from("<I", p, pos)
@@ -81,10 +100,10 @@ def parse(p, header):
         scales = {}
         for _ in range(n):
             t, s = struct.unpack_from("<If", p, pos)
-            scales[t] = np.float32(s)
+            scales[t] = s
             pos += 8
-        values = np.frombuffer(p, dtype=np.int8, count=count, offset=pos)
-    return start_pts, np.array(indices, dtype=np.int64), values, scales
+        values = from_le(p[pos : pos + count], torch.int8)
+    return start_pts, torch.tensor(indices, dtype=torch.int64), values, scales
 
 
 def main():
@@ -104,10 +123,10 @@ def main():
     if sha256(base) != header["base_sha256"]:
         sys.exit(f"{a.base}: not the base model the stream was made for (hash differs)")
     layout = [(n, int(c)) for n, c in header["tensors"]]
-    if [(n, t.size) for n, t in base] != layout:
+    if [(n, t.numel()) for n, t in base] != layout:
         sys.exit(f"{a.base}: tensors differ from the stream's layout")
-    flat = np.concatenate([t.reshape(-1) for _, t in base]).astype(np.float32)
-    starts = np.cumsum([0] + [c for _, c in layout])[:-1]
+    flat = torch.cat([t.reshape(-1) for _, t in base])
+    starts = torch.cumsum(torch.tensor([0] + [c for _, c in layout][:-1]), 0)
     for index, seg in segments(data[12 + hlen :], header):
         if a.upto is not None and index > a.upto:
             break
@@ -118,17 +137,17 @@ def main():
         if scales is None:
             delta = values
         else:
-            tensor = np.searchsorted(starts, idx, side="right") - 1
-            scale = np.array([scales[int(t)] for t in tensor], dtype=np.float32)
-            delta = values.astype(np.float32) * scale
+            tensor = torch.searchsorted(starts, idx, right=True) - 1
+            scale = torch.tensor([scales[int(t)] for t in tensor], dtype=torch.float32)
+            delta = values.to(torch.float32) * scale
         flat[idx] = flat[idx] + delta
         if a.list:
             print(f"segment {index}: from {start_pts} us, {len(idx)} changes")
     if a.out:
         out, pos = {}, 0
         for name, t in base:
-            out[name] = flat[pos : pos + t.size].reshape(t.shape).copy()
-            pos += t.size
+            out[name] = flat[pos : pos + t.numel()].reshape(t.shape).clone()
+            pos += t.numel()
         save_file(out, a.out)
 
 
