@@ -19,7 +19,9 @@ import zlib
 import torch
 from safetensors.torch import load_file, save_file
 
-MAGIC = b"SLSRVC\x00\x01"
+MAGIC = b"SLSRVC\x00\x02"  # version 2: the header JSON is zlib-compressed
+MAGIC_V1 = b"SLSRVC\x00\x01"  # version 1: the header JSON as is
+MAX_HEADER_BYTES = 1 << 20
 
 
 def canonical(tensors):
@@ -115,10 +117,18 @@ def main():
     ap.add_argument("--list", action="store_true")
     a = ap.parse_args()
     data = open(a.stream, "rb").read()
-    if data[:8] != MAGIC:
+    if data[:8] not in (MAGIC, MAGIC_V1):
         sys.exit(f"{a.stream}: not an SRVC model stream")
     (hlen,) = struct.unpack_from("<I", data, 8)
-    header = json.loads(data[12 : 12 + hlen])
+    stored = data[12 : 12 + hlen]
+    if hlen > MAX_HEADER_BYTES or len(stored) != hlen:
+        sys.exit(f"{a.stream}: header of {hlen} bytes, {len(stored)} present")
+    if data[:8] == MAGIC:
+        inflater = zlib.decompressobj()
+        stored = inflater.decompress(stored, MAX_HEADER_BYTES + 1)
+        if len(stored) > MAX_HEADER_BYTES:
+            sys.exit(f"{a.stream}: header inflates past {MAX_HEADER_BYTES} bytes")
+    header = json.loads(stored)
     base = canonical(load_file(a.base))
     if sha256(base) != header["base_sha256"]:
         sys.exit(f"{a.base}: not the base model the stream was made for (hash differs)")

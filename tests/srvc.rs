@@ -208,7 +208,8 @@ fn encoder_side_reconstruction(
     frames
 }
 
-/// The encoder's options for the 2 s clip: 1 s segments, `steps` training steps in each.
+/// The encoder's options for the 2 s clip: 1 s segments, `steps` training steps in each, no
+/// cap on the stream's share (the clip's LR video is tiny; the cap has its own test).
 fn one_second_segments(steps: u32) -> stronglive::pipeline::srvc_encode::SrvcOptions {
     use stronglive::pipeline::srvc_encode::SrvcOptions;
     use stronglive::sr::srvc::trainer::SegmentTraining;
@@ -219,15 +220,15 @@ fn one_second_segments(steps: u32) -> stronglive::pipeline::srvc_encode::SrvcOpt
             scene_steps: steps,
             ..SegmentTraining::default()
         },
+        max_share: None,
         ..SrvcOptions::default()
     }
 }
 
-/// The 2 s clip made in `dir` (hr.mp4) and encoded into out.mkv with 1 s segments of `steps`
-/// training steps each.
+/// The 2 s clip made in `dir` (hr.mp4) and encoded into out.mkv with `options`.
 fn encode_clip(
     dir: &Path,
-    steps: u32,
+    options: &stronglive::pipeline::srvc_encode::SrvcOptions,
 ) -> (
     std::path::PathBuf,
     std::path::PathBuf,
@@ -238,11 +239,10 @@ fn encode_clip(
     hr_clip(&hr);
     let out = dir.join("out.mkv");
     let never = std::sync::atomic::AtomicBool::new(false);
-    let options = one_second_segments(steps);
     let report = stronglive::pipeline::srvc_encode::srvc_encode(
         &hr,
         &out,
-        &options,
+        options,
         &ComputeDevice::cpu(),
         &never,
         |_| {},
@@ -283,7 +283,7 @@ fn assert_the_decoder_rebuilds_the_encoders_weights(
 fn an_srvc_file_decodes_with_the_encoders_weights_and_keeps_its_audio() {
     use stronglive::pipeline::srvc_encode::srvc_encode;
     let dir = tempfile::tempdir().unwrap();
-    let (hr, out, report) = encode_clip(dir.path(), 8);
+    let (hr, out, report) = encode_clip(dir.path(), &one_second_segments(8));
     assert_eq!(report.frames, common::count_frames(&hr));
     assert_eq!(report.segments.len(), 2);
     // The first segment starts the scene and may stream 10% of the weights, the next 1%.
@@ -477,7 +477,7 @@ fn an_srvc_file_for_a_missing_or_different_base_is_refused() {
 #[test]
 fn segments_whose_update_does_not_beat_the_decoders_weights_are_sent_empty() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, out, report) = encode_clip(dir.path(), 0);
+    let (_, out, report) = encode_clip(dir.path(), &one_second_segments(0));
     assert_eq!(report.segments.len(), 2);
     let base = tiny_base();
     for segment in &report.segments {
@@ -486,5 +486,38 @@ fn segments_whose_update_does_not_beat_the_decoders_weights_are_sent_empty() {
         assert_eq!(segment.srvc_db, segment.previous_db);
         assert_eq!(segment.weights_sha256, base.sha256());
     }
+    assert_the_decoder_rebuilds_the_encoders_weights(&out, &report);
+}
+
+/// With a cap on the stream's share of the file's bits, the stream keeps within it: the first
+/// segment sends fewer changes than its fraction asks, the file still decodes with the
+/// encoder's weights. Uncapped, the same clip's stream takes far more.
+#[test]
+fn the_model_stream_keeps_within_its_share_of_the_bits() {
+    let share = |r: &stronglive::pipeline::srvc_encode::SrvcReport| {
+        r.model_bytes as f64 / (r.model_bytes as u64 + r.video_bytes) as f64
+    };
+    let uncapped = tempfile::tempdir().unwrap();
+    let (_, _, free) = encode_clip(uncapped.path(), &one_second_segments(8));
+    let cap = 0.1;
+    assert!(share(&free) > 2.0 * cap, "uncapped share {}", share(&free));
+
+    let dir = tempfile::tempdir().unwrap();
+    let options = stronglive::pipeline::srvc_encode::SrvcOptions {
+        max_share: Some(cap),
+        ..one_second_segments(8)
+    };
+    let (_, out, report) = encode_clip(dir.path(), &options);
+    assert!(share(&report) <= cap, "share {} over {cap}", share(&report));
+    let first = &report.segments[0];
+    assert!(
+        first.changes > 0 && first.allowed < first.wanted,
+        "{first:?}"
+    );
+    assert!(
+        first.note().unwrap().contains("the stream's share cap"),
+        "{:?}",
+        first.note()
+    );
     assert_the_decoder_rebuilds_the_encoders_weights(&out, &report);
 }

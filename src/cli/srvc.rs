@@ -49,6 +49,10 @@ pub struct ModelStreamArgs {
     pub lr: f64,
     #[arg(long, default_value = "int8", value_parser = parse_quantization)]
     pub quantization: Quantization,
+    /// Largest share of the file's bits (LR video + model stream) the model stream may take;
+    /// a scene's first segment borrows from the later ones. 1 = no cap.
+    #[arg(long, default_value_t = SrvcOptions::default().max_share.unwrap_or(1.0))]
+    pub max_share: f64,
 }
 
 impl ModelStreamArgs {
@@ -57,6 +61,7 @@ impl ModelStreamArgs {
         for (flag, value) in [
             ("--fraction", self.fraction),
             ("--scene-fraction", self.scene_fraction),
+            ("--max-share", self.max_share),
         ] {
             if !(value > 0.0 && value <= 1.0) {
                 bail!("{flag} {value}: must be in (0, 1]");
@@ -79,6 +84,7 @@ impl ModelStreamArgs {
                 ..SegmentTraining::default()
             },
             quantization: self.quantization,
+            max_share: (self.max_share < 1.0).then_some(self.max_share),
         })
     }
 }
@@ -145,7 +151,7 @@ fn eval(args: &EvalArgs) -> Result<ExitCode> {
     let device = ComputeDevice::select(args.device.with_precision(args.precision))?;
     let work = tempfile_dir()?;
     println!(
-        "SRVC rate-quality on {}: {} ({:.1}% per {} s segment in {} steps, {:.1}% in {} at a scene's first), H.265 (hevc_nvenc or libx265), PSNR-Y/SSIM-Y vs the HR frames (every {}th frame), {}",
+        "SRVC rate-quality on {}: {} ({:.1}% per {} s segment in {} steps, {:.1}% in {} at a scene's first, {}), H.265 (hevc_nvenc or libx265), PSNR-Y/SSIM-Y vs the HR frames (every {}th frame), {}",
         args.input.display(),
         options.base,
         options.training.fraction * 100.0,
@@ -153,6 +159,7 @@ fn eval(args: &EvalArgs) -> Result<ExitCode> {
         options.training.steps,
         options.training.scene_fraction * 100.0,
         options.training.scene_steps,
+        share_cap(&options),
         args.sample_every,
         device.label()
     );
@@ -226,6 +233,14 @@ fn eval(args: &EvalArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The stream's share cap in words.
+fn share_cap(options: &SrvcOptions) -> String {
+    options.max_share.map_or_else(
+        || "no cap on the stream's share".into(),
+        |share| format!("stream at most {:.0}% of the bits", share * 100.0),
+    )
+}
+
 /// One CRF's SRVC encode in a row: model-stream rate and share, the segments' gains over the
 /// base model (in-segment: the frames the encoder trained on, as the codec has them), and the
 /// training time per segment.
@@ -287,7 +302,7 @@ fn encode(args: &EncodeArgs) -> Result<ExitCode> {
     let options = args.stream.options(args.crf)?;
     let device = ComputeDevice::select(args.device.with_precision(args.precision))?;
     println!(
-        "{} -> {}: LR x1/{} H.265 CRF {}, {} s segments, {:.1}% of {} per segment in {} steps ({:.1}% in {} at a scene's first; {:?}) on {}",
+        "{} -> {}: LR x1/{} H.265 CRF {}, {} s segments, {:.1}% of {} per segment in {} steps ({:.1}% in {} at a scene's first; {:?}; {}) on {}",
         args.input.display(),
         args.output.display(),
         options.scale,
@@ -299,16 +314,15 @@ fn encode(args: &EncodeArgs) -> Result<ExitCode> {
         options.training.scene_fraction * 100.0,
         options.training.scene_steps,
         options.quantization,
+        share_cap(&options),
         device.label()
     );
     let never = std::sync::atomic::AtomicBool::new(false);
     let bar = segment_bar(&args.input);
     let report = srvc_encode(&args.input, &args.output, &options, &device, &never, |s| {
-        let kept = if s.accepted {
-            ""
-        } else {
-            " (the update did not beat the previous weights: none sent)"
-        };
+        let kept = s
+            .note()
+            .map_or_else(String::new, |note| format!(" ({note})"));
         let line = format!(
             "segment {:>3} at {:>7.2} s: {:>4} frames, loss {:.4}, {:>6} changes, {:>7} bytes, PSNR-Y {:.2} dB vs base {:.2} dB ({:+.2} dB), {:.1} s{kept}",
             s.index, s.start_s, s.frames, s.loss, s.changes, s.bytes, s.srvc_db, s.base_db, s.srvc_db - s.base_db, s.seconds

@@ -22,8 +22,8 @@ use crate::sr::color::frame_to_rgb_cpu;
 use crate::sr::metrics::psnr_y;
 use crate::sr::srvc::trainer::{FramePair, SegmentTrainer, SegmentTraining};
 use crate::sr::srvc::{
-    apply, quantise, top_changes, write_header, write_segment, FlatWeights, Quantization, Segment,
-    StreamHeader,
+    apply, quantise, top_k, write_header, write_segment, FlatWeights, Quantization, Segment,
+    StreamBudget, StreamHeader,
 };
 use crate::sr::{load_model, ComputeDevice, SrError, Tensor, Upscaler};
 
@@ -41,6 +41,9 @@ pub struct SrvcOptions {
     pub segment_s: f64,
     pub training: SegmentTraining,
     pub quantization: Quantization,
+    /// Largest share of the file's bits (LR video + model stream) the stream may take; `None`
+    /// streams what the fractions ask whatever it costs.
+    pub max_share: Option<f64>,
 }
 
 impl Default for SrvcOptions {
@@ -52,6 +55,7 @@ impl Default for SrvcOptions {
             segment_s: 5.0,
             training: SegmentTraining::default(),
             quantization: Quantization::Int8,
+            max_share: Some(0.1),
         }
     }
 }
@@ -75,13 +79,18 @@ pub struct SegmentReport {
     pub index: usize,
     pub start_s: f64,
     pub frames: usize,
+    /// Changes sent, and how many the segment's fraction asked for (more than sent when the
+    /// stream's share cap or the gate cut them).
     pub changes: usize,
+    pub wanted: usize,
     pub bytes: usize,
     /// Mean L1 loss of the segment's last training steps.
     pub loss: f64,
     /// Whether the update was sent: it must beat the previous segment's weights on this
     /// segment's frames, otherwise the segment carries no change.
     pub accepted: bool,
+    /// Changes the stream's share cap (`max_share`) allowed: `wanted` without a cap.
+    pub allowed: usize,
     /// PSNR-Y on the segment's sampled frames of the decoder's weights from this segment on, of
     /// the weights it had before, and of the base model.
     pub srvc_db: f64,
@@ -101,6 +110,24 @@ pub struct SrvcReport {
     pub video_bytes: u64,
     pub model_bytes: usize,
     pub segments: Vec<SegmentReport>,
+}
+
+impl SegmentReport {
+    /// Why fewer changes than asked were sent, if so.
+    pub fn note(&self) -> Option<String> {
+        if self.allowed == 0 {
+            Some("the stream's share cap left no room: none sent".into())
+        } else if !self.accepted {
+            Some("the update did not beat the previous weights: none sent".into())
+        } else if self.allowed < self.wanted {
+            Some(format!(
+                "{} of {} changes: the stream's share cap",
+                self.allowed, self.wanted
+            ))
+        } else {
+            None
+        }
+    }
 }
 
 impl SrvcReport {
@@ -157,6 +184,16 @@ pub fn srvc_encode(
     );
     let lr_file = TempFile(hidden_sibling(output, "lr.mkv"));
     let (lr_w, lr_h) = encode_lr(input, &lr_file.0, options, cancel)?;
+    let video_bytes = std::fs::metadata(&lr_file.0).map(|m| m.len()).unwrap_or(0);
+    let mut stream = Vec::new();
+    write_header(&mut stream, &header);
+    let rate = StreamBudget::new(
+        options.max_share,
+        video_bytes,
+        stream.len(),
+        options.quantization,
+    );
+    let mut pairs = SegmentFrames::open(input, &lr_file.0, (lr_w, lr_h), options)?;
     let mut coder = SegmentCoder {
         trainer: SegmentTrainer::new(network, device.device, options.training.clone())
             .map_err(sr_err)?,
@@ -164,14 +201,13 @@ pub fn srvc_encode(
         current: base.clone(),
         base,
         header,
+        rate,
+        duration_us: (pairs.duration_s * 1e6) as i64,
         options,
         input,
     };
-    let mut stream = Vec::new();
-    write_header(&mut stream, &coder.header);
     let mut segments = Vec::new();
     let mut frames = 0u64;
-    let mut pairs = SegmentFrames::open(input, &lr_file.0, (lr_w, lr_h), options)?;
     while let Some(segment) = pairs.next_segment()? {
         if cancel.load(Ordering::Relaxed) {
             return Err(SrvcEncodeError::Cancelled(input.to_path_buf()));
@@ -182,7 +218,6 @@ pub fn srvc_encode(
         segments.push(report);
     }
     let duration_s = pairs.last_pts_us as f64 / 1e6;
-    let video_bytes = std::fs::metadata(&lr_file.0).map(|m| m.len()).unwrap_or(0);
     let output = remux_with_attachment(&lr_file.0, output, SRVC_FILENAME, SRVC_MIMETYPE, &stream)?;
     Ok(SrvcReport {
         output,
@@ -203,13 +238,17 @@ struct SegmentCoder<'a> {
     base: FlatWeights,
     /// The decoder's weights after the segments coded so far.
     current: FlatWeights,
+    /// The stream's share of the file's bits.
+    rate: StreamBudget,
+    /// The input's length, to plan the segments still to come.
+    duration_us: i64,
     options: &'a SrvcOptions,
     input: &'a Path,
 }
 
 impl SegmentCoder<'_> {
-    /// Train, pick and quantise the segment's update, keep it only if it beats the decoder's
-    /// current weights, and append what is sent to `stream`.
+    /// Train, pick and quantise the segment's update within the stream's allowance, keep it
+    /// only if it beats the decoder's current weights, and append what is sent to `stream`.
     fn code(
         &mut self,
         segment: &SegmentPairs,
@@ -221,19 +260,28 @@ impl SegmentCoder<'_> {
             path: self.input.to_path_buf(),
             source,
         };
-        let budget = self.options.training.budget(segment.starts_scene);
-        let trained = self
-            .trainer
-            .train_segment(&self.current, &segment.pairs, budget)
-            .map_err(sr_err)?;
-        let changes = top_changes(&self.current.values, &trained.values, budget.fraction);
-        let update = quantise(
-            &self.header,
-            &self.current.values,
-            &trained.values,
-            changes,
-            segment.start_us,
-        );
+        let parameters = self.current.values.len();
+        let mut budget = self
+            .options
+            .training
+            .budget(segment.starts_scene, parameters);
+        let wanted = budget.changes;
+        let allowance = self.allowance(segment);
+        budget.changes = self.rate.changes_within(allowance, wanted);
+
+        let (update, loss) = if budget.changes == 0 {
+            // Nothing fits: no training, an empty segment.
+            let unchanged = Segment::unchanged(segment.start_us, self.options.quantization);
+            (unchanged, 0.0)
+        } else {
+            let trained = self
+                .trainer
+                .train_segment(&self.current, &segment.pairs, budget)
+                .map_err(sr_err)?;
+            let (update, allowed) = self.fit(&trained.values, budget.changes, allowance, segment);
+            budget.changes = allowed;
+            (update, trained.loss)
+        };
         let mut candidate = self.current.clone();
         apply(&self.header, &mut candidate.values, &update, index).map_err(|e| {
             SrvcEncodeError::Input {
@@ -244,7 +292,11 @@ impl SegmentCoder<'_> {
         // Scored with exactly the weights the decoder rebuilds from the stream; an update that
         // does not beat the weights the decoder already has is not sent (an empty segment).
         let previous_db = score(&self.scorer, &self.current, &segment.pairs).map_err(sr_err)?;
-        let candidate_db = score(&self.scorer, &candidate, &segment.pairs).map_err(sr_err)?;
+        let candidate_db = if update.indices.is_empty() {
+            previous_db
+        } else {
+            score(&self.scorer, &candidate, &segment.pairs).map_err(sr_err)?
+        };
         let accepted = candidate_db > previous_db;
         let (sent, srvc_db) = if accepted {
             self.current = candidate;
@@ -255,21 +307,71 @@ impl SegmentCoder<'_> {
         };
         let before = stream.len();
         write_segment(stream, &sent);
+        let bytes = stream.len() - before;
+        self.rate.record(sent.indices.len(), bytes);
         let base_db = score(&self.scorer, &self.base, &segment.pairs).map_err(sr_err)?;
         Ok(SegmentReport {
             index,
             start_s: segment.start_us as f64 / 1e6,
             frames: segment.frames,
             changes: sent.indices.len(),
-            bytes: stream.len() - before,
-            loss: trained.loss,
+            wanted,
+            bytes,
+            loss,
             accepted,
+            allowed: budget.changes,
             srvc_db,
             previous_db,
             base_db,
             seconds: started.elapsed().as_secs_f64(),
             weights_sha256: self.current.sha256(),
         })
+    }
+
+    /// The bytes this segment may take, leaving the segments still to come (as many as the
+    /// input's remaining length holds) their normal update.
+    fn allowance(&self, segment: &SegmentPairs) -> f64 {
+        let segment_us = (self.options.segment_s * 1e6).max(1.0);
+        let after = self.duration_us - segment.start_us - segment_us as i64;
+        let later = (after.max(0) as f64 / segment_us).ceil() as usize;
+        let normal = self
+            .options
+            .training
+            .budget(false, self.current.values.len())
+            .changes;
+        self.rate.allowance(later, normal)
+    }
+
+    /// The `changes` largest of the trained changes, quantised; fewer when the segment would
+    /// take more than `allowance` bytes (the cost per change is an estimate until measured).
+    /// Returns the segment and how many changes it was allowed.
+    fn fit(
+        &self,
+        trained: &[f32],
+        mut changes: usize,
+        allowance: f64,
+        segment: &SegmentPairs,
+    ) -> (Segment, usize) {
+        let current = &self.current.values;
+        loop {
+            let update = quantise(
+                &self.header,
+                current,
+                trained,
+                top_k(current, trained, changes),
+                segment.start_us,
+            );
+            let mut encoded = Vec::new();
+            write_segment(&mut encoded, &update);
+            if encoded.len() as f64 <= allowance {
+                return (update, changes);
+            }
+            changes = self.rate.shrink(changes, encoded.len(), allowance);
+            if changes == 0 {
+                let unchanged = Segment::unchanged(segment.start_us, self.options.quantization);
+                return (unchanged, 0);
+            }
+        }
     }
 }
 
@@ -362,6 +464,8 @@ struct SegmentFrames {
     every: usize,
     next: Option<(YuvFrame, YuvFrame)>,
     last_pts_us: i64,
+    /// The input's length as its container states it (0 when it does not).
+    duration_s: f64,
     /// A new scene starts a new segment (its content is what the weights should follow).
     cuts: SceneCuts,
     /// Whether the next segment starts a scene.
@@ -377,6 +481,7 @@ impl SegmentFrames {
     ) -> Result<Self, SrvcEncodeError> {
         let hr_dec = VideoDecoder::open(hr)?;
         let fps = hr_dec.info().video.fps.max(1.0);
+        let duration_s = hr_dec.info().duration_s;
         let per_segment = (fps * options.segment_s).ceil() as usize;
         // Memory: each kept pair holds an LR and an HR frame as fp32 RGB.
         let pair_bytes = (w * h) as usize * 3 * 4 * (1 + (options.scale * options.scale) as usize);
@@ -392,6 +497,7 @@ impl SegmentFrames {
             every: per_segment.div_ceil(keep).max(1),
             next: None,
             last_pts_us: 0,
+            duration_s,
             cuts: SceneCuts::default(),
             scene_starts: true,
         })

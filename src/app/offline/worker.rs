@@ -124,11 +124,9 @@ fn run_upscale(
 
 /// One segment as the queue shows it: its gain over the base model and its loss.
 fn segment_detail(segment: &SegmentReport) -> String {
-    let sent = if segment.accepted {
-        format!("{} changes", segment.changes)
-    } else {
-        "no change sent".into()
-    };
+    let sent = segment
+        .note()
+        .unwrap_or_else(|| format!("{} changes", segment.changes));
     format!(
         "segment {}: {:+.2} dB over the base, loss {:.4}, {sent}",
         segment.index + 1,

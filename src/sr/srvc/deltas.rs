@@ -110,9 +110,19 @@ impl StreamHeader {
     }
 }
 
+/// How many of `parameters` weights `fraction` is (at least one).
+pub fn changes_of(parameters: usize, fraction: f64) -> usize {
+    ((parameters as f64 * fraction).ceil() as usize).clamp(1, parameters.max(1))
+}
+
 /// Positions of the `fraction` largest |new - old| changes (at least one), ascending.
 pub fn top_changes(old: &[f32], new: &[f32], fraction: f64) -> Vec<u32> {
-    let k = ((old.len() as f64 * fraction).ceil() as usize).clamp(1, old.len().max(1));
+    top_k(old, new, changes_of(old.len(), fraction))
+}
+
+/// Positions of the `k` largest |new - old| changes (`k` at least one), ascending.
+pub fn top_k(old: &[f32], new: &[f32], k: usize) -> Vec<u32> {
+    let k = k.clamp(1, old.len().max(1));
     let mut order: Vec<u32> = (0..old.len() as u32).collect();
     let magnitude = |i: &u32| (new[*i as usize] - old[*i as usize]).abs();
     order.select_nth_unstable_by(k - 1, |a, b| magnitude(b).total_cmp(&magnitude(a)));

@@ -6,16 +6,16 @@
 
 use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 
-use super::deltas::{top_changes, FlatWeights};
+use super::deltas::{changes_of, top_k, FlatWeights};
 use crate::sr::model::{run_network, NetworkModel};
 use crate::sr::nets::Network;
 use crate::sr::train::Rng;
 use crate::sr::SrError;
 
-/// How much of a segment is learned: the share of the weights streamed and the masked steps.
+/// How much of a segment is learned: how many weights are streamed and the masked steps.
 #[derive(Debug, Clone, Copy)]
 pub struct SegmentBudget {
-    pub fraction: f64,
+    pub changes: usize,
     pub steps: u32,
 }
 
@@ -42,18 +42,16 @@ pub struct SegmentTraining {
 }
 
 impl SegmentTraining {
-    /// The budget of a scene's first segment or of any later one.
-    pub fn budget(&self, starts_scene: bool) -> SegmentBudget {
-        if starts_scene {
-            SegmentBudget {
-                fraction: self.scene_fraction,
-                steps: self.scene_steps,
-            }
+    /// The budget of a scene's first segment or of any later one, for a net of `parameters`.
+    pub fn budget(&self, starts_scene: bool, parameters: usize) -> SegmentBudget {
+        let (fraction, steps) = if starts_scene {
+            (self.scene_fraction, self.scene_steps)
         } else {
-            SegmentBudget {
-                fraction: self.fraction,
-                steps: self.steps,
-            }
+            (self.fraction, self.steps)
+        };
+        SegmentBudget {
+            changes: changes_of(parameters, fraction),
+            steps,
         }
     }
 }
@@ -126,7 +124,7 @@ impl SegmentTrainer {
     }
 
     /// New weights for a segment, starting from `start` (the decoder's current weights): only
-    /// `budget.fraction` of them differ from `start`, the rest are bit-identical.
+    /// `budget.changes` of them differ from `start`, the rest are bit-identical.
     pub fn train_segment(
         &mut self,
         start: &FlatWeights,
@@ -144,7 +142,7 @@ impl SegmentTrainer {
         let first = FlatWeights::of(&crate::sr::model::Weights::snapshot_of(&self.vs, 0))?;
         // By how far each weight moved. Tried on vtest.avi and not better: each weight's share
         // of the loss decrease along the first pass (-g * step, summed), and biases first.
-        let mask = top_changes(&start.values, &first.values, budget.fraction);
+        let mask = top_k(&start.values, &first.values, budget.changes);
         self.load(start)?;
         let masks = self.mask_tensors(start, &mask);
         let loss = self.train(pairs, budget.steps, Some(&masks))?;
@@ -265,7 +263,11 @@ mod tests {
         let lr = hr.avg_pool2d([4, 4], [4, 4], [0, 0], false, true, None::<i64>);
         let start = FlatWeights::of(&network.weights()).unwrap();
         let new = trainer
-            .train_segment(&start, &[FramePair { lr, hr }], config.budget(false))
+            .train_segment(
+                &start,
+                &[FramePair { lr, hr }],
+                config.budget(false, start.values.len()),
+            )
             .unwrap()
             .values;
         let changed = new
