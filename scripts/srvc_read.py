@@ -70,7 +70,7 @@ def varint(buf, pos):
             raise ValueError("index gap longer than 5 bytes")
 
 
-def segments(data, header):
+def segments(data, header, version):
     pos, index = 0, 0
     while pos < len(data):
         length, crc = struct.unpack_from("<II", data, pos)
@@ -81,13 +81,21 @@ def segments(data, header):
         if zlib.crc32(body) != crc:
             yield index, None  # bad checksum: the decoder keeps the previous weights
         else:
-            yield index, parse(zlib.decompress(body), header)
+            yield index, parse(zlib.decompress(body), header, version)
         index += 1
 
 
-def parse(p, header):
-    start_pts, count = struct.unpack_from("<qI", p, 0)
-    pos, indices, previous = 12, [], None
+def parse(p, header, version):
+    (start_pts,) = struct.unpack_from("<q", p, 0)
+    pos, from_base = 8, False
+    if version >= 2:  # a flags byte: bit 0 starts again from the base weights
+        flags = p[pos]
+        pos += 1
+        if flags & ~1:
+            raise ValueError(f"unknown segment flags {flags:#04x}")
+        from_base = bool(flags & 1)
+    (count,) = struct.unpack_from("<I", p, pos)
+    pos, indices, previous = pos + 4, [], None
     for _ in range(count):
         gap, pos = varint(p, pos)
         i = gap if previous is None else previous + gap + 1
@@ -105,7 +113,7 @@ def parse(p, header):
             scales[t] = s
             pos += 8
         values = from_le(p[pos : pos + count], torch.int8)
-    return start_pts, torch.tensor(indices, dtype=torch.int64), values, scales
+    return start_pts, from_base, torch.tensor(indices, dtype=torch.int64), values, scales
 
 
 def main():
@@ -135,15 +143,18 @@ def main():
     layout = [(n, int(c)) for n, c in header["tensors"]]
     if [(n, t.numel()) for n, t in base] != layout:
         sys.exit(f"{a.base}: tensors differ from the stream's layout")
-    flat = torch.cat([t.reshape(-1) for _, t in base])
+    base_flat = torch.cat([t.reshape(-1) for _, t in base])
+    flat = base_flat.clone()
     starts = torch.cumsum(torch.tensor([0] + [c for _, c in layout][:-1]), 0)
-    for index, seg in segments(data[12 + hlen :], header):
+    for index, seg in segments(data[12 + hlen :], header, data[7]):
         if a.upto is not None and index > a.upto:
             break
         if seg is None:
             print(f"segment {index}: bad checksum, keeping the previous weights", file=sys.stderr)
             continue
-        start_pts, idx, values, scales = seg
+        start_pts, from_base, idx, values, scales = seg
+        if from_base:
+            flat = base_flat.clone()
         if scales is None:
             delta = values
         else:
@@ -152,7 +163,8 @@ def main():
             delta = values.to(torch.float32) * scale
         flat[idx] = flat[idx] + delta
         if a.list:
-            print(f"segment {index}: from {start_pts} us, {len(idx)} changes")
+            restart = " from the base weights" if from_base else ""
+            print(f"segment {index}: from {start_pts} us, {len(idx)} changes{restart}")
     if a.out:
         out, pos = {}, 0
         for name, t in base:

@@ -85,6 +85,8 @@ pub fn summarise(path: &Path) -> Result<Option<SrvcSummary>, SrvcPlaybackError> 
 pub struct SrvcPlayback {
     path: PathBuf,
     header: StreamHeader,
+    /// The base model's weights, for segments that start again from them.
+    base: Vec<f32>,
     current: FlatWeights,
     pending: VecDeque<(usize, Result<Segment, StreamError>)>,
 }
@@ -143,6 +145,7 @@ impl SrvcPlayback {
         Ok(Self {
             path: path.to_path_buf(),
             header,
+            base: current.values.clone(),
             current,
             pending,
         })
@@ -165,7 +168,8 @@ impl SrvcPlayback {
                 break;
             }
             let (index, next) = (*index, self.pending.pop_front().expect("front exists").1);
-            match next.and_then(|s| apply(&self.header, &mut self.current.values, &s, index)) {
+            let weights = &mut self.current.values;
+            match next.and_then(|s| apply(&self.header, &self.base, weights, &s, index)) {
                 Ok(()) => changed = true,
                 Err(e) => tracing::warn!(
                     "{}: {e}; keeping the previous segment's weights",

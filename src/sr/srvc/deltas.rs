@@ -199,14 +199,17 @@ pub fn quantise(
     };
     Segment {
         start_pts_us,
+        from_base: false,
         indices,
         values,
     }
 }
 
-/// Apply a segment to `weights` (the previous segment's result) in place.
+/// Apply a segment to `weights` (the previous segment's result) in place; a segment `from_base`
+/// first puts back the `base` weights.
 pub fn apply(
     header: &StreamHeader,
+    base: &[f32],
     weights: &mut [f32],
     segment: &Segment,
     index: usize,
@@ -215,12 +218,16 @@ pub fn apply(
         segment: index,
         reason,
     };
-    if weights.len() as u64 != header.parameters {
+    if weights.len() as u64 != header.parameters || base.len() != weights.len() {
         return Err(bad(format!(
-            "{} weights, the header declares {}",
+            "{} weights ({} in the base), the header declares {}",
             weights.len(),
+            base.len(),
             header.parameters
         )));
+    }
+    if segment.from_base {
+        weights.copy_from_slice(base);
     }
     match &segment.values {
         SegmentValues::Fp16(values) => {
@@ -288,7 +295,7 @@ mod tests {
                 .unwrap()
                 .unwrap();
             let mut rebuilt = old.clone();
-            apply(&h, &mut rebuilt, &read, 0).unwrap();
+            apply(&h, &old, &mut rebuilt, &read, 0).unwrap();
             for i in 0..10 {
                 let step = if q == Quantization::Int8 {
                     0.5 / 127.0
@@ -333,7 +340,7 @@ mod tests {
                 assert_eq!(scales.len(), 1, "a scale for a tensor without changes");
             }
             let mut rebuilt = old.clone();
-            apply(&h, &mut rebuilt, &segment, 0).unwrap();
+            apply(&h, &old, &mut rebuilt, &segment, 0).unwrap();
             assert!((rebuilt[3] - new[3]).abs() < 1e-3);
             assert_eq!(&rebuilt[..3], &old[..3]);
         }

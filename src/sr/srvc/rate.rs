@@ -25,15 +25,18 @@ pub struct StreamBudget {
     changes_sent: f64,
     change_bytes_sent: f64,
     per_change: f64,
+    /// What a segment without changes costs (every segment is written, even an empty one).
+    empty_bytes: f64,
 }
 
 impl StreamBudget {
     /// The stream may take `max_share` of all the file's bits (LR video + stream); `None` or
-    /// 1.0 means no cap. `header_bytes` are spent already.
+    /// 1.0 means no cap. `header_bytes` are spent already; a segment with no changes costs
+    /// `empty_bytes`.
     pub fn new(
         max_share: Option<f64>,
         video_bytes: u64,
-        header_bytes: usize,
+        (header_bytes, empty_bytes): (usize, usize),
         quantization: Quantization,
     ) -> Self {
         let allowed = match max_share {
@@ -52,6 +55,7 @@ impl StreamBudget {
             changes_sent: 0.0,
             change_bytes_sent: 0.0,
             per_change,
+            empty_bytes: empty_bytes as f64,
         }
     }
 
@@ -60,11 +64,14 @@ impl StreamBudget {
     }
 
     /// The bytes this segment may take: at least an equal share of what is left with the
-    /// `later` segments still to come, at most what leaves each of them `later_changes`.
+    /// `later` segments still to come, at most what leaves each of them `later_changes`, and
+    /// always what leaves each of them an empty segment.
     pub fn allowance(&self, later: usize, later_changes: usize) -> f64 {
         let left = (self.allowed - self.spent).max(0.0);
         let normal = self.bytes_for(later_changes);
-        let reserve = normal.min(left / (later as f64 + 1.0));
+        let reserve = normal
+            .min(left / (later as f64 + 1.0))
+            .max(self.empty_bytes);
         left - later as f64 * reserve
     }
 
@@ -117,17 +124,17 @@ mod tests {
 
     #[test]
     fn without_a_cap_every_segment_sends_what_it_wants() {
-        let budget = StreamBudget::new(None, 10_000, 1_000, Quantization::Int8);
+        let budget = StreamBudget::new(None, 10_000, (1_000, 25), Quantization::Int8);
         assert!(!budget.is_capped());
         assert_eq!(budget.changes_within(budget.allowance(5, 409), 4088), 4088);
-        let full = StreamBudget::new(Some(1.0), 10_000, 1_000, Quantization::Int8);
+        let full = StreamBudget::new(Some(1.0), 10_000, (1_000, 25), Quantization::Int8);
         assert!(!full.is_capped());
     }
 
     #[test]
     fn a_scene_start_borrows_what_the_later_segments_leave() {
         // 10% of 90 kB of video: 10 kB for the stream, 1 kB of it the header.
-        let mut budget = StreamBudget::new(Some(0.1), 90_000, 1_000, Quantization::Int8);
+        let mut budget = StreamBudget::new(Some(0.1), 90_000, (1_000, 25), Quantization::Int8);
         let allowance = budget.allowance(5, 400);
         // Five later segments of 400 changes at 1.6 bytes + 64 keep 5 x 704 bytes.
         assert!(
@@ -144,7 +151,7 @@ mod tests {
     #[test]
     fn a_tight_budget_is_shared_and_never_overdrawn() {
         // 10% of 20 kB: 2.2 kB, 1 kB of it the header; three segments left.
-        let mut budget = StreamBudget::new(Some(0.1), 20_000, 1_000, Quantization::Int8);
+        let mut budget = StreamBudget::new(Some(0.1), 20_000, (1_000, 25), Quantization::Int8);
         let mut spent = 1_000.0;
         for later in (0..3).rev() {
             let allowance = budget.allowance(later, 400);
@@ -159,15 +166,21 @@ mod tests {
         }
         assert!(spent <= 1_000.0 + 20_000.0 / 9.0 + 1.0, "{spent}");
         // Nothing left: too few changes would fit, so the segment sends none.
-        let mut empty = StreamBudget::new(Some(0.01), 20_000, 1_000, Quantization::Int8);
+        let mut empty = StreamBudget::new(Some(0.01), 20_000, (1_000, 25), Quantization::Int8);
         assert_eq!(empty.changes_within(empty.allowance(0, 400), 4_000), 0);
         empty.record(0, 30);
         assert_eq!(empty.changes_within(empty.allowance(0, 400), 4_000), 0);
+        // The last bytes are kept for the later segments' empty segments.
+        let mut last = StreamBudget::new(Some(0.1), 9_000, (800, 25), Quantization::Int8);
+        last.record(0, 25);
+        assert_eq!(last.allowance(3, 400), 175.0 - 3.0 * 43.75);
+        last.record(0, 100);
+        assert_eq!(last.allowance(3, 400), 75.0 - 3.0 * 25.0);
     }
 
     #[test]
     fn an_oversized_segment_shrinks_until_it_fits() {
-        let budget = StreamBudget::new(Some(0.1), 90_000, 1_000, Quantization::Int8);
+        let budget = StreamBudget::new(Some(0.1), 90_000, (1_000, 25), Quantization::Int8);
         // 1000 changes came out at 3064 bytes (3 a change) for 1564 allowed: ~475 fit.
         let fewer = budget.shrink(1_000, 3_064, 1_564.0);
         assert_eq!(fewer, 475);

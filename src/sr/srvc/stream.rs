@@ -16,6 +16,8 @@ pub const MAGIC: [u8; 8] = *b"SLSRVC\x00\x02";
 /// Version 1, still read: the header JSON as is (1.7 kB for fmen-tiny-x4, 0.5 kB compressed:
 /// on a 10 s clip the header alone was 60% of a 10% share of the bits).
 const MAGIC_V1: [u8; 8] = *b"SLSRVC\x00\x01";
+/// The segment flag (version 2 on) that restarts from the base weights; other bits are refused.
+const FROM_BASE: u8 = 1;
 /// Header JSON larger than this (stored or inflated) is refused before reading it.
 const MAX_HEADER_BYTES: u32 = 1 << 20;
 /// A compressed segment larger than this is refused before reading it.
@@ -50,10 +52,14 @@ pub struct StreamHeader {
     pub parameters: u64,
 }
 
-/// One segment: from `start_pts_us` on, the weights are the previous ones plus these changes.
+/// One segment: from `start_pts_us` on, the weights are the previous ones (or, `from_base`, the
+/// base model's) plus these changes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Segment {
     pub start_pts_us: i64,
+    /// The weights start again from the base model's: at a new scene that the base model fits
+    /// better than the previous scene's weights (version 2 on).
+    pub from_base: bool,
     /// Strictly increasing positions in the flat weight vector.
     pub indices: Vec<u32>,
     pub values: SegmentValues,
@@ -71,6 +77,7 @@ impl Segment {
         };
         Self {
             start_pts_us,
+            from_base: false,
             indices: Vec::new(),
             values,
         }
@@ -129,8 +136,16 @@ pub fn write_header(out: &mut Vec<u8>, header: &StreamHeader) {
 }
 
 pub fn write_segment(out: &mut Vec<u8>, segment: &Segment) {
+    write_segment_as(out, segment, MAGIC[7]);
+}
+
+/// A segment as format `version` lays it out (version 1 has no flags byte).
+fn write_segment_as(out: &mut Vec<u8>, segment: &Segment, version: u8) {
     let mut payload = Vec::new();
     payload.extend_from_slice(&segment.start_pts_us.to_le_bytes());
+    if version >= 2 {
+        payload.push(u8::from(segment.from_base) * FROM_BASE);
+    }
     payload.extend_from_slice(&(segment.indices.len() as u32).to_le_bytes());
     let mut previous: Option<u32> = None;
     for &i in &segment.indices {
@@ -187,6 +202,8 @@ fn write_varint(out: &mut Vec<u8>, mut v: u32) {
 /// A stream being read: the header, then segments one by one.
 pub struct StreamReader<'a> {
     pub header: StreamHeader,
+    /// The format version (the magic's last byte): version 1 segments have no flags.
+    pub version: u8,
     rest: &'a [u8],
     next_segment: usize,
 }
@@ -224,6 +241,7 @@ impl<'a> StreamReader<'a> {
         header.check()?;
         Ok(Self {
             header,
+            version: bytes[7],
             rest: &bytes[12 + len as usize..],
             next_segment: 0,
         })
@@ -270,7 +288,7 @@ impl<'a> StreamReader<'a> {
     fn parse_segment(&self, compressed: &[u8]) -> Result<Segment, String> {
         let header = &self.header;
         // The largest payload a valid segment can have: nothing beyond it is inflated.
-        let limit = 12 + header.parameters * 7 + 4 + header.tensors.len() as u64 * 8;
+        let limit = 13 + header.parameters * 7 + 4 + header.tensors.len() as u64 * 8;
         let mut payload = Vec::new();
         ZlibDecoder::new(compressed)
             .take(limit + 1)
@@ -283,6 +301,14 @@ impl<'a> StreamReader<'a> {
         }
         let mut r = Cursor(&payload);
         let start_pts_us = i64::from_le_bytes(r.take::<8>()?);
+        let flags = if self.version >= 2 {
+            r.take::<1>()?[0]
+        } else {
+            0
+        };
+        if flags & !FROM_BASE != 0 {
+            return Err(format!("unknown flags {flags:#04x}"));
+        }
         let count = u32::from_le_bytes(r.take::<4>()?);
         if u64::from(count) > header.parameters {
             return Err(format!(
@@ -333,6 +359,7 @@ impl<'a> StreamReader<'a> {
         }
         Ok(Segment {
             start_pts_us,
+            from_base: flags & FROM_BASE != 0,
             indices,
             values,
         })
@@ -385,6 +412,7 @@ mod tests {
         vec![
             Segment {
                 start_pts_us: 0,
+                from_base: false,
                 indices: vec![0, 3, 9, 15],
                 values: SegmentValues::Int8 {
                     scales: vec![(0, 0.01), (1, 0.5)],
@@ -393,6 +421,7 @@ mod tests {
             },
             Segment {
                 start_pts_us: 5_000_000,
+                from_base: true,
                 indices: vec![8],
                 values: SegmentValues::Int8 {
                     scales: vec![(0, 0.25)],
@@ -427,12 +456,20 @@ mod tests {
         let mut bytes = MAGIC_V1.to_vec();
         bytes.extend_from_slice(&(json.len() as u32).to_le_bytes());
         bytes.extend_from_slice(&json);
-        for s in &segments() {
-            write_segment(&mut bytes, s);
+        // Version 1 segments have no flags: none restarts from the base.
+        let segments: Vec<Segment> = segments()
+            .into_iter()
+            .map(|s| Segment {
+                from_base: false,
+                ..s
+            })
+            .collect();
+        for s in &segments {
+            write_segment_as(&mut bytes, s, 1);
         }
         let mut reader = StreamReader::new(&bytes).unwrap();
         assert_eq!(reader.header, header(Quantization::Int8));
-        for want in segments() {
+        for want in segments {
             assert_eq!(reader.next_segment(), Some(Ok(want)));
         }
         assert!(reader.next_segment().is_none());
@@ -489,10 +526,24 @@ mod tests {
             reader.next_segment(),
             Some(Err(StreamError::BadSegment { segment: 0, .. }))
         ));
+        // Flags this version does not know.
+        let mut payload = 0i64.to_le_bytes().to_vec();
+        payload.push(0x02);
+        payload.extend_from_slice(&0u32.to_le_bytes()); // no changes
+        payload.extend_from_slice(&0u32.to_le_bytes()); // no scales
+        let compressed = deflate(&payload);
+        let mut bytes = stream_of(&[]);
+        bytes.extend_from_slice(&(compressed.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&crc32(&compressed).to_le_bytes());
+        bytes.extend_from_slice(&compressed);
+        let mut reader = StreamReader::new(&bytes).unwrap();
+        let err = reader.next_segment().unwrap().unwrap_err();
+        assert!(err.to_string().contains("unknown flags 0x02"), "{err}");
         // More changes than parameters, and an index past the end.
         for bad in [
             Segment {
                 start_pts_us: 0,
+                from_base: false,
                 indices: (0..17).collect(),
                 values: SegmentValues::Int8 {
                     scales: vec![],
@@ -501,6 +552,7 @@ mod tests {
             },
             Segment {
                 start_pts_us: 0,
+                from_base: false,
                 indices: vec![16],
                 values: SegmentValues::Int8 {
                     scales: vec![],
