@@ -21,6 +21,8 @@ pub mod session;
 pub mod sr_lanes;
 pub mod srvc_encode;
 pub mod srvc_eval;
+mod srvc_frames;
+mod srvc_options;
 pub mod srvc_playback;
 pub mod stage;
 mod stream_size;

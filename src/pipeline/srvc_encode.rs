@@ -1,81 +1,30 @@
 //! `stronglive srvc encode`: an HR video becomes a small LR video plus a model stream, in one
-//! Matroska file. Three passes: (1) the frames at 1/scale (area downscale) through H.265
-//! (NVENC where present, libx265 otherwise),
-//! audio and subtitles copied, into a hidden temporary file; (2) per segment of a few seconds
-//! (a scene cut also starts one),
-//! the base model (warm-started from the previous segment's *decoded* weights) trained on that
-//! segment's decoded LR frames against its HR frames, the top fraction of changes quantised,
-//! applied exactly as the decoder will, and scored with those weights; (3) the LR file remuxed
-//! with the model stream attached. The output appears whole or not at all.
+//! Matroska file. Three passes: (1) the frames at 1/scale (area downscale) through H.265 (NVENC
+//! where present, libx265 otherwise), audio and subtitles copied, into a hidden temporary file;
+//! (2) per segment of a few seconds (a scene cut also starts one), the base model (warm-started
+//! from the previous segment's *decoded* weights, or from the base at a scene it fits better)
+//! trained on that segment's decoded LR frames against its HR frames, the top changes that fit
+//! the stream's share of the bits quantised, applied exactly as the decoder will, and scored
+//! with those weights; (3) the LR file remuxed with the model stream attached. The output
+//! appears whole or not at all. `srvc_frames` does the reading and writing of pass 1 and 2.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crate::frame::YuvFrame;
 use crate::media::attachment::remux_with_attachment;
-use crate::media::picture::resize;
-use crate::media::{
-    DemuxItem, EncoderChoice, MediaError, MediaWriter, OutputPlan, Quality, VideoDecoder,
-};
-use crate::sr::color::frame_to_rgb_cpu;
 use crate::sr::metrics::psnr_y;
-use crate::sr::srvc::trainer::{FramePair, SegmentBudget, SegmentTrainer, SegmentTraining};
+use crate::sr::srvc::trainer::{FramePair, SegmentBudget, SegmentTrainer};
 use crate::sr::srvc::{
-    apply, quantise, top_k, write_header, write_segment, FlatWeights, Quantization, Segment,
-    StreamBudget, StreamHeader,
+    apply, quantise, top_k, write_header, write_segment, FlatWeights, Segment, StreamBudget,
+    StreamHeader,
 };
 use crate::sr::{load_model, ComputeDevice, SrError, Tensor, Upscaler};
 
-use super::scene_cut::SceneCuts;
-use super::srvc_playback::{pts_us, SRVC_FILENAME, SRVC_MIMETYPE};
-use super::training_data::crop_to_scale_grid;
+pub use super::srvc_options::{SrvcEncodeError, SrvcOptions};
 
-/// What to make.
-#[derive(Debug, Clone)]
-pub struct SrvcOptions {
-    pub base: String,
-    pub scale: u32,
-    /// libx265 CRF of the LR video.
-    pub crf: u8,
-    pub segment_s: f64,
-    pub training: SegmentTraining,
-    pub quantization: Quantization,
-    /// Largest share of the file's bits (LR video + model stream) the stream may take; `None`
-    /// streams what the fractions ask whatever it costs.
-    pub max_share: Option<f64>,
-}
-
-impl Default for SrvcOptions {
-    fn default() -> Self {
-        Self {
-            base: "fmen-tiny-x4".into(),
-            scale: 4,
-            crf: 28,
-            segment_s: 5.0,
-            training: SegmentTraining::default(),
-            quantization: Quantization::Int8,
-            // On vtest.avi the stream's bits bought more than the same bits of LR video up to
-            // the 22% they took at CRF 36 (a 10% cap lowered BD-PSNR against the generic
-            // model from +0.65 to +0.59 dB); on a pan over a still photo they bought little
-            // and took 40%. A quarter bounds the second without touching the first.
-            max_share: Some(0.25),
-        }
-    }
-}
-
-/// Why an SRVC encode failed (each names the file).
-#[derive(Debug, thiserror::Error)]
-pub enum SrvcEncodeError {
-    #[error(transparent)]
-    Media(#[from] MediaError),
-    #[error("{}: {source}", path.display())]
-    Sr { path: PathBuf, source: SrError },
-    #[error("{}: {what}", path.display())]
-    Input { path: PathBuf, what: String },
-    #[error("{}: cancelled", .0.display())]
-    Cancelled(PathBuf),
-}
+use super::srvc_frames::{encode_lr, hidden_sibling, SegmentFrames, SegmentPairs, TempFile};
+use super::srvc_playback::{SRVC_FILENAME, SRVC_MIMETYPE};
 
 /// One finished segment.
 #[derive(Debug, Clone)]
@@ -148,10 +97,6 @@ impl SrvcReport {
         (kbps(self.video_bytes as f64), kbps(self.model_bytes as f64))
     }
 }
-
-/// Frames of a segment kept for training and scoring (RGB tensors; memory bounded).
-const MAX_FRAMES_PER_SEGMENT: usize = 24;
-const MAX_SEGMENT_BYTES: usize = 768 << 20;
 
 pub fn srvc_encode(
     input: &Path,
@@ -404,192 +349,6 @@ impl SegmentCoder<'_> {
                 return (segment.clone(), 0);
             }
         }
-    }
-}
-
-/// `DIR/.NAME.PID.what` beside `path`, removed when dropped.
-fn hidden_sibling(path: &Path, what: &str) -> PathBuf {
-    let name = path
-        .file_name()
-        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    path.with_file_name(format!(".{name}.{}.{what}", std::process::id()))
-}
-
-struct TempFile(PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// Pass 1: the LR video (libx265 at the CRF asked for), audio and subtitles copied.
-fn encode_lr(
-    input: &Path,
-    lr: &Path,
-    options: &SrvcOptions,
-    cancel: &AtomicBool,
-) -> Result<(u32, u32), SrvcEncodeError> {
-    let mut decoder = VideoDecoder::open(input)?;
-    let info = decoder.info().clone();
-    let grid = 2 * options.scale;
-    let (w, h) = (info.video.width / grid * 2, info.video.height / grid * 2);
-    // libx265 through our encoder corrupts the heap on frames this small (seen at 40x24 and
-    // 48x32, never from 64x64 up); such videos gain nothing from SR anyway.
-    if w < 64 || h < 64 {
-        return Err(SrvcEncodeError::Input {
-            path: input.to_path_buf(),
-            what: format!(
-                "{}x{} is too small for SRVC: the x{} smaller video must be at least 64x64",
-                info.video.width, info.video.height, options.scale
-            ),
-        });
-    }
-    let mut writer = MediaWriter::create(
-        &OutputPlan {
-            path: lr.to_path_buf(),
-            width: w,
-            height: h,
-            encoder: EncoderChoice::Hevc,
-            quality: Quality::Crf(options.crf),
-        },
-        &decoder,
-    )?;
-    while let Some(item) = decoder.next_item()? {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(SrvcEncodeError::Cancelled(input.to_path_buf()));
-        }
-        match item {
-            DemuxItem::Frame(frame) => {
-                let small =
-                    resize(&crop_to_scale_grid(frame, options.scale), w, h).map_err(|what| {
-                        SrvcEncodeError::Input {
-                            path: input.to_path_buf(),
-                            what: format!("downscale: {what}"),
-                        }
-                    })?;
-                writer.write_frame(&small)?;
-            }
-            DemuxItem::Packet(packet) => writer.write_passthrough(packet)?,
-        }
-    }
-    writer.finish()?;
-    Ok((w, h))
-}
-
-/// One segment's sampled (decoded LR, HR) pairs.
-struct SegmentPairs {
-    start_us: i64,
-    /// The video's first segment or the first after a scene cut.
-    starts_scene: bool,
-    frames: usize,
-    pairs: Vec<FramePair>,
-}
-
-/// Pass 2's reader: the decoded LR file and the HR input in lockstep, cut into segments.
-struct SegmentFrames {
-    hr: VideoDecoder,
-    lr: VideoDecoder,
-    hr_path: PathBuf,
-    scale: u32,
-    segment_us: i64,
-    every: usize,
-    next: Option<(YuvFrame, YuvFrame)>,
-    last_pts_us: i64,
-    /// The input's length as its container states it (0 when it does not).
-    duration_s: f64,
-    /// A new scene starts a new segment (its content is what the weights should follow).
-    cuts: SceneCuts,
-    /// Whether the next segment starts a scene.
-    scene_starts: bool,
-}
-
-impl SegmentFrames {
-    fn open(
-        hr: &Path,
-        lr: &Path,
-        (w, h): (u32, u32),
-        options: &SrvcOptions,
-    ) -> Result<Self, SrvcEncodeError> {
-        let hr_dec = VideoDecoder::open(hr)?;
-        let fps = hr_dec.info().video.fps.max(1.0);
-        let duration_s = hr_dec.info().duration_s;
-        let per_segment = (fps * options.segment_s).ceil() as usize;
-        // Memory: each kept pair holds an LR and an HR frame as fp32 RGB.
-        let pair_bytes = (w * h) as usize * 3 * 4 * (1 + (options.scale * options.scale) as usize);
-        let keep = MAX_FRAMES_PER_SEGMENT
-            .min(MAX_SEGMENT_BYTES / pair_bytes.max(1))
-            .max(1);
-        Ok(Self {
-            hr: hr_dec,
-            lr: VideoDecoder::open(lr)?,
-            hr_path: hr.to_path_buf(),
-            scale: options.scale,
-            segment_us: (options.segment_s * 1e6) as i64,
-            every: per_segment.div_ceil(keep).max(1),
-            next: None,
-            last_pts_us: 0,
-            duration_s,
-            cuts: SceneCuts::default(),
-            scene_starts: true,
-        })
-    }
-
-    fn next_pair(&mut self) -> Result<Option<(YuvFrame, YuvFrame)>, SrvcEncodeError> {
-        if let Some(pair) = self.next.take() {
-            return Ok(Some(pair));
-        }
-        match (self.lr.next_frame()?, self.hr.next_frame()?) {
-            (Some(lr), Some(hr)) => Ok(Some((lr, crop_to_scale_grid(hr, self.scale)))),
-            (None, None) => Ok(None),
-            _ => Err(SrvcEncodeError::Input {
-                path: self.hr_path.clone(),
-                what: "the LR encode and the input have different frame counts".into(),
-            }),
-        }
-    }
-
-    fn next_segment(&mut self) -> Result<Option<SegmentPairs>, SrvcEncodeError> {
-        let lr_base = self.lr.time_base();
-        let Some(first) = self.next_pair()? else {
-            return Ok(None);
-        };
-        let start_us = pts_us(first.0.pts, lr_base);
-        let mut segment = SegmentPairs {
-            start_us,
-            starts_scene: std::mem::replace(&mut self.scene_starts, false),
-            frames: 0,
-            pairs: Vec::new(),
-        };
-        let mut pair = Some(first);
-        while let Some((lr, hr)) = pair {
-            let at = pts_us(lr.pts, lr_base);
-            let cut = self.cuts.observe(&lr);
-            if (cut || at - start_us >= self.segment_us) && segment.frames > 0 {
-                self.scene_starts = cut;
-                self.next = Some((lr, hr));
-                break;
-            }
-            self.last_pts_us = at
-                + (lr.duration * 1_000_000 * i64::from(lr_base.numerator()))
-                    / i64::from(lr_base.denominator()).max(1);
-            if segment.frames % self.every == 0 {
-                let to_rgb = |f: &YuvFrame| frame_to_rgb_cpu(f);
-                segment.pairs.push(FramePair {
-                    lr: to_rgb(&lr).map_err(|source| SrvcEncodeError::Sr {
-                        path: self.hr_path.clone(),
-                        source,
-                    })?,
-                    hr: to_rgb(&hr).map_err(|source| SrvcEncodeError::Sr {
-                        path: self.hr_path.clone(),
-                        source,
-                    })?,
-                });
-            }
-            segment.frames += 1;
-            pair = self.next_pair()?;
-        }
-        Ok(Some(segment))
     }
 }
 
