@@ -23,6 +23,10 @@ MAGIC = b"SLSRVC\x00\x02"  # version 2: the header JSON is zlib-compressed
 MAGIC_V1 = b"SLSRVC\x00\x01"  # version 1: the header JSON as is
 MAX_HEADER_BYTES = 1 << 20
 
+# The stream and the hash are little-endian; tensors are viewed as bytes as they lie in memory.
+if sys.byteorder != "little":
+    sys.exit("srvc_read.py: needs a little-endian machine")
+
 
 def canonical(tensors):
     """(name, tensor) sorted by name (byte order), as contiguous float32."""
@@ -38,11 +42,6 @@ def sha256(tensors):
             h.update(struct.pack("<q", d))
         h.update(le_bytes(t))
     return h.hexdigest()
-
-
-# The stream and the hash are little-endian; tensors are viewed as bytes as they lie in memory.
-if sys.byteorder != "little":
-    sys.exit("srvc_read.py: needs a little-endian machine")
 
 
 def le_bytes(t):

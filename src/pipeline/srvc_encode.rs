@@ -203,6 +203,15 @@ struct SegmentCoder<'a> {
     input: &'a Path,
 }
 
+/// A segment's update before the gate: the changes that fit, the training's last loss (0 when
+/// nothing fit and nothing was trained), and the changes asked for and allowed by the cap.
+struct TrainedUpdate {
+    update: Segment,
+    loss: f64,
+    wanted: usize,
+    allowed: usize,
+}
+
 impl SegmentCoder<'_> {
     /// Train, pick and quantise the segment's update within the stream's allowance, keep it
     /// only if it beats the decoder's current weights, and append what is sent to `stream`.
@@ -224,36 +233,18 @@ impl SegmentCoder<'_> {
         // again from the base (live learning measured weights of one scene 0.3 dB below the
         // generic model on the next).
         let from_base = segment.starts_scene && base_db > previous_db;
-        let (start, start_db) = if from_base {
-            (self.base.clone(), base_db)
-        } else {
-            (self.current.clone(), previous_db)
-        };
-        let mut budget = self
-            .options
-            .training
-            .budget(segment.starts_scene, start.values.len());
-        let wanted = budget.changes;
-        let allowance = self.allowance(segment);
-        budget.changes = self.rate.changes_within(allowance, wanted);
+        let start_db = if from_base { base_db } else { previous_db };
         let unchanged = Segment::unchanged(segment.start_us, self.options.quantization);
         let restart = Segment {
             from_base,
             ..unchanged.clone()
         };
-        let (update, loss) = if budget.changes == 0 {
-            // Nothing fits: no training, no changes.
-            (restart.clone(), 0.0)
-        } else {
-            let trained = self
-                .trainer
-                .train_segment(&start, &segment.pairs, budget)
-                .map_err(sr_err)?;
-            let (update, allowed) =
-                self.fit(&restart, &start.values, &trained.values, budget, allowance);
-            budget.changes = allowed;
-            (update, trained.loss)
-        };
+        let TrainedUpdate {
+            update,
+            loss,
+            wanted,
+            allowed,
+        } = self.train_update(segment, &restart)?;
         let mut candidate = self.current.clone();
         apply(
             &self.header,
@@ -272,8 +263,9 @@ impl SegmentCoder<'_> {
             score(&self.scorer, &candidate, &segment.pairs).map_err(sr_err)?
         };
         // The best of the update, the base alone (at a restart) and the decoder's weights
-        // kept: an update that does not beat what the decoder would have is not sent.
-        let accepted = !update.indices.is_empty() && candidate_db > start_db.max(previous_db);
+        // kept (`start_db` is the better of the last two): an update that does not beat what
+        // the decoder would have without it is not sent.
+        let accepted = !update.indices.is_empty() && candidate_db > start_db;
         let (sent, srvc_db) = if accepted {
             self.current = candidate;
             (update, candidate_db)
@@ -297,12 +289,57 @@ impl SegmentCoder<'_> {
             loss,
             accepted,
             from_base: sent.from_base,
-            allowed: budget.changes,
+            allowed,
             srvc_db,
             previous_db,
             base_db,
             seconds: started.elapsed().as_secs_f64(),
             weights_sha256: self.current.sha256(),
+        })
+    }
+
+    /// `restart` (the segment's start time and flags) with the update trained from its start
+    /// weights (the base's when it restarts, else the decoder's), as many changes as the
+    /// segment's budget asks and the stream's allowance takes; no training when none fit.
+    fn train_update(
+        &mut self,
+        segment: &SegmentPairs,
+        restart: &Segment,
+    ) -> Result<TrainedUpdate, SrvcEncodeError> {
+        let start = if restart.from_base {
+            &self.base
+        } else {
+            &self.current
+        };
+        let mut budget = self
+            .options
+            .training
+            .budget(segment.starts_scene, start.values.len());
+        let wanted = budget.changes;
+        let allowance = self.allowance(segment);
+        budget.changes = self.rate.changes_within(allowance, wanted);
+        if budget.changes == 0 {
+            return Ok(TrainedUpdate {
+                update: restart.clone(),
+                loss: 0.0,
+                wanted,
+                allowed: 0,
+            });
+        }
+        let trained = self
+            .trainer
+            .train_segment(start, &segment.pairs, budget)
+            .map_err(|source| SrvcEncodeError::Sr {
+                path: self.input.to_path_buf(),
+                source,
+            })?;
+        let (update, allowed) =
+            self.fit(restart, &start.values, &trained.values, budget, allowance);
+        Ok(TrainedUpdate {
+            update,
+            loss: trained.loss,
+            wanted,
+            allowed,
         })
     }
 

@@ -8,7 +8,7 @@ pub mod rate;
 pub mod stream;
 pub mod trainer;
 
-pub use deltas::{apply, changes_of, quantise, top_changes, top_k, FlatWeights};
+pub use deltas::{apply, quantise, top_changes, top_k, FlatWeights};
 pub use rate::StreamBudget;
 pub use stream::{
     write_header, write_segment, Quantization, Segment, SegmentValues, StreamError, StreamHeader,

@@ -59,10 +59,6 @@ impl StreamBudget {
         }
     }
 
-    pub fn is_capped(&self) -> bool {
-        self.allowed.is_finite()
-    }
-
     /// The bytes this segment may take: at least an equal share of what is left with the
     /// `later` segments still to come, at most what leaves each of them `later_changes`, and
     /// always what leaves each of them an empty segment.
@@ -124,11 +120,13 @@ mod tests {
 
     #[test]
     fn without_a_cap_every_segment_sends_what_it_wants() {
-        let budget = StreamBudget::new(None, 10_000, (1_000, 25), Quantization::Int8);
-        assert!(!budget.is_capped());
-        assert_eq!(budget.changes_within(budget.allowance(5, 409), 4088), 4088);
-        let full = StreamBudget::new(Some(1.0), 10_000, (1_000, 25), Quantization::Int8);
-        assert!(!full.is_capped());
+        // 4088 changes would take ~6.6 kB, more than the 10 kB video's share could give.
+        for cap in [None, Some(1.0)] {
+            let budget = StreamBudget::new(cap, 10_000, (1_000, 25), Quantization::Int8);
+            let allowance = budget.allowance(5, 409);
+            assert!(allowance.is_infinite(), "{cap:?}: {allowance}");
+            assert_eq!(budget.changes_within(allowance, 4088), 4088);
+        }
     }
 
     #[test]

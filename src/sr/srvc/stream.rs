@@ -203,7 +203,7 @@ fn write_varint(out: &mut Vec<u8>, mut v: u32) {
 pub struct StreamReader<'a> {
     pub header: StreamHeader,
     /// The format version (the magic's last byte): version 1 segments have no flags.
-    pub version: u8,
+    version: u8,
     rest: &'a [u8],
     next_segment: usize,
 }
