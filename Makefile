@@ -12,7 +12,7 @@ export LIBTORCH_USE_PYTORCH := 1
 export CARGO_TARGET_DIR ?= $(CACHE_DIR)/target
 BIN := $(CARGO_TARGET_DIR)/release/stronglive
 
-.PHONY: setup build run test android check fmt clippy bench bench-live bench-ui fuzz data models eval sr-only-check clean-output install uninstall deb
+.PHONY: setup build run test android check fmt layout clippy bench bench-live bench-ui fuzz data models eval sr-only-check clean-output install uninstall deb
 
 setup:
 	@./scripts/setup.sh
@@ -33,10 +33,15 @@ android: build
 fmt:
 	cargo fmt --all -- --check
 
+# clippy.toml + [workspace.lints]: functions over 80 lines are errors
 clippy: setup
-	cargo clippy --release --all-targets --locked -- -D warnings
+	cargo clippy --release --workspace --all-targets --locked -- -D warnings
 
-# the FFmpeg-free build (train/eval/models only) that runs on GPU machines without FFmpeg
+# The layout rules: no file-level import cycles, no tch/ffmpeg_next paths in pipeline code, no
+# file over 500 lines outside tests (scripts/check_layout.py)
+layout:
+	python3 scripts/check_layout.py
+
 # The studio into PREFIX (default ~/.local): binary + libtorch CPU + models, desktop entry
 # ("Open with" for MP4/MOV/MKV/WebM), icons, AppStream metainfo (packaging/install.sh)
 PREFIX ?= $(HOME)/.local
@@ -50,10 +55,11 @@ uninstall:
 deb: build
 	./packaging/make_deb.sh
 
+# the FFmpeg-free build (train/eval/models only) that runs on GPU machines without FFmpeg
 sr-only-check: setup
-	cargo check --release --locked --no-default-features --bins
+	cargo check --release --locked -p stronglive --no-default-features --bins
 
-check: fmt clippy sr-only-check test
+check: fmt layout clippy sr-only-check test
 
 bench: build
 	$(BIN) bench $(ARGS)
@@ -64,7 +70,7 @@ bench-live: build
 
 # Studio frame time while 4K frames arrive (egui_kittest + wgpu, headless)
 bench-ui: setup
-	cargo bench --locked --bench ui_frames
+	cargo bench --locked -p stronglive-studio --bench ui_frames
 
 # libFuzzer on every parser a peer reaches (stable toolchain), SECONDS each; SECONDS=600 make fuzz
 fuzz:

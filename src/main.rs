@@ -135,7 +135,7 @@ fn init_logging(verbose: u8) {
 
 #[cfg(all(feature = "gui", feature = "media"))]
 fn run_gui(demo: bool, files: Vec<std::path::PathBuf>) -> Result<ExitCode> {
-    stronglive::app::run(stronglive::app::StudioOptions {
+    stronglive_studio::run(stronglive_studio::StudioOptions {
         start_live: true,
         demo,
         files,

@@ -6,17 +6,17 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use stronglive::frame::{ColorInfo, YuvFrame};
-use stronglive::media::h264::{H264LiveEncoder, RateControl};
-use stronglive::media::ingest::StreamDescription;
-use stronglive::pipeline::metrics::MetricsSnapshot;
-use stronglive::pipeline::tiers::{SrTier, TierInfo};
-use stronglive::pipeline::{
+use stronglive_engine::frame::{ColorInfo, YuvFrame};
+use stronglive_engine::media::h264::{H264LiveEncoder, RateControl};
+use stronglive_engine::media::ingest::StreamDescription;
+use stronglive_engine::pipeline::live::metrics::MetricsSnapshot;
+use stronglive_engine::pipeline::live::tiers::{SrTier, TierInfo};
+use stronglive_engine::pipeline::{
     deaf_sender, IngestItem, LiveSession, LiveSessionConfig, RecordSwitch, SessionOptions,
     TierLadder,
 };
-use stronglive::sr::bicubic::Bicubic;
-use stronglive::sr::{ComputeDevice, SrError, SrModel, Tensor, Upscaler};
+use stronglive_engine::sr::bicubic::Bicubic;
+use stronglive_engine::sr::{ComputeDevice, SrError, SrModel, Tensor, Upscaler};
 
 /// Bicubic after sleeping `base x load` milliseconds.
 struct SlowedModel {

@@ -12,14 +12,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{bin, count_frames, ffprobe, frame_times, num, streams_of, test_pattern};
-use stronglive::live::pairing::{
+use stronglive_engine::live::pairing::{
     compute_proof, random_bytes, verify_server_proof, PairingSecret, PairingUri,
 };
-use stronglive::live::protocol::{
+use stronglive_engine::live::protocol::{
     parse_frame, Codec, Message, PatchFormat, RejectCode, MAX_MESSAGE_BYTES, PROTOCOL_VERSION,
 };
-use stronglive::live::secure::{derive_keys, parse_sealed_header, Nonces, Opener, Sealer};
-use stronglive::media::ingest::PacketSource;
+use stronglive_engine::live::secure::{derive_keys, parse_sealed_header, Nonces, Opener, Sealer};
+use stronglive_engine::media::ingest::PacketSource;
 
 /// Tests that count frames against the wall clock hold this shared; a test that keeps every
 /// core busy (live learning) holds it exclusively, so it never starves them.
@@ -1418,15 +1418,15 @@ fn recordings_survive_a_crash_and_a_ctrl_c_finalises_them() {
 #[test]
 fn live_service_records_a_take_switched_on_and_off_mid_stream() {
     let _cpu = cpu_shared();
-    use stronglive::live::pairing::PairingStore;
-    use stronglive::live::service::{ListenerSettings, LiveCommand, LiveEvent, LiveService};
+    use stronglive_engine::live::pairing::PairingStore;
+    use stronglive_engine::live::service::{ListenerSettings, LiveCommand, LiveEvent, LiveService};
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("demo.mp4");
     phone_clip("size=128x72:rate=10:duration=2", &clip);
     let service = LiveService::start(
         PairingStore::in_dir(&dir.path().join("config")),
         "bicubic".into(),
-        stronglive::sr::DevicePreference::CPU,
+        stronglive_engine::sr::DevicePreference::CPU,
         || {},
     )
     .unwrap();
@@ -1451,7 +1451,7 @@ fn live_service_records_a_take_switched_on_and_off_mid_stream() {
     wait_for("a session", &|e| {
         matches!(
             e,
-            LiveEvent::Server(stronglive::live::server::ServerEvent::SessionStarted { .. })
+            LiveEvent::Server(stronglive_engine::live::server::ServerEvent::SessionStarted { .. })
         )
     });
     std::thread::sleep(Duration::from_millis(1500));
@@ -1468,7 +1468,7 @@ fn live_service_records_a_take_switched_on_and_off_mid_stream() {
     wait_for("the session's end", &|e| {
         matches!(
             e,
-            LiveEvent::Server(stronglive::live::server::ServerEvent::SessionEnded { .. })
+            LiveEvent::Server(stronglive_engine::live::server::ServerEvent::SessionEnded { .. })
         )
     });
     let names = common::listing(&takes);

@@ -6,13 +6,13 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use stronglive::sr::{
+use stronglive_engine::sr::{
     card::{load_weights, Architecture, ModelCard},
     images::{load_rgb8, to_unit},
     load_model,
-    metrics::psnr_y,
     nets::fmen::{reparameterize, Fmen, FmenConfig, FmenForm},
     nets::Network,
+    quality::psnr_y,
     ComputeDevice,
 };
 use tch::{nn, Device, Kind, Tensor};
@@ -20,7 +20,7 @@ use tch::{nn, Device, Kind, Tensor};
 /// The CPU in fp32, whatever this CPU's native choice (bf16 where it has AVX512-BF16).
 fn cpu_fp32() -> ComputeDevice {
     ComputeDevice::cpu()
-        .with_precision(stronglive::sr::Precision::Fp32)
+        .with_precision(stronglive_engine::sr::Precision::Fp32)
         .unwrap()
 }
 
@@ -72,7 +72,7 @@ fn published_fmen_checkpoint_reproduces_reference_output() {
     let vs = nn::VarStore::new(Device::Cpu);
     let net = Fmen::new(&vs.root(), &FmenConfig::published_x4(), FmenForm::Inference);
     load_weights(&vs, &weights, "fmen").unwrap();
-    assert_eq!(stronglive::sr::card::parameter_count(&vs), 341_066);
+    assert_eq!(stronglive_engine::sr::card::parameter_count(&vs), 341_066);
 
     let lr = load_rgb8(&reference_dir().join("fmen_x4_lr.png")).unwrap();
     let input = lr.unsqueeze(0).to_kind(Kind::Float); // 0..255, as EDSR-PyTorch feeds it
@@ -100,7 +100,7 @@ fn published_fmen_checkpoint_reproduces_reference_output() {
     let model = load_model(card_path.to_str().unwrap(), 4, &cpu_fp32()).unwrap();
     let hr = to_unit(&load_rgb8(&reference_dir().join("fmen_x4_hr.png")).unwrap());
     let sr = tch::no_grad(|| model.forward(&to_unit(&lr))).unwrap();
-    let bic = stronglive::sr::bicubic::upscale_bicubic_pil(&to_unit(&lr), 4);
+    let bic = stronglive_engine::sr::bicubic::upscale_bicubic_pil(&to_unit(&lr), 4);
     let (p_model, p_bic) = (psnr_y(&sr, &hr, 4), psnr_y(&bic, &hr, 4));
     assert!((p_model - 36.45).abs() < 0.05, "FMEN PSNR-Y {p_model}");
     assert!((p_bic - 33.84).abs() < 0.05, "bicubic PSNR-Y {p_bic}");
@@ -124,7 +124,7 @@ fn every_precision_path_stays_within_0_02_db_of_fp32() {
     let hr = to_unit(&load_rgb8(&reference_dir().join("fmen_x4_hr.png")).unwrap());
     let score = |device: ComputeDevice| {
         let model = load_model(card_path.to_str().unwrap(), 4, &device).unwrap();
-        let upscaler = stronglive::sr::Upscaler::new(model, device);
+        let upscaler = stronglive_engine::sr::Upscaler::new(model, device);
         let sr = upscaler.upscale_rgb(&lr).unwrap().to_kind(Kind::Float);
         psnr_y(&sr.clamp(0.0, 1.0), &hr, 4)
     };
@@ -137,7 +137,7 @@ fn every_precision_path_stays_within_0_02_db_of_fp32() {
     let chosen = ComputeDevice::cpu();
     let label = chosen.label();
     let bf16 = ComputeDevice::cpu()
-        .with_precision(stronglive::sr::Precision::Bf16)
+        .with_precision(stronglive_engine::sr::Precision::Bf16)
         .unwrap();
     for (what, psnr) in [(label.as_str(), score(chosen)), ("cpu bf16", score(bf16))] {
         assert!(
@@ -147,7 +147,7 @@ fn every_precision_path_stays_within_0_02_db_of_fp32() {
     }
     // fp16 has no fast CPU kernels: asking for it is an error naming the device
     let err = ComputeDevice::cpu()
-        .with_precision(stronglive::sr::Precision::Fp16)
+        .with_precision(stronglive_engine::sr::Precision::Fp16)
         .unwrap_err();
     assert!(
         err.to_string().contains("fp16") && err.to_string().contains("cpu"),
@@ -183,7 +183,7 @@ fn training_form_folds_into_inference_form_exactly() {
     let infer_net = Fmen::new(&infer_vs.root(), &config, FmenForm::Inference);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("folded.safetensors");
-    stronglive::sr::card::save_weights(&folded, &path).unwrap();
+    stronglive_engine::sr::card::save_weights(&folded, &path).unwrap();
     load_weights(&infer_vs, &path, "fmen").unwrap();
 
     let x = Tensor::rand([1, 3, 24, 20], (Kind::Float, Device::Cpu));
@@ -206,7 +206,7 @@ fn training_form_folds_into_inference_form_exactly() {
             *t = &*t * 1.5;
         }
     }
-    stronglive::sr::card::save_weights(&broken, &path).unwrap();
+    stronglive_engine::sr::card::save_weights(&broken, &path).unwrap();
     load_weights(&infer_vs, &path, "fmen").unwrap();
     let c = tch::no_grad(|| infer_net.forward_t(&x, false));
     let wrong = (&a - &c).abs().max().double_value(&[]);
@@ -285,7 +285,8 @@ fn bad_model_files_are_refused_naming_the_file_and_the_tensor() {
     let vs = nn::VarStore::new(Device::Cpu);
     let _net = Fmen::new(&vs.root(), &FmenConfig::published_x4(), FmenForm::Inference);
     named.extend(vs.variables());
-    stronglive::sr::card::save_weights(&named, &dir.path().join("fmen_x4.safetensors")).unwrap();
+    stronglive_engine::sr::card::save_weights(&named, &dir.path().join("fmen_x4.safetensors"))
+        .unwrap();
     let err = load_err(&dir.path().join("fmen_x4.json"));
     assert!(err.contains("unexpected tensor \"extra.weight\""), "{err}");
 
@@ -355,7 +356,7 @@ torch.jit.trace(Constant().eval(), torch.rand(1, 3, 8, 8)).save(sys.argv[1] + "/
     // in bf16 the fp32-constant module fails its probe, is loaded again in fp32 and runs on
     // the device's bf16 input (cast by the model, not refused)
     let bf16 = ComputeDevice::cpu()
-        .with_precision(stronglive::sr::Precision::Bf16)
+        .with_precision(stronglive_engine::sr::Precision::Bf16)
         .unwrap();
     let path = dir.path().join("constant.pt");
     let model = load_model(path.to_str().unwrap(), 2, &bf16).unwrap();
@@ -398,8 +399,8 @@ torch.jit.trace(Constant().eval(), torch.rand(1, 3, 8, 8)).save(sys.argv[1] + "/
 fn edsr_and_srvc_round_trip_through_model_files() {
     let dir = tempfile::tempdir().unwrap();
     for arch in [
-        Architecture::EdsrBaseline(stronglive::sr::nets::edsr::EdsrConfig::baseline(4)),
-        Architecture::Srvc(stronglive::sr::nets::srvc::SrvcConfig::default_x4()),
+        Architecture::EdsrBaseline(stronglive_engine::sr::nets::edsr::EdsrConfig::baseline(4)),
+        Architecture::Srvc(stronglive_engine::sr::nets::srvc::SrvcConfig::default_x4()),
     ] {
         let vs = nn::VarStore::new(Device::Cpu);
         let net = arch.build(&vs.root());
@@ -414,7 +415,8 @@ fn edsr_and_srvc_round_trip_through_model_files() {
         let card = dir.path().join(format!("{}.json", arch.name()));
         write_card(&card, &arch, input_range);
         let named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-        stronglive::sr::card::save_weights(&named, &card.with_extension("safetensors")).unwrap();
+        stronglive_engine::sr::card::save_weights(&named, &card.with_extension("safetensors"))
+            .unwrap();
         // fp32, as the direct run: this checks the file round trip, not a precision
         let model = load_model(card.to_str().unwrap(), 4, &cpu_fp32()).unwrap();
         let loaded = tch::no_grad(|| model.forward(&x)).unwrap();

@@ -7,12 +7,12 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use stronglive::sr::card::save_weights;
-use stronglive::sr::srvc::{
-    apply, quantise, top_changes, write_header, write_segment, FlatWeights, Quantization, Segment,
-    StreamHeader,
+use stronglive_engine::sr::card::save_weights;
+use stronglive_engine::sr::srvc::{
+    apply, header_for_weights, quantise, top_changes, write_header, write_segment, FlatWeights,
+    Quantization, Segment, StreamHeader,
 };
-use stronglive::sr::{load_model, ComputeDevice};
+use stronglive_engine::sr::{load_model, ComputeDevice};
 
 /// The shipped CPU-tier model's weights, flattened.
 fn tiny_base() -> FlatWeights {
@@ -22,7 +22,7 @@ fn tiny_base() -> FlatWeights {
 
 /// A x4 stream header for `base` under this name and architecture.
 fn header_for(base: &FlatWeights, name: &str, architecture: &str, q: Quantization) -> StreamHeader {
-    StreamHeader::for_weights(name, base, architecture, serde_json::Value::Null, 4, q)
+    header_for_weights(name, base, architecture, serde_json::Value::Null, 4, q)
 }
 
 /// Deterministic pseudo-random weights change, as segment training would make.
@@ -108,7 +108,7 @@ fn the_python_reader_rebuilds_the_decoders_weights_bit_for_bit() {
         );
         let rebuilt = |path: &Path| {
             let tensors = tch::Tensor::read_safetensors(path).unwrap();
-            let w = stronglive::sr::model::Weights {
+            let w = stronglive_engine::sr::model::Weights {
                 version: 0,
                 tensors,
             };
@@ -194,14 +194,14 @@ fn hr_clip(out: &Path) {
 fn encoder_side_reconstruction(
     srvc_file: &Path,
     stream: &[u8],
-) -> Vec<stronglive::frame::YuvFrame> {
-    use stronglive::pipeline::srvc_playback::{pts_us, SrvcPlayback};
-    use stronglive::sr::{DevicePreference, Precision, Upscaler};
+) -> Vec<stronglive_engine::frame::YuvFrame> {
+    use stronglive_engine::pipeline::srvc::playback::{pts_us, SrvcPlayback};
+    use stronglive_engine::sr::{DevicePreference, Precision, Upscaler};
     let preference: DevicePreference = "cpu".parse().unwrap();
     let device = ComputeDevice::select(preference.with_precision(Precision::Fp32)).unwrap();
     let upscaler = Upscaler::new(load_model("fmen-tiny-x4", 4, &device).unwrap(), device);
     let mut playback = SrvcPlayback::new(srvc_file, stream, upscaler.model()).unwrap();
-    let mut lr = stronglive::media::VideoDecoder::open(srvc_file).unwrap();
+    let mut lr = stronglive_engine::media::VideoDecoder::open(srvc_file).unwrap();
     let time_base = lr.time_base();
     let mut frames = Vec::new();
     while let Some(frame) = lr.next_frame().unwrap() {
@@ -216,9 +216,9 @@ fn encoder_side_reconstruction(
 
 /// The encoder's options for the 2 s clip: 1 s segments, `steps` training steps in each, no
 /// cap on the stream's share (the clip's LR video is tiny; the cap has its own test).
-fn one_second_segments(steps: u32) -> stronglive::pipeline::srvc_encode::SrvcOptions {
-    use stronglive::pipeline::srvc_encode::SrvcOptions;
-    use stronglive::sr::srvc::trainer::SegmentTraining;
+fn one_second_segments(steps: u32) -> stronglive_engine::pipeline::srvc::encode::SrvcOptions {
+    use stronglive_engine::pipeline::srvc::encode::SrvcOptions;
+    use stronglive_engine::sr::srvc::trainer::SegmentTraining;
     SrvcOptions {
         segment_s: 1.0,
         training: SegmentTraining {
@@ -234,18 +234,18 @@ fn one_second_segments(steps: u32) -> stronglive::pipeline::srvc_encode::SrvcOpt
 /// The 2 s clip made in `dir` (hr.mp4) and encoded into out.mkv with `options`.
 fn encode_clip(
     dir: &Path,
-    options: &stronglive::pipeline::srvc_encode::SrvcOptions,
+    options: &stronglive_engine::pipeline::srvc::encode::SrvcOptions,
 ) -> (
     std::path::PathBuf,
     std::path::PathBuf,
-    stronglive::pipeline::srvc_encode::SrvcReport,
+    stronglive_engine::pipeline::srvc::encode::SrvcReport,
 ) {
-    stronglive::media::init();
+    stronglive_engine::media::init();
     let hr = dir.join("hr.mp4");
     hr_clip(&hr);
     let out = dir.join("out.mkv");
     let never = std::sync::atomic::AtomicBool::new(false);
-    let report = stronglive::pipeline::srvc_encode::srvc_encode(
+    let report = stronglive_engine::pipeline::srvc::encode::srvc_encode(
         &hr,
         &out,
         options,
@@ -261,9 +261,9 @@ fn encode_clip(
 /// the attached model stream.
 fn assert_the_decoder_rebuilds_the_encoders_weights(
     out: &Path,
-    report: &stronglive::pipeline::srvc_encode::SrvcReport,
+    report: &stronglive_engine::pipeline::srvc::encode::SrvcReport,
 ) -> Vec<u8> {
-    use stronglive::pipeline::srvc_playback::{model_stream_of, SrvcPlayback};
+    use stronglive_engine::pipeline::srvc::playback::{model_stream_of, SrvcPlayback};
     let bytes = model_stream_of(out)
         .unwrap()
         .expect("the model stream is attached");
@@ -287,7 +287,7 @@ fn assert_the_decoder_rebuilds_the_encoders_weights(
 /// the model stream; a damaged segment is skipped with a warning.
 #[test]
 fn an_srvc_file_decodes_with_the_encoders_weights_and_keeps_its_audio() {
-    use stronglive::pipeline::srvc_encode::srvc_encode;
+    use stronglive_engine::pipeline::srvc::encode::srvc_encode;
     let dir = tempfile::tempdir().unwrap();
     let (hr, out, report) = encode_clip(dir.path(), &one_second_segments(8));
     assert_eq!(report.frames, common::count_frames(&hr));
@@ -368,7 +368,7 @@ fn an_srvc_file_decodes_with_the_encoders_weights_and_keeps_its_audio() {
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_eq!(common::count_frames(&decoded), report.frames);
     let expected = encoder_side_reconstruction(&out, &bytes);
-    let mut frames = stronglive::media::VideoDecoder::open(&decoded).unwrap();
+    let mut frames = stronglive_engine::media::VideoDecoder::open(&decoded).unwrap();
     let mut n = 0;
     while let Some(frame) = frames.next_frame().unwrap() {
         let want = &expected[n];
@@ -395,7 +395,7 @@ fn an_srvc_file_decodes_with_the_encoders_weights_and_keeps_its_audio() {
     let mut file = std::fs::read(&out).unwrap();
     let start = file
         .windows(8)
-        .position(|w| w == stronglive::sr::srvc::stream::MAGIC)
+        .position(|w| w == stronglive_engine::sr::srvc::stream::MAGIC)
         .unwrap();
     let last = start + bytes.len() - 3;
     file[last] ^= 0x5a;
@@ -430,9 +430,9 @@ fn an_srvc_file_decodes_with_the_encoders_weights_and_keeps_its_audio() {
 /// naming what it needs, before any frame is upscaled.
 #[test]
 fn an_srvc_file_for_a_missing_or_different_base_is_refused() {
-    use stronglive::media::attachment::remux_with_attachment;
-    use stronglive::pipeline::srvc_playback::{SRVC_FILENAME, SRVC_MIMETYPE};
-    stronglive::media::init();
+    use stronglive_engine::media::attachment::remux_with_attachment;
+    use stronglive_engine::pipeline::srvc::playback::{SRVC_FILENAME, SRVC_MIMETYPE};
+    stronglive_engine::media::init();
     let dir = tempfile::tempdir().unwrap();
     let lr = dir.path().join("lr.mp4");
     common::test_pattern(
@@ -500,7 +500,7 @@ fn segments_whose_update_does_not_beat_the_decoders_weights_are_sent_empty() {
 /// encoder's weights. Uncapped, the same clip's stream takes far more.
 #[test]
 fn the_model_stream_keeps_within_its_share_of_the_bits() {
-    let share = |r: &stronglive::pipeline::srvc_encode::SrvcReport| {
+    let share = |r: &stronglive_engine::pipeline::srvc::encode::SrvcReport| {
         r.model_bytes as f64 / (r.model_bytes as u64 + r.video_bytes) as f64
     };
     let uncapped = tempfile::tempdir().unwrap();
@@ -509,7 +509,7 @@ fn the_model_stream_keeps_within_its_share_of_the_bits() {
     assert!(share(&free) > 2.0 * cap, "uncapped share {}", share(&free));
 
     let dir = tempfile::tempdir().unwrap();
-    let options = stronglive::pipeline::srvc_encode::SrvcOptions {
+    let options = stronglive_engine::pipeline::srvc::encode::SrvcOptions {
         max_share: Some(cap),
         ..one_second_segments(8)
     };

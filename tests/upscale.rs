@@ -84,7 +84,7 @@ fn upscales_clip_with_audio_to_four_times_the_size() {
 /// NVENC by name never falls back silently.
 #[test]
 fn encoder_fallback_explains_why_nvenc_was_skipped() {
-    let driver = stronglive::nvidia::driver_present();
+    let driver = stronglive_engine::nvidia::driver_present();
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("small.mp4");
     tiny_clip(&input);

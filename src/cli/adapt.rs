@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use stronglive::pipeline::adapt_video::{adapt_to_video, VideoAdaptOptions};
-use stronglive::sr::registry::adapted_models_dir;
-use stronglive::sr::{ComputeDevice, DevicePreference};
+use stronglive_engine::pipeline::adapt_video::{adapt_to_video, VideoAdaptOptions};
+use stronglive_engine::sr::registry::adapted_models_dir;
+use stronglive_engine::sr::{ComputeDevice, DevicePreference};
 
 #[derive(Args)]
 pub struct AdaptArgs {
@@ -30,7 +30,7 @@ pub struct AdaptArgs {
 }
 
 pub fn run(args: &AdaptArgs) -> Result<ExitCode> {
-    stronglive::media::init();
+    stronglive_engine::media::init();
     let models_dir =
         adapted_models_dir().context("no user models folder: set STRONGLIVE_MODELS or HOME")?;
     let device = ComputeDevice::select(args.device)?;

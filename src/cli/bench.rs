@@ -12,20 +12,20 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use stronglive::frame::{ColorInfo, YuvFrame};
-use stronglive::live::pairing::{PairingSecret, PairingStore, PairingUri};
-use stronglive::live::sender::{send_stream, SendOptions};
-use stronglive::live::server::{upscaling_sessions, LiveServer, ServerConfig, ServerEvent};
-use stronglive::media::{
+use stronglive_engine::frame::{ColorInfo, YuvFrame};
+use stronglive_engine::live::pairing::{PairingSecret, PairingStore, PairingUri};
+use stronglive_engine::live::sender::{send_stream, SendOptions};
+use stronglive_engine::live::server::{upscaling_sessions, LiveServer, ServerConfig, ServerEvent};
+use stronglive_engine::media::{
     EncoderChoice, MediaWriter, OutputPlan, Quality, VideoDecoder, LAVFI_PREFIX,
 };
-use stronglive::pipeline::metrics::MetricsSnapshot;
-use stronglive::pipeline::{
+use stronglive_engine::pipeline::live::metrics::MetricsSnapshot;
+use stronglive_engine::pipeline::{
     OfflineJob, RecordSwitch, SessionOptions, SessionReport, DEFAULT_SR_QUEUE,
 };
-use stronglive::sr::adapt::TunedLayers;
-use stronglive::sr::registry::ModelRegistry;
-use stronglive::sr::{
+use stronglive_engine::sr::adapt::TunedLayers;
+use stronglive_engine::sr::registry::ModelRegistry;
+use stronglive_engine::sr::{
     load_model, model::gflops_per_frame, ComputeDevice, DevicePreference, Precision, Upscaler,
 };
 
@@ -550,7 +550,7 @@ fn measure_live(
             idle_timeout: Duration::from_secs(10),
             legacy_bind: None,
             ingest_urls: Vec::new(),
-            max_sessions: stronglive::live::server::DEFAULT_MAX_SESSIONS,
+            max_sessions: stronglive_engine::live::server::DEFAULT_MAX_SESSIONS,
         },
         factory,
         events_tx,

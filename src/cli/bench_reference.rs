@@ -12,10 +12,10 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-use stronglive::media::{EncoderChoice, Quality};
-use stronglive::pipeline::OfflineJob;
-use stronglive::sr::registry::{ModelRegistry, ModelSource};
-use stronglive::sr::{ComputeDevice, DevicePreference};
+use stronglive_engine::media::{EncoderChoice, Quality};
+use stronglive_engine::pipeline::OfflineJob;
+use stronglive_engine::sr::registry::{ModelRegistry, ModelSource};
+use stronglive_engine::sr::{ComputeDevice, DevicePreference};
 
 pub struct VsPytorch<'a> {
     pub clip: &'a Path,
@@ -53,7 +53,7 @@ fn encoder_name(choice: &EncoderChoice) -> Result<&'static str> {
 /// The card stem (`DIR/NAME` of `NAME.json` + `NAME.safetensors`) of each FMEN model to compare.
 fn model_stems(models: &[String]) -> Result<Vec<(String, PathBuf)>> {
     let registry = ModelRegistry::discover();
-    let is_fmen = |e: &&stronglive::sr::registry::ModelEntry| {
+    let is_fmen = |e: &&stronglive_engine::sr::registry::ModelEntry| {
         e.card
             .as_ref()
             .is_some_and(|c| c.architecture == "fmen" && c.scale == 4)

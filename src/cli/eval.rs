@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 
-use stronglive::sr::{
+use stronglive_engine::sr::{
     card::{Evaluation, ModelCard},
     images::{evaluate_image, list_images, load_rgb8, to_unit, Score},
     load_model,
@@ -133,7 +133,7 @@ fn eval_set(args: &EvalArgs) -> Result<EvalSet> {
     #[cfg(feature = "media")]
     if let Some(path) = &args.video {
         let mut frames =
-            stronglive::pipeline::training_data::VideoGroundTruth::open(path, args.every)?;
+            stronglive_engine::pipeline::training_data::VideoGroundTruth::open(path, args.every)?;
         return Ok(EvalSet {
             source: path.clone(),
             truths: Box::new(move || Ok(frames.next_frame()?)),

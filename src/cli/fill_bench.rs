@@ -10,16 +10,16 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
-use stronglive::frame::YuvFrame;
-use stronglive::media::picture::FrameUpscaler;
-use stronglive::media::VideoDecoder;
-use stronglive::pipeline::adapt_video::PHONE_CRF;
-use stronglive::pipeline::fill::Filler;
-use stronglive::pipeline::training_data::{crop_to_scale_grid, phone_stream_of};
-use stronglive::sr::bicubic::upscale_bicubic;
-use stronglive::sr::color::frame_to_rgb_cpu;
-use stronglive::sr::metrics::psnr_y;
-use stronglive::sr::{load_model, ComputeDevice, DevicePreference, Tensor, Upscaler};
+use stronglive_engine::frame::YuvFrame;
+use stronglive_engine::media::picture::FrameUpscaler;
+use stronglive_engine::media::VideoDecoder;
+use stronglive_engine::pipeline::adapt_video::PHONE_CRF;
+use stronglive_engine::pipeline::live::fill::Filler;
+use stronglive_engine::pipeline::training_data::{crop_to_scale_grid, phone_stream_of};
+use stronglive_engine::sr::bicubic::upscale_bicubic;
+use stronglive_engine::sr::color::frame_to_rgb_cpu;
+use stronglive_engine::sr::quality::psnr_y;
+use stronglive_engine::sr::{load_model, ComputeDevice, DevicePreference, Tensor, Upscaler};
 
 const SCALE: u32 = 4;
 /// Frames of the clip used (4K truth frames are 12 MB each).

@@ -12,17 +12,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use stronglive::frame::YuvFrame;
-use stronglive::media::VideoDecoder;
-use stronglive::pipeline::adapt_video::{cut_pair, PATCH_SIDE, PHONE_CRF};
-use stronglive::pipeline::patches::EAGER_PATCHES_PER_S;
-use stronglive::pipeline::scene_cut::SceneCuts;
-use stronglive::pipeline::training_data::{crop_to_scale_grid, phone_stream_of};
-use stronglive::sr::adapt::{AdaptConfig, Decision, FineTuner, PairBuffer, TunedLayers};
-use stronglive::sr::color::frame_to_rgb_cpu;
-use stronglive::sr::metrics::psnr_y;
-use stronglive::sr::model::Weights;
-use stronglive::sr::{load_model, ComputeDevice, Tensor, Upscaler};
+use stronglive_engine::frame::YuvFrame;
+use stronglive_engine::media::VideoDecoder;
+use stronglive_engine::pipeline::adapt_video::{cut_pair, PATCH_SIDE, PHONE_CRF};
+use stronglive_engine::pipeline::live::patches::EAGER_PATCHES_PER_S;
+use stronglive_engine::pipeline::scene_cut::SceneCuts;
+use stronglive_engine::pipeline::training_data::{crop_to_scale_grid, phone_stream_of};
+use stronglive_engine::sr::adapt::{AdaptConfig, Decision, FineTuner, PairBuffer, TunedLayers};
+use stronglive_engine::sr::color::frame_to_rgb_cpu;
+use stronglive_engine::sr::model::Weights;
+use stronglive_engine::sr::quality::psnr_y;
+use stronglive_engine::sr::{load_model, ComputeDevice, Tensor, Upscaler};
 
 const SCALE: u32 = 4;
 /// Frames of the clip used at most (memory: 4K frames are 12 MB each).
@@ -49,7 +49,7 @@ pub struct LearnBench<'a> {
     pub clip: &'a Path,
     pub seconds: u32,
     pub model: Option<&'a str>,
-    pub device: stronglive::sr::DevicePreference,
+    pub device: stronglive_engine::sr::DevicePreference,
     pub layers: TunedLayers,
 }
 

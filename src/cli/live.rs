@@ -11,20 +11,20 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use stronglive::live::pairing::{
+use stronglive_engine::live::pairing::{
     advertised_hosts, default_server_name, qr_for_terminal, redact_secret, PairingStore,
     PairingUri, DEFAULT_SECRET_TTL_S,
 };
-use stronglive::live::sender::{send_stream, SendOptions};
-use stronglive::live::server::{
+use stronglive_engine::live::sender::{send_stream, SendOptions};
+use stronglive_engine::live::server::{
     upscaling_sessions, LiveServer, ServerConfig, ServerEvent, SessionEnd, DEFAULT_MAX_SESSIONS,
     DEFAULT_PORT,
 };
-use stronglive::pipeline::{
+use stronglive_engine::pipeline::{
     LearnOptions, PatchAsk, RecordSwitch, SessionOptions, SessionReport, DEFAULT_SR_QUEUE,
 };
-use stronglive::sr::registry::{adapted_models_dir, ModelRegistry};
-use stronglive::sr::{load_model, ComputeDevice, DevicePreference, Precision};
+use stronglive_engine::sr::registry::{adapted_models_dir, ModelRegistry};
+use stronglive_engine::sr::{load_model, ComputeDevice, DevicePreference, Precision};
 
 #[derive(Args)]
 pub struct PairArgs {
@@ -130,7 +130,7 @@ fn print_pairing(uri: &PairingUri, qr: bool, with_secret: bool) {
     match uri.expires {
         Some(t) => println!(
             "new devices can pair for {} more minutes (stronglive pair --new for a fresh code)",
-            t.saturating_sub(stronglive::live::pairing::unix_now())
+            t.saturating_sub(stronglive_engine::live::pairing::unix_now())
                 .div_ceil(60)
         ),
         None => println!("this code pairs new devices until replaced (stronglive pair --new)"),
@@ -237,7 +237,7 @@ fn learn_options(args: &ServeArgs) -> Result<Option<LearnOptions>> {
 }
 
 pub fn serve(args: &ServeArgs) -> Result<ExitCode> {
-    stronglive::media::init();
+    stronglive_engine::media::init();
     check_serve_args(args)?;
     let device = ComputeDevice::select(args.device.with_precision(args.precision))?;
     let model_name = ModelRegistry::live_model_name(&args.model, device.is_cuda(), 4);

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 
-use stronglive::sr::{
+use stronglive_engine::sr::{
     card::Architecture,
     nets::{edsr::EdsrConfig, fmen::FmenConfig, srvc::SrvcConfig},
     registry::{ModelRegistry, ModelSource},
@@ -148,7 +148,7 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
         }
     }
     if let Some(n) = args.threads {
-        stronglive::sr::set_cpu_threads(n);
+        stronglive_engine::sr::set_cpu_threads(n);
     }
     let device = ComputeDevice::select(args.device)?;
     let credits = std::fs::read_to_string(data.join("CREDITS.tsv"))
@@ -274,7 +274,7 @@ fn parse_crf_range(s: &str) -> Result<(u8, u8), String> {
 #[cfg(feature = "media")]
 fn lr_degradation(args: &TrainArgs) -> Option<LrDegradation> {
     args.h264_crf
-        .map(stronglive::pipeline::training_data::h264_degradation)
+        .map(stronglive_engine::pipeline::training_data::h264_degradation)
 }
 
 #[cfg(not(feature = "media"))]

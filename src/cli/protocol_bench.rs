@@ -7,8 +7,8 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use anyhow::Result;
-use stronglive::live::protocol::{parse_frame, Message, MAX_MESSAGE_BYTES};
-use stronglive::live::secure::{derive_keys, Nonces, Opener, Sealer};
+use stronglive_engine::live::protocol::{parse_frame, Message, MAX_MESSAGE_BYTES};
+use stronglive_engine::live::secure::{derive_keys, Nonces, Opener, Sealer};
 
 const FPS: usize = 30;
 

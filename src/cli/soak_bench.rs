@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use stronglive::live::pairing::{PairingStore, PairingUri};
-use stronglive::live::sender::{send_stream, SendOptions};
-use stronglive::live::server::{upscaling_sessions, LiveServer, ServerConfig, ServerEvent};
-use stronglive::pipeline::learning::LearnOptions;
-use stronglive::pipeline::{RecordSwitch, SessionOptions};
-use stronglive::sr::registry::ModelRegistry;
-use stronglive::sr::ComputeDevice;
+use stronglive_engine::live::pairing::{PairingStore, PairingUri};
+use stronglive_engine::live::sender::{send_stream, SendOptions};
+use stronglive_engine::live::server::{upscaling_sessions, LiveServer, ServerConfig, ServerEvent};
+use stronglive_engine::pipeline::live::adapt::LearnOptions;
+use stronglive_engine::pipeline::{RecordSwitch, SessionOptions};
+use stronglive_engine::sr::registry::ModelRegistry;
+use stronglive_engine::sr::ComputeDevice;
 
 use super::bench::proc_status_kib;
 
@@ -174,7 +174,7 @@ fn soak(seconds: u32, model: Option<&str>, device: &ComputeDevice, scratch: &Pat
 fn summarise(
     samples: &[Sample],
     frames_sent: u64,
-    report: &stronglive::pipeline::SessionReport,
+    report: &stronglive_engine::pipeline::SessionReport,
     takes: &Path,
 ) -> Result<()> {
     let (Some(first), Some(last)) = (samples.first(), samples.last()) else {

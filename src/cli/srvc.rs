@@ -8,10 +8,10 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::ProgressBar;
 
-use stronglive::pipeline::srvc_encode::{srvc_encode, SrvcOptions, SrvcReport};
-use stronglive::sr::srvc::trainer::SegmentTraining;
-use stronglive::sr::srvc::Quantization;
-use stronglive::sr::{ComputeDevice, DevicePreference, Precision};
+use stronglive_engine::pipeline::srvc::encode::{srvc_encode, SrvcOptions, SrvcReport};
+use stronglive_engine::sr::srvc::trainer::SegmentTraining;
+use stronglive_engine::sr::srvc::Quantization;
+use stronglive_engine::sr::{ComputeDevice, DevicePreference, Precision};
 
 #[derive(Subcommand)]
 pub enum SrvcCommand {
@@ -138,7 +138,7 @@ fn parse_quantization(s: &str) -> Result<Quantization, String> {
 }
 
 pub fn run(command: &SrvcCommand) -> Result<ExitCode> {
-    stronglive::media::init();
+    stronglive_engine::media::init();
     match command {
         SrvcCommand::Encode(args) => encode(args),
         SrvcCommand::Eval(args) => eval(args),
@@ -146,7 +146,7 @@ pub fn run(command: &SrvcCommand) -> Result<ExitCode> {
 }
 
 fn eval(args: &EvalArgs) -> Result<ExitCode> {
-    use stronglive::pipeline::srvc_eval::{bd_psnr, bd_rate, srvc_eval, Method};
+    use stronglive_engine::pipeline::srvc::eval::{bd_psnr, bd_rate, srvc_eval, Method};
     let options = args.stream.options(SrvcOptions::default().crf)?;
     let device = ComputeDevice::select(args.device.with_precision(args.precision))?;
     let work = tempfile_dir()?;
@@ -266,7 +266,7 @@ fn encode_summary(crf: u8, report: &SrvcReport) -> String {
 /// Frames encoded so far (advanced after each segment) with the last segment's gain and loss;
 /// hidden when stderr is not a terminal.
 fn segment_bar(input: &std::path::Path) -> ProgressBar {
-    let total = stronglive::media::probe(input)
+    let total = stronglive_engine::media::probe(input)
         .ok()
         .and_then(|info| info.video.frame_count);
     let bar = super::terminal_bar(

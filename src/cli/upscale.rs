@@ -10,11 +10,11 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use stronglive::media::chunks::{plan_chunks, ChunkRange, ChunkSpec};
-use stronglive::media::{self, EncoderChoice, Quality};
-use stronglive::pipeline::resumable::{work_folder, ResumePolicy};
-use stronglive::pipeline::{default_output_path, JobEvent, JobReport, OfflineJob};
-use stronglive::sr::{DevicePreference, Precision};
+use stronglive_engine::media::chunks::{plan_chunks, ChunkRange, ChunkSpec};
+use stronglive_engine::media::{self, EncoderChoice, Quality};
+use stronglive_engine::pipeline::offline::resumable::{work_folder, ResumePolicy};
+use stronglive_engine::pipeline::{default_output_path, JobEvent, JobReport, OfflineJob};
+use stronglive_engine::sr::{DevicePreference, Precision};
 
 #[derive(Args)]
 pub struct UpscaleArgs {
@@ -155,7 +155,7 @@ pub fn probe(files: &[PathBuf]) -> Result<ExitCode> {
                     info.audio_streams,
                     info.subtitle_streams
                 );
-                match stronglive::pipeline::srvc_playback::summarise(file) {
+                match stronglive_engine::pipeline::srvc::playback::summarise(file) {
                     Ok(Some(s)) => println!(
                         "  SRVC model stream: base {}, {} segments ({} damaged), {} bytes ({:.1} kbit/s)",
                         s.base,
@@ -202,7 +202,7 @@ pub fn upscale(args: UpscaleArgs) -> Result<ExitCode> {
             if cancel.swap(true, Ordering::SeqCst) {
                 // Second Ctrl-C: the user means it. Exiting runs no destructor, so the
                 // partial outputs are removed here.
-                stronglive::atomic_file::remove_unfinished();
+                stronglive_engine::atomic_file::remove_unfinished();
                 eprintln!("forced exit: partial outputs removed");
                 // _exit, not exit: the main thread may be exiting at this moment too, and two
                 // threads running the C++ (libtorch) static destructors at once crash.

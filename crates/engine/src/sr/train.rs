@@ -1,0 +1,428 @@
+//! Training: HR/LR pairs cut on the fly from photos (random crops, the 8 flips/rotations, LR =
+//! antialiased bicubic /scale rounded to 8 bits), L1 loss, Adam with warm-up and cosine decay,
+//! validation PSNR-Y against bicubic on fixed crops of held-aside photos, checkpoints that a
+//! later run resumes from, and export of the inference form as a model file + card.
+//!
+//! CPU time is scarce, so a run is meant to be short and resumable: `--steps` is the total
+//! target, and a resumed run continues the same schedule from the checkpoint's step.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
+
+use super::{
+    bicubic::upscale_bicubic_pil,
+    card::{parameter_count, save_weights, write_atomically, Architecture, ModelCard, Training},
+    images::{crop_to_multiple, downscale_bicubic, list_images, load_rgb8, to_unit},
+    nets::{fmen::reparameterize, Network},
+    quality::psnr_y,
+    SrError,
+};
+
+/// An extra degradation of the LR batch (B x 3 x h x w, 0..1, CPU), e.g. H.264 compression; the
+/// `u64` is a fresh random number for its own choices. Supplied by the caller because the SR
+/// engine does not link FFmpeg.
+pub type DegradeFn = dyn Fn(&Tensor, u64) -> Result<Tensor, String> + Send + Sync;
+
+#[derive(Clone)]
+pub struct LrDegradation {
+    pub description: String,
+    pub apply: std::sync::Arc<DegradeFn>,
+}
+
+impl std::fmt::Debug for LrDegradation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.description)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub name: String,
+    /// The architecture to ship (FMEN trains in its re-parameterisable form, then folds).
+    pub arch: Architecture,
+    /// Train FMEN directly in its plain (inference) form: no RRRB expansions or BatchNorm, about
+    /// a third of the FLOPs per step; for when compute, not steps, is the limit.
+    pub plain: bool,
+    pub tier: String,
+    pub description: String,
+    pub degradation: Option<LrDegradation>,
+    pub train_dir: PathBuf,
+    pub val_dir: PathBuf,
+    /// Where the model file and card are written (`models/`).
+    pub out_dir: PathBuf,
+    /// Where checkpoints live between runs.
+    pub work_dir: PathBuf,
+    pub steps: u64,
+    pub batch: i64,
+    /// LR patch size (HR patches are `patch * scale`).
+    pub patch: i64,
+    pub learning_rate: f64,
+    pub seed: u64,
+    pub checkpoint_every: u64,
+    pub validate_every: u64,
+    pub resume: bool,
+    pub device: Device,
+    /// The command line, recorded in the card.
+    pub command: String,
+    /// Credits of the training photos (lines of the data's CREDITS.tsv).
+    pub credits: Vec<String>,
+}
+
+/// What a checkpoint remembers besides the weights.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TrainState {
+    architecture: String,
+    hyperparameters: serde_json::Value,
+    step: u64,
+    curve: Vec<(u64, f64, f64)>,
+    seconds: f64,
+    commands: Vec<String>,
+}
+
+/// Progress reported to the caller (the CLI draws a bar from it).
+#[derive(Debug, Clone)]
+pub enum TrainEvent {
+    Started {
+        step: u64,
+        total: u64,
+        train_images: usize,
+        val_crops: usize,
+        parameters: u64,
+    },
+    /// Every few steps (the loss is read back from the device in batches of steps).
+    Step {
+        step: u64,
+        /// Mean L1 loss of the steps since the previous event.
+        loss: f64,
+        learning_rate: f64,
+    },
+    Validated {
+        step: u64,
+        psnr_y: f64,
+        bicubic_psnr_y: f64,
+    },
+    Checkpoint {
+        step: u64,
+        path: PathBuf,
+    },
+    Exported {
+        path: PathBuf,
+    },
+}
+
+/// SplitMix64: reproducible crop positions without another dependency.
+/// SplitMix64: small, seedable, good enough for crops and flips.
+pub(crate) struct Rng(pub(crate) u64);
+
+impl Rng {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub(crate) fn below(&mut self, n: i64) -> i64 {
+        (self.next() % n.max(1) as u64) as i64
+    }
+}
+
+fn training_arch(arch: &Architecture, plain: bool) -> Architecture {
+    match arch {
+        Architecture::Fmen(c) if !plain => Architecture::FmenTraining(c.clone()),
+        other => other.clone(),
+    }
+}
+
+fn load_dir(dir: &Path, min_side: i64) -> Result<Vec<Tensor>, SrError> {
+    let mut images = Vec::new();
+    for path in list_images(dir)? {
+        let img = load_rgb8(&path)?;
+        let s = img.size();
+        if s[1] < min_side || s[2] < min_side {
+            return Err(SrError::Image {
+                path,
+                reason: format!(
+                    "{}x{} is smaller than one {min_side}px training patch",
+                    s[2], s[1]
+                ),
+            });
+        }
+        images.push(img);
+    }
+    Ok(images)
+}
+
+/// A batch of random HR patches (B x 3 x P x P, 0..1) with random flips and transposes.
+fn sample_batch(images: &[Tensor], rng: &mut Rng, batch: i64, hr_patch: i64) -> Tensor {
+    let crops: Vec<Tensor> = (0..batch)
+        .map(|_| {
+            let img = &images[rng.below(images.len() as i64) as usize];
+            let s = img.size();
+            let y = rng.below(s[1] - hr_patch + 1);
+            let x = rng.below(s[2] - hr_patch + 1);
+            let mut crop = img.narrow(1, y, hr_patch).narrow(2, x, hr_patch);
+            let aug = rng.below(8);
+            if aug & 1 != 0 {
+                crop = crop.flip([2]);
+            }
+            if aug & 2 != 0 {
+                crop = crop.flip([1]);
+            }
+            if aug & 4 != 0 {
+                crop = crop.transpose(1, 2);
+            }
+            crop
+        })
+        .collect();
+    Tensor::stack(&crops, 0).to_kind(Kind::Float) / 255.0
+}
+
+/// Fixed validation crops: a 3x2 grid of `side`-pixel HR crops from every validation photo.
+fn validation_crops(images: &[Tensor], side: i64, scale: u32) -> Vec<(Tensor, Tensor)> {
+    let mut crops = Vec::new();
+    for img in images {
+        let s = img.size();
+        for gy in 0..2 {
+            for gx in 0..3 {
+                let y = (s[1] - side) * (2 * gy + 1) / 4;
+                let x = (s[2] - side) * (2 * gx + 1) / 6;
+                let hr =
+                    crop_to_multiple(&to_unit(&img.narrow(1, y, side).narrow(2, x, side)), scale);
+                let lr = downscale_bicubic(&hr, scale);
+                crops.push((hr, lr));
+            }
+        }
+    }
+    crops
+}
+
+fn validate(
+    net: &dyn Network,
+    crops: &[(Tensor, Tensor)],
+    scale: u32,
+    device: Device,
+) -> (f64, f64) {
+    let _guard = tch::no_grad_guard();
+    let border = i64::from(scale);
+    let (mut model, mut bicubic) = (0.0, 0.0);
+    for (hr, lr) in crops {
+        let sr = net
+            .forward_t(&lr.to_device(device), false)
+            .to_device(Device::Cpu);
+        model += psnr_y(&sr, hr, border);
+        bicubic += psnr_y(&upscale_bicubic_pil(lr, scale), hr, border);
+    }
+    let n = crops.len().max(1) as f64;
+    (model / n, bicubic / n)
+}
+
+fn learning_rate(opts: &TrainOptions, step: u64, resumed_at: u64) -> f64 {
+    // linear warm-up at the start and after a resume (Adam's moments start from zero again),
+    // cosine decay to 1% over the whole schedule
+    let warm = 100u64;
+    let since = step - resumed_at;
+    let warmup = if since < warm {
+        (since + 1) as f64 / warm as f64
+    } else {
+        1.0
+    };
+    let progress = (step as f64 / opts.steps.max(1) as f64).min(1.0);
+    let cosine = 0.01 + 0.99 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
+    opts.learning_rate * cosine * warmup
+}
+
+fn checkpoint_paths(opts: &TrainOptions) -> (PathBuf, PathBuf) {
+    (
+        opts.work_dir
+            .join(format!("{}.ckpt.safetensors", opts.name)),
+        opts.work_dir.join(format!("{}.ckpt.json", opts.name)),
+    )
+}
+
+fn named_variables(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
+    let mut v: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// Run (or continue) a training schedule; returns the exported model card's path.
+pub fn train(opts: &TrainOptions, mut report: impl FnMut(TrainEvent)) -> Result<PathBuf, SrError> {
+    let scale = opts.arch.scale();
+    let hr_patch = opts.patch * i64::from(scale);
+    let train_images = load_dir(&opts.train_dir, hr_patch)?;
+    let val_images = load_dir(&opts.val_dir, 256)?;
+    let val_crops = validation_crops(&val_images, 256, scale);
+    std::fs::create_dir_all(&opts.work_dir).map_err(|e| {
+        SrError::Training(format!(
+            "cannot create checkpoint directory {}: {e}",
+            opts.work_dir.display()
+        ))
+    })?;
+
+    tch::manual_seed(opts.seed as i64);
+    let arch = training_arch(&opts.arch, opts.plain);
+    let vs = nn::VarStore::new(opts.device);
+    let net = arch.build(&vs.root());
+    let (ckpt_weights, ckpt_state) = checkpoint_paths(opts);
+    let mut state = TrainState {
+        architecture: arch.name().to_string(),
+        hyperparameters: arch.hyperparameters(),
+        step: 0,
+        curve: Vec::new(),
+        seconds: 0.0,
+        commands: Vec::new(),
+    };
+    if opts.resume && ckpt_state.exists() {
+        let text = std::fs::read_to_string(&ckpt_state)
+            .map_err(|e| SrError::Training(format!("cannot read {}: {e}", ckpt_state.display())))?;
+        let saved: TrainState = serde_json::from_str(&text).map_err(|e| {
+            SrError::Training(format!("{} is not a checkpoint: {e}", ckpt_state.display()))
+        })?;
+        if saved.architecture != state.architecture
+            || saved.hyperparameters != state.hyperparameters
+        {
+            return Err(SrError::Training(format!(
+                "checkpoint {} is a {} with {}, this run asks for {} with {}: use another --name or drop --resume",
+                ckpt_state.display(),
+                saved.architecture,
+                saved.hyperparameters,
+                state.architecture,
+                state.hyperparameters
+            )));
+        }
+        super::card::load_weights(&vs, &ckpt_weights, arch.name())?;
+        state = saved;
+    }
+    if state.step < opts.steps {
+        // an export-only call (steps already reached) is not part of the recipe
+        state.commands.push(opts.command.clone());
+    }
+    let resumed_at = state.step;
+    let mut rng = Rng(opts.seed ^ resumed_at.wrapping_mul(0x2545_F491_4F6C_DD1D));
+    let mut opt = nn::Adam::default()
+        .build(&vs, opts.learning_rate)
+        .map_err(SrError::Torch)?;
+    report(TrainEvent::Started {
+        step: state.step,
+        total: opts.steps,
+        train_images: train_images.len(),
+        val_crops: val_crops.len(),
+        parameters: parameter_count(&vs),
+    });
+
+    let started = std::time::Instant::now();
+    let seconds_before = state.seconds;
+    // The loss stays on the device and is read back every LOSS_READBACK steps: reading it
+    // each step would wait for the GPU to finish every step before the next is queued.
+    const LOSS_READBACK: u64 = 20;
+    let mut loss_sum = Tensor::zeros([], (Kind::Float, opts.device));
+    let mut summed = 0u64;
+    while state.step < opts.steps {
+        let lr_now = learning_rate(opts, state.step, resumed_at);
+        opt.set_lr(lr_now);
+        let hr = sample_batch(&train_images, &mut rng, opts.batch, hr_patch);
+        let mut lr_img = downscale_bicubic(&hr, scale);
+        if let Some(d) = &opts.degradation {
+            lr_img = (d.apply)(&lr_img, rng.next()).map_err(SrError::Training)?;
+        }
+        let sr = net.forward_t(&lr_img.to_device(opts.device), true);
+        let loss = (sr - hr.to_device(opts.device)).abs().mean(Kind::Float);
+        opt.backward_step(&loss);
+        state.step += 1;
+        loss_sum += loss.detach();
+        summed += 1;
+        let last = state.step == opts.steps;
+        if summed == LOSS_READBACK || last || state.step % opts.validate_every == 0 {
+            report(TrainEvent::Step {
+                step: state.step,
+                loss: loss_sum.double_value(&[]) / summed as f64,
+                learning_rate: lr_now,
+            });
+            loss_sum = Tensor::zeros([], (Kind::Float, opts.device));
+            summed = 0;
+        }
+        if state.step % opts.validate_every == 0 || last {
+            let (model, bicubic) = validate(net.as_ref(), &val_crops, scale, opts.device);
+            state.curve.push((state.step, model, bicubic));
+            report(TrainEvent::Validated {
+                step: state.step,
+                psnr_y: model,
+                bicubic_psnr_y: bicubic,
+            });
+        }
+        if state.step % opts.checkpoint_every == 0 || last {
+            state.seconds = seconds_before + started.elapsed().as_secs_f64();
+            save_weights(&named_variables(&vs), &ckpt_weights)?;
+            let text = serde_json::to_string_pretty(&state).expect("state serialises");
+            write_atomically(&ckpt_state, text.as_bytes())?;
+            report(TrainEvent::Checkpoint {
+                step: state.step,
+                path: ckpt_weights.clone(),
+            });
+        }
+    }
+    let card = export(opts, &vs, &state, train_images.len())?;
+    report(TrainEvent::Exported { path: card.clone() });
+    Ok(card)
+}
+
+/// Write the inference form (`NAME.safetensors`) and its card (`NAME.json`) into `out_dir`.
+fn export(
+    opts: &TrainOptions,
+    vs: &nn::VarStore,
+    state: &TrainState,
+    train_count: usize,
+) -> Result<PathBuf, SrError> {
+    let vars = vs.variables();
+    let named = match training_arch(&opts.arch, opts.plain) {
+        Architecture::FmenTraining(c) => {
+            reparameterize(&c, &vars).map_err(|e| SrError::Training(e.to_string()))?
+        }
+        _ => named_variables(vs),
+    };
+    // count parameters and FLOPs on the inference form
+    let infer_vs = nn::VarStore::new(Device::Cpu);
+    let infer_net = opts.arch.build(&infer_vs.root());
+    let macs = infer_net.macs_per_input_pixel();
+    std::fs::create_dir_all(&opts.out_dir)
+        .map_err(|e| SrError::Training(format!("cannot create {}: {e}", opts.out_dir.display())))?;
+    let weights = opts.out_dir.join(format!("{}.safetensors", opts.name));
+    let card_path = opts.out_dir.join(format!("{}.json", opts.name));
+    save_weights(&named, &weights)?;
+    let card = ModelCard {
+        name: opts.name.clone(),
+        architecture: opts.arch.name().to_string(),
+        hyperparameters: opts.arch.hyperparameters(),
+        scale: opts.arch.scale(),
+        input_range: 1.0,
+        tier: opts.tier.clone(),
+        description: opts.description.clone(),
+        parameters: parameter_count(&infer_vs),
+        gflops_960x540: (2 * macs * 960 * 540) as f64 / 1e9,
+        training: Training {
+            command: state.commands.join("\n"),
+            data: format!(
+                "{} photos of scripts/fetch_data.sh's train/ (HR = photo downscaled x2, random {}px crops, 8 flips/rotations, LR = antialiased bicubic /{} rounded to 8 bits{}); validation: 6 fixed 256px crops of each photo in {}",
+                train_count,
+                opts.patch * i64::from(opts.arch.scale()),
+                opts.arch.scale(),
+                opts.degradation.as_ref().map_or(String::new(), |d| format!(", then {}", d.description)),
+                opts.val_dir.file_name().map_or(String::new(), |n| format!("{}/", n.to_string_lossy()))
+            ),
+            credits: opts.credits.clone(),
+            steps: state.step,
+            curve: state.curve.clone(),
+            notes: format!(
+                "batch {}, L1 loss, Adam lr {} (100-step warm-up, cosine to 1%), seed {}, {:.0} s of training on {:?}",
+                opts.batch, opts.learning_rate, opts.seed, state.seconds, opts.device
+            ),
+        },
+        // new weights: an old evaluation would be wrong; `stronglive eval --update-cards` fills it
+        evaluation: Vec::new(),
+    };
+    card.write(&card_path)?;
+    Ok(card_path)
+}
