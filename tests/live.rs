@@ -631,9 +631,41 @@ fn bad_peers_are_rejected_while_a_legitimate_session_keeps_streaming() {
     .unwrap();
     serve.wait_for("session 1 started: legit phone", Duration::from_secs(30));
 
+    unauthenticated_peers_are_refused_and_cut_off(&serve, &address);
+    a_slow_hello_is_cut_off(&address);
+    handshakes_held_open_are_capped_per_host(&address);
+    // Authenticated peers that misbehave after the handshake.
+    let secret = uri.secret.clone();
+    authenticated_peers_that_misbehave_are_closed(&serve, &address, &secret);
+    a_version_1_app_is_told_which_versions_meet(&address);
+    corrupt_h264_is_survived_and_a_key_frame_asked_for(&serve, &address, &secret);
+
+    // Meanwhile the legitimate session streamed every frame.
+    let legit = legit.wait_with_output().unwrap();
+    let legit_out = String::from_utf8_lossy(&legit.stdout);
+    assert!(
+        legit.status.success(),
+        "{legit_out}{}",
+        String::from_utf8_lossy(&legit.stderr)
+    );
+    assert!(legit_out.contains("sent 80 frames"), "{legit_out}");
+    let end = serve.wait_for("session 1 ended", Duration::from_secs(30));
+    assert!(
+        end.contains(
+            "80 units received, 80 frames decoded, 80 super-resolved + 0 filled, 0 dropped, 0 decode errors"
+        ),
+        "{end}"
+    );
+    let (code, out) = serve.interrupt();
+    assert_eq!(code, 0, "{out}");
+}
+
+/// Peers refused before or at the handshake: a wrong secret, silence, garbage, an oversized
+/// length, STRONGLIVE's client on the authenticated port.
+fn unauthenticated_peers_are_refused_and_cut_off(serve: &Serve, address: &str) {
     // Wrong secret: a clear Reject, then the server closes.
     let wrong = PairingSecret::generate().unwrap();
-    let (mut intruder, answer) = handshake(&address, &wrong, "intruder");
+    let (mut intruder, answer) = handshake(address, &wrong, "intruder");
     assert_eq!(
         answer,
         Message::Reject {
@@ -652,7 +684,7 @@ fn bad_peers_are_rejected_while_a_legitimate_session_keeps_streaming() {
 
     // No handshake at all: cut off at the handshake deadline.
     let started = Instant::now();
-    let mut silent = TcpStream::connect(&address).unwrap();
+    let mut silent = TcpStream::connect(address).unwrap();
     assert!(closed_by_server(&mut silent, Duration::from_secs(10)));
     let waited = started.elapsed();
     assert!(
@@ -662,7 +694,7 @@ fn bad_peers_are_rejected_while_a_legitimate_session_keeps_streaming() {
     serve.wait_for("no complete message within 2s", Duration::from_secs(5));
 
     // Garbage bytes.
-    let mut garbage = TcpStream::connect(&address).unwrap();
+    let mut garbage = TcpStream::connect(address).unwrap();
     garbage
         .write_all(&[0, 0, 0, 9, 0x55, 1, 2, 3, 4, 5, 6, 7, 8])
         .unwrap();
@@ -670,7 +702,7 @@ fn bad_peers_are_rejected_while_a_legitimate_session_keeps_streaming() {
     serve.wait_for("unknown message type 0x55", Duration::from_secs(5));
 
     // A length over the (pre-authentication) limit: refused from the 4 length bytes.
-    let mut huge = TcpStream::connect(&address).unwrap();
+    let mut huge = TcpStream::connect(address).unwrap();
     huge.write_all(&[0xff, 0xff, 0xff, 0xf0]).unwrap();
     assert!(closed_by_server(&mut huge, Duration::from_secs(5)));
     serve.wait_for(
@@ -679,15 +711,17 @@ fn bad_peers_are_rejected_while_a_legitimate_session_keeps_streaming() {
     );
 
     // STRONGLIVE's client on the authenticated port is refused, not misread as video.
-    let mut legacy_here = TcpStream::connect(&address).unwrap();
+    let mut legacy_here = TcpStream::connect(address).unwrap();
     legacy_here
         .write_all(&[0, 0, 0, 8, 0, 0, 0, 1, 0x67, 0x42, 0, 0x1e])
         .unwrap();
     assert!(closed_by_server(&mut legacy_here, Duration::from_secs(5)));
     serve.wait_for("unknown message type 0x00", Duration::from_secs(5));
+}
 
-    // Slowloris: a valid hello, one byte every 300 ms, never finishes in time.
-    let mut slow = TcpStream::connect(&address).unwrap();
+/// Slowloris: a valid hello, one byte every 300 ms, never finishes in time.
+fn a_slow_hello_is_cut_off(address: &str) {
+    let mut slow = TcpStream::connect(address).unwrap();
     let started = Instant::now();
     let hello = Message::ClientHello {
         version: PROTOCOL_VERSION,
@@ -713,18 +747,20 @@ fn bad_peers_are_rejected_while_a_legitimate_session_keeps_streaming() {
         started.elapsed() < Duration::from_secs(9),
         "the slow peer was not cut off"
     );
+}
 
+fn handshakes_held_open_are_capped_per_host(address: &str) {
     // One host holding handshakes open: capped per address, answered Busy at once (no thread,
     // no waiting out the deadline); its places come back when it lets go.
     let held: Vec<TcpStream> = (0..4)
         .map(|_| {
-            let mut s = TcpStream::connect(&address).unwrap();
+            let mut s = TcpStream::connect(address).unwrap();
             assert!(matches!(read_message(&mut s), Message::ServerHello { .. }));
             s
         })
         .collect();
     let started = Instant::now();
-    let mut fifth = TcpStream::connect(&address).unwrap();
+    let mut fifth = TcpStream::connect(address).unwrap();
     fifth
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
@@ -739,11 +775,16 @@ fn bad_peers_are_rejected_while_a_legitimate_session_keeps_streaming() {
     drop(held);
     // Their threads see the close at their next read (at once): the places are free again.
     std::thread::sleep(Duration::from_millis(500));
+}
 
-    // Authenticated peers that misbehave after the handshake.
-    let secret = uri.secret.clone();
+/// A length over the 4 MiB limit, a peer vanishing mid-frame, and an on-path attacker.
+fn authenticated_peers_that_misbehave_are_closed(
+    serve: &Serve,
+    address: &str,
+    secret: &PairingSecret,
+) {
     // ... a length over the 4 MiB limit
-    let (mut big, answer) = handshake(&address, &secret, "big sender");
+    let (mut big, answer) = handshake(address, secret, "big sender");
     assert!(matches!(answer, Message::Welcome { .. }), "{answer:?}");
     big.stream.write_all(&[0x7f, 0xff, 0xff, 0xff]).unwrap();
     assert!(closed_by_server(&mut big.stream, Duration::from_secs(5)));
@@ -753,7 +794,7 @@ fn bad_peers_are_rejected_while_a_legitimate_session_keeps_streaming() {
     );
 
     // ... vanishing in the middle of a frame
-    let (mut vanish, _) = handshake(&address, &secret, "vanishing phone");
+    let (mut vanish, _) = handshake(address, secret, "vanishing phone");
     vanish.send(&stream_config(128, 72)).unwrap();
     let unit = vanish.sealer.as_mut().unwrap().seal(&Message::VideoUnit {
         pts_us: 0,
@@ -767,7 +808,7 @@ fn bad_peers_are_rejected_while_a_legitimate_session_keeps_streaming() {
     // ... an on-path attacker: a record altered in flight, and one replayed. Each is refused
     // by its authentication tag and the connection closed.
     for (name, attack) in [("altered", 0), ("replayed", 1)] {
-        let (mut victim, _) = handshake(&address, &secret, &format!("{name} phone"));
+        let (mut victim, _) = handshake(address, secret, &format!("{name} phone"));
         victim.send(&stream_config(128, 72)).unwrap();
         let stats = Message::Stats {
             frames_sent: 0,
@@ -790,9 +831,11 @@ fn bad_peers_are_rejected_while_a_legitimate_session_keeps_streaming() {
         Duration::from_secs(5),
     );
     serve.wait_for("(record 2 failed authentication", Duration::from_secs(5));
+}
 
+fn a_version_1_app_is_told_which_versions_meet(address: &str) {
     // ... a version-1 app: told which versions meet, not "malformed".
-    let mut old_app = TcpStream::connect(&address).unwrap();
+    let mut old_app = TcpStream::connect(address).unwrap();
     old_app
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
@@ -817,9 +860,15 @@ fn bad_peers_are_rejected_while_a_legitimate_session_keeps_streaming() {
         }
         other => panic!("{other:?}"),
     }
+}
 
+fn corrupt_h264_is_survived_and_a_key_frame_asked_for(
+    serve: &Serve,
+    address: &str,
+    secret: &PairingSecret,
+) {
     // ... corrupt H.264: survived, counted, and the server asks for a key frame.
-    let (mut corrupt, _) = handshake(&address, &secret, "corrupt phone");
+    let (mut corrupt, _) = handshake(address, secret, "corrupt phone");
     corrupt.send(&stream_config(128, 72)).unwrap();
     let mut noise = 0x1234_5678u32;
     for i in 0..20 {
@@ -845,25 +894,6 @@ fn bad_peers_are_rejected_while_a_legitimate_session_keeps_streaming() {
         .unwrap();
     let corrupt_end = serve.wait_for("ended (peer said bye: done)", Duration::from_secs(10));
     assert!(!corrupt_end.contains(" 0 decode errors"), "{corrupt_end}");
-
-    // Meanwhile the legitimate session streamed every frame.
-    let legit = legit.wait_with_output().unwrap();
-    let legit_out = String::from_utf8_lossy(&legit.stdout);
-    assert!(
-        legit.status.success(),
-        "{legit_out}{}",
-        String::from_utf8_lossy(&legit.stderr)
-    );
-    assert!(legit_out.contains("sent 80 frames"), "{legit_out}");
-    let end = serve.wait_for("session 1 ended", Duration::from_secs(30));
-    assert!(
-        end.contains(
-            "80 units received, 80 frames decoded, 80 super-resolved + 0 filled, 0 dropped, 0 decode errors"
-        ),
-        "{end}"
-    );
-    let (code, out) = serve.interrupt();
-    assert_eq!(code, 0, "{out}");
 }
 
 /// Exactly what STRONGLIVE's Android client does, to a fresh server's legacy listener: the

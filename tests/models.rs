@@ -278,6 +278,16 @@ fn bad_model_files_are_refused_naming_the_file_and_the_tensor() {
         err.contains("broken.json") && err.contains("not valid"),
         "{err}"
     );
+    save_fmen_weights_with_an_extra_tensor(&dir.path().join("fmen_x4.safetensors"));
+    let err = load_err(&dir.path().join("fmen_x4.json"));
+    assert!(err.contains("unexpected tensor \"extra.weight\""), "{err}");
+
+    // the CLI shows the same message and exits non-zero
+    upscale_is_refused_leaving_no_output(dir.path(), &dir.path().join("fmen_x4.json"));
+}
+
+/// The published FMEN's weights plus a tensor `extra.weight` the architecture lacks.
+fn save_fmen_weights_with_an_extra_tensor(path: &Path) {
     let mut named = vec![(
         "extra.weight".to_string(),
         Tensor::zeros([2], (Kind::Float, Device::Cpu)),
@@ -285,19 +295,19 @@ fn bad_model_files_are_refused_naming_the_file_and_the_tensor() {
     let vs = nn::VarStore::new(Device::Cpu);
     let _net = Fmen::new(&vs.root(), &FmenConfig::published_x4(), FmenForm::Inference);
     named.extend(vs.variables());
-    stronglive_engine::sr::card::save_weights(&named, &dir.path().join("fmen_x4.safetensors"))
-        .unwrap();
-    let err = load_err(&dir.path().join("fmen_x4.json"));
-    assert!(err.contains("unexpected tensor \"extra.weight\""), "{err}");
+    stronglive_engine::sr::card::save_weights(&named, path).unwrap();
+}
 
-    // the CLI shows the same message and exits non-zero
-    let clip = dir.path().join("in.mp4");
+/// `stronglive upscale --model CARD` on a tiny clip in `dir` fails naming the extra tensor, and
+/// leaves no output behind.
+fn upscale_is_refused_leaving_no_output(dir: &Path, card: &Path) {
+    let clip = dir.join("in.mp4");
     common::tiny_clip(&clip);
     let run = common::stronglive(&[
         "upscale",
         clip.to_str().unwrap(),
         "--model",
-        dir.path().join("fmen_x4.json").to_str().unwrap(),
+        card.to_str().unwrap(),
     ]);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(
@@ -306,9 +316,7 @@ fn bad_model_files_are_refused_naming_the_file_and_the_tensor() {
         run.stderr
     );
     assert!(
-        common::listing(dir.path())
-            .iter()
-            .all(|f| !f.contains("in_x4")),
+        common::listing(dir).iter().all(|f| !f.contains("in_x4")),
         "no output left"
     );
 }
@@ -440,38 +448,65 @@ fn tiny_photo_set(dir: &Path) -> PathBuf {
     data
 }
 
+/// `stronglive train` of the tiny FMEN preset on `data` into `models`, `steps` in all,
+/// validating and checkpointing every 2 steps.
+fn train_tiny(data: &Path, models: &Path, steps: &str, resume: bool) -> common::Run {
+    let mut args = vec![
+        "train",
+        "--name",
+        "tiny",
+        "--preset",
+        "fmen-tiny",
+        "--steps",
+        steps,
+        "--batch",
+        "2",
+        "--patch",
+        "16",
+        "--validate-every",
+        "2",
+        "--checkpoint-every",
+        "2",
+        "--device",
+        "cpu",
+    ];
+    let (d, m) = (data.to_str().unwrap(), models.to_str().unwrap());
+    args.extend(["--data", d, "--models-dir", m]);
+    if resume {
+        args.push("--resume");
+    }
+    common::stronglive(&args)
+}
+
+/// The published FMEN converted into `dir`, with its 0..255 card beside it.
+fn published_fmen_with_card(dir: &Path) -> PathBuf {
+    let fmen = reference_safetensors(dir);
+    write_card(
+        &fmen.with_extension("json"),
+        &Architecture::Fmen(FmenConfig::published_x4()),
+        255.0,
+    );
+    fmen
+}
+
+/// A folder `images` in `dir` holding the reference crop as flower.png.
+fn flower_images(dir: &Path) -> PathBuf {
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::copy(
+        reference_dir().join("fmen_x4_hr.png"),
+        images.join("flower.png"),
+    )
+    .unwrap();
+    images
+}
+
 #[test]
 fn train_resume_export_and_eval_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let data = tiny_photo_set(dir.path());
     let models = dir.path().join("models");
-    let train = |steps: &str, resume: bool| {
-        let mut args = vec![
-            "train",
-            "--name",
-            "tiny",
-            "--preset",
-            "fmen-tiny",
-            "--steps",
-            steps,
-            "--batch",
-            "2",
-            "--patch",
-            "16",
-            "--validate-every",
-            "2",
-            "--checkpoint-every",
-            "2",
-            "--device",
-            "cpu",
-        ];
-        let (d, m) = (data.to_str().unwrap(), models.to_str().unwrap());
-        args.extend(["--data", d, "--models-dir", m]);
-        if resume {
-            args.push("--resume");
-        }
-        common::stronglive(&args)
-    };
+    let train = |steps: &str, resume: bool| train_tiny(&data, &models, steps, resume);
     let run = train("4", false);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(run.stderr.contains("validation PSNR-Y"), "{}", run.stderr);
@@ -499,19 +534,8 @@ fn train_resume_export_and_eval_through_the_cli() {
     );
 
     // eval: the published FMEN (converted, 0..255 card) and the tiny model beside bicubic
-    let fmen = reference_safetensors(dir.path());
-    write_card(
-        &fmen.with_extension("json"),
-        &Architecture::Fmen(FmenConfig::published_x4()),
-        255.0,
-    );
-    let images = dir.path().join("images");
-    std::fs::create_dir_all(&images).unwrap();
-    std::fs::copy(
-        reference_dir().join("fmen_x4_hr.png"),
-        images.join("flower.png"),
-    )
-    .unwrap();
+    let fmen = published_fmen_with_card(dir.path());
+    let images = flower_images(dir.path());
     let json = dir.path().join("eval.json");
     let tiny_card = models.join("tiny.json");
     let models_arg = format!(

@@ -51,6 +51,61 @@ fn python_reader(stream: &Path, base: &Path, out: &Path) -> std::process::Output
         .expect("run scripts/srvc_read.py")
 }
 
+/// Three segments of 1% of the weights each, warm-started from the decoder's state but the
+/// third, which starts again from the base weights: each applied to `decoder` (checking that
+/// no unstreamed weight moves) and written to `stream`. Returns the decoder's states, the one
+/// it starts in first.
+fn stream_three_segments(
+    header: &StreamHeader,
+    base: &FlatWeights,
+    decoder: &mut [f32],
+    stream: &mut Vec<u8>,
+) -> Vec<Vec<f32>> {
+    let mut states = vec![decoder.to_vec()];
+    for seed in 1..=3u64 {
+        let from_base = seed == 3;
+        let start = if from_base {
+            &base.values[..]
+        } else {
+            &*decoder
+        };
+        let trained = nudged(start, seed);
+        let segment = Segment {
+            from_base,
+            ..quantise(
+                header,
+                start,
+                &trained,
+                top_changes(start, &trained, 0.01),
+                seed as i64 * 5_000_000,
+            )
+        };
+        let before = start.to_vec();
+        apply(header, &base.values, decoder, &segment, 0).unwrap();
+        let moved = decoder
+            .iter()
+            .zip(&before)
+            .filter(|(a, b)| a.to_bits() != b.to_bits());
+        assert!(
+            moved.count() <= segment.indices.len(),
+            "unstreamed weights moved"
+        );
+        write_segment(stream, &segment);
+        states.push(decoder.to_vec());
+    }
+    states
+}
+
+/// A safetensors file's weights, flattened.
+fn read_flat_weights(path: &Path) -> Vec<f32> {
+    let tensors = tch::Tensor::read_safetensors(path).unwrap();
+    let w = stronglive_engine::sr::model::Weights {
+        version: 0,
+        tensors,
+    };
+    FlatWeights::of(&w).unwrap().values
+}
+
 #[test]
 fn the_python_reader_rebuilds_the_decoders_weights_bit_for_bit() {
     let dir = tempfile::tempdir().unwrap();
@@ -69,34 +124,7 @@ fn the_python_reader_rebuilds_the_decoders_weights_bit_for_bit() {
         apply(&header, &base.values, &mut decoder, &unchanged, 0).unwrap();
         assert_eq!(decoder, base.values, "an empty segment changed the weights");
         write_segment(&mut stream, &unchanged);
-        let mut states = vec![decoder.clone()];
-        for seed in 1..=3u64 {
-            let from_base = seed == 3;
-            let start = if from_base { &base.values } else { &decoder };
-            let trained = nudged(start, seed);
-            let segment = Segment {
-                from_base,
-                ..quantise(
-                    &header,
-                    start,
-                    &trained,
-                    top_changes(start, &trained, 0.01),
-                    seed as i64 * 5_000_000,
-                )
-            };
-            let before = start.clone();
-            apply(&header, &base.values, &mut decoder, &segment, 0).unwrap();
-            let moved = decoder
-                .iter()
-                .zip(&before)
-                .filter(|(a, b)| a.to_bits() != b.to_bits());
-            assert!(
-                moved.count() <= segment.indices.len(),
-                "unstreamed weights moved"
-            );
-            write_segment(&mut stream, &segment);
-            states.push(decoder.clone());
-        }
+        let states = stream_three_segments(&header, &base, &mut decoder, &mut stream);
         let stream_file = dir.path().join("model.srvc");
         std::fs::write(&stream_file, &stream).unwrap();
         let got = dir.path().join("got.safetensors");
@@ -106,14 +134,7 @@ fn the_python_reader_rebuilds_the_decoders_weights_bit_for_bit() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let rebuilt = |path: &Path| {
-            let tensors = tch::Tensor::read_safetensors(path).unwrap();
-            let w = stronglive_engine::sr::model::Weights {
-                version: 0,
-                tensors,
-            };
-            FlatWeights::of(&w).unwrap().values
-        };
+        let rebuilt = read_flat_weights;
         let python = rebuilt(&got);
         assert_eq!(python.len(), decoder.len());
         let differing = python
@@ -287,7 +308,6 @@ fn assert_the_decoder_rebuilds_the_encoders_weights(
 /// the model stream; a damaged segment is skipped with a warning.
 #[test]
 fn an_srvc_file_decodes_with_the_encoders_weights_and_keeps_its_audio() {
-    use stronglive_engine::pipeline::srvc::encode::srvc_encode;
     let dir = tempfile::tempdir().unwrap();
     let (hr, out, report) = encode_clip(dir.path(), &one_second_segments(8));
     assert_eq!(report.frames, common::count_frames(&hr));
@@ -299,45 +319,7 @@ fn an_srvc_file_decodes_with_the_encoders_weights_and_keeps_its_audio() {
         assert!(segment.changes as f64 <= allowed, "{segment:?}");
     }
 
-    let options = one_second_segments(8);
-    let device = ComputeDevice::cpu();
-    let never = std::sync::atomic::AtomicBool::new(false);
-    let mp4 = srvc_encode(
-        &hr,
-        &dir.path().join("out.mp4"),
-        &options,
-        &device,
-        &never,
-        |_| {},
-    );
-    let refused = mp4.expect_err("an .mp4 output is refused").to_string();
-    assert!(refused.contains("the output must be .mkv"), "{refused}");
-    let tiny = dir.path().join("tiny.mp4");
-    common::test_pattern(
-        "size=160x96:rate=10:duration=1",
-        &["-pix_fmt", "yuv420p"],
-        &tiny,
-    );
-    let small = srvc_encode(
-        &tiny,
-        &dir.path().join("tiny.mkv"),
-        &options,
-        &device,
-        &never,
-        |_| {},
-    );
-    let refused = small.expect_err("a tiny input is refused").to_string();
-    assert!(
-        refused.contains("160x96 is too small for SRVC"),
-        "{refused}"
-    );
-    std::fs::remove_file(&tiny).unwrap();
-    let listing: Vec<String> = common::listing(dir.path());
-    assert_eq!(
-        listing,
-        vec!["hr.mp4", "out.mkv"],
-        "temporary files left behind"
-    );
+    outputs_other_than_mkv_and_tiny_inputs_are_refused_leaving_nothing(dir.path(), &hr);
 
     let bytes = assert_the_decoder_rebuilds_the_encoders_weights(&out, &report);
 
@@ -349,8 +331,63 @@ fn an_srvc_file_decodes_with_the_encoders_weights_and_keeps_its_audio() {
         "{}",
         probe.stdout
     );
+    the_upscaled_file_is_the_encoder_side_reconstruction_with_audio(
+        dir.path(),
+        &out,
+        &bytes,
+        &report,
+    );
+    a_damaged_segment_is_skipped_with_a_warning(dir.path(), &out, &bytes);
+}
+
+/// An .mp4 output and a too-small input are refused, and no temporary file is left in `dir`
+/// (which holds hr.mp4 and out.mkv).
+fn outputs_other_than_mkv_and_tiny_inputs_are_refused_leaving_nothing(dir: &Path, hr: &Path) {
+    use stronglive_engine::pipeline::srvc::encode::srvc_encode;
+    let options = one_second_segments(8);
+    let device = ComputeDevice::cpu();
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let mp4 = srvc_encode(hr, &dir.join("out.mp4"), &options, &device, &never, |_| {});
+    let refused = mp4.expect_err("an .mp4 output is refused").to_string();
+    assert!(refused.contains("the output must be .mkv"), "{refused}");
+    let tiny = dir.join("tiny.mp4");
+    common::test_pattern(
+        "size=160x96:rate=10:duration=1",
+        &["-pix_fmt", "yuv420p"],
+        &tiny,
+    );
+    let small = srvc_encode(
+        &tiny,
+        &dir.join("tiny.mkv"),
+        &options,
+        &device,
+        &never,
+        |_| {},
+    );
+    let refused = small.expect_err("a tiny input is refused").to_string();
+    assert!(
+        refused.contains("160x96 is too small for SRVC"),
+        "{refused}"
+    );
+    std::fs::remove_file(&tiny).unwrap();
+    let listing: Vec<String> = common::listing(dir);
+    assert_eq!(
+        listing,
+        vec!["hr.mp4", "out.mkv"],
+        "temporary files left behind"
+    );
+}
+
+/// `stronglive upscale` of the SRVC file `out` has every frame, each exactly the encoder-side
+/// reconstruction, at 4x, with the audio kept.
+fn the_upscaled_file_is_the_encoder_side_reconstruction_with_audio(
+    dir: &Path,
+    out: &Path,
+    bytes: &[u8],
+    report: &stronglive_engine::pipeline::srvc::encode::SrvcReport,
+) {
     // Lossless output, fp32 SR: the decoded frames can be compared sample for sample.
-    let decoded = dir.path().join("decoded.mkv");
+    let decoded = dir.join("decoded.mkv");
     let run = common::stronglive(&[
         "upscale",
         out.to_str().unwrap(),
@@ -367,7 +404,7 @@ fn an_srvc_file_decodes_with_the_encoders_weights_and_keeps_its_audio() {
     ]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_eq!(common::count_frames(&decoded), report.frames);
-    let expected = encoder_side_reconstruction(&out, &bytes);
+    let expected = encoder_side_reconstruction(out, bytes);
     let mut frames = stronglive_engine::media::VideoDecoder::open(&decoded).unwrap();
     let mut n = 0;
     while let Some(frame) = frames.next_frame().unwrap() {
@@ -390,16 +427,18 @@ fn an_srvc_file_decodes_with_the_encoders_weights_and_keeps_its_audio() {
         (video["width"].as_u64(), video["height"].as_u64()),
         (Some(320), Some(256))
     );
+}
 
-    // Damage the second segment inside the file: decoding still succeeds and says so.
-    let mut file = std::fs::read(&out).unwrap();
+/// Damage the second segment inside the file: decoding still succeeds and says so.
+fn a_damaged_segment_is_skipped_with_a_warning(dir: &Path, out: &Path, bytes: &[u8]) {
+    let mut file = std::fs::read(out).unwrap();
     let start = file
         .windows(8)
         .position(|w| w == stronglive_engine::sr::srvc::stream::MAGIC)
         .unwrap();
     let last = start + bytes.len() - 3;
     file[last] ^= 0x5a;
-    let damaged = dir.path().join("damaged.mkv");
+    let damaged = dir.join("damaged.mkv");
     std::fs::write(&damaged, &file).unwrap();
     let probe = common::stronglive(&["probe", damaged.to_str().unwrap()]);
     assert!(
@@ -411,7 +450,7 @@ fn an_srvc_file_decodes_with_the_encoders_weights_and_keeps_its_audio() {
         "upscale",
         damaged.to_str().unwrap(),
         "-o",
-        dir.path().join("d2.mkv").to_str().unwrap(),
+        dir.join("d2.mkv").to_str().unwrap(),
         "--encoder",
         "libx264",
     ]);

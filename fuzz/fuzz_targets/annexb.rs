@@ -3,11 +3,8 @@
 //! the input.
 #![no_main]
 
-#[path = "../../src/media/annexb.rs"]
-#[allow(dead_code)]
-mod annexb;
-
 use libfuzzer_sys::fuzz_target;
+use stronglive_wire::annexb;
 
 fuzz_target!(|data: &[u8]| {
     let range = data.as_ptr_range();

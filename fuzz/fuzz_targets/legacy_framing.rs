@@ -3,26 +3,25 @@
 //! and each chunk's NAL scan never panics.
 #![no_main]
 
-// Declared at the crate root, as siblings: the sources refer to each other as `super::`.
-#[path = "../../src/live/protocol.rs"]
-#[allow(dead_code)]
-mod protocol;
-#[path = "../../src/media/annexb.rs"]
-#[allow(dead_code)]
-mod annexb;
-
 use libfuzzer_sys::fuzz_target;
-use protocol::{parse_header, HEADER_BYTES, MAX_MESSAGE_BYTES};
+use stronglive_wire::annexb;
+use stronglive_wire::protocol::{parse_header, HEADER_BYTES, MAX_MESSAGE_BYTES};
 
 fuzz_target!(|data: &[u8]| {
     let mut rest = data;
     while rest.len() >= HEADER_BYTES {
         let header: [u8; HEADER_BYTES] = rest[..HEADER_BYTES].try_into().unwrap();
-        let Ok(length) = parse_header(header, MAX_MESSAGE_BYTES) else { return };
+        let Ok(length) = parse_header(header, MAX_MESSAGE_BYTES) else {
+            return;
+        };
         assert!(length <= MAX_MESSAGE_BYTES);
-        let Some(chunk) = rest.get(HEADER_BYTES..HEADER_BYTES + length) else { return };
+        let Some(chunk) = rest.get(HEADER_BYTES..HEADER_BYTES + length) else {
+            return;
+        };
         let units = annexb::nal_units(chunk);
-        let _ = units.iter().all(|u| matches!(annexb::nal_type(u), annexb::NAL_SPS | annexb::NAL_PPS));
+        let _ = units
+            .iter()
+            .all(|u| matches!(annexb::nal_type(u), annexb::NAL_SPS | annexb::NAL_PPS));
         let _ = annexb::is_key_frame(chunk);
         rest = &rest[HEADER_BYTES + length..];
     }

@@ -3,17 +3,6 @@
 //! error, never a panic, and never wait past their deadline once the peer has closed.
 #![no_main]
 
-// Declared at the crate root, as siblings: the sources refer to each other as `super::`.
-#[path = "../../src/live/protocol.rs"]
-#[allow(dead_code)]
-mod protocol;
-#[path = "../../src/live/secure.rs"]
-#[allow(dead_code)]
-mod secure;
-#[path = "../../src/live/wire.rs"]
-#[allow(dead_code)]
-mod wire;
-
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::AtomicBool;
@@ -21,9 +10,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use protocol::{MAX_HANDSHAKE_BYTES, MAX_MESSAGE_BYTES};
-use secure::{derive_keys, Nonces, Opener};
-use wire::MessageReader;
+use stronglive_wire::framing::MessageReader;
+use stronglive_wire::protocol::{MAX_HANDSHAKE_BYTES, MAX_MESSAGE_BYTES};
+use stronglive_wire::secure::{derive_keys, Nonces, Opener};
 
 fn listener() -> &'static TcpListener {
     static LISTENER: OnceLock<TcpListener> = OnceLock::new();
@@ -37,14 +26,26 @@ fuzz_target!(|data: &[u8]| {
     peer.write_all(data).unwrap();
     drop(peer);
     let stop = AtomicBool::new(false);
-    let mut reader = MessageReader { stream: &ours, stop: &stop };
+    let mut reader = MessageReader {
+        stream: &ours,
+        stop: &stop,
+    };
     let started = Instant::now();
     let limit = Duration::from_secs(2);
     if reader.read(MAX_HANDSHAKE_BYTES, limit).is_ok() {
         while reader.read(MAX_MESSAGE_BYTES, limit).is_ok() {}
     }
-    let keys = derive_keys(&[7; 32], &Nonces { server: [1; 32], client: [2; 32] });
+    let keys = derive_keys(
+        &[7; 32],
+        &Nonces {
+            server: [1; 32],
+            client: [2; 32],
+        },
+    );
     let mut opener = Opener::new(&keys.client_to_server);
     while reader.read_sealed(&mut opener, limit).is_ok() {}
-    assert!(started.elapsed() < limit, "a closed peer kept the reader waiting");
+    assert!(
+        started.elapsed() < limit,
+        "a closed peer kept the reader waiting"
+    );
 });

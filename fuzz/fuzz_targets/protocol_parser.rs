@@ -2,11 +2,8 @@
 //! whatever it accepts must re-encode to exactly the bytes it consumed.
 #![no_main]
 
-#[path = "../../src/live/protocol.rs"]
-#[allow(dead_code)]
-mod protocol;
-
 use libfuzzer_sys::fuzz_target;
+use stronglive_wire::protocol;
 
 fuzz_target!(|data: &[u8]| {
     for limit in [protocol::MAX_HANDSHAKE_BYTES, protocol::MAX_MESSAGE_BYTES] {

@@ -3,27 +3,29 @@
 //! record it opens must be exactly what sealing the opened message gives.
 #![no_main]
 
-// Declared at the crate root, as siblings: the sources refer to each other as `super::`.
-#[path = "../../src/live/protocol.rs"]
-#[allow(dead_code)]
-mod protocol;
-#[path = "../../src/live/secure.rs"]
-#[allow(dead_code)]
-mod secure;
-
 use libfuzzer_sys::fuzz_target;
-use protocol::HEADER_BYTES;
-use secure::{derive_keys, parse_sealed_header, Nonces, Opener, Sealer};
+use stronglive_wire::protocol::HEADER_BYTES;
+use stronglive_wire::secure::{derive_keys, parse_sealed_header, Nonces, Opener, Sealer};
 
 fuzz_target!(|data: &[u8]| {
-    let keys = derive_keys(&[7; 32], &Nonces { server: [1; 32], client: [2; 32] });
+    let keys = derive_keys(
+        &[7; 32],
+        &Nonces {
+            server: [1; 32],
+            client: [2; 32],
+        },
+    );
     let mut opener = Opener::new(&keys.client_to_server);
     let mut rest = data;
     let mut counter = 0u64;
     while rest.len() >= HEADER_BYTES {
         let header: [u8; HEADER_BYTES] = rest[..HEADER_BYTES].try_into().unwrap();
-        let Ok(length) = parse_sealed_header(header) else { return };
-        let Some(body) = rest.get(HEADER_BYTES..HEADER_BYTES + length) else { return };
+        let Ok(length) = parse_sealed_header(header) else {
+            return;
+        };
+        let Some(body) = rest.get(HEADER_BYTES..HEADER_BYTES + length) else {
+            return;
+        };
         match opener.open(header, body.to_vec()) {
             Ok(message) => {
                 // Only a genuine record opens: resealing at the same counter gives its bytes.

@@ -1,33 +1,27 @@
 //! `stronglive bench`: frames/s of each stage (decode, SR per model and size, encode) and of the
-//! whole offline job, printed as a table, with ratios against bicubic measured in the same run;
-//! `bench --live` measures the live path end to end: a reference sender streams a paced
-//! libx264 test pattern over loopback to a real server, and the table reports what arrived,
-//! what SR kept up with, and how long a frame took from arrival to 4x output.
+//! whole offline job, printed as a table, with ratios against bicubic measured in the same run.
+//! The other modes (`--live`, `--learn`, `--fill`, `--vs-pytorch`, `--soak`, `--protocol`) live
+//! in their own files and are dispatched from `run`.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use stronglive_engine::frame::{ColorInfo, YuvFrame};
-use stronglive_engine::live::pairing::{PairingSecret, PairingStore, PairingUri};
-use stronglive_engine::live::sender::{send_stream, SendOptions};
-use stronglive_engine::live::server::{upscaling_sessions, LiveServer, ServerConfig, ServerEvent};
 use stronglive_engine::media::{
     EncoderChoice, MediaWriter, OutputPlan, Quality, VideoDecoder, LAVFI_PREFIX,
 };
-use stronglive_engine::pipeline::live::metrics::MetricsSnapshot;
-use stronglive_engine::pipeline::{
-    OfflineJob, RecordSwitch, SessionOptions, SessionReport, DEFAULT_SR_QUEUE,
-};
+use stronglive_engine::pipeline::OfflineJob;
 use stronglive_engine::sr::adapt::TunedLayers;
 use stronglive_engine::sr::registry::ModelRegistry;
 use stronglive_engine::sr::{
     load_model, model::gflops_per_frame, ComputeDevice, DevicePreference, Precision, Upscaler,
 };
+
+use super::bench_util::{parse_size, peak_rss_mib};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
@@ -136,10 +130,6 @@ struct ModelCost {
     gflops_960x540: Option<f64>,
 }
 
-fn parse_size(s: &str) -> Result<(u32, u32)> {
-    super::parse_size(s).map_err(anyhow::Error::msg)
-}
-
 fn lavfi_clip(w: u32, h: u32, frames: u32) -> PathBuf {
     PathBuf::from(format!(
         "{LAVFI_PREFIX}testsrc2=size={w}x{h}:rate=30,format=yuv420p,trim=end_frame={frames}"
@@ -155,7 +145,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         return super::soak_bench::run(seconds, args.models.first().map(String::as_str), &device);
     }
     if args.live {
-        return run_live(args);
+        return super::live_bench::run(&super::live_bench::LiveBench {
+            sizes: &args.sizes,
+            models: &args.models,
+            seconds: args.live_seconds,
+            fps: args.live_fps,
+            record: args.live_record,
+            device: args.device.with_precision(args.precision),
+        });
     }
     if let Some(clip) = &args.learn {
         return super::learn_bench::run(&super::learn_bench::LearnBench {
@@ -401,213 +398,4 @@ fn tempfile_dir() -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("stronglive-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     Ok(dir)
-}
-
-/// Peak resident set size of this process (VmHWM), in MiB.
-pub fn peak_rss_mib() -> u64 {
-    proc_status_kib("VmHWM:") / 1024
-}
-
-/// A `kB` (or count) field of /proc/self/status, e.g. `VmRSS:`, `VmHWM:`, `Threads:`; 0 when
-/// it cannot be read.
-pub fn proc_status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// One row of the live table.
-struct LiveRow {
-    size: (u32, u32),
-    model: String,
-    sent: u64,
-    report: SessionReport,
-    /// The last reading while the sender was still streaming.
-    streaming: MetricsSnapshot,
-}
-
-/// `bench --live`: per size and model, a paced sender over loopback into a real server.
-fn run_live(args: &BenchArgs) -> Result<()> {
-    let device = ComputeDevice::select(args.device.with_precision(args.precision))?;
-    // `auto` (the default) switches between the shipped models as `serve` does
-    let models = if args.models.is_empty() {
-        vec!["auto".to_string()]
-    } else {
-        args.models.clone()
-    };
-    let config_dir =
-        std::env::temp_dir().join(format!("stronglive-live-bench-{}", std::process::id()));
-    let store = PairingStore::in_dir(&config_dir);
-    let (secret, _) = store.new_secret(0)?;
-    println!(
-        "live path on loopback: {} s of testsrc2 at {} fps per row, libx264 zerolatency 4 Mbit/s, SR queue {DEFAULT_SR_QUEUE}, SR on {}{}",
-        args.live_seconds,
-        args.live_fps,
-        device.label(),
-        if args.live_record { ", takes recorded" } else { "" }
-    );
-    let mut rows = Vec::new();
-    for size in &args.sizes {
-        let (w, h) = parse_size(size)?;
-        for model in &models {
-            rows.push(measure_live(args, &device, model, (w, h), &store, &secret)?);
-        }
-    }
-    let _ = std::fs::remove_dir_all(&config_dir);
-    print_live_table(&rows);
-    Ok(())
-}
-
-fn print_live_table(rows: &[LiveRow]) {
-    println!();
-    println!(
-        "{:<10} {:<22} {:>5} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7} {:>8} {:>14} {:>16}",
-        "input",
-        "model",
-        "sent",
-        "recv",
-        "SR'd",
-        "filled",
-        "SR %",
-        "drop",
-        "in fps",
-        "out fps",
-        "dec ms",
-        "SR ms p50/p95",
-        "latency p50/p95"
-    );
-    for row in rows {
-        let m = &row.streaming;
-        let r = &row.report;
-        let filled = r.final_metrics.totals.frames_filled;
-        let outputs = m.totals.frames_upscaled + m.totals.frames_filled;
-        let seconds = m.elapsed.as_secs_f64().max(1e-3);
-        println!(
-            "{:<10} {:<22} {:>5} {:>6} {:>6} {:>6} {:>6.1} {:>6} {:>7.1} {:>7.1} {:>8.1} {:>14} {:>16}",
-            format!("{}x{}", row.size.0, row.size.1),
-            live_model_column(&row.model, &r.final_metrics),
-            row.sent,
-            r.frames_decoded,
-            r.frames_upscaled,
-            filled,
-            100.0 * r.frames_upscaled as f64 / (r.frames_upscaled + filled).max(1) as f64,
-            r.frames_dropped,
-            m.totals.frames_decoded as f64 / seconds,
-            outputs as f64 / seconds,
-            m.decode.p50_ms,
-            format!("{:.0}/{:.0}", m.sr.p50_ms, m.sr.p95_ms),
-            format!("{:.0}/{:.0} ms", m.latency.p50_ms, m.latency.p95_ms),
-        );
-    }
-    println!("(fps and timings read just before the sender stopped: fps over the session so far, timings over the last 120 frames; out fps: every output frame, super-resolved or filled; latency: access unit arrival -> output ready; drop: frames lost in front of SR, whole session)");
-    println!("peak resident memory: {} MiB", peak_rss_mib());
-}
-
-/// The model of a row; for `auto`, the one it ended on and how many switches it took.
-fn live_model_column(model: &str, end: &MetricsSnapshot) -> String {
-    if model != "auto" {
-        return model.to_string();
-    }
-    let short = end.model.trim_end_matches("-x4");
-    format!("auto->{short} ({} sw)", end.tier_switches)
-}
-
-fn measure_live(
-    args: &BenchArgs,
-    device: &ComputeDevice,
-    model: &str,
-    (w, h): (u32, u32),
-    store: &PairingStore,
-    secret: &PairingSecret,
-) -> Result<LiveRow> {
-    // with --live-record the takes (SR output incl. filled frames, libx264 veryfast) are
-    // written too, as `serve --record` would, into a folder removed afterwards
-    let takes = args.live_record.then(|| {
-        std::env::temp_dir().join(format!("stronglive-bench-takes-{}", std::process::id()))
-    });
-    let factory = upscaling_sessions(
-        ModelRegistry::live_model_name(model, device.is_cuda(), 4),
-        device.clone(),
-        SessionOptions {
-            switch_tiers: model == "auto",
-            ..SessionOptions::plain(RecordSwitch::new(takes.clone()))
-        },
-        None,
-    );
-    let (events_tx, events) = crossbeam_channel::unbounded();
-    let server = LiveServer::start(
-        ServerConfig {
-            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-            name: "bench".into(),
-            store: store.clone(),
-            handshake_timeout: Duration::from_secs(5),
-            idle_timeout: Duration::from_secs(10),
-            legacy_bind: None,
-            ingest_urls: Vec::new(),
-            max_sessions: stronglive_engine::live::server::DEFAULT_MAX_SESSIONS,
-        },
-        factory,
-        events_tx,
-    )
-    .context("cannot start the bench server")?;
-    let options = SendOptions {
-        source: PathBuf::from(format!(
-            "lavfi:testsrc2=size={w}x{h}:rate={}:duration={}",
-            args.live_fps, args.live_seconds
-        )),
-        pairing: PairingUri {
-            name: "bench".into(),
-            hosts: vec![server.local_addr().ip()],
-            port: server.local_addr().port(),
-            secret: secret.clone(),
-            expires: None,
-        },
-        host: None,
-        device_name: "bench sender".into(),
-        pace: true,
-        bitrate: 4_000_000,
-        max_frames: None,
-        stream_size: None,
-        repeat: false,
-    };
-    eprintln!("streaming {w}x{h} through {model} ...");
-    // Steady state is read while the sender streams; once it stops, the frames still queued
-    // for SR would only measure the drain.
-    let sender =
-        std::thread::spawn(move || send_stream(&options, Arc::new(AtomicBool::new(false))));
-    let mut streaming: Option<MetricsSnapshot> = None;
-    while !sender.is_finished() {
-        std::thread::sleep(Duration::from_millis(250));
-        if let Some(s) = server.snapshots().into_iter().next() {
-            streaming = Some(s);
-        }
-    }
-    let sent = sender
-        .join()
-        .map_err(|_| anyhow::anyhow!("the sender thread panicked"))??;
-    let timeout = Duration::from_secs(u64::from(args.live_seconds) * 10 + 120);
-    let report = loop {
-        match events.recv_timeout(timeout) {
-            Ok(ServerEvent::SessionEnded { report, .. }) => break *report,
-            Ok(_) => continue,
-            Err(_) => bail!("the session did not end within {timeout:?}"),
-        }
-    };
-    server.shutdown();
-    if let Some(dir) = takes {
-        let _ = std::fs::remove_dir_all(dir);
-    }
-    Ok(LiveRow {
-        size: (w, h),
-        model: model.to_string(),
-        sent: sent.frames_sent,
-        streaming: streaming.unwrap_or_else(|| report.final_metrics.clone()),
-        report,
-    })
 }

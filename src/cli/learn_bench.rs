@@ -73,6 +73,65 @@ impl LiveWeights {
     }
 }
 
+/// The learning side of the bench: the fine-tuner, the patches it learns from, and the
+/// weights SR runs.
+struct Learner {
+    tuner: FineTuner,
+    buffer: PairBuffer,
+    live: LiveWeights,
+    /// Patches cut so far.
+    patches: usize,
+    /// The scene being learned.
+    scene: u64,
+    /// The tuner's last held-out gain.
+    held_out_gain: f64,
+}
+
+impl Learner {
+    /// Cut the patches due by `learned`, each from the frame playing when it was cut (`now`).
+    fn take_patches(&mut self, clip: &Clip, now: usize, learned: Duration) -> Result<()> {
+        let due = (learned.as_secs_f64() * EAGER_PATCHES_PER_S) as usize + 1;
+        while self.patches < due {
+            if clip.scene[now] != self.scene {
+                // A cut: SR is already on the generic weights; learn the new scene afresh.
+                self.scene = clip.scene[now];
+                self.buffer.clear();
+                self.tuner.start_over()?;
+                self.live.adapted = None;
+            }
+            let (hr, lr) = (rgb(&clip.hr[now])?, rgb(&clip.lr[now])?);
+            self.buffer
+                .push(cut_pair(&hr, &lr, self.patches, SCALE, now as i64)?);
+            self.patches += 1;
+        }
+        Ok(())
+    }
+
+    /// One round of fine-tuning when enough pairs are buffered (else a short wait), then the
+    /// live weights follow the tuner's decision.
+    fn learn_round(&mut self) -> Result<()> {
+        if !self.tuner.ready(&self.buffer) {
+            std::thread::sleep(Duration::from_millis(50));
+            return Ok(());
+        }
+        self.tuner.train_round(&self.buffer)?;
+        let (scores, decision) = self.tuner.assess(&self.buffer)?;
+        self.held_out_gain = scores.gain_after(&decision);
+        match decision {
+            Decision::Deploy(w) => self.live.adapted = Some((w, self.scene)),
+            Decision::Revert(_) => self.live.adapted = None,
+            Decision::Keep => {}
+        }
+        Ok(())
+    }
+}
+
+/// What the live weights are scored beside.
+struct References {
+    generic: Upscaler,
+    bicubic: Upscaler,
+}
+
 pub fn run(bench: &LearnBench) -> Result<()> {
     let device = ComputeDevice::select(bench.device)?;
     let model_name = bench.model.unwrap_or("fmen-tiny-x4").to_string();
@@ -83,8 +142,12 @@ pub fn run(bench: &LearnBench) -> Result<()> {
             device.clone(),
         ))
     };
-    let (generic, bicubic) = (upscaler(&model_name)?, upscaler("bicubic")?);
-    let network = generic
+    let references = References {
+        generic: upscaler(&model_name)?,
+        bicubic: upscaler("bicubic")?,
+    };
+    let network = references
+        .generic
         .model()
         .as_network()
         .with_context(|| format!("model {model_name} cannot learn (not a network)"))?;
@@ -92,13 +155,55 @@ pub fn run(bench: &LearnBench) -> Result<()> {
         layers: bench.layers,
         ..AdaptConfig::default()
     };
-    let mut tuner = FineTuner::new(network, device.device, config)?;
-    let mut live = LiveWeights {
-        upscaler: upscaler(&model_name)?,
-        adapted: None,
-        generic: network.weights(),
+    let mut learner = Learner {
+        tuner: FineTuner::new(network, device.device, config)?,
+        live: LiveWeights {
+            upscaler: upscaler(&model_name)?,
+            adapted: None,
+            generic: network.weights(),
+        },
+        buffer: PairBuffer::new(64 << 20),
+        patches: 0,
+        scene: 0,
+        held_out_gain: 0.0,
     };
     let last_start = clip.hr.len() - SCORE_WINDOW - 1;
+    print_header(&clip, &model_name, &device, bench);
+    let (mut learned, mut next_report) = (Duration::ZERO, Duration::ZERO);
+    let mut vs_generic = Vec::new();
+    let budget = Duration::from_secs(u64::from(bench.seconds));
+    loop {
+        // The frame playing now: the clip spread over the learning budget.
+        let now = (learned.as_secs_f64() / budget.as_secs_f64() * last_start as f64) as usize;
+        let now = now.min(last_start);
+        if learned >= next_report {
+            let gain = print_scores(&clip, now, learned, &learner, &references)?;
+            if next_report > Duration::ZERO {
+                vs_generic.push(gain);
+            }
+            next_report += REPORT_EVERY;
+        }
+        if learned >= budget {
+            break;
+        }
+        let started = Instant::now();
+        learner.take_patches(&clip, now, learned)?;
+        learner.learn_round()?;
+        learned += started.elapsed();
+    }
+    print_summary(&vs_generic);
+    Ok(())
+}
+
+/// One row of the table: the live weights, the generic model and bicubic scored on the frames
+/// after `now`; returns the live weights' gain over the generic model, in dB.
+fn print_scores(
+    clip: &Clip,
+    now: usize,
+    learned: Duration,
+    learner: &Learner,
+    references: &References,
+) -> Result<f64> {
     let cpu = ComputeDevice::cpu().device;
     let score = |i: usize, sr: Tensor| -> Result<f64> {
         Ok(psnr_y(
@@ -107,78 +212,30 @@ pub fn run(bench: &LearnBench) -> Result<()> {
             SCALE as i64,
         ))
     };
-    print_header(&clip, &model_name, &device, bench);
-    let mut buffer = PairBuffer::new(64 << 20);
-    let (mut learned, mut patches, mut scene) = (Duration::ZERO, 0usize, 0u64);
-    let (mut held_out_gain, mut next_report) = (0.0, Duration::ZERO);
-    let mut vs_generic = Vec::new();
-    let budget = Duration::from_secs(u64::from(bench.seconds));
-    loop {
-        // The frame playing now: the clip spread over the learning budget.
-        let now = (learned.as_secs_f64() / budget.as_secs_f64() * last_start as f64) as usize;
-        let now = now.min(last_start);
-        if learned >= next_report {
-            let window: Vec<usize> = (now + 1..=now + SCORE_WINDOW)
-                .step_by(SCORE_WINDOW / SCORED_FRAMES)
-                .collect();
-            let mean = |f: &dyn Fn(usize) -> Result<f64>| -> Result<f64> {
-                Ok(window.iter().map(|&i| f(i)).sum::<Result<f64>>()? / window.len() as f64)
-            };
-            let adapted_db = mean(&|i| score(i, live.upscale(&clip, i)?))?;
-            let generic_db = mean(&|i| score(i, generic.upscale_rgb(&rgb(&clip.lr[i])?)?))?;
-            let bicubic_db = mean(&|i| score(i, bicubic.upscale_rgb(&rgb(&clip.lr[i])?)?))?;
-            println!(
-                "{:>8.0} {:>6} {:>6} {:>7} {:>8} {:>13.2} dB {:>9.2} dB {:>9.2} dB {:>9.2} dB {:>+11.2} dB",
-                learned.as_secs_f64(),
-                now,
-                scene,
-                tuner.steps,
-                tuner.version,
-                held_out_gain,
-                adapted_db,
-                generic_db,
-                bicubic_db,
-                adapted_db - generic_db
-            );
-            if next_report > Duration::ZERO {
-                vs_generic.push(adapted_db - generic_db);
-            }
-            next_report += REPORT_EVERY;
-        }
-        if learned >= budget {
-            break;
-        }
-        let started = Instant::now();
-        // Patches due by now, each from the frame playing when it was cut.
-        let due = (learned.as_secs_f64() * EAGER_PATCHES_PER_S) as usize + 1;
-        while patches < due {
-            if clip.scene[now] != scene {
-                // A cut: SR is already on the generic weights; learn the new scene afresh.
-                scene = clip.scene[now];
-                buffer.clear();
-                tuner.start_over()?;
-                live.adapted = None;
-            }
-            let (hr, lr) = (rgb(&clip.hr[now])?, rgb(&clip.lr[now])?);
-            buffer.push(cut_pair(&hr, &lr, patches, SCALE, now as i64)?);
-            patches += 1;
-        }
-        if tuner.ready(&buffer) {
-            tuner.train_round(&buffer)?;
-            let (scores, decision) = tuner.assess(&buffer)?;
-            held_out_gain = scores.gain_after(&decision);
-            match decision {
-                Decision::Deploy(w) => live.adapted = Some((w, scene)),
-                Decision::Revert(_) => live.adapted = None,
-                Decision::Keep => {}
-            }
-        } else {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        learned += started.elapsed();
-    }
-    print_summary(&vs_generic);
-    Ok(())
+    let window: Vec<usize> = (now + 1..=now + SCORE_WINDOW)
+        .step_by(SCORE_WINDOW / SCORED_FRAMES)
+        .collect();
+    let mean = |f: &dyn Fn(usize) -> Result<f64>| -> Result<f64> {
+        Ok(window.iter().map(|&i| f(i)).sum::<Result<f64>>()? / window.len() as f64)
+    };
+    let (generic, bicubic) = (&references.generic, &references.bicubic);
+    let adapted_db = mean(&|i| score(i, learner.live.upscale(clip, i)?))?;
+    let generic_db = mean(&|i| score(i, generic.upscale_rgb(&rgb(&clip.lr[i])?)?))?;
+    let bicubic_db = mean(&|i| score(i, bicubic.upscale_rgb(&rgb(&clip.lr[i])?)?))?;
+    println!(
+        "{:>8.0} {:>6} {:>6} {:>7} {:>8} {:>13.2} dB {:>9.2} dB {:>9.2} dB {:>9.2} dB {:>+11.2} dB",
+        learned.as_secs_f64(),
+        now,
+        learner.scene,
+        learner.tuner.steps,
+        learner.tuner.version,
+        learner.held_out_gain,
+        adapted_db,
+        generic_db,
+        bicubic_db,
+        adapted_db - generic_db
+    );
+    Ok(adapted_db - generic_db)
 }
 
 fn print_header(clip: &Clip, model: &str, device: &ComputeDevice, bench: &LearnBench) {

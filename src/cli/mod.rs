@@ -8,6 +8,8 @@ pub mod adapt;
 pub mod bench;
 #[cfg(feature = "media")]
 mod bench_reference;
+#[cfg(feature = "media")]
+mod bench_util;
 pub mod eval;
 #[cfg(feature = "media")]
 mod fill_bench;
@@ -15,6 +17,8 @@ mod fill_bench;
 mod learn_bench;
 #[cfg(feature = "media")]
 pub mod live;
+#[cfg(feature = "media")]
+mod live_bench;
 pub mod models;
 #[cfg(feature = "media")]
 mod plot;

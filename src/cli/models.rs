@@ -2,7 +2,7 @@
 //! `eval.rs`).
 //! They need only libtorch, so they are part of the FFmpeg-free build too.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
@@ -151,7 +151,30 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
         stronglive_engine::sr::set_cpu_threads(n);
     }
     let device = ComputeDevice::select(args.device)?;
-    let credits = std::fs::read_to_string(data.join("CREDITS.tsv"))
+    let opts = train_options(args, &data, &device);
+    let bar = super::terminal_bar(
+        args.steps,
+        "{prefix} [{bar:30}] {pos}/{len} steps {msg} ETA {eta}",
+    );
+    bar.set_prefix(args.name.clone());
+    let mut progress = TrainProgress {
+        bar: &bar,
+        opts: &opts,
+        device: &device,
+        loss_avg: None,
+        last_val: String::new(),
+        started: std::time::Instant::now(),
+    };
+    let card = train(&opts, |event| progress.show(event))?;
+    bar.finish_and_clear();
+    println!("{}", card.display());
+    Ok(())
+}
+
+/// The photos' credits (CREDITS.tsv without its header and the eval photos), carried into the
+/// model card; none when the file cannot be read.
+fn photo_credits(data: &Path) -> Vec<String> {
+    std::fs::read_to_string(data.join("CREDITS.tsv"))
         .map(|t| {
             t.lines()
                 .skip(1)
@@ -159,8 +182,11 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
                 .map(|l| l.split('\t').skip(1).collect::<Vec<_>>().join(" | "))
                 .collect()
         })
-        .unwrap_or_default();
-    let opts = TrainOptions {
+        .unwrap_or_default()
+}
+
+fn train_options(args: &TrainArgs, data: &Path, device: &ComputeDevice) -> TrainOptions {
+    TrainOptions {
         name: args.name.clone(),
         arch: args.preset.architecture(),
         plain: args.plain,
@@ -187,67 +213,73 @@ pub fn run_train(args: &TrainArgs) -> Result<()> {
             .chain(std::env::args().skip(1))
             .collect::<Vec<_>>()
             .join(" "),
-        credits,
-    };
-    let bar = super::terminal_bar(
-        args.steps,
-        "{prefix} [{bar:30}] {pos}/{len} steps {msg} ETA {eta}",
-    );
-    bar.set_prefix(args.name.clone());
-    let mut loss_avg = None::<f64>;
-    let mut last_val = String::new();
-    let started = std::time::Instant::now();
-    let card = train(&opts, |event| match event {
-        TrainEvent::Started {
-            step,
-            total,
-            train_images,
-            val_crops,
-            parameters,
-        } => {
-            bar.set_position(step);
-            bar.suspend(|| {
-                eprintln!(
-                    "train {}: {} ({parameters} parameters) on {}, {train_images} photos, {val_crops} validation crops, step {step}/{total}",
-                    opts.name,
-                    opts.arch.name(),
-                    device.label()
-                )
-            });
+        credits: photo_credits(data),
+    }
+}
+
+/// Training on a progress bar: the smoothed loss and the last validation as its message, and
+/// a line per start, validation and export.
+struct TrainProgress<'a> {
+    bar: &'a indicatif::ProgressBar,
+    opts: &'a TrainOptions,
+    device: &'a ComputeDevice,
+    loss_avg: Option<f64>,
+    last_val: String,
+    started: std::time::Instant,
+}
+
+impl TrainProgress<'_> {
+    fn show(&mut self, event: TrainEvent) {
+        let bar = self.bar;
+        match event {
+            TrainEvent::Started {
+                step,
+                total,
+                train_images,
+                val_crops,
+                parameters,
+            } => {
+                bar.set_position(step);
+                bar.suspend(|| {
+                    eprintln!(
+                        "train {}: {} ({parameters} parameters) on {}, {train_images} photos, {val_crops} validation crops, step {step}/{total}",
+                        self.opts.name,
+                        self.opts.arch.name(),
+                        self.device.label()
+                    )
+                });
+            }
+            TrainEvent::Step { step, loss, .. } => {
+                let avg = self.loss_avg.map_or(loss, |a| 0.8 * a + 0.2 * loss);
+                self.loss_avg = Some(avg);
+                bar.set_position(step);
+                bar.set_message(format!("loss {avg:.5}{}", self.last_val));
+            }
+            TrainEvent::Validated {
+                step,
+                psnr_y,
+                bicubic_psnr_y,
+            } => {
+                self.last_val = format!(
+                    " val {psnr_y:.2} dB ({:+.2} vs bicubic)",
+                    psnr_y - bicubic_psnr_y
+                );
+                // one line per validation, so logs keep the learning curve
+                bar.suspend(|| {
+                    eprintln!(
+                        "step {step}: loss {:.5}, validation PSNR-Y {psnr_y:.3} dB, bicubic {bicubic_psnr_y:.3} dB ({:+.3}), {:.0} s",
+                        self.loss_avg.unwrap_or(0.0),
+                        psnr_y - bicubic_psnr_y,
+                        self.started.elapsed().as_secs_f64()
+                    )
+                });
+            }
+            TrainEvent::Checkpoint { .. } => {}
+            TrainEvent::Exported { path } => {
+                bar.suspend(|| eprintln!("exported {}", path.display()));
+            }
         }
-        TrainEvent::Step { step, loss, .. } => {
-            let avg = loss_avg.map_or(loss, |a| 0.8 * a + 0.2 * loss);
-            loss_avg = Some(avg);
-            bar.set_position(step);
-            bar.set_message(format!("loss {avg:.5}{last_val}"));
-        }
-        TrainEvent::Validated {
-            step,
-            psnr_y,
-            bicubic_psnr_y,
-        } => {
-            last_val = format!(
-                " val {psnr_y:.2} dB ({:+.2} vs bicubic)",
-                psnr_y - bicubic_psnr_y
-            );
-            // one line per validation, so logs keep the learning curve
-            bar.suspend(|| {
-                eprintln!(
-                    "step {step}: loss {:.5}, validation PSNR-Y {psnr_y:.3} dB, bicubic {bicubic_psnr_y:.3} dB ({:+.3}), {:.0} s",
-                    loss_avg.unwrap_or(0.0),
-                    psnr_y - bicubic_psnr_y,
-                    started.elapsed().as_secs_f64()
-                )
-            });
-        }
-        TrainEvent::Checkpoint { .. } => {}
-        TrainEvent::Exported { path } => {
-            bar.suspend(|| eprintln!("exported {}", path.display()));
-        }
-    })?;
-    bar.finish_and_clear();
-    println!("{}", card.display());
-    Ok(())
+    }
 }
 
 #[cfg(feature = "media")]

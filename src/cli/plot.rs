@@ -87,22 +87,32 @@ pub fn rate_quality(series: &[Vec<(f64, f64)>], path: &Path) -> Result<()> {
         1,
     );
     for (points, (_, colour)) in series.iter().zip(COLOURS) {
-        let mut sorted = points.clone();
-        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
-        for pair in sorted.windows(2) {
-            line(&mut img, to_px(pair[0]), to_px(pair[1]), Rgb(colour), 2);
-        }
-        for p in &sorted {
-            let (px, py) = to_px(*p);
-            for dy in -3..=3 {
-                for dx in -3..=3 {
-                    put(&mut img, px as i64 + dx, py as i64 + dy, Rgb(colour));
-                }
-            }
-        }
+        draw_series(&mut img, points, Rgb(colour), &to_px);
     }
     img.save(path)
         .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// One series as a line through its points in rate order, each point a 7x7 dot.
+fn draw_series(
+    img: &mut RgbImage,
+    points: &[(f64, f64)],
+    colour: Rgb<u8>,
+    to_px: &impl Fn((f64, f64)) -> (f64, f64),
+) {
+    let mut sorted = points.to_vec();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for pair in sorted.windows(2) {
+        line(img, to_px(pair[0]), to_px(pair[1]), colour, 2);
+    }
+    for p in &sorted {
+        let (px, py) = to_px(*p);
+        for dy in -3..=3 {
+            for dx in -3..=3 {
+                put(img, px as i64 + dx, py as i64 + dy, colour);
+            }
+        }
+    }
 }
 
 /// 1, 2 or 5 times a power of ten, at least `raw`.

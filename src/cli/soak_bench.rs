@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use stronglive_engine::live::pairing::{PairingStore, PairingUri};
+use stronglive_engine::live::pairing::{PairingSecret, PairingStore, PairingUri};
 use stronglive_engine::live::sender::{send_stream, SendOptions};
 use stronglive_engine::live::server::{upscaling_sessions, LiveServer, ServerConfig, ServerEvent};
 use stronglive_engine::pipeline::live::adapt::LearnOptions;
@@ -18,7 +18,7 @@ use stronglive_engine::pipeline::{RecordSwitch, SessionOptions};
 use stronglive_engine::sr::registry::ModelRegistry;
 use stronglive_engine::sr::ComputeDevice;
 
-use super::bench::proc_status_kib;
+use super::bench_util::proc_status_kib;
 
 /// One reading of the process and the session.
 struct Sample {
@@ -108,27 +108,7 @@ fn soak(seconds: u32, model: Option<&str>, device: &ComputeDevice, scratch: &Pat
     )
     .context("cannot start the soak server")?;
     let stop = Arc::new(AtomicBool::new(false));
-    let send_options = SendOptions {
-        // HR patches need the full-resolution source: the phone streams a quarter of it.
-        source: PathBuf::from(format!(
-            "lavfi:testsrc2=size=1280x720:rate=30:duration={}",
-            seconds + 60
-        )),
-        pairing: PairingUri {
-            name: "soak".into(),
-            hosts: vec![server.local_addr().ip()],
-            port: server.local_addr().port(),
-            secret,
-            expires: None,
-        },
-        host: None,
-        device_name: "soak sender".into(),
-        pace: true,
-        bitrate: 2_000_000,
-        max_frames: None,
-        stream_size: Some((320, 180)),
-        repeat: false,
-    };
+    let send_options = sender_options(seconds, &server, secret);
     println!(
         "soak: one live session for {seconds} s, 1280x720 camera -> 320x180 stream at 30 fps \
          (2 Mbit/s), {model} on {}, live learning (HR patches) and recording on",
@@ -169,6 +149,32 @@ fn soak(seconds: u32, model: Option<&str>, device: &ComputeDevice, scratch: &Pat
     };
     server.shutdown();
     summarise(&samples, sent.frames_sent, &report, &takes)
+}
+
+/// The phone's side: a paced 1280x720 test pattern streamed at 320x180, long enough to
+/// outlast the soak.
+fn sender_options(seconds: u32, server: &LiveServer, secret: PairingSecret) -> SendOptions {
+    SendOptions {
+        // HR patches need the full-resolution source: the phone streams a quarter of it.
+        source: PathBuf::from(format!(
+            "lavfi:testsrc2=size=1280x720:rate=30:duration={}",
+            seconds + 60
+        )),
+        pairing: PairingUri {
+            name: "soak".into(),
+            hosts: vec![server.local_addr().ip()],
+            port: server.local_addr().port(),
+            secret,
+            expires: None,
+        },
+        host: None,
+        device_name: "soak sender".into(),
+        pace: true,
+        bitrate: 2_000_000,
+        max_frames: None,
+        stream_size: Some((320, 180)),
+        repeat: false,
+    }
 }
 
 fn summarise(

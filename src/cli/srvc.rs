@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 use indicatif::ProgressBar;
 
 use stronglive_engine::pipeline::srvc::encode::{srvc_encode, SrvcOptions, SrvcReport};
+use stronglive_engine::pipeline::srvc::eval::{bd_psnr, bd_rate, srvc_eval, Method, RatePoint};
 use stronglive_engine::sr::srvc::trainer::SegmentTraining;
 use stronglive_engine::sr::srvc::Quantization;
 use stronglive_engine::sr::{ComputeDevice, DevicePreference, Precision};
@@ -146,7 +147,6 @@ pub fn run(command: &SrvcCommand) -> Result<ExitCode> {
 }
 
 fn eval(args: &EvalArgs) -> Result<ExitCode> {
-    use stronglive_engine::pipeline::srvc::eval::{bd_psnr, bd_rate, srvc_eval, Method};
     let options = args.stream.options(SrvcOptions::default().crf)?;
     let device = ComputeDevice::select(args.device.with_precision(args.precision))?;
     let work = tempfile_dir()?;
@@ -195,6 +195,13 @@ fn eval(args: &EvalArgs) -> Result<ExitCode> {
     for (crf, report) in &encodes {
         println!("{}", encode_summary(*crf, report));
     }
+    print_rate_quality(args, &points)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The rate-quality chart of every method, and the BD-rate and BD-PSNR of SRVC against each
+/// anchor.
+fn print_rate_quality(args: &EvalArgs, points: &[RatePoint]) -> Result<()> {
     let curve = |m: Method| -> Vec<(f64, f64)> {
         points
             .iter()
@@ -230,7 +237,7 @@ fn eval(args: &EvalArgs) -> Result<ExitCode> {
             anchor.label()
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// The stream's share cap in words.

@@ -13,7 +13,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use stronglive_engine::media::chunks::{plan_chunks, ChunkRange, ChunkSpec};
 use stronglive_engine::media::{self, EncoderChoice, Quality};
 use stronglive_engine::pipeline::offline::resumable::{work_folder, ResumePolicy};
-use stronglive_engine::pipeline::{default_output_path, JobEvent, JobReport, OfflineJob};
+use stronglive_engine::pipeline::{default_output_path, JobError, JobEvent, JobReport, OfflineJob};
 use stronglive_engine::sr::{DevicePreference, Precision};
 
 #[derive(Args)]
@@ -185,42 +185,9 @@ pub fn probe(files: &[PathBuf]) -> Result<ExitCode> {
 }
 
 pub fn upscale(args: UpscaleArgs) -> Result<ExitCode> {
-    if args.output.is_some() && args.inputs.len() > 1 {
-        bail!(
-            "-o/--output names one file but {} inputs were given; use --out-dir for a batch",
-            args.inputs.len()
-        );
-    }
-    if let Some(dir) = &args.out_dir {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("{}: cannot create output directory", dir.display()))?;
-    }
-    let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let cancel = Arc::clone(&cancel);
-        ctrlc::set_handler(move || {
-            if cancel.swap(true, Ordering::SeqCst) {
-                // Second Ctrl-C: the user means it. Exiting runs no destructor, so the
-                // partial outputs are removed here.
-                stronglive_engine::atomic_file::remove_unfinished();
-                eprintln!("forced exit: partial outputs removed");
-                // _exit, not exit: the main thread may be exiting at this moment too, and two
-                // threads running the C++ (libtorch) static destructors at once crash.
-                // SAFETY: ends the process at once; nothing after this runs.
-                unsafe { libc::_exit(130) };
-            }
-            eprintln!(
-                "\ncancelling: finishing nothing, removing partial outputs (Ctrl-C again to force)"
-            );
-        })
-        .context("cannot install the Ctrl-C handler")?;
-    }
-    let quality = match (args.crf, args.bitrate) {
-        (Some(q), _) => Quality::Crf(q),
-        (None, Some(b)) => Quality::BitsPerSecond(b),
-        (None, None) => Quality::Default,
-    };
-
+    check_outputs(&args)?;
+    let cancel = cancel_on_ctrl_c()?;
+    let quality = quality_of(&args);
     let bars = MultiProgress::new();
     if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         bars.set_draw_target(ProgressDrawTarget::hidden());
@@ -231,89 +198,8 @@ pub fn upscale(args: UpscaleArgs) -> Result<ExitCode> {
             outcomes.push((input.clone(), Err("cancelled before start".into())));
             continue;
         }
-        let output = args
-            .output
-            .clone()
-            .unwrap_or_else(|| default_output_path(input, args.out_dir.as_deref(), args.scale));
-        let job = OfflineJob {
-            input: input.clone(),
-            output,
-            model: args.model.clone(),
-            scale: args.scale,
-            encoder: args.encoder.clone(),
-            quality,
-            device: args.device.with_precision(args.precision),
-            overwrite: args.overwrite,
-            chunk: match &args.chunk {
-                Some(spec) => Some(chunk_of(input, spec)?),
-                None => None,
-            },
-            eight_bit: args.bit_depth == "8",
-        };
-        let bar = bars.add(ProgressBar::new(0));
-        bar.set_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} frames {msg} ETA {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        bar.set_prefix(short_name(input));
-        bar.enable_steady_tick(Duration::from_millis(250));
-        let policy = ResumePolicy {
-            resume: !args.no_resume,
-            chunk_seconds: args.resume_chunk,
-        };
-        let result = job.run_resumable(policy, Arc::clone(&cancel), &mut |event| match event {
-            JobEvent::Started(start) => {
-                bar.set_length(start.total_frames.unwrap_or(0));
-                // Above the bars on a terminal; plain lines in logs and tests.
-                bars.suspend(|| {
-                    eprintln!(
-                        "{} -> {}: {}x{} -> {}x{}, model {} on {}, encoder {}",
-                        input.display(),
-                        start.output.display(),
-                        start.input_size.0,
-                        start.input_size.1,
-                        start.output_size.0,
-                        start.output_size.1,
-                        start.model,
-                        start.device,
-                        start.encoder
-                    );
-                    for skipped in &start.skipped_encoders {
-                        eprintln!("  skipped encoder {skipped}");
-                    }
-                });
-            }
-            JobEvent::Progress(p) => {
-                if p.total_frames.is_some_and(|t| p.frames_done > t) {
-                    bar.set_length(p.frames_done);
-                }
-                bar.set_position(p.frames_done);
-                bar.set_message(format!("{:.1} fps", p.fps));
-            }
-        });
-        bar.finish_and_clear();
-        match &result {
-            Ok((_, Some(tally))) if tally.reused > 0 => eprintln!(
-                "{}: resumed: {} of {} chunks were already done, {} computed now",
-                job.output.display(),
-                tally.reused,
-                tally.reused + tally.computed,
-                tally.computed
-            ),
-            Ok(_) => {}
-            Err(e) => {
-                eprintln!("error: {e}");
-                let folder = work_folder(&job.output);
-                if folder.is_dir() {
-                    eprintln!(
-                        "  finished chunks are kept in {}: run the same command again to resume",
-                        folder.display()
-                    );
-                }
-            }
-        }
-        let result = result.map(|(report, _)| report);
+        let job = job_for(&args, input, quality)?;
+        let result = run_job(&args, &job, &bars, &cancel);
         outcomes.push((input.clone(), result.map_err(|e| e.to_string())));
     }
     print_summary(&outcomes);
@@ -325,6 +211,162 @@ pub fn upscale(args: UpscaleArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `-o` names one file; `--out-dir` is created if missing.
+fn check_outputs(args: &UpscaleArgs) -> Result<()> {
+    if args.output.is_some() && args.inputs.len() > 1 {
+        bail!(
+            "-o/--output names one file but {} inputs were given; use --out-dir for a batch",
+            args.inputs.len()
+        );
+    }
+    if let Some(dir) = &args.out_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create output directory", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// The flag the first Ctrl-C raises (jobs stop and remove their partial outputs); a second
+/// Ctrl-C exits at once.
+fn cancel_on_ctrl_c() -> Result<Arc<AtomicBool>> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&cancel);
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            // Second Ctrl-C: the user means it. Exiting runs no destructor, so the
+            // partial outputs are removed here.
+            stronglive_engine::atomic_file::remove_unfinished();
+            eprintln!("forced exit: partial outputs removed");
+            // _exit, not exit: the main thread may be exiting at this moment too, and two
+            // threads running the C++ (libtorch) static destructors at once crash.
+            // SAFETY: ends the process at once; nothing after this runs.
+            unsafe { libc::_exit(130) };
+        }
+        eprintln!(
+            "\ncancelling: finishing nothing, removing partial outputs (Ctrl-C again to force)"
+        );
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    Ok(cancel)
+}
+
+fn quality_of(args: &UpscaleArgs) -> Quality {
+    match (args.crf, args.bitrate) {
+        (Some(q), _) => Quality::Crf(q),
+        (None, Some(b)) => Quality::BitsPerSecond(b),
+        (None, None) => Quality::Default,
+    }
+}
+
+/// The job for one input (its `--chunk` range said on stderr).
+fn job_for(args: &UpscaleArgs, input: &Path, quality: Quality) -> Result<OfflineJob> {
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output_path(input, args.out_dir.as_deref(), args.scale));
+    Ok(OfflineJob {
+        input: input.to_path_buf(),
+        output,
+        model: args.model.clone(),
+        scale: args.scale,
+        encoder: args.encoder.clone(),
+        quality,
+        device: args.device.with_precision(args.precision),
+        overwrite: args.overwrite,
+        chunk: match &args.chunk {
+            Some(spec) => Some(chunk_of(input, spec)?),
+            None => None,
+        },
+        eight_bit: args.bit_depth == "8",
+    })
+}
+
+/// One job under its own progress bar, resuming from finished chunks unless --no-resume;
+/// what happened is said on stderr.
+fn run_job(
+    args: &UpscaleArgs,
+    job: &OfflineJob,
+    bars: &MultiProgress,
+    cancel: &Arc<AtomicBool>,
+) -> Result<JobReport, JobError> {
+    let bar = job_bar(bars, &job.input);
+    let policy = ResumePolicy {
+        resume: !args.no_resume,
+        chunk_seconds: args.resume_chunk,
+    };
+    let result = job.run_resumable(policy, Arc::clone(cancel), &mut |event| {
+        show_event(&event, &job.input, &bar, bars);
+    });
+    bar.finish_and_clear();
+    match &result {
+        Ok((_, Some(tally))) if tally.reused > 0 => eprintln!(
+            "{}: resumed: {} of {} chunks were already done, {} computed now",
+            job.output.display(),
+            tally.reused,
+            tally.reused + tally.computed,
+            tally.computed
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            eprintln!("error: {e}");
+            let folder = work_folder(&job.output);
+            if folder.is_dir() {
+                eprintln!(
+                    "  finished chunks are kept in {}: run the same command again to resume",
+                    folder.display()
+                );
+            }
+        }
+    }
+    result.map(|(report, _)| report)
+}
+
+fn job_bar(bars: &MultiProgress, input: &Path) -> ProgressBar {
+    let bar = bars.add(ProgressBar::new(0));
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} frames {msg} ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(short_name(input));
+    bar.enable_steady_tick(Duration::from_millis(250));
+    bar
+}
+
+/// A job's start line (above the bars on a terminal; plain lines in logs and tests) and its
+/// progress on its bar.
+fn show_event(event: &JobEvent, input: &Path, bar: &ProgressBar, bars: &MultiProgress) {
+    match event {
+        JobEvent::Started(start) => {
+            bar.set_length(start.total_frames.unwrap_or(0));
+            bars.suspend(|| {
+                eprintln!(
+                    "{} -> {}: {}x{} -> {}x{}, model {} on {}, encoder {}",
+                    input.display(),
+                    start.output.display(),
+                    start.input_size.0,
+                    start.input_size.1,
+                    start.output_size.0,
+                    start.output_size.1,
+                    start.model,
+                    start.device,
+                    start.encoder
+                );
+                for skipped in &start.skipped_encoders {
+                    eprintln!("  skipped encoder {skipped}");
+                }
+            });
+        }
+        JobEvent::Progress(p) => {
+            if p.total_frames.is_some_and(|t| p.frames_done > t) {
+                bar.set_length(p.frames_done);
+            }
+            bar.set_position(p.frames_done);
+            bar.set_message(format!("{:.1} fps", p.fps));
+        }
+    }
 }
 
 fn short_name(path: &Path) -> String {

@@ -87,14 +87,9 @@ impl StudioApp {
             }
             StudioAction::QueueFiles(files) => {
                 self.tab = Tab::Offline;
-                for file in files {
-                    // only videos become jobs: anything else dropped or opened is named in a
-                    // notification with what is wrong with it
-                    match stronglive_engine::media::probe(&file) {
-                        Ok(_) => self.offline.add_file(file),
-                        Err(e) => self.notes.error(format!("not queued: {e}")),
-                    }
-                }
+                // only videos become jobs: anything else dropped or opened is named in a
+                // notification with what is wrong with it (probed off the UI thread)
+                self.offline.offer_files(files);
             }
             StudioAction::StartDemo => {
                 if !self.live.state.demo_running {

@@ -259,6 +259,13 @@ fn a_video_dropped_on_the_window_is_queued_and_a_text_file_is_refused() {
     }
     harness.step();
     assert_eq!(harness.state().tab, Tab::Offline);
+    // the files are probed off the UI thread, in order: the video is queued and the text file
+    // named a few frames later
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while harness.query_by_label_contains("notes.txt").is_none() && Instant::now() < deadline {
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let summary = harness.state().offline.summary();
     assert_eq!(summary.len(), 1, "only the video is queued: {summary:?}");
     assert_eq!(summary[0].0, "dropped.mp4");
@@ -392,6 +399,34 @@ impl eframe::Storage for MemoryStorage {
     fn flush(&mut self) {}
 }
 
+/// The `part-*` files in a resumable job's work folder.
+fn finished_parts_in(work: &std::path::Path) -> usize {
+    common::listing(work)
+        .into_iter()
+        .filter(|n| n.starts_with("part-"))
+        .count()
+}
+
+/// A file's inode and modification time: a file made again has another.
+fn file_stamp(path: &std::path::Path) -> Option<(u64, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| (m.ino(), m.mtime_nsec()))
+}
+
+/// The studio started again with what the last run saved in `storage`.
+fn studio_restarted_with(storage: MemoryStorage) -> Harness<'static, StudioApp> {
+    let storage: &'static MemoryStorage = Box::leak(Box::new(storage));
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .wgpu()
+        .build_eframe(move |cc| {
+            cc.storage = Some(storage);
+            StudioApp::new(cc, StudioOptions::default())
+        })
+}
+
 /// Closing the studio while a long job runs keeps its finished chunks (and nothing else); the
 /// next start, with the saved window, queues the job again, and it continues from those chunks
 /// to an output with every frame at its time.
@@ -405,12 +440,7 @@ fn a_job_cut_short_by_closing_the_studio_resumes_at_the_next_start() {
         &clip,
     );
     let work = dir.path().join(".long_x4.mp4.resume");
-    let finished_parts = || {
-        common::listing(&work)
-            .into_iter()
-            .filter(|n| n.starts_with("part-"))
-            .count()
-    };
+    let finished_parts = || finished_parts_in(&work);
     let settings = |app: &mut StudioApp| {
         app.tab = Tab::Offline;
         app.offline.settings.model = "bicubic".into();
@@ -445,26 +475,14 @@ fn a_job_cut_short_by_closing_the_studio_resumes_at_the_next_start() {
     );
 
     // the kept parts as the file system knows them: a part made again is a new file
-    let stamp = |name: &str| {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(work.join(name))
-            .ok()
-            .map(|m| (m.ino(), m.mtime_nsec()))
-    };
+    let stamp = |name: &str| file_stamp(&work.join(name));
     let kept_stamps: Vec<(String, _)> = common::listing(&work)
         .into_iter()
         .filter(|n| n.starts_with("part-"))
         .map(|n| (n.clone(), stamp(&n)))
         .collect();
 
-    let storage: &'static MemoryStorage = Box::leak(Box::new(storage));
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .wgpu()
-        .build_eframe(move |cc| {
-            cc.storage = Some(storage);
-            StudioApp::new(cc, StudioOptions::default())
-        });
+    let mut harness = studio_restarted_with(storage);
     assert_eq!(harness.state().offline.summary()[0].0, "long.mp4");
     harness.get_by_label_contains("1 unfinished job(s) queued again");
     let deadline = Instant::now() + Duration::from_secs(180);

@@ -15,9 +15,9 @@ use crossbeam_channel::Sender;
 
 use super::admission::{Admission, Refusal, Ticket};
 use super::framing::{send, MessageReader, SealedWriter, WireError};
-use super::handshake::{handshake, reject};
+use super::handshake::{handshake, reject, RejectReason};
 use super::pairing::compute_server_proof;
-use super::protocol::{Codec, Message, PatchFormat, RejectCode};
+use super::protocol::{Codec, Message, PatchFormat};
 use super::secure::{derive_keys, Opener, Sealer};
 use super::session_table::{end_session, open_session, Shared};
 use super::unauthenticated::{handle_legacy_peer, ingest_loop};
@@ -27,8 +27,8 @@ use crate::pipeline::live::metrics::{MetricsSnapshot, SessionMetrics};
 use crate::pipeline::{HrPatch, IngestItem, LiveSession, SenderControl, SenderRequest};
 
 pub use super::session_table::{
-    upscaling_sessions, ServerConfig, ServerEvent, SessionEnd, SessionFactory, SessionRequest,
-    DEFAULT_MAX_SESSIONS,
+    upscaling_sessions, BadStream, ServerConfig, ServerEvent, SessionEnd, SessionFactory,
+    SessionRequest, DEFAULT_MAX_SESSIONS,
 };
 
 /// Default TCP port of the protocol listener.
@@ -215,7 +215,7 @@ fn accept_loop(
 /// buffer, bounded anyway so the accept loop never waits on a peer).
 fn refuse_protocol_peer(stream: &TcpStream, refusal: &Refusal) {
     let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
-    let _ = reject(stream, RejectCode::Busy, refusal.to_string());
+    let _ = reject(stream, RejectReason::NoPlace(refusal.clone()));
 }
 
 fn handle_protocol_peer(
@@ -274,7 +274,7 @@ fn handle_protocol_peer(
             SessionEnd::from(e)
         }
     };
-    if reason == SessionEnd::ServerStopping {
+    if matches!(reason, SessionEnd::ServerStopping) {
         let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
         let _ = w.send(&Message::Bye {
             reason: reason.to_string(),
@@ -357,7 +357,7 @@ fn pump_protocol(
                 data,
             }),
             Message::Stats { .. } => continue,
-            Message::Bye { reason } => return Ok(SessionEnd::PeerBye(reason)),
+            Message::Bye { reason } => return Ok(SessionEnd::PeerBye { reason }),
             other => {
                 return Err(WireError::Rejected(format!(
                     "unexpected {} from a client",

@@ -13,10 +13,10 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender};
 
 use super::pairing::{
-    advertised_hosts, default_server_name, PairedDevice, PairingStore, PairingUri,
+    advertised_hosts, default_server_name, PairedDevice, PairingError, PairingStore, PairingUri,
     DEFAULT_SECRET_TTL_S,
 };
-use super::sender::{send_stream, SendOptions};
+use super::sender::{send_stream, SendError, SendOptions};
 use super::server::{
     upscaling_sessions, LiveServer, ServerConfig, ServerEvent, SessionFactory, SessionRequest,
     DEFAULT_PORT,
@@ -25,7 +25,7 @@ use crate::pipeline::live::metrics::{MetricsSnapshot, SessionMetrics};
 use crate::pipeline::{DisplaySlot, LearnOptions, RecordSwitch, SessionOptions};
 use crate::sr::registry::adapted_models_dir;
 use crate::sr::registry::ModelRegistry;
-use crate::sr::{ComputeDevice, DevicePreference};
+use crate::sr::{ComputeDevice, DevicePreference, SrError};
 
 /// Which listeners run, chosen in the Live tab.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +78,46 @@ pub enum LiveEvent {
     Server(ServerEvent),
     DemoRunning(bool),
     Recording(Option<PathBuf>),
-    Problem(String),
+    Problem(LiveProblem),
+}
+
+/// Something the live service could not do (shown to the user; the service goes on). Causes
+/// are shared (`Arc`) so the event can be cloned.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LiveProblem {
+    /// The pairing store could not be read or written.
+    #[error("{0}")]
+    Pairing(Arc<PairingError>),
+    #[error("{}: cannot create: {cause}", path.display())]
+    RecordFolder {
+        path: PathBuf,
+        cause: Arc<std::io::Error>,
+    },
+    /// No compute device as the preference asks.
+    #[error("{0}")]
+    Device(Arc<SrError>),
+    #[error("cannot listen on port {port}: {cause}")]
+    Listen {
+        port: u16,
+        cause: Arc<std::io::Error>,
+    },
+    /// The asked port was taken, and no other one could be listened on either.
+    #[error("{0}")]
+    ListenAnyPort(Arc<std::io::Error>),
+    #[error("the live server is not running")]
+    ServerNotRunning,
+    #[error("pairing is revoked: make a New code to play the demo")]
+    PairingRevoked,
+    #[error("{0}")]
+    DemoThread(Arc<std::io::Error>),
+    #[error("demo: {0}")]
+    Demo(Arc<SendError>),
+}
+
+impl From<PairingError> for LiveProblem {
+    fn from(e: PairingError) -> Self {
+        LiveProblem::Pairing(Arc::new(e))
+    }
 }
 
 /// The metrics of the sessions streaming now (the GUI snapshots them each frame).
@@ -194,12 +233,12 @@ impl Worker {
             LiveCommand::NewSecret => self
                 .store
                 .new_secret(DEFAULT_SECRET_TTL_S)
-                .map_err(|e| e.to_string())
+                .map_err(LiveProblem::from)
                 .map(|_| self.publish_pairing()),
             LiveCommand::RemoveDevice(id) => self
                 .store
                 .remove_device(&id)
-                .map_err(|e| e.to_string())
+                .map_err(LiveProblem::from)
                 .map(|_| self.publish_pairing()),
             LiveCommand::StartDemo(clip) => self.start_demo(clip),
             LiveCommand::StopDemo => {
@@ -213,10 +252,10 @@ impl Worker {
             LiveCommand::Record(dir) => {
                 if let Some(d) = &dir {
                     if let Err(e) = std::fs::create_dir_all(d) {
-                        self.emit(LiveEvent::Problem(format!(
-                            "{}: cannot create: {e}",
-                            d.display()
-                        )));
+                        self.emit(LiveEvent::Problem(LiveProblem::RecordFolder {
+                            path: d.clone(),
+                            cause: Arc::new(e),
+                        }));
                         return;
                     }
                 }
@@ -261,12 +300,13 @@ impl Worker {
         &mut self,
         settings: &ListenerSettings,
         server_tx: &Sender<ServerEvent>,
-    ) -> Result<(), String> {
+    ) -> Result<(), LiveProblem> {
         self.stop_demo();
         if let Some(server) = self.server.take() {
             server.shutdown();
         }
-        let device = ComputeDevice::select(self.device).map_err(|e| e.to_string())?;
+        let device =
+            ComputeDevice::select(self.device).map_err(|e| LiveProblem::Device(Arc::new(e)))?;
         let model = ModelRegistry::live_model_name(&self.model, device.is_cuda(), 4);
         let factory = self.session_factory(&model, &device);
         let mut config = ServerConfig {
@@ -291,9 +331,14 @@ impl Worker {
                     ));
                     config.bind.set_port(0);
                     LiveServer::start(config, factory, server_tx.clone())
-                        .map_err(|e| e.to_string())?
+                        .map_err(|e| LiveProblem::ListenAnyPort(Arc::new(e)))?
                 }
-                Err(e) => return Err(format!("cannot listen on port {}: {e}", settings.port)),
+                Err(e) => {
+                    return Err(LiveProblem::Listen {
+                        port: settings.port,
+                        cause: Arc::new(e),
+                    })
+                }
             };
         self.server = Some(server);
         let pairing = self.current_pairing()?;
@@ -310,14 +355,11 @@ impl Worker {
 
     /// The code that pairs new devices with the running server: the current secret (renewed
     /// when expired); `None` when pairing is revoked or no server runs.
-    fn current_pairing(&self) -> Result<Option<PairingUri>, String> {
+    fn current_pairing(&self) -> Result<Option<PairingUri>, LiveProblem> {
         let Some(server) = &self.server else {
             return Ok(None);
         };
-        let secret = self
-            .store
-            .current_or_new_secret(DEFAULT_SECRET_TTL_S)
-            .map_err(|e| e.to_string())?;
+        let secret = self.store.current_or_new_secret(DEFAULT_SECRET_TTL_S)?;
         Ok(secret.map(|(secret, expires)| PairingUri {
             name: default_server_name(),
             hosts: advertised_hosts(server.local_addr().ip()),
@@ -343,14 +385,14 @@ impl Worker {
         });
     }
 
-    fn start_demo(&mut self, clip: PathBuf) -> Result<(), String> {
+    fn start_demo(&mut self, clip: PathBuf) -> Result<(), LiveProblem> {
         self.stop_demo();
         if self.server.is_none() {
-            return Err("the live server is not running".into());
+            return Err(LiveProblem::ServerNotRunning);
         }
         self.publish_pairing();
         let Some(pairing) = self.pairing.clone() else {
-            return Err("pairing is revoked: make a New code to play the demo".into());
+            return Err(LiveProblem::PairingRevoked);
         };
         let options = SendOptions {
             source: clip,
@@ -373,12 +415,12 @@ impl Worker {
             .name("demo-sender".into())
             .spawn(move || {
                 if let Err(e) = send_stream(&options, flag) {
-                    let _ = events.send(LiveEvent::Problem(format!("demo: {e}")));
+                    let _ = events.send(LiveEvent::Problem(LiveProblem::Demo(Arc::new(e))));
                 }
                 let _ = events.send(LiveEvent::DemoRunning(false));
                 wake();
             })
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| LiveProblem::DemoThread(Arc::new(e)))?;
         self.demo = Some((stop, handle));
         self.emit(LiveEvent::DemoRunning(true));
         Ok(())

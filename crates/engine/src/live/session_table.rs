@@ -13,6 +13,8 @@ use crossbeam_channel::Sender;
 use super::admission::Admission;
 use super::framing::WireError;
 use super::pairing::PairingStore;
+use super::protocol::ProtocolError;
+use crate::media::MediaError;
 use crate::pipeline::live::metrics::SessionMetrics;
 use crate::pipeline::{
     DisplaySlot, LiveSession, LiveSessionConfig, SenderControl, SessionOptions, SessionReport,
@@ -34,11 +36,12 @@ pub struct SessionRequest {
 pub type SessionFactory =
     Arc<dyn Fn(SessionRequest) -> Result<LiveSession, SessionStartError> + Send + Sync>;
 
-/// Why a session ended.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a session ended. Causes are shared (`Arc`) so the event can go to every screen.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SessionEnd {
-    #[error("peer said bye: {0}")]
-    PeerBye(String),
+    /// The peer's Bye, with the reason it gave (its own words).
+    #[error("peer said bye: {reason}")]
+    PeerBye { reason: String },
     #[error("server stopping")]
     ServerStopping,
     /// The session's stages stopped taking input.
@@ -48,19 +51,32 @@ pub enum SessionEnd {
     LeftDuringHandshake,
     #[error("sender ended the stream")]
     SenderEnded,
-    /// The connection failed or the peer broke the protocol (the wire error's text).
+    /// The connection failed or the peer broke the protocol.
     #[error("{0}")]
-    Connection(String),
+    Connection(Arc<WireError>),
     /// The peer's bytes are not what its transport promised (e.g. not Annex-B H.264).
     #[error("{0}")]
-    BadStream(String),
+    BadStream(#[from] BadStream),
+}
+
+/// How a peer's stream broke its transport's promise.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BadStream {
+    /// A legacy chunk's length prefix is out of bounds.
+    #[error("{0}")]
+    ChunkLength(ProtocolError),
+    #[error("a {length}-byte chunk holds no H.264 NAL unit (not Annex-B)")]
+    NotAnnexB { length: usize },
+    /// FFmpeg's RTMP/SRT ingest could not read the sender's stream.
+    #[error("{0}")]
+    Ingest(Arc<MediaError>),
 }
 
 impl From<WireError> for SessionEnd {
     fn from(e: WireError) -> Self {
         match e {
             WireError::Stopping => SessionEnd::ServerStopping,
-            other => SessionEnd::Connection(other.to_string()),
+            other => SessionEnd::Connection(Arc::new(other)),
         }
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::admission::Ticket;
 use super::framing::MessageReader;
 use super::protocol::{parse_header, HEADER_BYTES, MAX_MESSAGE_BYTES};
-use super::session_table::{end_session, open_session, ServerEvent, SessionEnd, Shared};
+use super::session_table::{end_session, open_session, BadStream, ServerEvent, SessionEnd, Shared};
 use crate::media::h264::EncodedUnit;
 use crate::media::ingest::PacketSource;
 use crate::pipeline::deaf_sender;
@@ -58,14 +58,11 @@ fn read_chunk(reader: &mut MessageReader, shared: &Shared) -> Result<Vec<u8>, Se
     let deadline = Instant::now() + idle;
     let mut header = [0u8; HEADER_BYTES];
     reader.read_exact_by(&mut header, deadline, idle)?;
-    let length = parse_header(header, MAX_MESSAGE_BYTES)
-        .map_err(|e| SessionEnd::BadStream(e.to_string()))?;
+    let length = parse_header(header, MAX_MESSAGE_BYTES).map_err(BadStream::ChunkLength)?;
     let mut data = vec![0u8; length];
     reader.read_exact_by(&mut data, deadline, idle)?;
     if annexb::nal_units(&data).is_empty() {
-        return Err(SessionEnd::BadStream(format!(
-            "a {length}-byte chunk holds no H.264 NAL unit (not Annex-B)"
-        )));
+        return Err(BadStream::NotAnnexB { length }.into());
     }
     Ok(data)
 }
@@ -145,7 +142,7 @@ pub(super) fn ingest_loop(shared: &Arc<Shared>, url: &str) {
                     }
                 }
                 Ok(None) => break SessionEnd::SenderEnded,
-                Err(e) => break SessionEnd::BadStream(e.to_string()),
+                Err(e) => break BadStream::Ingest(Arc::new(e)).into(),
             }
         };
         end_session(shared, session, reason);

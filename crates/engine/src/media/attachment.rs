@@ -6,13 +6,22 @@
 
 use std::path::{Path, PathBuf};
 
-use ffmpeg_next::{codec, encoder, format, media, Packet, Rational};
+use ffmpeg_next::{codec, encoder, format, media, Error as FfError, Rational};
 
 use super::output::{open_temporary_output, write_header, OutputLayout};
 use super::MediaError;
 
 /// Attachments larger than this are not read into memory.
 const MAX_ATTACHMENT_BYTES: usize = 256 << 20;
+
+/// Why the attachment stream could not be added to the output.
+#[derive(Debug, thiserror::Error)]
+enum AttachmentError {
+    #[error("cannot add the attachment stream: {0}")]
+    AddStream(FfError),
+    #[error("out of memory for the attachment ({bytes} bytes)")]
+    OutOfMemory { bytes: usize },
+}
 
 /// Copy `input`'s tracks into `output` (Matroska) and attach `data` as `filename` with
 /// `mimetype`. The output appears whole or not at all.
@@ -60,7 +69,7 @@ pub fn remux_with_attachment(
         }
         map.push(Some((ost.index(), ist.time_base())));
     }
-    add_attachment(&mut octx, filename, mimetype, data).map_err(write_err)?;
+    add_attachment(&mut octx, filename, mimetype, data).map_err(|e| write_err(e.to_string()))?;
     octx.set_metadata(ictx.metadata().to_owned());
     write_header(&mut octx, output, container, OutputLayout::Indexed)?;
     let out_bases: Vec<Rational> = (0..octx.nb_streams())
@@ -76,19 +85,15 @@ pub fn remux_with_attachment(
         packet.rescale_ts(in_base, out_bases[out_index]);
         packet.set_stream(out_index);
         packet.set_position(-1);
-        write_packet(&mut packet, &mut octx).map_err(write_err)?;
+        packet
+            .write_interleaved(&mut octx)
+            .map_err(|e| write_err(format!("cannot write packet: {e}")))?;
     }
     octx.write_trailer()
         .map_err(|e| write_err(format!("cannot finish file: {e}")))?;
     pending
         .commit()
         .map_err(|e| write_err(format!("cannot move finished file into place: {e}")))
-}
-
-fn write_packet(packet: &mut Packet, octx: &mut format::context::Output) -> Result<(), String> {
-    packet
-        .write_interleaved(octx)
-        .map_err(|e| format!("cannot write packet: {e}"))
 }
 
 /// An attachment stream: its bytes are the codec parameters' extradata, its name and type
@@ -98,10 +103,10 @@ fn add_attachment(
     filename: &str,
     mimetype: &str,
     data: &[u8],
-) -> Result<(), String> {
+) -> Result<(), AttachmentError> {
     let mut ost = octx
         .add_stream(encoder::find(codec::Id::None))
-        .map_err(|e| format!("cannot add the attachment stream: {e}"))?;
+        .map_err(AttachmentError::AddStream)?;
     let mut metadata = ffmpeg_next::Dictionary::new();
     metadata.set("filename", filename);
     metadata.set("mimetype", mimetype);
@@ -115,7 +120,7 @@ fn add_attachment(
         let padding = ffmpeg_next::ffi::AV_INPUT_BUFFER_PADDING_SIZE as usize;
         let buf = ffmpeg_next::ffi::av_mallocz(data.len() + padding) as *mut u8;
         if buf.is_null() {
-            return Err("out of memory for the attachment".into());
+            return Err(AttachmentError::OutOfMemory { bytes: data.len() });
         }
         std::ptr::copy_nonoverlapping(data.as_ptr(), buf, data.len());
         (*par).extradata = buf;

@@ -43,33 +43,41 @@ impl std::str::FromStr for ChunkSpec {
     }
 }
 
+/// Why a [`ChunkSpec`] names no chunk in this process.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChunkIndexError {
+    #[error("--chunk auto/{count}: none of {} is set", INDEX_VARIABLES.join(", "))]
+    NoIndexVariable { count: u32 },
+    #[error("{variable}={value:?} is not a chunk index")]
+    NotAnIndex {
+        variable: &'static str,
+        value: String,
+    },
+    #[error("chunk index {index} is not below the chunk count {count}")]
+    OutOfRange { index: u32, count: u32 },
+}
+
 impl ChunkSpec {
     /// The chunk index: given, or read from the first array-job variable that is set.
-    pub fn resolve(&self) -> Result<u32, String> {
+    pub fn resolve(&self) -> Result<u32, ChunkIndexError> {
         let index = match self.index {
             Some(k) => k,
             None => {
-                let (name, value) = INDEX_VARIABLES
+                let (variable, value) = INDEX_VARIABLES
                     .iter()
                     .find_map(|name| Some((*name, std::env::var(name).ok()?)))
-                    .ok_or_else(|| {
-                        format!(
-                            "--chunk auto/{}: none of {} is set",
-                            self.count,
-                            INDEX_VARIABLES.join(", ")
-                        )
-                    })?;
+                    .ok_or(ChunkIndexError::NoIndexVariable { count: self.count })?;
                 value
                     .trim()
                     .parse()
-                    .map_err(|_| format!("{name}={value:?} is not a chunk index"))?
+                    .map_err(|_| ChunkIndexError::NotAnIndex { variable, value })?
             }
         };
         if index >= self.count {
-            return Err(format!(
-                "chunk index {index} is not below the chunk count {}",
-                self.count
-            ));
+            return Err(ChunkIndexError::OutOfRange {
+                index,
+                count: self.count,
+            });
         }
         Ok(index)
     }

@@ -3,6 +3,7 @@
 //! are the source's, as a single `upscale` keeps them), and the source's audio and subtitle
 //! tracks copied once. Written like every output: a hidden temporary, renamed when complete.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use ffmpeg_next::{format, media, Packet, Rational, Rescale};
@@ -10,7 +11,7 @@ use ffmpeg_next::{format, media, Packet, Rational, Rescale};
 use super::chunks::plan_chunks;
 use super::output::{
     add_copied_tracks, copy_display_matrix, open_temporary_output, stream_time_base, write_header,
-    OutputLayout,
+    OutputLayout, StreamCopy,
 };
 use super::probe::{open_input, video_stream};
 use super::MediaError;
@@ -113,26 +114,7 @@ pub fn concat(parts: &[PathBuf], source: &Path, output: &Path) -> Result<ConcatR
         .collect::<Result<Vec<_>, _>>()?;
 
     let (container, pending, mut octx) = open_temporary_output(output)?;
-    let video_out = {
-        let first = readers[0]
-            .input
-            .stream(readers[0].video)
-            .ok_or_else(|| fail(format!("{}: no video stream", parts[0].display())))?;
-        let mut ost = octx
-            .add_stream(ffmpeg_next::encoder::find(ffmpeg_next::codec::Id::None))
-            .map_err(|e| fail(format!("cannot add the video stream: {e}")))?;
-        ost.set_parameters(first.parameters());
-        ost.set_time_base(first.time_base());
-        ost.set_metadata(first.metadata().to_owned());
-        copy_display_matrix(&mut ost, &first);
-        // HDR metadata the parts' container stored (Matroska); SEI travels in the packets
-        // SAFETY: reading a plain field of the part's codec parameters.
-        let transfer = unsafe { (*first.parameters().as_ptr()).color_trc.into() };
-        super::hdr::HdrMetadata::of_video(&parts[0], transfer, 8).add_to_stream(&mut ost);
-        // SAFETY: a plain field write on a valid stream (the muxer picks its own tag).
-        unsafe { (*(*ost.as_mut_ptr()).codecpar).codec_tag = 0 };
-        ost.index()
-    };
+    let video_out = add_video_track(&mut octx, &readers[0], output)?;
     let mut copies = add_copied_tracks(&mut octx, &src, container, output, |i| {
         i != src_video
             && src.stream(i).is_some_and(|s| {
@@ -147,57 +129,18 @@ pub fn concat(parts: &[PathBuf], source: &Path, output: &Path) -> Result<ConcatR
     for copy in copies.values_mut() {
         copy.output_time_base = stream_time_base(&octx, copy.output_index);
     }
-    let video_tb = stream_time_base(&octx, video_out);
-
-    // Merge by time: the parts' video in order, the source's copied tracks as they come.
-    let mut report = ConcatReport {
-        output: output.to_path_buf(),
-        video_packets: 0,
-        copied_packets: 0,
+    let video = VideoTrack {
+        index: video_out,
+        time_base: stream_time_base(&octx, video_out),
     };
-    let mut part = 0;
-    let mut next_video = readers[0].next();
-    let mut next_copy = next_copied(&mut src, &copies);
-    loop {
-        while next_video.is_none() && part + 1 < readers.len() {
-            part += 1;
-            next_video = readers[part].next();
-        }
-        let video_first = match (&next_video, &next_copy) {
-            (None, None) => break,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (Some(v), Some(c)) => {
-                let copy = &copies[&c.stream()];
-                seconds(v.dts(), readers[part].time_base) <= seconds(c.dts(), copy.input_time_base)
-            }
-        };
-        if video_first {
-            let mut packet = next_video.take().expect("checked above");
-            packet.rescale_ts(readers[part].time_base, video_tb);
-            packet.set_stream(video_out);
-            packet.set_position(-1);
-            packet.write_interleaved(&mut octx).map_err(|e| {
-                fail(format!(
-                    "{}: cannot write a packet: {e}",
-                    readers[part].path.display()
-                ))
-            })?;
-            report.video_packets += 1;
-            next_video = readers[part].next();
-        } else {
-            let mut packet = next_copy.take().expect("checked above");
-            let copy = &copies[&packet.stream()];
-            packet.rescale_ts(copy.input_time_base, copy.output_time_base);
-            packet.set_stream(copy.output_index);
-            packet.set_position(-1);
-            packet
-                .write_interleaved(&mut octx)
-                .map_err(|e| fail(format!("cannot write a copied packet: {e}")))?;
-            report.copied_packets += 1;
-            next_copy = next_copied(&mut src, &copies);
-        }
-    }
+    let mut merge = Merge {
+        octx: &mut octx,
+        output,
+        src: &mut src,
+        copies: &copies,
+        video,
+    };
+    let report = merge.run(&mut readers)?;
     octx.write_trailer()
         .map_err(|e| fail(format!("cannot finish file: {e}")))?;
     pending
@@ -206,10 +149,127 @@ pub fn concat(parts: &[PathBuf], source: &Path, output: &Path) -> Result<ConcatR
     Ok(report)
 }
 
+/// The output's video stream, described by the first part's (the parts differ only in their
+/// frames): parameters, rotation, HDR metadata.
+fn add_video_track(
+    octx: &mut format::context::Output,
+    first_part: &PartReader,
+    output: &Path,
+) -> Result<usize, MediaError> {
+    let fail = |reason: String| MediaError::Write {
+        path: output.to_path_buf(),
+        reason,
+    };
+    let first = first_part
+        .input
+        .stream(first_part.video)
+        .ok_or_else(|| fail(format!("{}: no video stream", first_part.path.display())))?;
+    let mut ost = octx
+        .add_stream(ffmpeg_next::encoder::find(ffmpeg_next::codec::Id::None))
+        .map_err(|e| fail(format!("cannot add the video stream: {e}")))?;
+    ost.set_parameters(first.parameters());
+    ost.set_time_base(first.time_base());
+    ost.set_metadata(first.metadata().to_owned());
+    copy_display_matrix(&mut ost, &first);
+    // HDR metadata the parts' container stored (Matroska); SEI travels in the packets
+    // SAFETY: reading a plain field of the part's codec parameters.
+    let transfer = unsafe { (*first.parameters().as_ptr()).color_trc.into() };
+    super::hdr::HdrMetadata::of_video(&first_part.path, transfer, 8).add_to_stream(&mut ost);
+    // SAFETY: a plain field write on a valid stream (the muxer picks its own tag).
+    unsafe { (*(*ost.as_mut_ptr()).codecpar).codec_tag = 0 };
+    Ok(ost.index())
+}
+
+/// The output's video stream and the time base the muxer chose for it.
+#[derive(Clone, Copy)]
+struct VideoTrack {
+    index: usize,
+    time_base: Rational,
+}
+
+/// Writing the joined file's packets in time order: the parts' video one part after another,
+/// the source's copied tracks interleaved by their timestamps.
+struct Merge<'a> {
+    octx: &'a mut format::context::Output,
+    output: &'a Path,
+    src: &'a mut format::context::Input,
+    copies: &'a HashMap<usize, StreamCopy>,
+    video: VideoTrack,
+}
+
+impl Merge<'_> {
+    fn run(&mut self, readers: &mut [PartReader]) -> Result<ConcatReport, MediaError> {
+        let mut report = ConcatReport {
+            output: self.output.to_path_buf(),
+            video_packets: 0,
+            copied_packets: 0,
+        };
+        let mut part = 0;
+        let mut next_video = readers[0].next();
+        let mut next_copy = next_copied(self.src, self.copies);
+        loop {
+            while next_video.is_none() && part + 1 < readers.len() {
+                part += 1;
+                next_video = readers[part].next();
+            }
+            let reader = &mut readers[part];
+            let video_first = match (&next_video, &next_copy) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some(v), Some(c)) => self.video_goes_first(v, reader, c),
+            };
+            if video_first {
+                if let Some(packet) = next_video.take() {
+                    self.write_video(packet, reader)?;
+                    report.video_packets += 1;
+                    next_video = reader.next();
+                }
+            } else if let Some(packet) = next_copy.take() {
+                self.write_copied(packet)?;
+                report.copied_packets += 1;
+                next_copy = next_copied(self.src, self.copies);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Whether video packet `v` of `reader` is due no later than copied packet `c`.
+    fn video_goes_first(&self, v: &Packet, reader: &PartReader, c: &Packet) -> bool {
+        let copy = &self.copies[&c.stream()];
+        seconds(v.dts(), reader.time_base) <= seconds(c.dts(), copy.input_time_base)
+    }
+
+    fn write_video(&mut self, mut packet: Packet, reader: &PartReader) -> Result<(), MediaError> {
+        packet.rescale_ts(reader.time_base, self.video.time_base);
+        packet.set_stream(self.video.index);
+        packet.set_position(-1);
+        packet
+            .write_interleaved(self.octx)
+            .map_err(|e| MediaError::Write {
+                path: self.output.to_path_buf(),
+                reason: format!("{}: cannot write a packet: {e}", reader.path.display()),
+            })
+    }
+
+    fn write_copied(&mut self, mut packet: Packet) -> Result<(), MediaError> {
+        let copy = &self.copies[&packet.stream()];
+        packet.rescale_ts(copy.input_time_base, copy.output_time_base);
+        packet.set_stream(copy.output_index);
+        packet.set_position(-1);
+        packet
+            .write_interleaved(self.octx)
+            .map_err(|e| MediaError::Write {
+                path: self.output.to_path_buf(),
+                reason: format!("cannot write a copied packet: {e}"),
+            })
+    }
+}
+
 /// The source's next packet of a copied track.
 fn next_copied(
     src: &mut format::context::Input,
-    copies: &std::collections::HashMap<usize, super::output::StreamCopy>,
+    copies: &HashMap<usize, StreamCopy>,
 ) -> Option<Packet> {
     let mut packet = Packet::empty();
     while packet.read(src).is_ok() {

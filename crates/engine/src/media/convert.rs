@@ -2,7 +2,7 @@
 //! microsecond time base every live timestamp uses. One place, so the decoders, the encoders
 //! and the muxers all convert the same way.
 
-use ffmpeg_next::{format, frame, software::scaling, Rational};
+use ffmpeg_next::{format, frame, software::scaling, Error as FfError, Rational};
 
 use crate::frame::YuvFrame;
 
@@ -62,13 +62,26 @@ pub(crate) struct ScalerBox(pub(crate) scaling::Context);
 // SAFETY: see above; the context is only ever used through `&mut` of its owner.
 unsafe impl Send for ScalerBox {}
 
+/// A pixel format conversion swscale cannot set up or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ConversionError {
+    #[error("no conversion from {from:?} to {to:?}: {cause}")]
+    Unsupported {
+        from: format::Pixel,
+        to: format::Pixel,
+        cause: FfError,
+    },
+    #[error("pixel format conversion to {to:?} failed: {cause}")]
+    Failed { to: format::Pixel, cause: FfError },
+}
+
 /// `picture` converted to pixel format `to` (same size) through the cached `scaler` (made
 /// again when the formats or size change); `None` when it already is in that format.
 pub(crate) fn convert_format(
     scaler: &mut Option<ScalerBox>,
     picture: &frame::Video,
     to: format::Pixel,
-) -> Result<Option<frame::Video>, String> {
+) -> Result<Option<frame::Video>, ConversionError> {
     if picture.format() == to {
         return Ok(None);
     }
@@ -87,13 +100,17 @@ pub(crate) fn convert_format(
             h,
             scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND,
         )
-        .map_err(|e| format!("no conversion from {:?} to {to:?}: {e}", picture.format()))?;
+        .map_err(|cause| ConversionError::Unsupported {
+            from: picture.format(),
+            to,
+            cause,
+        })?;
         *scaler = Some(ScalerBox(ctx));
     }
     let mut out = frame::Video::empty();
     if let Some(s) = scaler.as_mut() {
         s.0.run(picture, &mut out)
-            .map_err(|e| format!("pixel format conversion to {to:?} failed: {e}"))?;
+            .map_err(|cause| ConversionError::Failed { to, cause })?;
     }
     Ok(Some(out))
 }

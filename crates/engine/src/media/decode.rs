@@ -131,8 +131,8 @@ impl VideoDecoder {
     }
 
     /// Time base of the video stream; frame `pts` and `duration` are in it.
-    pub fn time_base(&self) -> Rational {
-        self.time_base
+    pub fn time_base(&self) -> super::TimeBase {
+        self.time_base.into()
     }
 
     /// Hand on the video only: no track is copied (the parts of a chunked job; the join
@@ -340,8 +340,8 @@ impl VideoDecoder {
             (format::Pixel::YUV420P, format::Pixel::YUVJ420P) => format::Pixel::YUVJ420P,
             (target, _) => target,
         };
-        let converted =
-            convert_format(&mut self.scaler, decoded, target).map_err(|e| self.decode_error(e))?;
+        let converted = convert_format(&mut self.scaler, decoded, target)
+            .map_err(|e| self.decode_error(e.to_string()))?;
         let src = converted.as_ref().unwrap_or(decoded);
         let planes = copy_planes(src, w, h);
         let packed = decoded.packet();

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use ffmpeg_next::{codec, encoder, format, Dictionary, Rational};
+use ffmpeg_next::{codec, encoder, format, Dictionary, Error as FfError, Rational};
 
 use super::hdr::HdrMetadata;
 
@@ -68,7 +68,23 @@ pub enum Quality {
 #[derive(Debug, Clone)]
 pub struct EncoderAttempt {
     pub encoder: String,
-    pub reason: String,
+    pub reason: EncoderUnavailable,
+}
+
+/// Why one encoder cannot be opened.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EncoderUnavailable {
+    #[error("not built into this FFmpeg")]
+    NotBuiltIn,
+    /// FFmpeg only says "generic error" without the driver's libcuda: this is the real reason.
+    #[error("no NVIDIA driver (libcuda.so.1 cannot be loaded)")]
+    NoNvidiaDriver,
+    #[error("cannot create context: {0}")]
+    Context(FfError),
+    #[error("failed to open ({0}); the NVIDIA driver is present, so this GPU probably has no NVENC unit or it is busy")]
+    NvencOpen(FfError),
+    #[error("failed to open ({0})")]
+    Open(FfError),
 }
 
 impl fmt::Display for EncoderAttempt {
@@ -179,18 +195,45 @@ fn try_open(
     p: &EncodeParams,
     realtime: bool,
     ten_bit_ok: bool,
-) -> Result<encoder::Video, String> {
-    let codec = encoder::find_by_name(name).ok_or("not built into this FFmpeg")?;
+) -> Result<encoder::Video, EncoderUnavailable> {
+    let codec = encoder::find_by_name(name).ok_or(EncoderUnavailable::NotBuiltIn)?;
     let pixel = pixel_format(&codec, p.bits > 8 && ten_bit_ok);
     let nvenc = name.ends_with("_nvenc");
     // FFmpeg only says "generic error" without the driver's libcuda: give the real reason
     if nvenc && !crate::nvidia::driver_present() {
-        return Err("no NVIDIA driver (libcuda.so.1 cannot be loaded)".into());
+        return Err(EncoderUnavailable::NoNvidiaDriver);
     }
     let mut enc = codec::context::Context::new_with_codec(codec)
         .encoder()
         .video()
-        .map_err(|e| format!("cannot create context: {e}"))?;
+        .map_err(EncoderUnavailable::Context)?;
+    describe_picture(&mut enc, p, pixel);
+    if !realtime && (name == "libx264" || name == "libx265") {
+        // FFmpeg's default thread count (1) becomes libx265's frame threads: one frame at a
+        // time. 0 = one per core, as x264 and x265 pick on their own (the live recorder keeps
+        // zerolatency's sliced threads, which frame threading would replace).
+        enc.set_threading(codec::threading::Config {
+            kind: codec::threading::Type::Frame,
+            count: 0,
+            ..Default::default()
+        });
+    }
+    if let Quality::BitsPerSecond(b) = quality {
+        enc.set_bit_rate(b as usize);
+        enc.set_max_bit_rate((b * 2) as usize);
+    }
+    let options = encoder_options(name, quality, p, realtime);
+    enc.open_with(options).map_err(|e| {
+        if nvenc {
+            EncoderUnavailable::NvencOpen(e)
+        } else {
+            EncoderUnavailable::Open(e)
+        }
+    })
+}
+
+/// The picture the encoder is told to expect: size, pixel format, timing, colour tags.
+fn describe_picture(enc: &mut encoder::video::Video, p: &EncodeParams, pixel: format::Pixel) {
     enc.set_width(p.width);
     enc.set_height(p.height);
     enc.set_format(pixel);
@@ -207,25 +250,21 @@ fn try_open(
     if let Some(gop) = p.key_interval {
         enc.set_gop(gop);
     }
-    if !realtime && (name == "libx264" || name == "libx265") {
-        // FFmpeg's default thread count (1) becomes libx265's frame threads: one frame at a
-        // time. 0 = one per core, as x264 and x265 pick on their own (the live recorder keeps
-        // zerolatency's sliced threads, which frame threading would replace).
-        enc.set_threading(codec::threading::Config {
-            kind: codec::threading::Type::Frame,
-            count: 0,
-            ..Default::default()
-        });
-    }
+}
+
+/// The private options of encoder `name`: preset, and the constant-quality level unless a
+/// bitrate was asked for.
+fn encoder_options(
+    name: &str,
+    quality: Quality,
+    p: &EncodeParams,
+    realtime: bool,
+) -> Dictionary<'static> {
     let mut options = Dictionary::new();
     let crf = |default: u8| match quality {
         Quality::Crf(q) => q,
         _ => default,
     };
-    if let Quality::BitsPerSecond(b) = quality {
-        enc.set_bit_rate(b as usize);
-        enc.set_max_bit_rate((b * 2) as usize);
-    }
     let constant_quality = !matches!(quality, Quality::BitsPerSecond(_));
     match name {
         "libx264" => {
@@ -249,7 +288,7 @@ fn try_open(
                 options.set("crf", &crf(22).to_string());
             }
         }
-        _ if nvenc => {
+        _ if name.ends_with("_nvenc") => {
             options.set("preset", if realtime { "p3" } else { "p5" });
             options.set("rc", "vbr");
             if constant_quality {
@@ -258,11 +297,5 @@ fn try_open(
         }
         _ => {}
     }
-    enc.open_with(options).map_err(|e| {
-        if nvenc {
-            format!("failed to open ({e}); the NVIDIA driver is present, so this GPU probably has no NVENC unit or it is busy")
-        } else {
-            format!("failed to open ({e})")
-        }
-    })
+    options
 }

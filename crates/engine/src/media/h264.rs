@@ -14,6 +14,33 @@ use super::convert::MICROSECONDS;
 /// a peer's stream says.
 pub const MAX_DECODED_PIXELS: i64 = 4096 * 4096;
 
+/// Why the live H.264 decoder or encoder cannot be opened or take a frame.
+#[derive(Debug, thiserror::Error)]
+pub enum H264Error {
+    #[error("no H.264 decoder in this FFmpeg")]
+    NoDecoder,
+    #[error("cannot open the H.264 decoder: {0}")]
+    OpenDecoder(FfError),
+    #[error("{width}x{height}: H.264 needs an even, non-zero size")]
+    BadSize { width: u32, height: u32 },
+    #[error("libx264 is not built into this FFmpeg")]
+    NoX264,
+    #[error("libx264 context: {0}")]
+    X264Context(FfError),
+    #[error("cannot open libx264: {0}")]
+    OpenX264(FfError),
+    #[error(
+        "frame is {}x{}, the encoder was opened for {}x{}",
+        frame.0, frame.1, encoder.0, encoder.1
+    )]
+    FrameSize {
+        frame: (u32, u32),
+        encoder: (u32, u32),
+    },
+    #[error("libx264: {0}")]
+    Encode(FfError),
+}
+
 /// Decodes a live H.264 stream with no frame reordering delay (low-delay flag, slice threads):
 /// each access unit in, its picture out as soon as the decoder has it. Corrupt units are
 /// counted and skipped; the next key frame resynchronises.
@@ -26,9 +53,9 @@ pub struct H264StreamDecoder {
 }
 
 impl H264StreamDecoder {
-    pub fn new() -> Result<Self, String> {
+    pub fn new() -> Result<Self, H264Error> {
         super::init();
-        let h264 = decoder::find(codec::Id::H264).ok_or("no H.264 decoder in this FFmpeg")?;
+        let h264 = decoder::find(codec::Id::H264).ok_or(H264Error::NoDecoder)?;
         let mut ctx = codec::context::Context::new_with_codec(h264);
         ctx.set_flags(codec::Flags::LOW_DELAY);
         // A peer's SPS may announce any size: the decoder refuses pictures over this before
@@ -42,10 +69,7 @@ impl H264StreamDecoder {
             count: 0,
             ..Default::default()
         });
-        let decoder = ctx
-            .decoder()
-            .video()
-            .map_err(|e| format!("cannot open the H.264 decoder: {e}"))?;
+        let decoder = ctx.decoder().video().map_err(H264Error::OpenDecoder)?;
         Ok(Self {
             decoder,
             decoded: frame::Video::empty(),
@@ -148,19 +172,16 @@ impl H264LiveEncoder {
         fps: f64,
         rate: RateControl,
         key_interval_s: f64,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, H264Error> {
         super::init();
         if width % 2 != 0 || height % 2 != 0 || width == 0 || height == 0 {
-            return Err(format!(
-                "{width}x{height}: H.264 needs an even, non-zero size"
-            ));
+            return Err(H264Error::BadSize { width, height });
         }
-        let x264 =
-            encoder::find_by_name("libx264").ok_or("libx264 is not built into this FFmpeg")?;
+        let x264 = encoder::find_by_name("libx264").ok_or(H264Error::NoX264)?;
         let mut enc = codec::context::Context::new_with_codec(x264)
             .encoder()
             .video()
-            .map_err(|e| format!("libx264 context: {e}"))?;
+            .map_err(H264Error::X264Context)?;
         let fps = if fps > 0.0 { fps } else { 30.0 };
         // A 1/1000 s time base is fine-grained enough for pacing and keeps x264's rate
         // control sane (it derives frame durations from it).
@@ -182,9 +203,7 @@ impl H264LiveEncoder {
                 options.set("x264-params", &format!("vbv-bufsize={}", b / 1000));
             }
         }
-        let encoder = enc
-            .open_with(options)
-            .map_err(|e| format!("cannot open libx264: {e}"))?;
+        let encoder = enc.open_with(options).map_err(H264Error::OpenX264)?;
         Ok(Self {
             encoder,
             width,
@@ -199,12 +218,12 @@ impl H264LiveEncoder {
         self.force_key = true;
     }
 
-    pub fn encode(&mut self, yuv: &YuvFrame, pts_us: i64) -> Result<Vec<EncodedUnit>, String> {
+    pub fn encode(&mut self, yuv: &YuvFrame, pts_us: i64) -> Result<Vec<EncodedUnit>, H264Error> {
         if (yuv.width, yuv.height) != (self.width, self.height) {
-            return Err(format!(
-                "frame is {}x{}, the encoder was opened for {}x{}",
-                yuv.width, yuv.height, self.width, self.height
-            ));
+            return Err(H264Error::FrameSize {
+                frame: (yuv.width, yuv.height),
+                encoder: (self.width, self.height),
+            });
         }
         let mut picture = to_ffmpeg_picture(yuv);
         picture.set_pts(Some(pts_us.rescale(MICROSECONDS, self.time_base)));
@@ -215,7 +234,7 @@ impl H264LiveEncoder {
         }
         self.encoder
             .send_frame(&picture)
-            .map_err(|e| format!("libx264: {e}"))?;
+            .map_err(H264Error::Encode)?;
         Ok(self.drain())
     }
 

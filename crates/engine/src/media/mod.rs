@@ -19,6 +19,7 @@ pub mod picture;
 pub mod probe;
 pub mod record;
 pub mod roundtrip;
+mod time_base;
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -27,6 +28,7 @@ pub use decode::{DemuxItem, PassthroughPacket, VideoDecoder};
 pub use encode::{EncoderAttempt, EncoderChoice, Quality};
 pub use output::{MediaWriter, OutputPlan};
 pub use probe::{probe, MediaInfo, VideoInfo, LAVFI_PREFIX};
+pub use time_base::TimeBase;
 
 /// Errors from media I/O. Every variant names the file it is about.
 #[derive(Debug, thiserror::Error)]

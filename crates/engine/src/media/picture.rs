@@ -1,10 +1,45 @@
 //! Single-picture operations on [`YuvFrame`]s through FFmpeg: resize (the sender streaming below
 //! its capture size), crop, and PNG encoding (HR patches for online learning).
 
-use ffmpeg_next::{codec, encoder, format, frame, software::scaling, Packet, Rational};
+use ffmpeg_next::{
+    codec, encoder, format, frame, software::scaling, Error as FfError, Packet, Rational,
+};
 
 use super::convert::{copy_planes, to_ffmpeg_picture};
 use crate::frame::YuvFrame;
+
+/// A picture operation FFmpeg refused, with the sizes and formats it was asked for.
+#[derive(Debug, thiserror::Error)]
+pub enum PictureError {
+    #[error("no {}x{} -> {}x{} {pixel:?} conversion: {cause}", from.0, from.1, to.0, to.1)]
+    NoConversion {
+        from: (u32, u32),
+        to: (u32, u32),
+        pixel: format::Pixel,
+        cause: FfError,
+    },
+    #[error("{pixel:?} conversion failed: {cause}")]
+    ConversionFailed {
+        pixel: format::Pixel,
+        cause: FfError,
+    },
+    #[error("no {}x{} -> {}x{} scaler: {cause}", from.0, from.1, to.0, to.1)]
+    NoScaler {
+        from: (u32, u32),
+        to: (u32, u32),
+        cause: FfError,
+    },
+    #[error("bicubic upscale failed: {0}")]
+    UpscaleFailed(FfError),
+    #[error("no PNG encoder in this FFmpeg")]
+    NoPngEncoder,
+    #[error("PNG encoder: {0}")]
+    PngContext(FfError),
+    #[error("cannot open the PNG encoder: {0}")]
+    PngOpen(FfError),
+    #[error("PNG: {0}")]
+    Png(FfError),
+}
 
 /// One swscale pass: `yuv` to `size` in `pixel` format.
 fn convert(
@@ -12,7 +47,7 @@ fn convert(
     (width, height): (u32, u32),
     pixel: format::Pixel,
     flags: scaling::Flags,
-) -> Result<frame::Video, String> {
+) -> Result<frame::Video, PictureError> {
     super::init();
     let mut scaler = scaling::Context::get(
         format::Pixel::YUV420P,
@@ -23,21 +58,21 @@ fn convert(
         height,
         flags,
     )
-    .map_err(|e| {
-        format!(
-            "no {}x{} -> {width}x{height} {pixel:?} conversion: {e}",
-            yuv.width, yuv.height
-        )
+    .map_err(|cause| PictureError::NoConversion {
+        from: (yuv.width, yuv.height),
+        to: (width, height),
+        pixel,
+        cause,
     })?;
     let mut out = frame::Video::empty();
     scaler
         .run(&to_ffmpeg_picture(yuv), &mut out)
-        .map_err(|e| format!("{pixel:?} conversion failed: {e}"))?;
+        .map_err(|cause| PictureError::ConversionFailed { pixel, cause })?;
     Ok(out)
 }
 
 /// Resize with an area-averaging filter (what a camera's downscaler approximates).
-pub fn resize(yuv: &YuvFrame, width: u32, height: u32) -> Result<YuvFrame, String> {
+pub fn resize(yuv: &YuvFrame, width: u32, height: u32) -> Result<YuvFrame, PictureError> {
     let out = convert(
         yuv,
         (width, height),
@@ -80,7 +115,7 @@ impl FrameUpscaler {
         }
     }
 
-    pub fn upscale(&mut self, yuv: &YuvFrame) -> Result<YuvFrame, String> {
+    pub fn upscale(&mut self, yuv: &YuvFrame) -> Result<YuvFrame, PictureError> {
         let (width, height) = (yuv.width * self.scale, yuv.height * self.scale);
         let size = (yuv.width, yuv.height);
         if self.context.as_ref().is_none_or(|(_, s)| *s != size) {
@@ -94,11 +129,10 @@ impl FrameUpscaler {
                 height,
                 scaling::Flags::BICUBIC,
             )
-            .map_err(|e| {
-                format!(
-                    "no {}x{} -> {width}x{height} scaler: {e}",
-                    yuv.width, yuv.height
-                )
+            .map_err(|cause| PictureError::NoScaler {
+                from: size,
+                to: (width, height),
+                cause,
             })?;
             self.context = Some((context, size));
         }
@@ -106,7 +140,7 @@ impl FrameUpscaler {
         let mut out = frame::Video::empty();
         context
             .run(&to_ffmpeg_picture(yuv), &mut out)
-            .map_err(|e| format!("bicubic upscale failed: {e}"))?;
+            .map_err(PictureError::UpscaleFailed)?;
         Ok(scaled_frame(&out, width, height, yuv))
     }
 }
@@ -138,30 +172,27 @@ pub fn crop(yuv: &YuvFrame, x: u32, y: u32, width: u32, height: u32) -> Option<Y
 }
 
 /// PNG bytes of a picture (converted to 8-bit RGB with its own colour matrix).
-pub fn encode_png(yuv: &YuvFrame) -> Result<Vec<u8>, String> {
+pub fn encode_png(yuv: &YuvFrame) -> Result<Vec<u8>, PictureError> {
     let rgb = convert(
         yuv,
         (yuv.width, yuv.height),
         format::Pixel::RGB24,
         scaling::Flags::BICUBIC | scaling::Flags::ACCURATE_RND | scaling::Flags::FULL_CHR_H_INT,
     )?;
-    let png = encoder::find(codec::Id::PNG).ok_or("no PNG encoder in this FFmpeg")?;
+    let png = encoder::find(codec::Id::PNG).ok_or(PictureError::NoPngEncoder)?;
     let mut enc = codec::context::Context::new_with_codec(png)
         .encoder()
         .video()
-        .map_err(|e| format!("PNG encoder: {e}"))?;
+        .map_err(PictureError::PngContext)?;
     enc.set_width(yuv.width);
     enc.set_height(yuv.height);
     enc.set_format(format::Pixel::RGB24);
     enc.set_time_base(Rational(1, 1));
-    let mut enc = enc
-        .open()
-        .map_err(|e| format!("cannot open the PNG encoder: {e}"))?;
-    enc.send_frame(&rgb).map_err(|e| format!("PNG: {e}"))?;
+    let mut enc = enc.open().map_err(PictureError::PngOpen)?;
+    enc.send_frame(&rgb).map_err(PictureError::Png)?;
     let _ = enc.send_eof();
     let mut packet = Packet::empty();
-    enc.receive_packet(&mut packet)
-        .map_err(|e| format!("PNG: {e}"))?;
+    enc.receive_packet(&mut packet).map_err(PictureError::Png)?;
     Ok(packet.data().map(<[u8]>::to_vec).unwrap_or_default())
 }
 

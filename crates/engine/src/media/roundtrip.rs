@@ -5,6 +5,14 @@ use super::h264::{H264LiveEncoder, H264StreamDecoder, RateControl};
 use super::MediaError;
 use crate::frame::YuvFrame;
 
+/// A round-trip error at `stage`, from whatever went wrong there.
+fn failed<E: std::fmt::Display>(stage: &'static str) -> impl Fn(E) -> MediaError {
+    move |reason| MediaError::RoundTrip {
+        stage,
+        reason: reason.to_string(),
+    }
+}
+
 /// Encode `frames` (all one size, even width and height) with libx264 at `crf` (ultrafast,
 /// zerolatency, as a live sender would) and decode them back. Frame order and colour tags kept.
 pub fn h264_round_trip(frames: &[YuvFrame], crf: u8) -> Result<Vec<YuvFrame>, MediaError> {
@@ -12,8 +20,6 @@ pub fn h264_round_trip(frames: &[YuvFrame], crf: u8) -> Result<Vec<YuvFrame>, Me
         return Ok(Vec::new());
     };
     let (w, h) = (first.width, first.height);
-    let failed =
-        |stage: &'static str| move |reason: String| MediaError::RoundTrip { stage, reason };
     if frames.iter().any(|f| (f.width, f.height) != (w, h)) {
         return Err(failed("input")(format!(
             "frames must share one size, first is {w}x{h}"

@@ -6,6 +6,7 @@
 //! ends the stream downstream, and only an explicit end of stream lets a consumer finalise.
 
 pub mod adapt_video;
+pub mod job;
 pub mod live;
 pub mod offline;
 pub mod scene_cut;
@@ -13,11 +14,10 @@ pub mod srvc;
 pub mod stage;
 pub mod training_data;
 
+pub use job::{JobError, JobEvent, JobReport, JobStart, Progress};
 pub use live::{
     deaf_sender, DisplayFrame, DisplaySlot, HrPatch, IngestItem, LearnOptions, LiveSession,
     LiveSessionConfig, PatchAsk, RecordSwitch, RecordedStream, SenderControl, SenderRequest,
     SessionOptions, SessionProblem, SessionReport, SessionStartError, TierLadder, DEFAULT_SR_QUEUE,
 };
-pub use offline::{
-    default_output_path, JobError, JobEvent, JobReport, JobStart, OfflineJob, Progress,
-};
+pub use offline::{default_output_path, OfflineJob};

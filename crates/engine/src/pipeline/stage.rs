@@ -28,7 +28,7 @@ impl std::fmt::Display for StagePanic {
 /// A running stage.
 pub(crate) struct Stage<T> {
     name: String,
-    handle: thread::JoinHandle<Result<T, String>>,
+    handle: thread::JoinHandle<Result<T, StagePanic>>,
 }
 
 /// Start `body` on a thread called `name`; a panic in it is caught and returned by `join`.
@@ -37,21 +37,23 @@ pub(crate) fn spawn_stage<T: Send + 'static>(
     body: impl FnOnce() -> T + Send + 'static,
 ) -> std::io::Result<Stage<T>> {
     let name = name.into();
-    let handle = thread::Builder::new()
-        .name(name.clone())
-        .spawn(move || catch_unwind(AssertUnwindSafe(body)).map_err(panic_message))?;
+    let stage = name.clone();
+    let handle = thread::Builder::new().name(name.clone()).spawn(move || {
+        catch_unwind(AssertUnwindSafe(body)).map_err(|payload| StagePanic {
+            stage,
+            message: panic_message(payload),
+        })
+    })?;
     Ok(Stage { name, handle })
 }
 
 impl<T> Stage<T> {
     pub(crate) fn join(self) -> Result<T, StagePanic> {
-        let stage = self.name;
         match self.handle.join() {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(message)) => Err(StagePanic { stage, message }),
+            Ok(result) => result,
             // Unreachable in practice (the panic is caught inside), kept for completeness.
             Err(payload) => Err(StagePanic {
-                stage,
+                stage: self.name,
                 message: panic_message(payload),
             }),
         }

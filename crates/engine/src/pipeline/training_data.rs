@@ -99,7 +99,7 @@ pub fn phone_stream_of(
             crate::media::picture::resize(f, f.width / scale, f.height / scale).map_err(|reason| {
                 MediaError::RoundTrip {
                     stage: "downscale",
-                    reason,
+                    reason: reason.to_string(),
                 }
             })
         })

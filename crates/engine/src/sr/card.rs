@@ -12,7 +12,7 @@ use super::nets::{
     edsr::{EdsrBaseline, EdsrConfig},
     fmen::{Fmen, FmenConfig, FmenForm},
     srvc::{Srvc, SrvcConfig},
-    Network,
+    ConfigError, Network,
 };
 use super::SrError;
 
@@ -29,10 +29,23 @@ pub enum Architecture {
 
 pub const ARCHITECTURES: &[&str] = &["fmen", "fmen-training", "edsr-baseline", "srvc"];
 
+/// Why a model card's architecture and hyper-parameters describe no network we can build.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchitectureError {
+    #[error("unknown architecture {name:?} (known: {})", ARCHITECTURES.join(", "))]
+    Unknown { name: String },
+    #[error("hyperparameters: {0}")]
+    Hyperparameters(serde_json::Error),
+    #[error(transparent)]
+    Invalid(#[from] ConfigError),
+}
+
 impl Architecture {
-    pub fn from_card(name: &str, hyper: &serde_json::Value) -> Result<Self, String> {
-        fn parse<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, String> {
-            serde_json::from_value(v.clone()).map_err(|e| format!("hyperparameters: {e}"))
+    pub fn from_card(name: &str, hyper: &serde_json::Value) -> Result<Self, ArchitectureError> {
+        fn parse<T: serde::de::DeserializeOwned>(
+            v: &serde_json::Value,
+        ) -> Result<T, ArchitectureError> {
+            serde_json::from_value(v.clone()).map_err(ArchitectureError::Hyperparameters)
         }
         let arch = match name {
             "fmen" => Architecture::Fmen(parse(hyper)?),
@@ -40,10 +53,9 @@ impl Architecture {
             "edsr-baseline" => Architecture::EdsrBaseline(parse(hyper)?),
             "srvc" => Architecture::Srvc(parse(hyper)?),
             other => {
-                return Err(format!(
-                    "unknown architecture {other:?} (known: {})",
-                    ARCHITECTURES.join(", ")
-                ))
+                return Err(ArchitectureError::Unknown {
+                    name: other.to_string(),
+                })
             }
         };
         arch.validate()?;
@@ -76,7 +88,7 @@ impl Architecture {
         }
     }
 
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ConfigError> {
         match self {
             Architecture::Fmen(c) | Architecture::FmenTraining(c) => c.validate(),
             Architecture::EdsrBaseline(c) => c.validate(),
@@ -173,7 +185,7 @@ impl ModelCard {
 
     pub fn arch(&self, path: &Path) -> Result<Architecture, SrError> {
         let arch = Architecture::from_card(&self.architecture, &self.hyperparameters)
-            .map_err(|reason| SrError::model_file(path, reason))?;
+            .map_err(|e| SrError::model_file(path, e.to_string()))?;
         if arch.scale() != self.scale {
             return Err(SrError::model_file(
                 path,

@@ -278,7 +278,7 @@ impl LiveTab {
             LiveEvent::Server(ServerEvent::Listening { .. }) => {}
             LiveEvent::DemoRunning(on) => state.demo_running = on,
             LiveEvent::Recording(dir) => state.recording = dir,
-            LiveEvent::Problem(p) => notes.error(p),
+            LiveEvent::Problem(p) => notes.error(p.to_string()),
         }
     }
 

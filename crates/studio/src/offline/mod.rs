@@ -3,9 +3,10 @@
 //!
 //! What the user chose ([`OfflineSettings`]) is saved with the window, and so are the inputs of
 //! unfinished jobs, queued again at the next start (they continue from their finished chunks,
-//! see [`stronglive_engine::pipeline::resumable`]); the queue's entries, its worker and the preview
+//! see [`stronglive_engine::pipeline::offline::resumable`]); the queue's entries, its worker and the preview
 //! ([`OfflineState`]) live only as long as the window.
 
+mod intake;
 mod preview;
 mod queue_view;
 mod settings_view;
@@ -20,12 +21,14 @@ use eframe::egui;
 
 use super::models::ModelChoice;
 use super::{Notifications, StudioAction};
+use intake::{Intake, Offered};
 use preview::Preview;
 use stronglive_engine::media::{EncoderChoice, Quality};
 use stronglive_engine::pipeline::offline::resumable::{
     discard_work_folder, work_folder, ResumePolicy,
 };
 use stronglive_engine::pipeline::srvc::encode::SrvcOptions;
+use stronglive_engine::pipeline::srvc::job::SrvcJob;
 use stronglive_engine::pipeline::{default_output_path, JobEvent, OfflineJob};
 use stronglive_engine::sr::DevicePreference;
 use worker::{JobDone, JobKind, QueuedJob, Worker, WorkerEvent};
@@ -118,11 +121,12 @@ impl OfflineSettings {
             let stem = file_stem(input);
             let dir = out_dir
                 .unwrap_or_else(|| input.parent().map(Path::to_path_buf).unwrap_or_default());
-            return JobKind::Compress {
+            return JobKind::Compress(SrvcJob {
                 input: input.to_path_buf(),
                 output: dir.join(format!("{stem}_srvc.mkv")),
                 options: SrvcOptions::default(),
-            };
+                device: DevicePreference::AUTO,
+            });
         }
         let (job, policy) = self.upscale_job(input);
         JobKind::Upscale(job, policy)
@@ -161,6 +165,8 @@ struct OfflineState {
     preview: Option<Preview>,
     /// Woken by the preview thread when its frame is ready.
     ctx: Option<egui::Context>,
+    /// Offered files being probed off the UI thread.
+    intake: Intake,
 }
 
 /// Saved as its settings (flattened: the keys saved windows have always had) and the inputs of
@@ -244,8 +250,21 @@ impl OfflineQueue {
         }
     }
 
-    /// Apply worker events and hand the next queued job to the worker when idle.
+    /// Queue the videos among `files` (probed on a thread of their own; the others are named
+    /// in a notification with what is wrong with them, at a later frame).
+    pub fn offer_files(&mut self, files: Vec<PathBuf>) {
+        self.state.intake.offer(files, self.state.ctx.clone());
+    }
+
+    /// Queue what the probe let in, apply worker events and hand the next queued job to the
+    /// worker when idle.
     pub fn poll(&mut self, notes: &mut Notifications) {
+        for offered in self.state.intake.arrived() {
+            match offered {
+                Offered::Video(file) => self.add_file(file),
+                Offered::Refused(e) => notes.error(format!("not queued: {e}")),
+            }
+        }
         self.poll_preview(notes);
         let Some(worker) = &self.state.worker else {
             return;
@@ -304,7 +323,8 @@ impl OfflineQueue {
                         }
                         JobState::Cancelled
                     }
-                    Err(msg) => {
+                    Err(e) => {
+                        let msg = e.to_string();
                         notes.error(msg.clone());
                         JobState::Failed(msg)
                     }

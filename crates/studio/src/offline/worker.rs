@@ -3,25 +3,19 @@
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use eframe::egui;
 
 use stronglive_engine::pipeline::offline::resumable::ResumePolicy;
-use stronglive_engine::pipeline::srvc::encode::{srvc_encode, SegmentReport, SrvcOptions};
-use stronglive_engine::pipeline::{JobEvent, JobStart, OfflineJob, Progress};
-use stronglive_engine::sr::{ComputeDevice, DevicePreference};
+use stronglive_engine::pipeline::srvc::job::SrvcJob;
+use stronglive_engine::pipeline::{JobError, JobEvent, JobReport, OfflineJob};
 
 /// What a queue entry does.
 pub(super) enum JobKind {
     Upscale(OfflineJob, ResumePolicy),
     /// Content-adaptive compression (SRVC): HR in, LR video + model stream out (.mkv).
-    Compress {
-        input: PathBuf,
-        output: PathBuf,
-        options: SrvcOptions,
-    },
+    Compress(SrvcJob),
 }
 
 /// A job handed to the worker.
@@ -46,7 +40,7 @@ pub(super) enum WorkerEvent {
     },
     Finished {
         id: u64,
-        result: Result<JobDone, String>,
+        result: Result<JobDone, JobError>,
     },
 }
 
@@ -75,11 +69,7 @@ impl Worker {
                         JobKind::Upscale(job, policy) => {
                             run_upscale(&job, policy, cancel, &mut report)
                         }
-                        JobKind::Compress {
-                            input,
-                            output,
-                            options,
-                        } => run_compress(input, output, &options, &cancel, &mut report),
+                        JobKind::Compress(job) => job.run(&cancel, &mut report).map(JobDone::from),
                     };
                     let _ = event_tx.send(WorkerEvent::Finished { id, result });
                     repaint.request_repaint();
@@ -113,70 +103,16 @@ fn run_upscale(
     policy: ResumePolicy,
     cancel: Arc<AtomicBool>,
     report: &mut dyn FnMut(JobEvent),
-) -> Result<JobDone, String> {
+) -> Result<JobDone, JobError> {
     job.run_resumable(policy, cancel, report)
-        .map(|(r, _)| JobDone {
-            output: r.start.output,
-            seconds: r.elapsed.as_secs_f64(),
-        })
-        .map_err(|e| e.to_string())
+        .map(|(report, _)| JobDone::from(report))
 }
 
-/// One segment as the queue shows it: its gain over the base model and its loss.
-fn segment_detail(segment: &SegmentReport) -> String {
-    let sent = segment
-        .note()
-        .unwrap_or_else(|| format!("{} changes", segment.changes));
-    format!(
-        "segment {}: {:+.2} dB over the base, loss {:.4}, {sent}",
-        segment.index + 1,
-        segment.srvc_db - segment.base_db,
-        segment.loss
-    )
-}
-
-/// SRVC: progress is counted in frames, reported after each segment.
-fn run_compress(
-    input: PathBuf,
-    output: PathBuf,
-    options: &SrvcOptions,
-    cancel: &AtomicBool,
-    report: &mut dyn FnMut(JobEvent),
-) -> Result<JobDone, String> {
-    let device = ComputeDevice::select(DevicePreference::AUTO).map_err(|e| e.to_string())?;
-    let info = stronglive_engine::media::probe(&input).map_err(|e| e.to_string())?;
-    let (w, h) = (info.video.width, info.video.height);
-    report(JobEvent::Started(JobStart {
-        input: input.clone(),
-        output: output.clone(),
-        model: format!("{} (SRVC)", options.base),
-        device: device.label(),
-        encoder: "libx265 + model stream".into(),
-        skipped_encoders: Vec::new(),
-        input_size: (w, h),
-        output_size: (w / options.scale, h / options.scale),
-        total_frames: info.video.frame_count,
-    }));
-    let started = Instant::now();
-    let mut frames_done = 0u64;
-    let result = srvc_encode(&input, &output, options, &device, cancel, |segment| {
-        frames_done += segment.frames as u64;
-        let fps = frames_done as f64 / started.elapsed().as_secs_f64().max(1e-6);
-        report(JobEvent::Progress(Progress {
-            frames_done,
-            total_frames: info.video.frame_count,
-            fps,
-            eta: info.video.frame_count.and_then(|t| {
-                (fps > 0.0 && t >= frames_done)
-                    .then(|| Duration::from_secs_f64((t - frames_done) as f64 / fps))
-            }),
-            detail: Some(segment_detail(segment)),
-        }));
-    });
-    result
-        .map(|r| JobDone {
-            output: r.output,
-            seconds: started.elapsed().as_secs_f64(),
-        })
-        .map_err(|e| e.to_string())
+impl From<JobReport> for JobDone {
+    fn from(report: JobReport) -> Self {
+        JobDone {
+            output: report.start.output,
+            seconds: report.elapsed.as_secs_f64(),
+        }
+    }
 }

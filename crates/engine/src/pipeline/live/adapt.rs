@@ -24,7 +24,7 @@ use crate::sr::Upscaler;
 use crate::pipeline::live::metrics::SessionMetrics;
 use crate::pipeline::live::patches::{PatchDesk, PatchRate, PatchRefused, PATCH_PLAN_PERIOD};
 use crate::pipeline::live::port::HrPatch;
-use crate::pipeline::live::report::{SessionProblem, StageOutcome};
+use crate::pipeline::live::report::{LearningProblem, SessionProblem, StageOutcome};
 use crate::pipeline::scene_cut::SceneCuts;
 use crate::pipeline::stage::{spawn_stage, Stage};
 
@@ -379,7 +379,9 @@ fn keep_learned(session: u64, outcome: LearnOutcome, save_dir: Option<&Path>) ->
     if let Some(e) = outcome.error {
         result
             .problems
-            .push(SessionProblem::Learning(e.to_string()));
+            .push(SessionProblem::Learning(LearningProblem::Training(
+                Arc::new(e),
+            )));
     }
     let (Some((weights, base)), Some(dir)) = (outcome.adapted, save_dir) else {
         return result;
@@ -391,9 +393,11 @@ fn keep_learned(session: u64, outcome: LearnOutcome, save_dir: Option<&Path>) ->
     let how = format!("session {session}, {}", outcome.stats.unwrap_or_default());
     match crate::sr::adapt::save_adapted(dir, &name, &base, &weights, &how) {
         Ok(card) => result.adapted_model = Some(card),
-        Err(e) => result.problems.push(SessionProblem::Learning(format!(
-            "cannot save the adapted model: {e}"
-        ))),
+        Err(e) => result
+            .problems
+            .push(SessionProblem::Learning(LearningProblem::SaveModel(
+                Arc::new(e),
+            ))),
     }
     result
 }

@@ -8,7 +8,7 @@
 //! neighbourhood is within 2 luma levels (single pixels or 0-1 levels let a slow pan through).
 
 use crate::frame::YuvFrame;
-use crate::media::picture::FrameUpscaler;
+use crate::media::picture::{FrameUpscaler, PictureError};
 
 /// Input luma may differ by this much (of 255) and still count as unchanged.
 const STATIC_LUMA: u8 = 2;
@@ -37,7 +37,7 @@ impl Filler {
     }
 
     /// After SR of `input` into `output`: keep its detail for the frames filled after it.
-    pub fn remember(&mut self, input: &YuvFrame, output: &YuvFrame) -> Result<(), String> {
+    pub fn remember(&mut self, input: &YuvFrame, output: &YuvFrame) -> Result<(), PictureError> {
         let bicubic = self.upscaler.upscale(input)?;
         if bicubic.y.len() != output.y.len() {
             self.last = None;
@@ -58,7 +58,7 @@ impl Filler {
     }
 
     /// The filled output for `input`.
-    pub fn fill(&mut self, input: &YuvFrame) -> Result<YuvFrame, String> {
+    pub fn fill(&mut self, input: &YuvFrame) -> Result<YuvFrame, PictureError> {
         let mut out = self.upscaler.upscale(input)?;
         if let Some(last) = &self.last {
             if last.lr_size == (input.width, input.height) {

@@ -5,32 +5,33 @@
 //! newest result. Every drop is counted. Recording never drops what reaches it: the input is
 //! stream-copied unit by unit, the SR output gets every frame SR produced.
 
-use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{bounded, Sender};
 
 use crate::frame::YuvFrame;
-use crate::media::h264::{EncodedUnit, H264StreamDecoder};
+use crate::media::h264::EncodedUnit;
 use crate::media::ingest::StreamDescription;
 use crate::sr::SrError;
-use stronglive_wire::annexb;
 
-use crate::pipeline::live::adapt::{start_learning, LearnOptions, LearningFeed};
-use crate::pipeline::live::controller::{Ask, ControlLoop, RateDecision};
+use crate::pipeline::live::adapt::{start_learning, LearnOptions, WeightSlot};
 use crate::pipeline::live::handoff::{DisplaySlot, NewestWinsQueue, QueueProducer};
 use crate::pipeline::live::metrics::SessionMetrics;
-use crate::pipeline::live::patches::{PatchAsk, PatchDesk, PatchRefused, DEFAULT_PATCH_SIDE};
-use crate::pipeline::live::port::{HrPatch, IngestItem, SenderControl, SenderRequest};
+use crate::pipeline::live::patches::{PatchAsk, PatchDesk, DEFAULT_PATCH_SIDE};
+use crate::pipeline::live::port::{IngestItem, SenderControl};
 use crate::pipeline::live::report::{SessionProblem, SessionReport, StageOutcome};
 use crate::pipeline::live::stream_size::StreamSizeKeeper;
 use crate::pipeline::live::takes::{
-    record_input_stage, record_output_stage, RecordSwitch, Recorder,
+    record_input_stage, record_output_stage, Record, RecordSwitch, Recorder,
 };
 use crate::pipeline::live::tiers::TierLadder;
-use crate::pipeline::live::upscaling::{DecodedFrame, Upscaling};
+use crate::pipeline::live::upscaling::Upscaling;
 use crate::pipeline::stage::{spawn_stage, Stage};
+use decoding::Decoding;
+
+mod decoding;
+
+pub use decoding::MAX_LIVE_INPUT;
 
 /// Access units waiting for the decoder: decoding is fast, so this only absorbs network bursts.
 const INGEST_QUEUE: usize = 64;
@@ -43,10 +44,6 @@ const OUTPUT_RECORD_QUEUE: usize = 4;
 /// Queued frames do not add latency beyond that SR: the stage fills them cheaply before
 /// super-resolving again. 60 frames of 960x540 are 47 MB.
 pub const DEFAULT_SR_QUEUE: usize = 60;
-
-/// The largest live input SR takes (by area; x4 makes it 7680x4352): a phone streams at most
-/// 1080p, and the memory of a session is sized by it. Larger streams are refused by name.
-pub const MAX_LIVE_INPUT: (u32, u32) = (1920, 1088);
 
 #[derive(Debug, Clone)]
 pub struct LiveSessionConfig {
@@ -152,33 +149,23 @@ impl LiveSession {
             .map(|ask| Arc::new(PatchDesk::new(Arc::clone(&sender), ask)));
         let id = config.id;
         let mut stages = Vec::new();
-
-        let (input_record_tx, in_rx) = bounded(INPUT_RECORD_QUEUE);
-        stages.push(spawn_stage(format!("record-in-{id}"), move || {
-            record_input_stage(in_rx)
-        })?);
-        let (output_record_tx, out_rx) = bounded(OUTPUT_RECORD_QUEUE);
-        let label = config.label.clone();
-        stages.push(spawn_stage(format!("record-out-{id}"), move || {
-            record_output_stage(out_rx, &label)
-        })?);
-        let learning = match (&options.learn, &patch_desk) {
+        let recorders = RecorderInputs::spawn(&config, &mut stages)?;
+        let (learning_feed, weights) = match (&options.learn, &patch_desk) {
             (Some(learn), Some(desk)) => {
-                start_learning(id, &config.label, learn, upscaler, &metrics, desk)?
+                match start_learning(id, &config.label, learn, upscaler, &metrics, desk)? {
+                    Some(l) => {
+                        stages.push(l.stage);
+                        (Some(l.feed), Some(l.weights))
+                    }
+                    None => (None, None),
+                }
             }
-            _ => None,
-        };
-        let (learning_feed, weights) = match learning {
-            Some(l) => {
-                stages.push(l.stage);
-                (Some(l.feed), Some(l.weights))
-            }
-            None => (None, None),
+            _ => (None, None),
         };
         let mut decoding = Decoding::new(
             id,
             QueueProducer(Arc::clone(&sr_queue)),
-            Recorder::new(input_record_tx, &options.record),
+            Recorder::new(recorders.input, &options.record),
             Arc::clone(&metrics),
             sender,
         );
@@ -188,23 +175,8 @@ impl LiveSession {
         stages.push(spawn_stage(format!("decode-{id}"), move || {
             decoding.run(ingest_rx)
         })?);
-        let generic = weights
-            .as_ref()
-            .and_then(|_| upscaler.model().as_network())
-            .map(|network| network.weights());
-        let model_in_use = format!("{} v0 (generic)", upscaler.model_name());
-        let upscaling = Upscaling {
-            model_in_use,
-            generic,
-            scene: 0,
-            fill_when_behind: !options.sr_every_frame,
-            session: id,
-            tiers,
-            weights,
-            display,
-            recorder: Recorder::new(output_record_tx, &options.record),
-            metrics: Arc::clone(&metrics),
-        };
+        let upscaling =
+            Self::upscaling(&config, tiers, weights, display, recorders.output, &metrics);
         stages.push(spawn_stage(format!("sr-{id}"), move || {
             upscaling.run(&sr_queue)
         })?);
@@ -214,6 +186,35 @@ impl LiveSession {
             metrics,
             stages,
         })
+    }
+
+    /// The SR stage's state, starting on the generic weights of the ladder's current model.
+    fn upscaling(
+        config: &LiveSessionConfig,
+        tiers: TierLadder,
+        weights: Option<Arc<WeightSlot>>,
+        display: Option<Arc<DisplaySlot>>,
+        output_record: Sender<Record<YuvFrame>>,
+        metrics: &Arc<SessionMetrics>,
+    ) -> Upscaling {
+        let upscaler = tiers.current();
+        let generic = weights
+            .as_ref()
+            .and_then(|_| upscaler.model().as_network())
+            .map(|network| network.weights());
+        let model_in_use = format!("{} v0 (generic)", upscaler.model_name());
+        Upscaling {
+            model_in_use,
+            generic,
+            scene: 0,
+            fill_when_behind: !config.options.sr_every_frame,
+            session: config.id,
+            tiers,
+            weights,
+            display,
+            recorder: Recorder::new(output_record, &config.options.record),
+            metrics: Arc::clone(metrics),
+        }
     }
 
     pub fn metrics(&self) -> &Arc<SessionMetrics> {
@@ -272,315 +273,27 @@ impl Drop for LiveSession {
     }
 }
 
-/// The decode stage's state: H.264 units in, frames into the SR queue, units to the recorder.
-struct Decoding {
-    session: u64,
-    queue: QueueProducer<DecodedFrame>,
-    recorder: Recorder<(EncodedUnit, StreamDescription)>,
-    metrics: Arc<SessionMetrics>,
-    sender: SenderControl,
-    /// Admits the HR patches that were asked for (`None`: none were, all are refused).
-    patch_desk: Option<Arc<PatchDesk>>,
-    description: StreamDescription,
-    /// Parameter sets from the config go in front of the next unit the decoder sees.
-    pending_sets: Vec<u8>,
-    last_key_request: Option<Instant>,
-    errors_seen: u64,
-    frames_seen: u64,
-    outcome: StageOutcome,
-    learning: Option<LearningFeed>,
-    /// Asks the sender for fewer bits or a smaller picture when the session falls behind (see
-    /// `controller`); made at the first stream config and kept across the sender's
-    /// reconfigurations (which its own requests cause).
-    control: Option<ControlLoop>,
-    /// The session's picture size while the stream's changes.
-    size: StreamSizeKeeper,
+/// The channels into a session's two recorder stages, which run from its start.
+struct RecorderInputs {
+    input: Sender<Record<(EncodedUnit, StreamDescription)>>,
+    output: Sender<Record<YuvFrame>>,
 }
 
-impl Decoding {
-    fn new(
-        session: u64,
-        queue: QueueProducer<DecodedFrame>,
-        recorder: Recorder<(EncodedUnit, StreamDescription)>,
-        metrics: Arc<SessionMetrics>,
-        sender: SenderControl,
-    ) -> Self {
-        Self {
-            session,
-            queue,
-            recorder,
-            metrics,
-            sender,
-            patch_desk: None,
-            description: StreamDescription {
-                width: 0,
-                height: 0,
-                fps: 0.0,
-                bitrate: 0,
-                parameter_sets: Vec::new(),
-            },
-            pending_sets: Vec::new(),
-            last_key_request: None,
-            errors_seen: 0,
-            frames_seen: 0,
-            outcome: StageOutcome::default(),
-            learning: None,
-            control: None,
-            size: StreamSizeKeeper::default(),
-        }
+impl RecorderInputs {
+    fn spawn(
+        config: &LiveSessionConfig,
+        stages: &mut Vec<Stage<StageOutcome>>,
+    ) -> std::io::Result<Self> {
+        let id = config.id;
+        let (input, in_rx) = bounded(INPUT_RECORD_QUEUE);
+        stages.push(spawn_stage(format!("record-in-{id}"), move || {
+            record_input_stage(in_rx)
+        })?);
+        let (output, out_rx) = bounded(OUTPUT_RECORD_QUEUE);
+        let label = config.label.clone();
+        stages.push(spawn_stage(format!("record-out-{id}"), move || {
+            record_output_stage(out_rx, &label)
+        })?);
+        Ok(Self { input, output })
     }
-
-    fn run(mut self, rx: Receiver<IngestItem>) -> StageOutcome {
-        let mut decoder = match H264StreamDecoder::new() {
-            Ok(d) => d,
-            Err(e) => {
-                self.outcome
-                    .problems
-                    .push(SessionProblem::DecoderUnavailable(e));
-                return self.outcome;
-            }
-        };
-        for item in rx.iter() {
-            match item {
-                IngestItem::Config(d) => {
-                    if let Some(request) = self.size.on_config(&d) {
-                        (self.sender)(request);
-                    }
-                    self.pending_sets = d.parameter_sets.clone();
-                    if self.control.is_none() {
-                        let size = self.size.capped((d.width, d.height));
-                        self.control = Some(ControlLoop::new(d.bitrate, size));
-                    }
-                    self.description = d;
-                    if let Some(desk) = &self.patch_desk {
-                        desk.stream_started();
-                    }
-                }
-                IngestItem::Patch(patch) => self.keep_patch(&patch),
-                IngestItem::Unit { unit, received } => {
-                    if let Err(refused) = self.decode_unit(&mut decoder, &unit, received) {
-                        // Dropping the receiver ends the session: the peer's next unit finds
-                        // it stopped. What was decoded so far still goes out and is recorded.
-                        tracing::warn!("{}: {refused}", self.metrics.label());
-                        self.outcome.problems.push(refused);
-                        break;
-                    }
-                    self.record_unit(unit);
-                }
-            }
-        }
-        drop(rx);
-        for frame in decoder.flush() {
-            if self.size_allowed(&frame).is_ok() {
-                self.hand_to_sr(frame, Instant::now());
-            }
-        }
-        self.queue.finish();
-        self.recorder.end();
-        self.outcome
-    }
-
-    fn keep_patch(&mut self, patch: &HrPatch) {
-        self.metrics.on_patch();
-        let admitted = match &self.patch_desk {
-            Some(desk) => desk.admit(patch),
-            None => Err(PatchRefused::NotAsked),
-        };
-        let used = admitted.and_then(|()| match &self.learning {
-            Some(feed) => feed.offer(patch),
-            None => Ok(()),
-        });
-        if let Err(why) = used {
-            tracing::debug!(
-                "{}: HR patch ({},{}) {}x{} of frame {} us refused: {why}",
-                self.metrics.label(),
-                patch.x,
-                patch.y,
-                patch.width,
-                patch.height,
-                patch.frame_pts_us
-            );
-            self.metrics.on_patch_refused();
-            if !matches!(
-                why,
-                PatchRefused::UnknownFrame { .. } | PatchRefused::LearnerBehind
-            ) {
-                return;
-            }
-        }
-        if let Some(dir) = self.recorder.dir() {
-            let dir = dir.join(format!("session-{}-patches", self.session));
-            if let Err(problem) = save_patch(&dir, patch) {
-                self.outcome.problems.push(problem);
-            }
-        }
-    }
-
-    /// A decoded picture SR may take: within the live limit and no larger than the stream
-    /// announced (or, without an announcement, than its first picture).
-    fn size_allowed(&self, frame: &YuvFrame) -> Result<(), SessionProblem> {
-        let (w, h) = (frame.width, frame.height);
-        let (max_w, max_h) = MAX_LIVE_INPUT;
-        if u64::from(w) * u64::from(h) > u64::from(max_w) * u64::from(max_h) {
-            return Err(SessionProblem::StreamRefused(format!(
-                "its pictures are {w}x{h}, over the live limit of {max_w}x{max_h} \
-                 (x4 SR of it would need {}x{} per frame)",
-                w * 4,
-                h * 4
-            )));
-        }
-        let (announced_w, announced_h) = (self.description.width, self.description.height);
-        if announced_w > 0 && (w > announced_w || h > announced_h) {
-            return Err(SessionProblem::StreamRefused(format!(
-                "its pictures are {w}x{h}, larger than the {announced_w}x{announced_h} it \
-                 announced"
-            )));
-        }
-        Ok(())
-    }
-
-    fn decode_unit(
-        &mut self,
-        decoder: &mut H264StreamDecoder,
-        unit: &EncodedUnit,
-        received: Instant,
-    ) -> Result<(), SessionProblem> {
-        if annexb::nal_units(&unit.data)
-            .iter()
-            .any(|u| matches!(annexb::nal_type(u), annexb::NAL_SPS | annexb::NAL_PPS))
-        {
-            self.description.parameter_sets = annexb::parameter_sets(&unit.data);
-        }
-        let started = Instant::now();
-        let frames = if self.pending_sets.is_empty() {
-            decoder.decode(&unit.data, unit.pts_us)
-        } else {
-            let mut with_sets = std::mem::take(&mut self.pending_sets);
-            with_sets.extend_from_slice(&unit.data);
-            decoder.decode(&with_sets, unit.pts_us)
-        };
-        let decode_time = started.elapsed();
-        if decoder.errors > self.errors_seen {
-            self.metrics
-                .on_decode_errors(decoder.errors - self.errors_seen);
-            self.errors_seen = decoder.errors;
-            tracing::warn!(
-                "{}: corrupt H.264 ({}); waiting for the next key frame",
-                self.metrics.label(),
-                decoder.last_error.as_deref().unwrap_or("?")
-            );
-            if self
-                .last_key_request
-                .is_none_or(|t| t.elapsed() > Duration::from_secs(1))
-            {
-                self.last_key_request = Some(Instant::now());
-                (self.sender)(SenderRequest::KeyFrame);
-            }
-        }
-        self.frames_seen += frames.len() as u64;
-        if let Some(control) = &mut self.control {
-            control.on_unit(decode_time, started.saturating_duration_since(received));
-        }
-        for frame in frames {
-            self.size_allowed(&frame)?;
-            if self.description.width == 0 {
-                self.description.width = frame.width;
-                self.description.height = frame.height;
-            }
-            self.metrics
-                .on_decoded(decode_time, (frame.width, frame.height));
-            let frame = self
-                .size
-                .fit(frame)
-                .map_err(SessionProblem::StreamRefused)?;
-            let dropped = self.hand_to_sr(frame, received);
-            if let Some(control) = &mut self.control {
-                control.on_frame();
-                if dropped {
-                    control.on_dropped();
-                }
-            }
-            if dropped {
-                self.metrics.on_sr_dropped();
-            }
-            self.metrics.set_sr_queue_depth(self.queue.len());
-        }
-        self.steer_stream();
-        Ok(())
-    }
-
-    /// The rate controller's decision for the period just ended, sent and shown.
-    fn steer_stream(&mut self) {
-        let interval = Duration::from_secs_f64(1.0 / self.description.fps_or_default());
-        let (backlog, capacity) = (self.queue.len(), self.queue.capacity());
-        let Some(control) = &mut self.control else {
-            return;
-        };
-        let Some(RateDecision { ask, why }) = control.tick(interval, backlog, capacity) else {
-            return;
-        };
-        let label = self.metrics.label();
-        match ask {
-            Ask::Bitrate(bps) => {
-                tracing::info!(
-                    "{label}: asking the sender for {:.2} Mbit/s ({why})",
-                    bps as f64 / 1e6
-                );
-                let bits_per_second = u32::try_from(bps).unwrap_or(u32::MAX);
-                (self.sender)(SenderRequest::Bitrate { bits_per_second });
-                self.metrics.on_bitrate_asked(bps, why);
-            }
-            Ask::StreamSize(width, height) => {
-                tracing::info!("{label}: asking the sender for {width}x{height} pictures ({why})");
-                (self.sender)(SenderRequest::StreamSize { width, height });
-                self.metrics.on_stream_size_asked((width, height), why);
-            }
-        }
-    }
-
-    /// A decoded frame, timed by the stream's frame rate, shown to the learner (which says
-    /// which scene it belongs to) and queued for SR; true when the queue dropped an older one.
-    fn hand_to_sr(&mut self, mut frame: YuvFrame, received: Instant) -> bool {
-        frame.duration = (1e6 / self.description.fps_or_default()).round() as i64;
-        let frame = Arc::new(frame);
-        let scene = self
-            .learning
-            .as_mut()
-            .map_or(0, |feed| feed.remember(Arc::clone(&frame)));
-        self.queue.push(DecodedFrame {
-            frame,
-            received,
-            scene,
-        })
-    }
-
-    fn record_unit(&mut self, unit: EncodedUnit) {
-        let was_recording = self.recorder.active();
-        if !self.recorder.follow(self.session, "input.mp4") {
-            return;
-        }
-        if !was_recording && self.frames_seen > 0 {
-            // A take that starts mid-stream needs a key frame to begin with.
-            (self.sender)(SenderRequest::KeyFrame);
-        }
-        // Units go out once the stream's size is known (after its first picture).
-        if self.description.width > 0 {
-            self.recorder.send((unit, self.description.clone()));
-        }
-    }
-}
-
-/// `DIR/PTS_X_Y.png`, written whole (temporary name, then rename).
-pub(crate) fn save_patch(dir: &Path, patch: &HrPatch) -> Result<(), SessionProblem> {
-    let name = format!(
-        "{:012}_{}_{}.{}",
-        patch.frame_pts_us, patch.x, patch.y, patch.extension
-    );
-    let path = dir.join(name);
-    std::fs::create_dir_all(dir)
-        .and_then(|()| crate::atomic_file::write_atomically(&path, &patch.data))
-        .map_err(|e| SessionProblem::PatchNotSaved {
-            path,
-            reason: e.to_string(),
-        })
 }

@@ -5,7 +5,7 @@
 
 use crate::frame::YuvFrame;
 use crate::media::ingest::StreamDescription;
-use crate::media::picture;
+use crate::media::picture::{self, PictureError};
 
 use crate::pipeline::live::port::SenderRequest;
 
@@ -55,7 +55,7 @@ impl StreamSizeKeeper {
     }
 
     /// `frame` at the session's size (the first picture sets it).
-    pub(crate) fn fit(&mut self, frame: YuvFrame) -> Result<YuvFrame, String> {
+    pub(crate) fn fit(&mut self, frame: YuvFrame) -> Result<YuvFrame, PictureError> {
         let size = (frame.width, frame.height);
         let (w, h) = *self.session_size.get_or_insert(size);
         if size == (w, h) {

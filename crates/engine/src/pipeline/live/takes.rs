@@ -179,106 +179,140 @@ pub fn take_log_path(take: &Path) -> PathBuf {
     take.with_extension("log")
 }
 
+/// A recording stage's takes: the open one, and what the finished ones left behind.
+struct Takes<F> {
+    what: RecordedStream,
+    open: Option<OpenTake<F>>,
+    outcome: StageOutcome,
+}
+
+impl<F: TakeFile> Takes<F> {
+    fn new(what: RecordedStream) -> Self {
+        Self {
+            what,
+            open: None,
+            outcome: StageOutcome::default(),
+        }
+    }
+
+    /// Finish the open take and open one at `path` (its file comes with the first item).
+    fn start(&mut self, path: PathBuf) {
+        self.finish();
+        // The folder may be new (or removed since): each recorder makes it, so neither
+        // depends on the other, or on the caller, having made it first.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                tracing::warn!("{}: cannot create the folder: {e}", dir.display());
+            }
+        }
+        self.open = Some(OpenTake {
+            path,
+            file: None,
+            notes: Vec::new(),
+        });
+    }
+
+    fn note(&mut self, line: String) {
+        if let Some(open) = self.open.as_mut() {
+            open.notes.push(line);
+        }
+    }
+
+    /// Complete the open take (when it has a file) and write its log beside it.
+    fn finish(&mut self) {
+        let what = self.what;
+        let Some(OpenTake {
+            file: Some(file),
+            notes,
+            ..
+        }) = self.open.take()
+        else {
+            return;
+        };
+        let path = match file.finish_take() {
+            Ok(path) => path,
+            Err(e) => {
+                let reason = Arc::new(e);
+                let problem = SessionProblem::RecordingNotFinished { what, reason };
+                self.outcome.problems.push(problem);
+                return;
+            }
+        };
+        if !notes.is_empty() {
+            let log = take_log_path(&path);
+            let text = notes.join("\n") + "\n";
+            if let Err(e) = crate::atomic_file::write_atomically(&log, text.as_bytes()) {
+                let cause = Arc::new(e);
+                let problem = SessionProblem::TakeLogNotWritten { what, log, cause };
+                self.outcome.problems.push(problem);
+            }
+        }
+        self.outcome.recordings.push(path);
+    }
+
+    /// A write failed: the take ends here, but what was written is the user's: keep it.
+    fn stop_after(&mut self, reason: MediaError) {
+        let what = self.what;
+        let kept = match self.open.take().and_then(|t| t.file).map(F::keep_written) {
+            Some(Ok(path)) => {
+                self.outcome.recordings.push(path.clone());
+                Some(path)
+            }
+            Some(Err(e)) => {
+                tracing::warn!("{what} recording: {e}");
+                None
+            }
+            None => None,
+        };
+        let reason = Arc::new(reason);
+        let problem = SessionProblem::RecordingStopped { what, reason, kept };
+        self.outcome.problems.push(problem);
+    }
+
+    /// The producer vanished without End: whatever the take holds is suspect (the frames after
+    /// the failure are missing), so it must not appear under its final name.
+    fn abandon(mut self) -> StageOutcome {
+        if let Some(open) = self.open.filter(|t| t.file.is_some()) {
+            self.outcome
+                .problems
+                .push(SessionProblem::RecordingAbandoned {
+                    what: self.what,
+                    path: open.path,
+                });
+        }
+        self.outcome
+    }
+}
+
 /// The loop of a recording stage: Start/Stop open and close takes (reporting each finished
 /// file), items go to `write`, which creates the file on the first item it can start with and
 /// returns an error to end the take.
 fn record_takes<T, F: TakeFile>(
     rx: Receiver<Record<T>>,
     what: RecordedStream,
-    mut write: impl FnMut(&Path, &mut Option<F>, T) -> Result<(), String>,
+    mut write: impl FnMut(&Path, &mut Option<F>, T) -> Result<(), MediaError>,
 ) -> StageOutcome {
-    let mut outcome = StageOutcome::default();
-    let mut take: Option<OpenTake<F>> = None;
-    let finish = |take: Option<OpenTake<F>>, outcome: &mut StageOutcome| {
-        let Some(OpenTake {
-            file: Some(file),
-            notes,
-            ..
-        }) = take
-        else {
-            return;
-        };
-        match file.finish_take() {
-            Ok(path) => {
-                if !notes.is_empty() {
-                    let log = take_log_path(&path);
-                    let text = notes.join("\n") + "\n";
-                    if let Err(e) = crate::atomic_file::write_atomically(&log, text.as_bytes()) {
-                        outcome.problems.push(SessionProblem::RecordingNotFinished {
-                            what,
-                            reason: format!("{}: {e}", log.display()),
-                        });
-                    }
-                }
-                outcome.recordings.push(path);
-            }
-            Err(e) => outcome.problems.push(SessionProblem::RecordingNotFinished {
-                what,
-                reason: e.to_string(),
-            }),
-        }
-    };
+    let mut takes = Takes::new(what);
     for message in rx.iter() {
         match message {
-            Record::Start(path) => {
-                finish(take.take(), &mut outcome);
-                // The folder may be new (or removed since): each recorder makes it, so neither
-                // depends on the other, or on the caller, having made it first.
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    if let Err(e) = std::fs::create_dir_all(dir) {
-                        tracing::warn!("{}: cannot create the folder: {e}", dir.display());
-                    }
-                }
-                take = Some(OpenTake {
-                    path,
-                    file: None,
-                    notes: Vec::new(),
-                });
-            }
-            Record::Stop => finish(take.take(), &mut outcome),
+            Record::Start(path) => takes.start(path),
+            Record::Stop => takes.finish(),
             Record::End => {
-                finish(take.take(), &mut outcome);
-                return outcome;
+                takes.finish();
+                return takes.outcome;
             }
-            Record::Note(line) => {
-                if let Some(open) = take.as_mut() {
-                    open.notes.push(line);
-                }
-            }
+            Record::Note(line) => takes.note(line),
             Record::Item(item) => {
-                let Some(open) = take.as_mut() else {
+                let Some(open) = takes.open.as_mut() else {
                     continue;
                 };
                 if let Err(reason) = write(&open.path, &mut open.file, item) {
-                    // The take ends here, but what was written is the user's: keep it.
-                    let kept = take.take().and_then(|t| t.file).map(F::keep_written);
-                    let kept = match kept {
-                        Some(Ok(path)) => {
-                            outcome.recordings.push(path.clone());
-                            Some(path)
-                        }
-                        Some(Err(e)) => {
-                            tracing::warn!("{what} recording: {e}");
-                            None
-                        }
-                        None => None,
-                    };
-                    outcome
-                        .problems
-                        .push(SessionProblem::RecordingStopped { what, reason, kept });
+                    takes.stop_after(reason);
                 }
             }
         }
     }
-    // The producer vanished without End: whatever the take holds is suspect (the frames after
-    // the failure are missing), so it must not appear under its final name.
-    if let Some(open) = take.filter(|t| t.file.is_some()) {
-        outcome.problems.push(SessionProblem::RecordingAbandoned {
-            what,
-            path: open.path,
-        });
-    }
-    outcome
+    takes.abandon()
 }
 
 /// The input recorder: access units stream-copied, a file per take starting at a key frame.
@@ -289,7 +323,7 @@ pub(crate) fn record_input_stage(
         rx,
         RecordedStream::Input,
         |path, recorder: &mut Option<UnitRecorder>, (unit, description)| {
-            let result = match recorder.as_mut() {
+            match recorder.as_mut() {
                 Some(r) => r.write(&unit),
                 None if unit.key => UnitRecorder::create(
                     path,
@@ -301,8 +335,7 @@ pub(crate) fn record_input_stage(
                 )
                 .map(|r| *recorder = Some(r)),
                 None => Ok(()), // nothing decodable before the first key frame
-            };
-            result.map_err(|e| e.to_string())
+            }
         },
     )
 }
@@ -317,12 +350,12 @@ pub(crate) fn record_output_stage(rx: Receiver<Record<YuvFrame>>, label: &str) -
                 Some(w) => w,
                 None => writer.insert(open_output_take(path, &frame, label)?),
             };
-            writer.write_frame(&frame).map_err(|e| e.to_string())
+            writer.write_frame(&frame)
         },
     )
 }
 
-fn open_output_take(path: &Path, first: &YuvFrame, label: &str) -> Result<MediaWriter, String> {
+fn open_output_take(path: &Path, first: &YuvFrame, label: &str) -> Result<MediaWriter, MediaError> {
     let plan = OutputPlan {
         path: path.to_path_buf(),
         width: first.width,
@@ -331,7 +364,7 @@ fn open_output_take(path: &Path, first: &YuvFrame, label: &str) -> Result<MediaW
         quality: Quality::Default,
     };
     let fps = 1e6 / first.duration.max(1) as f64;
-    let writer = MediaWriter::create_live(&plan, fps, first.color).map_err(|e| e.to_string())?;
+    let writer = MediaWriter::create_live(&plan, fps, first.color)?;
     tracing::info!(
         "{label}: recording SR output with {}",
         writer.encoder_name()
@@ -340,162 +373,4 @@ fn open_output_take(path: &Path, first: &YuvFrame, label: &str) -> Result<MediaW
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The names in a folder, sorted: what the recorder left behind.
-    fn names_in(dir: &std::path::Path) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-    use crate::frame::ColorInfo;
-    use crossbeam_channel::bounded;
-
-    fn frames(n: i64) -> impl Iterator<Item = YuvFrame> {
-        (0..n).map(|i| YuvFrame {
-            pts: Some(i * 100_000),
-            duration: 100_000,
-            ..YuvFrame::filled(
-                64,
-                48,
-                (16 + i * 10) as u8,
-                128,
-                128,
-                ColorInfo::default_for_height(48),
-            )
-        })
-    }
-
-    #[test]
-    fn a_take_ended_by_its_producer_is_finalised() {
-        crate::media::init();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("session-1-x4.mp4");
-        let (tx, rx) = bounded(16);
-        let recorder = std::thread::spawn(move || record_output_stage(rx, "test"));
-        tx.send(Record::Start(path.clone())).unwrap();
-        for f in frames(5) {
-            tx.send(Record::Item(f)).unwrap();
-        }
-        tx.send(Record::End).unwrap();
-        let outcome = recorder.join().unwrap();
-        assert!(outcome.problems.is_empty(), "{:?}", outcome.problems);
-        assert_eq!(outcome.recordings, vec![path.clone()]);
-        assert_eq!(names_in(dir.path()), vec!["session-1-x4.mp4"]);
-    }
-
-    /// The producer (the SR stage) dies mid-take: its sender goes away without End. The take
-    /// must not appear under its final name, nor stay behind as a temporary file.
-    #[test]
-    fn a_take_whose_producer_vanished_is_abandoned() {
-        crate::media::init();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("session-1-x4.mp4");
-        let (tx, rx) = bounded(16);
-        let recorder = std::thread::spawn(move || record_output_stage(rx, "test"));
-        let producer = std::thread::spawn(move || {
-            tx.send(Record::Start(path)).unwrap();
-            for f in frames(5) {
-                tx.send(Record::Item(f)).unwrap();
-            }
-            panic!("SR stage failed mid-take");
-        });
-        assert!(producer.join().is_err());
-        let outcome = recorder.join().unwrap();
-        assert!(outcome.recordings.is_empty());
-        assert!(
-            matches!(
-                outcome.problems.as_slice(),
-                [SessionProblem::RecordingAbandoned {
-                    what: RecordedStream::Output,
-                    ..
-                }]
-            ),
-            "{:?}",
-            outcome.problems
-        );
-        assert!(
-            names_in(dir.path()).is_empty(),
-            "{:?}",
-            names_in(dir.path())
-        );
-    }
-
-    /// The disk fills (here: the write fails at frame 10): the take stops, but the 10 frames
-    /// written are kept under the final name, playable, and the problem says where.
-    #[test]
-    fn a_write_error_keeps_the_frames_written_before_it() {
-        crate::media::init();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("session-1-x4.mp4");
-        let (tx, rx) = bounded(64);
-        let recorder = std::thread::spawn(move || {
-            let mut written = 0;
-            record_takes(
-                rx,
-                RecordedStream::Output,
-                |path, writer: &mut Option<MediaWriter>, frame: YuvFrame| {
-                    if written == 10 {
-                        return Err("No space left on device".into());
-                    }
-                    written += 1;
-                    let writer = match writer {
-                        Some(w) => w,
-                        None => writer.insert(open_output_take(path, &frame, "test")?),
-                    };
-                    writer.write_frame(&frame).map_err(|e| e.to_string())
-                },
-            )
-        });
-        tx.send(Record::Start(path.clone())).unwrap();
-        for f in frames(20) {
-            tx.send(Record::Item(f)).unwrap();
-        }
-        tx.send(Record::End).unwrap();
-        let outcome = recorder.join().unwrap();
-        assert_eq!(outcome.recordings, vec![path.clone()]);
-        match outcome.problems.as_slice() {
-            [problem @ SessionProblem::RecordingStopped {
-                kept: Some(kept), ..
-            }] => {
-                assert_eq!(kept, &path);
-                let text = problem.to_string();
-                assert!(
-                    text.contains("No space left") && text.contains("kept in"),
-                    "{text}"
-                );
-            }
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(names_in(dir.path()), vec!["session-1-x4.mp4"]);
-        let mut decoder = crate::media::decode::VideoDecoder::open(&path).unwrap();
-        let mut decoded = 0;
-        while decoder.next_frame().unwrap().is_some() {
-            decoded += 1;
-        }
-        assert_eq!(decoded, 10);
-    }
-
-    /// A take whose folder does not exist yet: the recorder makes it (the input and output
-    /// recorders start at different times; neither may count on the other).
-    #[test]
-    fn a_take_into_a_missing_folder_makes_the_folder() {
-        crate::media::init();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("new/folder/session-1-x4.mp4");
-        let (tx, rx) = bounded(16);
-        let recorder = std::thread::spawn(move || record_output_stage(rx, "test"));
-        tx.send(Record::Start(path.clone())).unwrap();
-        for f in frames(3) {
-            tx.send(Record::Item(f)).unwrap();
-        }
-        tx.send(Record::End).unwrap();
-        let outcome = recorder.join().unwrap();
-        assert!(outcome.problems.is_empty(), "{:?}", outcome.problems);
-        assert_eq!(outcome.recordings, vec![path]);
-    }
-}
+mod tests;

@@ -19,7 +19,9 @@ use crate::pipeline::live::adapt::WeightSlot;
 use crate::pipeline::live::fill::Filler;
 use crate::pipeline::live::handoff::{DisplayFrame, DisplaySlot, NewestWinsQueue};
 use crate::pipeline::live::metrics::SessionMetrics;
-use crate::pipeline::live::report::{SessionProblem, StageOutcome};
+use crate::pipeline::live::report::{
+    FrameOutputError, LearningProblem, SessionProblem, StageOutcome,
+};
 use crate::pipeline::live::takes::Recorder;
 use crate::pipeline::live::tiers::TierLadder;
 
@@ -79,9 +81,11 @@ impl Upscaling {
             return;
         };
         if let Err(e) = network.set_weights(generic) {
-            outcome.problems.push(SessionProblem::Learning(format!(
-                "cannot swap weights: {e}"
-            )));
+            outcome
+                .problems
+                .push(SessionProblem::Learning(LearningProblem::SwapWeights(
+                    Arc::new(e),
+                )));
             return;
         }
         self.model_in_use = format!(
@@ -118,9 +122,13 @@ impl Upscaling {
                     self.model_in_use
                 ));
             }
-            Err(e) => outcome.problems.push(SessionProblem::Learning(format!(
-                "cannot swap weights: {e}"
-            ))),
+            Err(e) => {
+                outcome
+                    .problems
+                    .push(SessionProblem::Learning(LearningProblem::SwapWeights(
+                        Arc::new(e),
+                    )))
+            }
         }
     }
 
@@ -148,44 +156,34 @@ impl Upscaling {
 
     pub(super) fn run(mut self, queue: &NewestWinsQueue<DecodedFrame>) -> StageOutcome {
         let mut outcome = StageOutcome::default();
-        let mut failures: Option<(u64, String)> = None;
+        let mut failures: Option<(u64, FrameOutputError)> = None;
         let mut sequence = 0u64;
         let suffix = format!("x{}.mp4", self.tiers.current().scale());
         let mut filler = Filler::new(self.tiers.current().scale());
         let mut warmed_up = false;
-        while let Some(DecodedFrame {
-            frame,
-            received,
-            scene,
-        }) = queue.pop()
-        {
+        while let Some(decoded) = queue.pop() {
             if !warmed_up {
                 // CUDA sets up (cuDNN autotune) per model and size: before the first frame,
                 // not at a switch
                 warmed_up = true;
                 if self.tiers.current().device().is_cuda() {
-                    self.tiers.warm_up(frame.width, frame.height);
+                    self.tiers
+                        .warm_up(decoded.frame.width, decoded.frame.height);
                 }
             }
             let behind = queue.len();
             self.metrics.set_sr_queue_depth(behind);
-            let pts = frame.pts.unwrap_or(0);
-            self.follow_scene(scene, pts, &mut outcome);
+            let pts = decoded.frame.pts.unwrap_or(0);
+            self.follow_scene(decoded.scene, pts, &mut outcome);
             self.swap_in_new_weights(pts, &mut outcome);
-            let was_recording = self.recorder.active();
-            let recording = self.recorder.follow(self.session, &suffix);
-            if recording && !was_recording && self.weights.is_some() {
-                // A learning session's take says which weights it starts with.
-                let line = format!("frame pts {pts} us on: {}", self.model_in_use);
-                self.recorder.note(line);
-            }
+            let recording = self.follow_record_switch(&suffix, pts);
             let sr = !self.fill_when_behind || behind == 0;
-            let output = match self.produce(&frame, sr, recording, &mut filler) {
+            let output = match self.produce(&decoded.frame, sr, recording, &mut filler) {
                 Ok(output) => output,
                 Err(e) => {
-                    failures.get_or_insert_with(|| (0, e.clone())).0 += 1;
+                    failures.get_or_insert((0, e)).0 += 1;
                     // the frame still gets its output, filled
-                    match self.produce(&frame, false, recording, &mut filler) {
+                    match self.produce(&decoded.frame, false, recording, &mut filler) {
                         Ok(output) => output,
                         Err(_) => {
                             self.metrics.on_sr_dropped();
@@ -194,46 +192,12 @@ impl Upscaling {
                     }
                 }
             };
-            let (shown, super_resolved) = match output {
-                Output::SuperResolved {
-                    frame: out,
-                    took,
-                    model_time,
-                } => {
-                    let size = (out.width, out.height);
-                    self.metrics.on_upscaled(took, received.elapsed(), size);
-                    self.tiers.on_super_resolved(took, model_time);
-                    (out, true)
-                }
-                Output::Filled(out) => {
-                    self.metrics.on_filled(received.elapsed());
-                    self.tiers.on_filled();
-                    (out.unwrap_or_else(|| Arc::clone(&frame)), false)
-                }
-            };
-            self.follow_tier(&frame, pts);
-            // a take gets every frame: `produce` materialises fills whenever one records
-            if recording {
-                self.recorder.send(YuvFrame::clone(&shown));
-                self.metrics.set_record_queue_depth(self.recorder.queued());
-            }
-            if let Some(slot) = &self.display {
-                sequence += 1;
-                slot.put(DisplayFrame {
-                    pts_us: pts,
-                    input: frame,
-                    output: shown,
-                    super_resolved,
-                    sequence,
-                });
-                self.metrics
-                    .set_display_dropped(slot.replaced.load(Ordering::Relaxed));
-            }
+            self.deliver(decoded, output, recording, &mut sequence);
         }
         if let Some((frames, first_error)) = failures {
             outcome.problems.push(SessionProblem::SrFailed {
                 frames,
-                first_error,
+                first_error: Arc::new(first_error),
             });
         }
         // Only a stream that really ended may finalise the SR recording: after a decoder
@@ -244,6 +208,68 @@ impl Upscaling {
         outcome
     }
 
+    /// Follow the Record switch before a frame; true while a take records. A learning
+    /// session's new take says which weights it starts with.
+    fn follow_record_switch(&mut self, suffix: &str, pts: i64) -> bool {
+        let was_recording = self.recorder.active();
+        let recording = self.recorder.follow(self.session, suffix);
+        if recording && !was_recording && self.weights.is_some() {
+            let line = format!("frame pts {pts} us on: {}", self.model_in_use);
+            self.recorder.note(line);
+        }
+        recording
+    }
+
+    /// A frame's output counted, then to the take (when one records) and the screen.
+    /// `sequence` numbers the frames shown.
+    fn deliver(
+        &mut self,
+        decoded: DecodedFrame,
+        output: Output,
+        recording: bool,
+        sequence: &mut u64,
+    ) {
+        let DecodedFrame {
+            frame, received, ..
+        } = decoded;
+        let pts = frame.pts.unwrap_or(0);
+        let (shown, super_resolved) = match output {
+            Output::SuperResolved {
+                frame: out,
+                took,
+                model_time,
+            } => {
+                let size = (out.width, out.height);
+                self.metrics.on_upscaled(took, received.elapsed(), size);
+                self.tiers.on_super_resolved(took, model_time);
+                (out, true)
+            }
+            Output::Filled(out) => {
+                self.metrics.on_filled(received.elapsed());
+                self.tiers.on_filled();
+                (out.unwrap_or_else(|| Arc::clone(&frame)), false)
+            }
+        };
+        self.follow_tier(&frame, pts);
+        // a take gets every frame: `produce` materialises fills whenever one records
+        if recording {
+            self.recorder.send(YuvFrame::clone(&shown));
+            self.metrics.set_record_queue_depth(self.recorder.queued());
+        }
+        if let Some(slot) = &self.display {
+            *sequence += 1;
+            slot.put(DisplayFrame {
+                pts_us: pts,
+                input: frame,
+                output: shown,
+                super_resolved,
+                sequence: *sequence,
+            });
+            self.metrics
+                .set_display_dropped(slot.replaced.load(Ordering::Relaxed));
+        }
+    }
+
     /// SR, or a fill (materialised only for a take).
     fn produce(
         &self,
@@ -251,14 +277,10 @@ impl Upscaling {
         sr: bool,
         recording: bool,
         filler: &mut Filler,
-    ) -> Result<Output, String> {
+    ) -> Result<Output, FrameOutputError> {
         if sr {
             let started = Instant::now();
-            let (output, model_time) = self
-                .tiers
-                .current()
-                .upscale_timed(frame)
-                .map_err(|e| e.to_string())?;
+            let (output, model_time) = self.tiers.current().upscale_timed(frame)?;
             let took = started.elapsed();
             if recording {
                 // the frames filled next carry this one's detail where nothing moved

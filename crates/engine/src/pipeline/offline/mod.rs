@@ -10,6 +10,4 @@ pub mod sr_lanes;
 mod stages;
 mod upscale;
 
-pub use upscale::{
-    default_output_path, JobError, JobEvent, JobReport, JobStart, OfflineJob, Progress,
-};
+pub use upscale::{default_output_path, OfflineJob};

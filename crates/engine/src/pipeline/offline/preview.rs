@@ -9,7 +9,7 @@ use crate::media::VideoDecoder;
 use crate::sr::tonemap::tone_map_for_sdr;
 use crate::sr::{load_model, ComputeDevice, DevicePreference, Upscaler};
 
-use super::JobError;
+use crate::pipeline::job::JobError;
 
 /// Frames decoded at most to reach the requested position (keeps a preview of a long file quick).
 const MAX_FRAMES_TO_SEEK: u64 = 600;

@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::media::chunks::{ChunkRange, Timeline};
 use crate::media::MediaError;
 
-use crate::pipeline::offline::{JobError, JobEvent, JobReport, OfflineJob, Progress};
+use crate::pipeline::job::{frame_rate, JobError, JobEvent, JobReport, JobStart, Progress};
+use crate::pipeline::offline::OfflineJob;
 
 /// How a job is split for resuming.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -259,18 +260,12 @@ impl<'a> ChunkedRun<'a> {
                 }
                 JobEvent::Started(_) => {}
                 JobEvent::Progress(p) => {
-                    let done_now = computed_frames + p.frames_done;
-                    let fps = done_now as f64 / started.elapsed().as_secs_f64().max(1e-6);
+                    // the rate counts only the frames this run computed, not the parts it found
+                    let fps = frame_rate(computed_frames + p.frames_done, started.elapsed());
                     let frames_done = frames_before + p.frames_done;
-                    on_event(JobEvent::Progress(Progress {
-                        frames_done,
-                        total_frames: Some(total),
-                        fps,
-                        eta: (fps > 0.0).then(|| {
-                            Duration::from_secs_f64(total.saturating_sub(frames_done) as f64 / fps)
-                        }),
-                        detail: p.detail,
-                    }));
+                    on_event(JobEvent::Progress(
+                        Progress::at(frames_done, Some(total), fps).with_detail(p.detail),
+                    ));
                 }
             })?;
             frames_before += part.frames;
@@ -300,7 +295,7 @@ fn finished_report(job: &OfflineJob) -> Result<JobReport, JobError> {
     let info = crate::media::probe(&job.input)?;
     let (w, h) = (info.video.width, info.video.height);
     Ok(JobReport {
-        start: crate::pipeline::offline::JobStart {
+        start: JobStart {
             input: job.input.clone(),
             output: job.output.clone(),
             model: job.model.clone(),

@@ -10,11 +10,11 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::media::chunks::ChunkRange;
-use crate::media::{DemuxItem, MediaError, MediaWriter, VideoDecoder};
+use crate::media::{DemuxItem, MediaError, MediaWriter, TimeBase, VideoDecoder};
 use crate::sr::{SrError, Upscaler};
 
+use crate::pipeline::job::JobError;
 use crate::pipeline::offline::sr_lanes::{LaneStopped, LaneWork, SrLanes};
-use crate::pipeline::offline::JobError;
 use crate::pipeline::srvc::playback::{pts_us, SrvcPlayback};
 use crate::pipeline::stage::Flow;
 
@@ -89,7 +89,7 @@ pub(super) fn decode_stage(
 pub(super) fn srvc_work(
     upscaler: Upscaler,
     mut playback: SrvcPlayback,
-    time_base: ffmpeg_next::Rational,
+    time_base: TimeBase,
 ) -> LaneWork {
     Box::new(move |frame| {
         if let Some(weights) = playback.weights_at(pts_us(frame.pts, time_base)) {

@@ -5,18 +5,17 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crossbeam_channel::bounded;
 
 use crate::media::chunks::ChunkRange;
-use crate::media::{
-    self, EncoderAttempt, EncoderChoice, MediaError, MediaWriter, OutputPlan, Quality, VideoDecoder,
-};
+use crate::media::{self, EncoderChoice, MediaWriter, OutputPlan, Quality, VideoDecoder};
 use crate::sr::{load_model, ComputeDevice, DevicePreference, Precision, SrError, Upscaler};
 
 use crate::pipeline::srvc::playback::{model_stream_of, SrvcPlayback, SrvcPlaybackError};
 
+use crate::pipeline::job::{frame_rate, JobError, JobEvent, JobReport, JobStart, Progress};
 use crate::pipeline::offline::memory_budget;
 use crate::pipeline::offline::sr_lanes::{upscale_work, LanePlan, SrLanes};
 use crate::pipeline::offline::stages::{
@@ -45,73 +44,6 @@ pub struct OfflineJob {
     pub chunk: Option<ChunkRange>,
     /// Write 8-bit video even from a 10-bit input (which otherwise stays 10-bit end to end).
     pub eight_bit: bool,
-}
-
-/// Known once a job has opened its input, model and encoder.
-#[derive(Debug, Clone)]
-pub struct JobStart {
-    pub input: PathBuf,
-    pub output: PathBuf,
-    pub model: String,
-    pub device: String,
-    pub encoder: String,
-    pub skipped_encoders: Vec<EncoderAttempt>,
-    pub input_size: (u32, u32),
-    pub output_size: (u32, u32),
-    pub total_frames: Option<u64>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Progress {
-    pub frames_done: u64,
-    pub total_frames: Option<u64>,
-    /// Frames per second since the job started.
-    pub fps: f64,
-    pub eta: Option<Duration>,
-    /// What the job says about its last step (SRVC: the segment's gain and loss).
-    pub detail: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub enum JobEvent {
-    Started(JobStart),
-    Progress(Progress),
-}
-
-#[derive(Debug, Clone)]
-pub struct JobReport {
-    pub start: JobStart,
-    pub frames: u64,
-    pub elapsed: Duration,
-    pub fps: f64,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    #[error(transparent)]
-    Media(#[from] MediaError),
-    #[error("{}: super-resolution failed: {source}", path.display())]
-    Sr { path: PathBuf, source: SrError },
-    #[error("{}: output already exists (pass --overwrite to replace it)", .0.display())]
-    OutputExists(PathBuf),
-    #[error("{}: output would overwrite the input", .0.display())]
-    OutputIsInput(PathBuf),
-    #[error("{}: output directory {} does not exist or is not a directory", path.display(), dir.display())]
-    OutputDir { path: PathBuf, dir: PathBuf },
-    #[error("{}: cancelled", .0.display())]
-    Cancelled(PathBuf),
-    #[error("{}: internal error: {what}", path.display())]
-    Internal { path: PathBuf, what: String },
-    #[error(transparent)]
-    Srvc(#[from] SrvcPlaybackError),
-    #[error("{}: {}x{} upscaled x{scale} is {}x{}, which needs about {need_mib} MiB of memory; {available_mib} MiB is available", path.display(), input.0, input.1, input.0 * scale, input.1 * scale)]
-    TooLarge {
-        path: PathBuf,
-        input: (u32, u32),
-        scale: u32,
-        need_mib: u64,
-        available_mib: u64,
-    },
 }
 
 /// Where an output goes when the user names none: `STEM_xSCALE.EXT` in `out_dir`, or beside
@@ -210,40 +142,11 @@ impl OfflineJob {
         on_event: &mut dyn FnMut(JobEvent),
     ) -> Result<JobReport, JobError> {
         self.check_paths()?;
-        let sr_error = |source| JobError::Sr {
-            path: self.input.clone(),
-            source,
-        };
-        let mut device = ComputeDevice::select(self.device).map_err(sr_error)?;
+        let mut device = ComputeDevice::select(self.device).map_err(|e| self.sr_error(e))?;
         if let Some(reason) = &device.fallback_reason {
             tracing::info!("SR on CPU: {reason}");
         }
-        // The decoder first: it names what is wrong with a missing, empty or unreadable input.
-        let mut decoder = VideoDecoder::open(&self.input)?;
-        if !self.eight_bit {
-            decoder.keep_high_bit_depth();
-        }
-        if decoder.sample_bits() > 8 && device.is_bf16() {
-            // bf16 keeps 8 significant bits: 10-bit samples would come out with 8-bit steps
-            if self.device.precision == Precision::Auto {
-                tracing::info!(
-                    "{}: 10-bit input, SR in fp32 (bf16 holds 8 bits)",
-                    self.input.display()
-                );
-                device = device.with_precision(Precision::Fp32).map_err(sr_error)?;
-            } else {
-                tracing::warn!(
-                    "{}: 10-bit input in bf16 (asked for): SR output has 8-bit precision",
-                    self.input.display()
-                );
-            }
-        }
-        if let Some(chunk) = &self.chunk {
-            decoder.video_only();
-            if let Some(start) = chunk.start_pts {
-                decoder.seek_to_key_frame(start)?;
-            }
-        }
+        let decoder = self.open_decoder(&mut device)?;
         let (model, srvc) = self.model_and_schedule(&device)?;
         // an SRVC file's weights change along the file: one lane follows its schedule
         let plan = if srvc.is_some() || !model.copies_are_equivalent() {
@@ -267,22 +170,7 @@ impl OfflineJob {
             },
             &decoder,
         )?;
-        let start = JobStart {
-            input: self.input.clone(),
-            output: self.output.clone(),
-            model: upscaler.model_name().to_string(),
-            device: match plan.lanes {
-                1 => upscaler.device().label(),
-                n => format!("{}, {n} lanes", upscaler.device().label()),
-            },
-            encoder: writer.encoder_name().to_string(),
-            skipped_encoders: writer.skipped_encoders().to_vec(),
-            input_size: (info.video.width, info.video.height),
-            output_size: (out_w, out_h),
-            total_frames: self
-                .chunk
-                .map_or(info.video.frame_count, |c| Some(c.frames)),
-        };
+        let start = self.job_start(&upscaler, plan, &writer, &info);
         on_event(JobEvent::Started(start.clone()));
 
         let stop = Arc::new(StopFlags {
@@ -311,25 +199,103 @@ impl OfflineJob {
         })?;
 
         for frames_done in progress_rx.iter() {
-            let secs = started.elapsed().as_secs_f64().max(1e-6);
-            let fps = frames_done as f64 / secs;
-            let eta = start.total_frames.and_then(|t| {
-                (fps > 0.0 && t >= frames_done)
-                    .then(|| Duration::from_secs_f64((t - frames_done) as f64 / fps))
-            });
-            on_event(JobEvent::Progress(Progress {
+            let fps = frame_rate(frames_done, started.elapsed());
+            on_event(JobEvent::Progress(Progress::at(
                 frames_done,
-                total_frames: start.total_frames,
+                start.total_frames,
                 fps,
-                eta,
-                detail: None,
-            }));
+            )));
         }
+        let frames = self.join_stages(decode, sr, encode)?;
+        let elapsed = started.elapsed();
+        Ok(JobReport {
+            start,
+            frames,
+            elapsed,
+            fps: frame_rate(frames, elapsed),
+        })
+    }
 
+    fn sr_error(&self, source: SrError) -> JobError {
+        JobError::Sr {
+            path: self.input.clone(),
+            source,
+        }
+    }
+
+    /// The input's decoder, positioned at the chunk's key frame; `device` goes to fp32 for a
+    /// 10-bit input where bf16 would round it. The decoder comes first: it names what is wrong
+    /// with a missing, empty or unreadable input.
+    fn open_decoder(&self, device: &mut ComputeDevice) -> Result<VideoDecoder, JobError> {
+        let mut decoder = VideoDecoder::open(&self.input)?;
+        if !self.eight_bit {
+            decoder.keep_high_bit_depth();
+        }
+        if decoder.sample_bits() > 8 && device.is_bf16() {
+            // bf16 keeps 8 significant bits: 10-bit samples would come out with 8-bit steps
+            if self.device.precision == Precision::Auto {
+                tracing::info!(
+                    "{}: 10-bit input, SR in fp32 (bf16 holds 8 bits)",
+                    self.input.display()
+                );
+                *device = device
+                    .clone()
+                    .with_precision(Precision::Fp32)
+                    .map_err(|e| self.sr_error(e))?;
+            } else {
+                tracing::warn!(
+                    "{}: 10-bit input in bf16 (asked for): SR output has 8-bit precision",
+                    self.input.display()
+                );
+            }
+        }
+        if let Some(chunk) = &self.chunk {
+            decoder.video_only();
+            if let Some(start) = chunk.start_pts {
+                decoder.seek_to_key_frame(start)?;
+            }
+        }
+        Ok(decoder)
+    }
+
+    /// What the job says once its input, model and encoder are open.
+    fn job_start(
+        &self,
+        upscaler: &Upscaler,
+        plan: LanePlan,
+        writer: &MediaWriter,
+        info: &media::MediaInfo,
+    ) -> JobStart {
+        let (width, height) = (info.video.width, info.video.height);
+        JobStart {
+            input: self.input.clone(),
+            output: self.output.clone(),
+            model: upscaler.model_name().to_string(),
+            device: match plan.lanes {
+                1 => upscaler.device().label(),
+                n => format!("{}, {n} lanes", upscaler.device().label()),
+            },
+            encoder: writer.encoder_name().to_string(),
+            skipped_encoders: writer.skipped_encoders().to_vec(),
+            input_size: (width, height),
+            output_size: upscaler.output_size(width, height),
+            total_frames: self
+                .chunk
+                .map_or(info.video.frame_count, |c| Some(c.frames)),
+        }
+    }
+
+    /// Wait for the three stages; the frames encoded, or the root cause of a failure (a
+    /// stage's own failure beats the "cancelled" its neighbours saw).
+    fn join_stages(
+        &self,
+        decode: Stage<StageResult<()>>,
+        sr: Stage<StageResult<()>>,
+        encode: Stage<StageResult<u64>>,
+    ) -> Result<u64, JobError> {
         let decode_result = self.join_stage(decode);
         let sr_result = self.join_stage(sr);
         let encode_result = self.join_stage(encode);
-        // Report the root cause: a stage's own failure beats the "cancelled" its neighbours saw.
         let upstream_failure = [decode_result.err(), sr_result.err()]
             .into_iter()
             .flatten()
@@ -337,16 +303,9 @@ impl OfflineJob {
         if let Some(e) = upstream_failure {
             return Err(e);
         }
-        let frames = encode_result.map_err(|e| match e {
+        encode_result.map_err(|e| match e {
             JobError::Cancelled(_) => JobError::Cancelled(self.input.clone()),
             other => other,
-        })?;
-        let elapsed = started.elapsed();
-        Ok(JobReport {
-            start,
-            frames,
-            elapsed,
-            fps: frames as f64 / elapsed.as_secs_f64().max(1e-6),
         })
     }
 }
@@ -397,7 +356,7 @@ impl OfflineJob {
     fn start_lanes(
         &self,
         upscaler: Upscaler,
-        srvc: Option<(SrvcPlayback, ffmpeg_next::Rational)>,
+        srvc: Option<(SrvcPlayback, media::TimeBase)>,
         plan: LanePlan,
         device: &ComputeDevice,
     ) -> Result<SrLanes, JobError> {

@@ -184,9 +184,8 @@ impl SegmentFrames {
                 self.next = Some((lr, hr));
                 break;
             }
-            self.last_pts_us = at
-                + (lr.duration * 1_000_000 * i64::from(lr_base.numerator()))
-                    / i64::from(lr_base.denominator()).max(1);
+            // a duration is in the same ticks as a pts
+            self.last_pts_us = at + lr_base.pts_us(Some(lr.duration));
             if segment.frames % self.every == 0 {
                 let to_rgb = |f: &YuvFrame| frame_to_rgb_cpu(f);
                 segment.pairs.push(FramePair {

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use crate::media::attachment::read_attachment;
-use crate::media::MediaError;
+use crate::media::{MediaError, TimeBase};
 use crate::sr::model::{SrModel, Weights};
 use crate::sr::srvc::{apply, FlatWeights, Segment, StreamError, StreamHeader, StreamReader};
 use crate::sr::SrError;
@@ -47,11 +47,8 @@ pub struct SrvcSummary {
 }
 
 /// A frame's pts in microseconds (what segment starts are measured in).
-pub fn pts_us(pts: Option<i64>, time_base: ffmpeg_next::Rational) -> i64 {
-    pts.map_or(0, |pts| {
-        pts * 1_000_000 * i64::from(time_base.numerator())
-            / i64::from(time_base.denominator()).max(1)
-    })
+pub fn pts_us(pts: Option<i64>, time_base: TimeBase) -> i64 {
+    time_base.pts_us(pts)
 }
 
 /// The stream's bytes, if `path` carries one.

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use tch::{nn, nn::Module, Kind, Tensor};
 
-use super::{conv, conv_macs, Network};
+use super::{conv, conv_macs, ConfigError, Network};
 
 /// DIV2K mean colour that EDSR subtracts before the head and adds back after the tail.
 const RGB_MEAN: [f64; 3] = [0.4488, 0.4371, 0.4040];
@@ -49,16 +49,16 @@ impl EdsrConfig {
     }
 
     /// Sub-pixel stages: x2 and x4 are powers of two, x3 one stage of 3.
-    fn upsample_stages(&self) -> Result<Vec<i64>, String> {
+    fn upsample_stages(&self) -> Result<Vec<i64>, ConfigError> {
         match self.scale {
             1 => Ok(vec![]),
             3 => Ok(vec![3]),
             s if s.is_power_of_two() => Ok(vec![2; s.trailing_zeros() as usize]),
-            s => Err(format!("EDSR supports scales 2, 3, 4, 8, not {s}")),
+            s => Err(ConfigError::EdsrScale(s)),
         }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         self.upsample_stages().map(|_| ())
     }
 }
@@ -101,7 +101,7 @@ pub struct EdsrBaseline {
 }
 
 impl EdsrBaseline {
-    pub fn new(p: &nn::Path, config: &EdsrConfig) -> Result<Self, String> {
+    pub fn new(p: &nn::Path, config: &EdsrConfig) -> Result<Self, ConfigError> {
         let f = config.n_feats;
         let stages = config.upsample_stages()?;
         Ok(Self {

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use tch::{nn, nn::Module, nn::ModuleT, Kind, Tensor};
 
-use super::{conv, conv_init, conv_macs, leaky_relu, Network};
+use super::{conv, conv_init, conv_macs, leaky_relu, ConfigError, Network};
 use crate::sr::bicubic::bicubic_phases;
 
 const SLOPE: f64 = 0.1;
@@ -61,20 +61,19 @@ impl FmenConfig {
         }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.up_blocks.len() != self.down_blocks + 1 {
-            return Err(format!(
-                "up_blocks has {} entries, down_blocks {} needs {}",
-                self.up_blocks.len(),
-                self.down_blocks,
-                self.down_blocks + 1
-            ));
+            return Err(ConfigError::UpBlocks {
+                entries: self.up_blocks.len(),
+                down_blocks: self.down_blocks,
+            });
         }
         if self.mid_feats <= 4 || self.n_feats <= 0 || !(1..=8).contains(&self.scale) {
-            return Err(format!(
-                "n_feats {} / mid_feats {} / scale {} out of range",
-                self.n_feats, self.mid_feats, self.scale
-            ));
+            return Err(ConfigError::FmenSizes {
+                n_feats: self.n_feats,
+                mid_feats: self.mid_feats,
+                scale: self.scale,
+            });
         }
         Ok(())
     }
@@ -349,31 +348,62 @@ pub fn reparameterize(
     config: &FmenConfig,
     training: &HashMap<String, Tensor>,
 ) -> Result<Vec<(String, Tensor)>, MissingVariable> {
-    let get = |name: String| -> Result<Tensor, MissingVariable> {
-        training
+    let mut fold = Fold {
+        training,
+        out: Vec::new(),
+    };
+    fold.plain("head")?;
+    fold.plain("warmup.0")?;
+    fold.plain("lr_conv")?;
+    fold.plain("tail.0")?;
+    fold.hfab("warmup.1", config.up_blocks[0])?;
+    for i in 0..config.down_blocks {
+        fold.erb(&format!("ERBs.{i}"))?;
+        fold.hfab(&format!("HFABs.{i}"), config.up_blocks[i + 1])?;
+    }
+    Ok(fold
+        .out
+        .into_iter()
+        .map(|(n, t)| (n, t.to_kind(Kind::Float)))
+        .collect())
+}
+
+/// The training -> inference conversion under way: training variables read (in f64, on the
+/// CPU), inference variables written in the order the network declares them.
+struct Fold<'a> {
+    training: &'a HashMap<String, Tensor>,
+    out: Vec<(String, Tensor)>,
+}
+
+impl Fold<'_> {
+    fn get(&self, name: String) -> Result<Tensor, MissingVariable> {
+        self.training
             .get(&name)
             .map(|t| t.detach().to_kind(Kind::Double).to_device(tch::Device::Cpu))
             .ok_or(MissingVariable(name))
-    };
-    let mut out: Vec<(String, Tensor)> = Vec::new();
-    let plain = |prefix: &str, out: &mut Vec<(String, Tensor)>| -> Result<(), MissingVariable> {
+    }
+
+    /// A layer that is the same in both forms.
+    fn plain(&mut self, prefix: &str) -> Result<(), MissingVariable> {
         for part in ["weight", "bias"] {
-            out.push((format!("{prefix}.{part}"), get(format!("{prefix}.{part}"))?));
+            let t = self.get(format!("{prefix}.{part}"))?;
+            self.out.push((format!("{prefix}.{part}"), t));
         }
         Ok(())
-    };
-    plain("head", &mut out)?;
-    plain("warmup.0", &mut out)?;
-    plain("lr_conv", &mut out)?;
-    plain("tail.0", &mut out)?;
+    }
 
-    let rrrb = |prefix: &str, out: &mut Vec<(String, Tensor)>| -> Result<(), MissingVariable> {
-        let we = get(format!("{prefix}.expand_conv.weight"))?.flatten(1, 3); // rC x C
-        let be = get(format!("{prefix}.expand_conv.bias"))?;
-        let wf = get(format!("{prefix}.fea_conv.weight"))?; // rC x rC x 3 x 3
-        let bf = get(format!("{prefix}.fea_conv.bias"))?;
-        let wr = get(format!("{prefix}.reduce_conv.weight"))?.flatten(1, 3); // C x rC
-        let br = get(format!("{prefix}.reduce_conv.bias"))?;
+    /// An RRRB (1x1 expand, 3x3, 1x1 reduce, two residuals) folded into one 3x3 conv.
+    fn rrrb(&mut self, prefix: &str) -> Result<(), MissingVariable> {
+        let we = self
+            .get(format!("{prefix}.expand_conv.weight"))?
+            .flatten(1, 3); // rC x C
+        let be = self.get(format!("{prefix}.expand_conv.bias"))?;
+        let wf = self.get(format!("{prefix}.fea_conv.weight"))?; // rC x rC x 3 x 3
+        let bf = self.get(format!("{prefix}.fea_conv.bias"))?;
+        let wr = self
+            .get(format!("{prefix}.reduce_conv.weight"))?
+            .flatten(1, 3); // C x rC
+        let br = self.get(format!("{prefix}.reduce_conv.bias"))?;
         // 3x3 after 1x1, with the identity of the expanded features added at the centre tap
         let k = Tensor::einsum("omhw,mi->oihw", &[&wf, &we], None::<i64>);
         let _ = centre_tap(&k).g_add_(&we);
@@ -384,56 +414,53 @@ pub fn reparameterize(
         let channels = k.size()[0];
         let eye = Tensor::eye(channels, (Kind::Double, tch::Device::Cpu));
         let _ = centre_tap(&k).g_add_(&eye);
-        out.push((format!("{prefix}.rep_conv.weight"), k));
-        out.push((format!("{prefix}.rep_conv.bias"), b));
+        self.out.push((format!("{prefix}.rep_conv.weight"), k));
+        self.out.push((format!("{prefix}.rep_conv.bias"), b));
         Ok(())
-    };
-    let erb = |prefix: &str, out: &mut Vec<(String, Tensor)>| -> Result<(), MissingVariable> {
-        rrrb(&format!("{prefix}.conv1"), out)?;
-        rrrb(&format!("{prefix}.conv2"), out)
-    };
-    let bn = |prefix: &str| -> Result<(Tensor, Tensor), MissingVariable> {
-        let gamma = get(format!("{prefix}.weight"))?;
-        let beta = get(format!("{prefix}.bias"))?;
-        let mean = get(format!("{prefix}.running_mean"))?;
-        let var = get(format!("{prefix}.running_var"))?;
+    }
+
+    fn erb(&mut self, prefix: &str) -> Result<(), MissingVariable> {
+        self.rrrb(&format!("{prefix}.conv1"))?;
+        self.rrrb(&format!("{prefix}.conv2"))
+    }
+
+    /// A BatchNorm in inference as a per-channel (scale, shift).
+    fn bn(&self, prefix: &str) -> Result<(Tensor, Tensor), MissingVariable> {
+        let gamma = self.get(format!("{prefix}.weight"))?;
+        let beta = self.get(format!("{prefix}.bias"))?;
+        let mean = self.get(format!("{prefix}.running_mean"))?;
+        let var = self.get(format!("{prefix}.running_var"))?;
         let scale = gamma / (var + BN_EPS).sqrt();
         let shift = beta - mean * &scale;
         Ok((scale, shift))
-    };
-    let hfab = |prefix: &str, ups: usize, out: &mut Vec<(String, Tensor)>| {
-        let (s1, t1) = bn(&format!("{prefix}.bn1"))?;
-        let (s2, t2) = bn(&format!("{prefix}.bn2"))?;
-        let (s3, t3) = bn(&format!("{prefix}.bn3"))?;
-        let sq_w = get(format!("{prefix}.squeeze.weight"))?;
-        let sq_b = get(format!("{prefix}.squeeze.bias"))?;
+    }
+
+    /// An HFAB with its three BatchNorms folded into the squeeze and excitate convs.
+    fn hfab(&mut self, prefix: &str, ups: usize) -> Result<(), MissingVariable> {
+        let (s1, t1) = self.bn(&format!("{prefix}.bn1"))?;
+        let (s2, t2) = self.bn(&format!("{prefix}.bn2"))?;
+        let (s3, t3) = self.bn(&format!("{prefix}.bn3"))?;
+        let sq_w = self.get(format!("{prefix}.squeeze.weight"))?;
+        let sq_b = self.get(format!("{prefix}.squeeze.bias"))?;
         let sq_bias = sq_b + tap_sums(&sq_w).mv(&t1);
-        out.push((
+        self.out.push((
             format!("{prefix}.squeeze.weight"),
             sq_w * s1.view([1, -1, 1, 1]),
         ));
-        out.push((format!("{prefix}.squeeze.bias"), sq_bias));
+        self.out.push((format!("{prefix}.squeeze.bias"), sq_bias));
         for i in 0..ups {
-            erb(&format!("{prefix}.convs.{i}"), out)?;
+            self.erb(&format!("{prefix}.convs.{i}"))?;
         }
-        let ex_w = get(format!("{prefix}.excitate.weight"))?;
-        let ex_b = get(format!("{prefix}.excitate.bias"))?;
+        let ex_w = self.get(format!("{prefix}.excitate.weight"))?;
+        let ex_b = self.get(format!("{prefix}.excitate.bias"))?;
         let ex_b = ex_b + tap_sums(&ex_w).mv(&t2);
         let ex_w = ex_w * s2.view([1, -1, 1, 1]);
-        out.push((
+        self.out.push((
             format!("{prefix}.excitate.weight"),
             ex_w * s3.view([-1, 1, 1, 1]),
         ));
-        out.push((format!("{prefix}.excitate.bias"), ex_b * s3 + t3));
-        Ok::<(), MissingVariable>(())
-    };
-    hfab("warmup.1", config.up_blocks[0], &mut out)?;
-    for i in 0..config.down_blocks {
-        erb(&format!("ERBs.{i}"), &mut out)?;
-        hfab(&format!("HFABs.{i}"), config.up_blocks[i + 1], &mut out)?;
+        self.out
+            .push((format!("{prefix}.excitate.bias"), ex_b * s3 + t3));
+        Ok(())
     }
-    Ok(out
-        .into_iter()
-        .map(|(n, t)| (n, t.to_kind(Kind::Float)))
-        .collect())
 }

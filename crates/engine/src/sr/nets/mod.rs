@@ -7,6 +7,23 @@ pub mod srvc;
 
 use tch::{nn, Tensor};
 
+/// Hyperparameters a network cannot be built with, and the values at fault.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("up_blocks has {entries} entries, down_blocks {down_blocks} needs {}", down_blocks + 1)]
+    UpBlocks { entries: usize, down_blocks: usize },
+    #[error("n_feats {n_feats} / mid_feats {mid_feats} / scale {scale} out of range")]
+    FmenSizes {
+        n_feats: i64,
+        mid_feats: i64,
+        scale: u32,
+    },
+    #[error("EDSR supports scales 2, 3, 4, 8, not {0}")]
+    EdsrScale(u32),
+    #[error("grid {grid:?} / feats must be positive")]
+    SrvcSizes { grid: (i64, i64) },
+}
+
 /// A network's forward pass. `train` switches BatchNorm to batch statistics; networks without
 /// BatchNorm ignore it. Input and output are RGB in the network's own input range.
 pub trait Network: Send {

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use tch::{nn, nn::Module, Tensor};
 
-use super::{conv, conv_macs, Network};
+use super::{conv, conv_macs, ConfigError, Network};
 use crate::sr::bicubic::upscale_bicubic;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,9 +60,9 @@ impl SrvcConfig {
         }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.grid.0 < 1 || self.grid.1 < 1 || self.adaptive_feats < 1 || self.n_feats < 1 {
-            return Err(format!("grid {:?} / feats must be positive", self.grid));
+            return Err(ConfigError::SrvcSizes { grid: self.grid });
         }
         Ok(())
     }

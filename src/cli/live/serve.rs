@@ -1,7 +1,8 @@
-//! `stronglive pair`, `serve` and `send`: the live path from a terminal (feature `media`).
+//! `stronglive serve`: receive live streams (paired phones, `stronglive send`, RTMP/SRT
+//! ingest), upscale them, print events and a metrics line per session per second, record.
 
 use std::io::IsTerminal;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,13 +13,10 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use stronglive_engine::live::pairing::{
-    advertised_hosts, default_server_name, qr_for_terminal, redact_secret, PairingStore,
-    PairingUri, DEFAULT_SECRET_TTL_S,
+    advertised_hosts, default_server_name, PairingStore, PairingUri, DEFAULT_SECRET_TTL_S,
 };
-use stronglive_engine::live::sender::{send_stream, SendOptions};
 use stronglive_engine::live::server::{
     upscaling_sessions, LiveServer, ServerConfig, ServerEvent, SessionEnd, DEFAULT_MAX_SESSIONS,
-    DEFAULT_PORT,
 };
 use stronglive_engine::pipeline::{
     LearnOptions, PatchAsk, RecordSwitch, SessionOptions, SessionReport, DEFAULT_SR_QUEUE,
@@ -26,116 +24,7 @@ use stronglive_engine::pipeline::{
 use stronglive_engine::sr::registry::{adapted_models_dir, ModelRegistry};
 use stronglive_engine::sr::{load_model, ComputeDevice, DevicePreference, Precision};
 
-#[derive(Args)]
-pub struct PairArgs {
-    /// Port the QR code points at (the port `stronglive serve` listens on).
-    #[arg(long, default_value_t = DEFAULT_PORT)]
-    port: u16,
-    /// Address to advertise instead of every LAN address of this machine.
-    #[arg(long)]
-    host: Option<IpAddr>,
-    /// Name the phone shows for this desktop.
-    #[arg(long)]
-    name: Option<String>,
-    /// Replace the pairing secret (the old QR code stops pairing new devices).
-    #[arg(long)]
-    new: bool,
-    /// Minutes a new secret pairs devices for (0 = until replaced).
-    #[arg(long, default_value_t = DEFAULT_SECRET_TTL_S / 60)]
-    ttl_min: u64,
-    /// List paired devices.
-    #[arg(long, conflicts_with_all = ["new", "remove", "revoke"])]
-    list: bool,
-    /// Remove a paired device (name, or id prefix of 8+ hex digits).
-    #[arg(long, value_name = "DEVICE")]
-    remove: Option<String>,
-    /// Stop the current secret from pairing anyone (paired devices keep working).
-    #[arg(long)]
-    revoke: bool,
-    /// Print the URI only, no QR code.
-    #[arg(long)]
-    no_qr: bool,
-}
-
-pub fn pair(args: &PairArgs) -> Result<ExitCode> {
-    let store = PairingStore::default_location();
-    if args.list {
-        let state = store.load()?;
-        if state.devices.is_empty() {
-            println!("no paired devices ({})", store.path().display());
-        }
-        for d in &state.devices {
-            println!(
-                "{}  {:<24} paired {}  last seen {}",
-                &d.id[..12],
-                d.name,
-                d.paired_at,
-                d.last_seen
-            );
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    if let Some(which) = &args.remove {
-        let removed = store.remove_device(which)?;
-        println!(
-            "removed {} ({}): it must scan a new code to connect again",
-            removed.name, removed.id
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    if args.revoke {
-        store.revoke_secret()?;
-        println!("pairing secret revoked; paired devices are unaffected");
-        return Ok(ExitCode::SUCCESS);
-    }
-    let ttl = args.ttl_min * 60;
-    let (secret, expires) = if args.new {
-        store.new_secret(ttl)?
-    } else {
-        store.current_or_new_secret(ttl)?.ok_or_else(|| {
-            anyhow::anyhow!(
-                "pairing was revoked (stronglive pair --revoke): new devices cannot pair until \
-                 `stronglive pair --new` makes a new code"
-            )
-        })?
-    };
-    let uri = PairingUri {
-        name: args.name.clone().unwrap_or_else(default_server_name),
-        hosts: advertised_hosts(args.host.unwrap_or(IpAddr::from([0, 0, 0, 0]))),
-        port: args.port,
-        secret,
-        expires,
-    };
-    print_pairing(&uri, !args.no_qr, true);
-    Ok(ExitCode::SUCCESS)
-}
-
-/// The pairing code as a QR code and a URI. `with_secret` false prints the URI with its
-/// secret redacted: `serve`'s output usually ends up in logs, which must not pair phones.
-fn print_pairing(uri: &PairingUri, qr: bool, with_secret: bool) {
-    if qr {
-        match qr_for_terminal(&uri.to_string()) {
-            Ok(code) => println!("{code}"),
-            Err(e) => eprintln!("warning: no QR code: {e}"),
-        }
-    }
-    if with_secret {
-        println!("pair: {uri}");
-    } else {
-        println!(
-            "pair: {} (secret kept out of this output: `stronglive pair` shows the code)",
-            redact_secret(&uri.to_string())
-        );
-    }
-    match uri.expires {
-        Some(t) => println!(
-            "new devices can pair for {} more minutes (stronglive pair --new for a fresh code)",
-            t.saturating_sub(stronglive_engine::live::pairing::unix_now())
-                .div_ceil(60)
-        ),
-        None => println!("this code pairs new devices until replaced (stronglive pair --new)"),
-    }
-}
+use super::pair::print_pairing;
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -181,7 +70,7 @@ pub struct ServeArgs {
     sr_every_frame: bool,
     /// Ask each sender whose stream is larger for at most WxH (TargetStreamSize; the session
     /// keeps its first size, smaller pictures are scaled up to it before SR).
-    #[arg(long, value_name = "WxH", value_parser = super::parse_size)]
+    #[arg(long, value_name = "WxH", value_parser = crate::cli::parse_size)]
     max_stream_size: Option<(u32, u32)>,
     /// Paired devices streaming at once; more are refused as busy.
     #[arg(long, default_value_t = DEFAULT_MAX_SESSIONS as u16, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -418,105 +307,4 @@ fn print_session_end(report: &SessionReport, reason: &SessionEnd) -> usize {
         println!("problem in session {}: {problem}", report.id);
     }
     report.problems.len()
-}
-
-/// The pairing URI from `--pair`: given, from a file (`@FILE`) or standard input (`-`).
-fn pairing_uri_text(arg: &str) -> Result<String> {
-    let text = if arg == "-" {
-        let mut line = String::new();
-        std::io::stdin()
-            .read_line(&mut line)
-            .context("reading the pairing URI from standard input")?;
-        line
-    } else if let Some(path) = arg.strip_prefix('@') {
-        std::fs::read_to_string(path)
-            .with_context(|| format!("reading the pairing URI from {path}"))?
-    } else {
-        return Ok(arg.to_string());
-    };
-    Ok(text.trim().to_string())
-}
-
-#[derive(Args)]
-pub struct SendArgs {
-    /// A video file (H.264 is stream-copied) or an FFmpeg lavfi graph as
-    /// `lavfi:testsrc2=size=960x540:rate=30:duration=10` (encoded with libx264 zerolatency).
-    source: PathBuf,
-    /// The pairing URI `stronglive pair` or `stronglive serve` printed; `@FILE` reads it from a
-    /// file and `-` from standard input, so the secret stays out of the process list.
-    #[arg(long, value_name = "URI|@FILE|-")]
-    pair: String,
-    /// Connect to this address instead of the URI's hosts.
-    #[arg(long)]
-    host: Option<IpAddr>,
-    /// Name this sender shows on the desktop (also makes its device id).
-    #[arg(long, default_value = "stronglive-send")]
-    name: String,
-    /// Send as fast as possible instead of at the source's frame rate.
-    #[arg(long)]
-    no_pace: bool,
-    /// Bitrate when the sender encodes (lavfi, B-frame or non-H.264 sources), e.g. 2M.
-    #[arg(long, default_value = "2M", value_parser = super::parse_bitrate)]
-    bitrate: u64,
-    /// Stop after this many frames.
-    #[arg(long)]
-    frames: Option<u64>,
-    /// Stream at WxH, below the source size (like a phone below its camera's resolution); the
-    /// full-size frames are what HR patches are cut from when the server asks for them.
-    #[arg(long, value_name = "WxH", value_parser = super::parse_size)]
-    stream_size: Option<(u32, u32)>,
-}
-
-pub fn send(args: &SendArgs) -> Result<ExitCode> {
-    let pair = pairing_uri_text(&args.pair)?;
-    let pairing: PairingUri = pair.parse()?;
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let flag = Arc::clone(&stop);
-        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
-    }
-    let options = SendOptions {
-        source: args.source.clone(),
-        pairing,
-        host: args.host,
-        device_name: args.name.clone(),
-        pace: !args.no_pace,
-        bitrate: args.bitrate.min(u64::from(u32::MAX)) as u32,
-        max_frames: args.frames,
-        stream_size: args.stream_size,
-        repeat: false,
-    };
-    let report = send_stream(&options, stop).with_context(|| {
-        format!(
-            "sending {} to {}",
-            args.source.display(),
-            redact_secret(&pair)
-        )
-    })?;
-    println!(
-        "sent {} frames ({:.2} MB, {}) in {:.1} s to {} (session {}); {} key-frame requests, {} HR patches",
-        report.frames_sent,
-        report.bytes_sent as f64 / 1e6,
-        report.mode,
-        report.elapsed.as_secs_f64(),
-        report.server,
-        report.session_id,
-        report.key_frame_requests,
-        report.patches_sent
-    );
-    if !report.bitrate_requests.is_empty() {
-        let asked: Vec<String> = report
-            .bitrate_requests
-            .iter()
-            .map(|b| format!("{:.2}", f64::from(*b) / 1e6))
-            .collect();
-        println!("the server asked for {} Mbit/s", asked.join(", "));
-    }
-    for (w, h) in &report.resized_to {
-        println!("the server asked for a smaller stream: now {w}x{h}");
-    }
-    if let Some(reason) = &report.ended_by_server {
-        println!("the server ended the session: {reason}");
-    }
-    Ok(ExitCode::SUCCESS)
 }

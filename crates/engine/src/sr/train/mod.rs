@@ -11,12 +11,15 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 
-use super::{
-    bicubic::upscale_bicubic_pil,
+mod data;
+
+pub(crate) use data::Rng;
+use data::{load_dir, sample_batch, validate, validation_crops};
+
+use crate::sr::{
     card::{parameter_count, save_weights, write_atomically, Architecture, ModelCard, Training},
-    images::{crop_to_multiple, downscale_bicubic, list_images, load_rgb8, to_unit},
+    images::downscale_bicubic,
     nets::{fmen::reparameterize, Network},
-    quality::psnr_y,
     SrError,
 };
 
@@ -112,111 +115,11 @@ pub enum TrainEvent {
     },
 }
 
-/// SplitMix64: reproducible crop positions without another dependency.
-/// SplitMix64: small, seedable, good enough for crops and flips.
-pub(crate) struct Rng(pub(crate) u64);
-
-impl Rng {
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    pub(crate) fn below(&mut self, n: i64) -> i64 {
-        (self.next() % n.max(1) as u64) as i64
-    }
-}
-
 fn training_arch(arch: &Architecture, plain: bool) -> Architecture {
     match arch {
         Architecture::Fmen(c) if !plain => Architecture::FmenTraining(c.clone()),
         other => other.clone(),
     }
-}
-
-fn load_dir(dir: &Path, min_side: i64) -> Result<Vec<Tensor>, SrError> {
-    let mut images = Vec::new();
-    for path in list_images(dir)? {
-        let img = load_rgb8(&path)?;
-        let s = img.size();
-        if s[1] < min_side || s[2] < min_side {
-            return Err(SrError::Image {
-                path,
-                reason: format!(
-                    "{}x{} is smaller than one {min_side}px training patch",
-                    s[2], s[1]
-                ),
-            });
-        }
-        images.push(img);
-    }
-    Ok(images)
-}
-
-/// A batch of random HR patches (B x 3 x P x P, 0..1) with random flips and transposes.
-fn sample_batch(images: &[Tensor], rng: &mut Rng, batch: i64, hr_patch: i64) -> Tensor {
-    let crops: Vec<Tensor> = (0..batch)
-        .map(|_| {
-            let img = &images[rng.below(images.len() as i64) as usize];
-            let s = img.size();
-            let y = rng.below(s[1] - hr_patch + 1);
-            let x = rng.below(s[2] - hr_patch + 1);
-            let mut crop = img.narrow(1, y, hr_patch).narrow(2, x, hr_patch);
-            let aug = rng.below(8);
-            if aug & 1 != 0 {
-                crop = crop.flip([2]);
-            }
-            if aug & 2 != 0 {
-                crop = crop.flip([1]);
-            }
-            if aug & 4 != 0 {
-                crop = crop.transpose(1, 2);
-            }
-            crop
-        })
-        .collect();
-    Tensor::stack(&crops, 0).to_kind(Kind::Float) / 255.0
-}
-
-/// Fixed validation crops: a 3x2 grid of `side`-pixel HR crops from every validation photo.
-fn validation_crops(images: &[Tensor], side: i64, scale: u32) -> Vec<(Tensor, Tensor)> {
-    let mut crops = Vec::new();
-    for img in images {
-        let s = img.size();
-        for gy in 0..2 {
-            for gx in 0..3 {
-                let y = (s[1] - side) * (2 * gy + 1) / 4;
-                let x = (s[2] - side) * (2 * gx + 1) / 6;
-                let hr =
-                    crop_to_multiple(&to_unit(&img.narrow(1, y, side).narrow(2, x, side)), scale);
-                let lr = downscale_bicubic(&hr, scale);
-                crops.push((hr, lr));
-            }
-        }
-    }
-    crops
-}
-
-fn validate(
-    net: &dyn Network,
-    crops: &[(Tensor, Tensor)],
-    scale: u32,
-    device: Device,
-) -> (f64, f64) {
-    let _guard = tch::no_grad_guard();
-    let border = i64::from(scale);
-    let (mut model, mut bicubic) = (0.0, 0.0);
-    for (hr, lr) in crops {
-        let sr = net
-            .forward_t(&lr.to_device(device), false)
-            .to_device(Device::Cpu);
-        model += psnr_y(&sr, hr, border);
-        bicubic += psnr_y(&upscale_bicubic_pil(lr, scale), hr, border);
-    }
-    let n = crops.len().max(1) as f64;
-    (model / n, bicubic / n)
 }
 
 fn learning_rate(opts: &TrainOptions, step: u64, resumed_at: u64) -> f64 {
@@ -267,6 +170,46 @@ pub fn train(opts: &TrainOptions, mut report: impl FnMut(TrainEvent)) -> Result<
     let vs = nn::VarStore::new(opts.device);
     let net = arch.build(&vs.root());
     let (ckpt_weights, ckpt_state) = checkpoint_paths(opts);
+    let mut state = starting_state(opts, &arch, &vs, &ckpt_weights, &ckpt_state)?;
+    let resumed_at = state.step;
+    let opt = nn::Adam::default()
+        .build(&vs, opts.learning_rate)
+        .map_err(SrError::Torch)?;
+    report(TrainEvent::Started {
+        step: state.step,
+        total: opts.steps,
+        train_images: train_images.len(),
+        val_crops: val_crops.len(),
+        parameters: parameter_count(&vs),
+    });
+    let mut run = Run {
+        opts,
+        scale,
+        hr_patch,
+        train_images: &train_images,
+        val_crops: &val_crops,
+        vs: &vs,
+        net: net.as_ref(),
+        opt,
+        rng: Rng(opts.seed ^ resumed_at.wrapping_mul(0x2545_F491_4F6C_DD1D)),
+        resumed_at,
+        ckpt_weights,
+        ckpt_state,
+    };
+    run.steps(&mut state, &mut report)?;
+    let card = export(opts, &vs, &state, train_images.len())?;
+    report(TrainEvent::Exported { path: card.clone() });
+    Ok(card)
+}
+
+/// A fresh state, or the checkpoint's when resuming one made for the same network.
+fn starting_state(
+    opts: &TrainOptions,
+    arch: &Architecture,
+    vs: &nn::VarStore,
+    ckpt_weights: &Path,
+    ckpt_state: &Path,
+) -> Result<TrainState, SrError> {
     let mut state = TrainState {
         architecture: arch.name().to_string(),
         hyperparameters: arch.hyperparameters(),
@@ -276,7 +219,7 @@ pub fn train(opts: &TrainOptions, mut report: impl FnMut(TrainEvent)) -> Result<
         commands: Vec::new(),
     };
     if opts.resume && ckpt_state.exists() {
-        let text = std::fs::read_to_string(&ckpt_state)
+        let text = std::fs::read_to_string(ckpt_state)
             .map_err(|e| SrError::Training(format!("cannot read {}: {e}", ckpt_state.display())))?;
         let saved: TrainState = serde_json::from_str(&text).map_err(|e| {
             SrError::Training(format!("{} is not a checkpoint: {e}", ckpt_state.display()))
@@ -293,80 +236,119 @@ pub fn train(opts: &TrainOptions, mut report: impl FnMut(TrainEvent)) -> Result<
                 state.hyperparameters
             )));
         }
-        super::card::load_weights(&vs, &ckpt_weights, arch.name())?;
+        crate::sr::card::load_weights(vs, ckpt_weights, arch.name())?;
         state = saved;
     }
     if state.step < opts.steps {
         // an export-only call (steps already reached) is not part of the recipe
         state.commands.push(opts.command.clone());
     }
-    let resumed_at = state.step;
-    let mut rng = Rng(opts.seed ^ resumed_at.wrapping_mul(0x2545_F491_4F6C_DD1D));
-    let mut opt = nn::Adam::default()
-        .build(&vs, opts.learning_rate)
-        .map_err(SrError::Torch)?;
-    report(TrainEvent::Started {
-        step: state.step,
-        total: opts.steps,
-        train_images: train_images.len(),
-        val_crops: val_crops.len(),
-        parameters: parameter_count(&vs),
-    });
+    Ok(state)
+}
 
-    let started = std::time::Instant::now();
-    let seconds_before = state.seconds;
-    // The loss stays on the device and is read back every LOSS_READBACK steps: reading it
-    // each step would wait for the GPU to finish every step before the next is queued.
-    const LOSS_READBACK: u64 = 20;
-    let mut loss_sum = Tensor::zeros([], (Kind::Float, opts.device));
-    let mut summed = 0u64;
-    while state.step < opts.steps {
-        let lr_now = learning_rate(opts, state.step, resumed_at);
-        opt.set_lr(lr_now);
-        let hr = sample_batch(&train_images, &mut rng, opts.batch, hr_patch);
-        let mut lr_img = downscale_bicubic(&hr, scale);
-        if let Some(d) = &opts.degradation {
-            lr_img = (d.apply)(&lr_img, rng.next()).map_err(SrError::Training)?;
+/// A training run under way: the data, the network and its optimiser, where checkpoints go.
+struct Run<'a> {
+    opts: &'a TrainOptions,
+    scale: u32,
+    hr_patch: i64,
+    train_images: &'a [Tensor],
+    val_crops: &'a [(Tensor, Tensor)],
+    vs: &'a nn::VarStore,
+    net: &'a dyn Network,
+    opt: nn::Optimizer,
+    rng: Rng,
+    /// The step this run started from (warm-up restarts there).
+    resumed_at: u64,
+    ckpt_weights: PathBuf,
+    ckpt_state: PathBuf,
+}
+
+impl Run<'_> {
+    /// Train until `opts.steps`, validating and checkpointing on the way.
+    fn steps(
+        &mut self,
+        state: &mut TrainState,
+        report: &mut impl FnMut(TrainEvent),
+    ) -> Result<(), SrError> {
+        let opts = self.opts;
+        let started = std::time::Instant::now();
+        let seconds_before = state.seconds;
+        // The loss stays on the device and is read back every LOSS_READBACK steps: reading it
+        // each step would wait for the GPU to finish every step before the next is queued.
+        const LOSS_READBACK: u64 = 20;
+        let mut loss_sum = Tensor::zeros([], (Kind::Float, opts.device));
+        let mut summed = 0u64;
+        while state.step < opts.steps {
+            let lr_now = learning_rate(opts, state.step, self.resumed_at);
+            let loss = self.step(lr_now)?;
+            state.step += 1;
+            loss_sum += loss.detach();
+            summed += 1;
+            let last = state.step == opts.steps;
+            if summed == LOSS_READBACK || last || state.step % opts.validate_every == 0 {
+                report(TrainEvent::Step {
+                    step: state.step,
+                    loss: loss_sum.double_value(&[]) / summed as f64,
+                    learning_rate: lr_now,
+                });
+                loss_sum = Tensor::zeros([], (Kind::Float, opts.device));
+                summed = 0;
+            }
+            if state.step % opts.validate_every == 0 || last {
+                self.validate(state, report);
+            }
+            if state.step % opts.checkpoint_every == 0 || last {
+                state.seconds = seconds_before + started.elapsed().as_secs_f64();
+                self.checkpoint(state, report)?;
+            }
         }
-        let sr = net.forward_t(&lr_img.to_device(opts.device), true);
-        let loss = (sr - hr.to_device(opts.device)).abs().mean(Kind::Float);
-        opt.backward_step(&loss);
-        state.step += 1;
-        loss_sum += loss.detach();
-        summed += 1;
-        let last = state.step == opts.steps;
-        if summed == LOSS_READBACK || last || state.step % opts.validate_every == 0 {
-            report(TrainEvent::Step {
-                step: state.step,
-                loss: loss_sum.double_value(&[]) / summed as f64,
-                learning_rate: lr_now,
-            });
-            loss_sum = Tensor::zeros([], (Kind::Float, opts.device));
-            summed = 0;
-        }
-        if state.step % opts.validate_every == 0 || last {
-            let (model, bicubic) = validate(net.as_ref(), &val_crops, scale, opts.device);
-            state.curve.push((state.step, model, bicubic));
-            report(TrainEvent::Validated {
-                step: state.step,
-                psnr_y: model,
-                bicubic_psnr_y: bicubic,
-            });
-        }
-        if state.step % opts.checkpoint_every == 0 || last {
-            state.seconds = seconds_before + started.elapsed().as_secs_f64();
-            save_weights(&named_variables(&vs), &ckpt_weights)?;
-            let text = serde_json::to_string_pretty(&state).expect("state serialises");
-            write_atomically(&ckpt_state, text.as_bytes())?;
-            report(TrainEvent::Checkpoint {
-                step: state.step,
-                path: ckpt_weights.clone(),
-            });
-        }
+        Ok(())
     }
-    let card = export(opts, &vs, &state, train_images.len())?;
-    report(TrainEvent::Exported { path: card.clone() });
-    Ok(card)
+
+    /// One optimiser step at learning rate `lr_now` on a fresh batch; its loss, on the device.
+    fn step(&mut self, lr_now: f64) -> Result<Tensor, SrError> {
+        let device = self.opts.device;
+        self.opt.set_lr(lr_now);
+        let hr = sample_batch(
+            self.train_images,
+            &mut self.rng,
+            self.opts.batch,
+            self.hr_patch,
+        );
+        let mut lr_img = downscale_bicubic(&hr, self.scale);
+        if let Some(d) = &self.opts.degradation {
+            lr_img = (d.apply)(&lr_img, self.rng.next()).map_err(SrError::Training)?;
+        }
+        let sr = self.net.forward_t(&lr_img.to_device(device), true);
+        let loss = (sr - hr.to_device(device)).abs().mean(Kind::Float);
+        self.opt.backward_step(&loss);
+        Ok(loss)
+    }
+
+    fn validate(&self, state: &mut TrainState, report: &mut impl FnMut(TrainEvent)) {
+        let (model, bicubic) = validate(self.net, self.val_crops, self.scale, self.opts.device);
+        state.curve.push((state.step, model, bicubic));
+        report(TrainEvent::Validated {
+            step: state.step,
+            psnr_y: model,
+            bicubic_psnr_y: bicubic,
+        });
+    }
+
+    fn checkpoint(
+        &self,
+        state: &TrainState,
+        report: &mut impl FnMut(TrainEvent),
+    ) -> Result<(), SrError> {
+        save_weights(&named_variables(self.vs), &self.ckpt_weights)?;
+        let text = serde_json::to_string_pretty(state).expect("state serialises");
+        write_atomically(&self.ckpt_state, text.as_bytes())?;
+        report(TrainEvent::Checkpoint {
+            step: state.step,
+            path: self.ckpt_weights.clone(),
+        });
+        Ok(())
+    }
 }
 
 /// Write the inference form (`NAME.safetensors`) and its card (`NAME.json`) into `out_dir`.

@@ -1,24 +1,26 @@
-//! Mux the upscaled video with the stream-copied tracks into a temporary file beside the
-//! destination, renamed into place only after the trailer is written: an interrupted or failed
-//! job never leaves a file that looks complete.
+//! [`MediaWriter`]: the upscaled video encoded and muxed with the stream-copied tracks, into a
+//! temporary file moved into place by [`MediaWriter::finish`].
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use ffmpeg_next::{codec, encoder, format, Dictionary, Packet, Rational};
+use ffmpeg_next::{codec, encoder, format, Packet, Rational};
 
 use crate::frame::{ColorInfo, ColorMatrix, ColorRange, YuvFrame};
 use ffmpeg_next::color::{Primaries, Range, Space, TransferCharacteristic};
 
-use super::convert::{convert_format, to_ffmpeg_picture, ScalerBox, MICROSECONDS};
-use super::decode::{PassthroughPacket, VideoDecoder};
-use super::encode::{
+use super::muxer::{
+    add_copied_tracks, copy_display_matrix, open_temporary_output, stream_time_base, write_header,
+    OutputLayout, StreamCopy,
+};
+use crate::atomic_file::PendingFile;
+use crate::media::convert::{convert_format, to_ffmpeg_picture, ScalerBox, MICROSECONDS};
+use crate::media::decode::{PassthroughPacket, VideoDecoder};
+use crate::media::encode::{
     open_encoder, EncodeParams, EncoderAttempt, EncoderChoice, OpenedEncoder, Quality,
 };
-use super::hdr::HdrMetadata;
-use super::probe::display_matrix;
-use super::MediaError;
-use crate::atomic_file::PendingFile;
+use crate::media::hdr::HdrMetadata;
+use crate::media::MediaError;
 
 /// What the caller wants written.
 #[derive(Debug, Clone)]
@@ -28,114 +30,6 @@ pub struct OutputPlan {
     pub height: u32,
     pub encoder: EncoderChoice,
     pub quality: Quality,
-}
-
-/// FFmpeg muxer name for an output file name.
-pub fn container_for(path: &Path) -> Result<&'static str, MediaError> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    match ext.as_str() {
-        "mp4" | "m4v" => Ok("mp4"),
-        "mov" => Ok("mov"),
-        "mkv" => Ok("matroska"),
-        _ => Err(MediaError::UnsupportedContainer {
-            path: path.to_path_buf(),
-            ext,
-        }),
-    }
-}
-
-/// A track copied from the input untouched (audio, subtitles).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct StreamCopy {
-    pub(crate) output_index: usize,
-    pub(crate) input_time_base: Rational,
-    pub(crate) output_time_base: Rational,
-}
-
-/// Add a stream-copied output track for each input track `include` names (that the container
-/// can hold; others are dropped with a warning). Returns them by input index; their output time
-/// bases are known only after the header is written.
-pub(crate) fn add_copied_tracks(
-    octx: &mut format::context::Output,
-    input: &format::context::Input,
-    container: &str,
-    path: &Path,
-    include: impl Fn(usize) -> bool,
-) -> Result<HashMap<usize, StreamCopy>, MediaError> {
-    let write_err = |reason: String| MediaError::Write {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let mut copies = HashMap::new();
-    for stream in input.streams() {
-        if !include(stream.index()) {
-            continue;
-        }
-        let sp = stream.parameters();
-        // SAFETY: querying the muxer with a valid codec id.
-        let supported = unsafe {
-            ffmpeg_next::ffi::avformat_query_codec(
-                octx.format().as_ptr(),
-                sp.id().into(),
-                ffmpeg_next::ffi::FF_COMPLIANCE_NORMAL,
-            )
-        };
-        if supported != 1 {
-            tracing::warn!(
-                "{}: {:?} track {} ({:?}) cannot be stored in {container}; dropped",
-                path.display(),
-                sp.medium(),
-                stream.index(),
-                sp.id()
-            );
-            continue;
-        }
-        let mut ost = octx
-            .add_stream(encoder::find(codec::Id::None))
-            .map_err(|e| write_err(format!("cannot add stream: {e}")))?;
-        ost.set_parameters(sp);
-        ost.set_time_base(stream.time_base());
-        ost.set_metadata(stream.metadata().to_owned());
-        // SAFETY: plain field writes on a valid stream.
-        unsafe {
-            (*(*ost.as_mut_ptr()).codecpar).codec_tag = 0;
-            (*ost.as_mut_ptr()).disposition = (*stream.as_ptr()).disposition;
-        }
-        copies.insert(
-            stream.index(),
-            StreamCopy {
-                output_index: ost.index(),
-                input_time_base: stream.time_base(),
-                output_time_base: Rational(0, 1),
-            },
-        );
-    }
-    Ok(copies)
-}
-
-/// The input video's rotation (display matrix side data) onto the output video stream.
-pub(crate) fn copy_display_matrix(
-    ost: &mut format::stream::StreamMut,
-    ist: &format::stream::Stream,
-) {
-    let Some(matrix) = display_matrix(ist) else {
-        return;
-    };
-    // SAFETY: the stream pointer is valid while its context lives; the side data is copied in.
-    unsafe {
-        let dst = ffmpeg_next::ffi::av_stream_new_side_data(
-            ost.as_mut_ptr(),
-            ffmpeg_next::ffi::AVPacketSideDataType::AV_PKT_DATA_DISPLAYMATRIX,
-            matrix.len() as _,
-        );
-        if !dst.is_null() {
-            std::ptr::copy_nonoverlapping(matrix.as_ptr(), dst, matrix.len());
-        }
-    }
 }
 
 pub struct MediaWriter {
@@ -174,35 +68,9 @@ impl MediaWriter {
         let ist = input
             .stream(info.video.stream_index)
             .ok_or_else(|| write_err("input video stream vanished".into()))?;
-        let in_params = ist.parameters();
-        // SAFETY: reading plain fields of the stream's codec parameters.
-        let (primaries, transfer, space, range) = unsafe {
-            let p = &*in_params.as_ptr();
-            (
-                p.color_primaries.into(),
-                p.color_trc.into(),
-                p.color_space.into(),
-                p.color_range.into(),
-            )
-        };
-        let avg = ist.avg_frame_rate();
-        let bits = decoder.sample_bits();
-        let hdr = HdrMetadata::of_video(&info.path, transfer, bits);
-        let params = EncodeParams {
-            width: plan.width,
-            height: plan.height,
-            time_base: decoder.time_base(),
-            frame_rate: (avg.numerator() > 0 && avg.denominator() > 0).then_some(avg),
-            aspect: Rational(1, 1),
-            primaries,
-            transfer,
-            space,
-            range,
-            global_header: octx.format().flags().contains(format::Flags::GLOBAL_HEADER),
-            key_interval: None,
-            bits,
-            hdr,
-        };
+        let global_header = octx.format().flags().contains(format::Flags::GLOBAL_HEADER);
+        let params = transcode_params(plan, decoder, &ist, global_header);
+        let (bits, hdr, time_base) = (params.bits, params.hdr, params.time_base);
         let (opened, video_out) = add_video_stream(&mut octx, plan, &params)?;
         if bits > 8 && !is_ten_bit(opened.encoder.format()) {
             tracing::warn!(
@@ -235,7 +103,7 @@ impl MediaWriter {
             octx,
             opened,
             video_out,
-            decoder.time_base(),
+            time_base,
             copies,
             OutputLayout::Indexed,
         ))
@@ -339,7 +207,7 @@ impl MediaWriter {
         // frames come as 8- or 10-bit planar; the encoder may take another depth or layout
         let picture = to_ffmpeg_picture(yuv);
         let mut frame = convert_format(&mut self.converter, &picture, self.encoder.format())
-            .map_err(|e| self.encode_error(e))?
+            .map_err(|e| self.encode_error(e.to_string()))?
             .unwrap_or(picture);
         frame.set_pts(yuv.pts);
         if let Some(pts) = yuv.pts {
@@ -427,74 +295,52 @@ impl MediaWriter {
     }
 }
 
-/// How the muxer lays the file out.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OutputLayout {
-    /// Index at the front (`+faststart`): plays while it downloads.
-    Indexed,
-    /// Fragments of about a second, each complete on its own: survives a crash.
-    Fragmented,
-}
-
-/// The muxer for a hidden temporary output beside `path`; the [`PendingFile`] deletes it
-/// unless committed.
-pub(crate) fn open_temporary_output(
-    path: &Path,
-) -> Result<(&'static str, PendingFile, format::context::Output), MediaError> {
-    let container = container_for(path)?;
-    let pending = PendingFile::new(path);
-    let temp_path = pending.temporary();
-    if temp_path.to_str().is_none_or(|s| s.contains('\0')) {
-        return Err(MediaError::Write {
-            path: path.to_path_buf(),
-            reason: "path is not valid UTF-8".into(),
-        });
+/// What the re-encoded video of `decoder`'s file is asked to be: the plan's size, the input
+/// stream's timing, colour tags, bit depth and HDR metadata.
+fn transcode_params(
+    plan: &OutputPlan,
+    decoder: &VideoDecoder,
+    ist: &format::stream::Stream,
+    global_header: bool,
+) -> EncodeParams {
+    let in_params = ist.parameters();
+    // SAFETY: reading plain fields of the stream's codec parameters.
+    let (primaries, transfer, space, range) = unsafe {
+        let p = &*in_params.as_ptr();
+        (
+            p.color_primaries.into(),
+            p.color_trc.into(),
+            p.color_space.into(),
+            p.color_range.into(),
+        )
+    };
+    let avg = ist.avg_frame_rate();
+    let bits = decoder.sample_bits();
+    let time_base = decoder.time_base();
+    EncodeParams {
+        width: plan.width,
+        height: plan.height,
+        time_base: Rational(time_base.numerator, time_base.denominator),
+        frame_rate: (avg.numerator() > 0 && avg.denominator() > 0).then_some(avg),
+        aspect: Rational(1, 1),
+        primaries,
+        transfer,
+        space,
+        range,
+        global_header,
+        key_interval: None,
+        bits,
+        hdr: HdrMetadata::of_video(&decoder.info().path, transfer, bits),
     }
-    let octx = format::output_as(temp_path, container).map_err(|e| MediaError::Write {
-        path: path.to_path_buf(),
-        reason: format!("cannot create {}: {e}", temp_path.display()),
-    })?;
-    Ok((container, pending, octx))
 }
 
-pub(crate) fn write_header(
-    octx: &mut format::context::Output,
-    path: &Path,
-    container: &str,
-    layout: OutputLayout,
-) -> Result<(), MediaError> {
-    let mut options = Dictionary::new();
-    match (container, layout) {
-        ("matroska", _) => {}
-        (_, OutputLayout::Indexed) => options.set("movflags", "+faststart"),
-        (_, OutputLayout::Fragmented) => {
-            options.set("movflags", "+frag_keyframe+empty_moov+default_base_moof");
-            options.set("frag_duration", "1000000");
-            // Hand each finished fragment to the OS at once, not when the 32 KB I/O buffer
-            // fills: otherwise a crash loses whatever the buffer held, not just one fragment.
-            options.set("flush_packets", "1");
-        }
-    }
-    octx.write_header_with(options)
-        .map_err(|e| MediaError::Write {
-            path: path.to_path_buf(),
-            reason: format!("cannot write header: {e}"),
-        })?;
-    Ok(())
-}
-
-pub(crate) fn stream_time_base(octx: &format::context::Output, index: usize) -> Rational {
-    octx.stream(index)
-        .map(|s| s.time_base())
-        .unwrap_or(Rational(1, 1))
-}
-
-/// Open the first usable encoder of the plan's list and add its stream (codec tag set so Apple
-/// players open HEVC: "hvc1").
+/// Whether the encoder's pixel format keeps 10 bits a sample.
 fn is_ten_bit(format: format::Pixel) -> bool {
     matches!(format, format::Pixel::YUV420P10LE | format::Pixel::P010LE)
 }
 
+/// Open the first usable encoder of the plan's list and add its stream (codec tag set so Apple
+/// players open HEVC: "hvc1").
 fn add_video_stream(
     octx: &mut format::context::Output,
     plan: &OutputPlan,
