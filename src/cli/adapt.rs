@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use stronglive_engine::pipeline::adapt_video::{adapt_to_video, VideoAdaptOptions};
-use stronglive_engine::sr::registry::adapted_models_dir;
+use stronglive_engine::sr::registry::{adapted_models_dir, DEFAULT_MODEL};
 use stronglive_engine::sr::{ComputeDevice, DevicePreference};
 
 #[derive(Args)]
@@ -16,7 +16,7 @@ pub struct AdaptArgs {
     /// A full-resolution video of the scene (what the camera sees).
     pub video: PathBuf,
     /// The model to start from (a network: fmen-*, edsr-*, srvc-*).
-    #[arg(long, default_value = "fmen-tiny-x4")]
+    #[arg(long, default_value = DEFAULT_MODEL)]
     pub base: String,
     /// Name of the new model, saved in the user models folder (STRONGLIVE_MODELS' first
     /// folder, else ~/.local/share/stronglive/models).

@@ -19,6 +19,7 @@ use stronglive_engine::pipeline::training_data::{crop_to_scale_grid, phone_strea
 use stronglive_engine::sr::bicubic::upscale_bicubic;
 use stronglive_engine::sr::color::frame_to_rgb_cpu;
 use stronglive_engine::sr::quality::psnr_y;
+use stronglive_engine::sr::registry::DEFAULT_MODEL;
 use stronglive_engine::sr::{load_model, ComputeDevice, DevicePreference, Tensor, Upscaler};
 
 const SCALE: u32 = 4;
@@ -118,7 +119,7 @@ fn score_every(k: usize, hr: &[YuvFrame], lr: &[YuvFrame], upscaler: &Upscaler) 
 
 pub fn run(bench: &FillBench) -> Result<()> {
     let device = ComputeDevice::select(bench.device)?;
-    let model = bench.model.unwrap_or("fmen-tiny-x4");
+    let model = bench.model.unwrap_or(DEFAULT_MODEL);
     let upscaler = Upscaler::new(load_model(model, SCALE, &device)?, device.clone());
     let (hr, lr) = load(bench.clip)?;
     println!(

@@ -22,6 +22,7 @@ use stronglive_engine::sr::adapt::{AdaptConfig, Decision, FineTuner, PairBuffer,
 use stronglive_engine::sr::color::frame_to_rgb_cpu;
 use stronglive_engine::sr::model::Weights;
 use stronglive_engine::sr::quality::psnr_y;
+use stronglive_engine::sr::registry::DEFAULT_MODEL;
 use stronglive_engine::sr::{load_model, ComputeDevice, Tensor, Upscaler};
 
 const SCALE: u32 = 4;
@@ -134,7 +135,7 @@ struct References {
 
 pub fn run(bench: &LearnBench) -> Result<()> {
     let device = ComputeDevice::select(bench.device)?;
-    let model_name = bench.model.unwrap_or("fmen-tiny-x4").to_string();
+    let model_name = bench.model.unwrap_or(DEFAULT_MODEL).to_string();
     let clip = load_clip(bench.clip)?;
     let upscaler = |name: &str| -> Result<Upscaler> {
         Ok(Upscaler::new(

@@ -198,16 +198,11 @@ fn start_server(
     );
     let (events_tx, events) = crossbeam_channel::unbounded();
     let server = LiveServer::start(
-        ServerConfig {
-            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-            name: "bench".into(),
-            store: store.clone(),
-            handshake_timeout: Duration::from_secs(5),
-            idle_timeout: Duration::from_secs(10),
-            legacy_bind: None,
-            ingest_urls: Vec::new(),
-            max_sessions: stronglive_engine::live::server::DEFAULT_MAX_SESSIONS,
-        },
+        ServerConfig::new(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            "bench".into(),
+            store.clone(),
+        ),
         factory,
         events_tx,
     )

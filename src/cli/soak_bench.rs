@@ -70,14 +70,12 @@ fn print_sample(s: &Sample) {
 
 fn server_config(store: &PairingStore) -> ServerConfig {
     ServerConfig {
-        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-        name: "soak".into(),
-        store: store.clone(),
-        handshake_timeout: Duration::from_secs(5),
-        idle_timeout: Duration::from_secs(10),
-        legacy_bind: None,
-        ingest_urls: Vec::new(),
         max_sessions: 1,
+        ..ServerConfig::new(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            "soak".into(),
+            store.clone(),
+        )
     }
 }
 

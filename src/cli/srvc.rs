@@ -10,6 +10,7 @@ use indicatif::ProgressBar;
 
 use stronglive_engine::pipeline::srvc::encode::{srvc_encode, SrvcOptions, SrvcReport};
 use stronglive_engine::pipeline::srvc::eval::{bd_psnr, bd_rate, srvc_eval, Method, RatePoint};
+use stronglive_engine::sr::registry::DEFAULT_MODEL;
 use stronglive_engine::sr::srvc::trainer::SegmentTraining;
 use stronglive_engine::sr::srvc::Quantization;
 use stronglive_engine::sr::{ComputeDevice, DevicePreference, Precision};
@@ -37,7 +38,7 @@ pub struct ModelStreamArgs {
     /// Share streamed at the first segment of each scene (the start and each cut).
     #[arg(long, default_value_t = SegmentTraining::default().scene_fraction)]
     pub scene_fraction: f64,
-    #[arg(long, default_value = "fmen-tiny-x4")]
+    #[arg(long, default_value = DEFAULT_MODEL)]
     pub base: String,
     /// Training steps per segment (the masked pass; the first pass takes half as many).
     #[arg(long, default_value_t = SegmentTraining::default().steps)]

@@ -16,7 +16,8 @@ use stronglive_engine::live::pairing::{
     advertised_hosts, default_server_name, PairingStore, PairingUri, DEFAULT_SECRET_TTL_S,
 };
 use stronglive_engine::live::server::{
-    upscaling_sessions, LiveServer, ServerConfig, ServerEvent, SessionEnd, DEFAULT_MAX_SESSIONS,
+    upscaling_sessions, LiveServer, ServerConfig, ServerEvent, SessionEnd,
+    DEFAULT_HANDSHAKE_TIMEOUT_S, DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_SESSIONS,
 };
 use stronglive_engine::pipeline::{
     LearnOptions, PatchAsk, RecordSwitch, SessionOptions, SessionReport, DEFAULT_SR_QUEUE,
@@ -76,10 +77,10 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = DEFAULT_MAX_SESSIONS as u16, value_parser = clap::value_parser!(u16).range(1..=64))]
     max_sessions: u16,
     /// Seconds a peer has to complete the handshake.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = DEFAULT_HANDSHAKE_TIMEOUT_S)]
     handshake_timeout: f64,
     /// Seconds a streaming peer may take to deliver one message.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = DEFAULT_IDLE_TIMEOUT_S)]
     idle_timeout: f64,
     /// Minutes a new pairing secret pairs devices for (0 = until replaced).
     #[arg(long, default_value_t = DEFAULT_SECRET_TTL_S / 60)]

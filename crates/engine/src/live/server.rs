@@ -28,7 +28,7 @@ use crate::pipeline::{HrPatch, IngestItem, LiveSession, SenderControl, SenderReq
 
 pub use super::session_table::{
     upscaling_sessions, BadStream, ServerConfig, ServerEvent, SessionEnd, SessionFactory,
-    SessionRequest, DEFAULT_MAX_SESSIONS,
+    SessionRequest, DEFAULT_HANDSHAKE_TIMEOUT_S, DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_SESSIONS,
 };
 
 /// Default TCP port of the protocol listener.

@@ -310,14 +310,13 @@ impl Worker {
         let model = ModelRegistry::live_model_name(&self.model, device.is_cuda(), 4);
         let factory = self.session_factory(&model, &device);
         let mut config = ServerConfig {
-            bind: SocketAddr::new(IpAddr::from([0, 0, 0, 0]), settings.port),
-            name: default_server_name(),
-            store: self.store.clone(),
-            handshake_timeout: Duration::from_secs(5),
-            idle_timeout: Duration::from_secs(10),
             legacy_bind: settings.legacy,
             ingest_urls: settings.ingest.clone(),
-            max_sessions: super::session_table::DEFAULT_MAX_SESSIONS,
+            ..ServerConfig::new(
+                SocketAddr::new(IpAddr::from([0, 0, 0, 0]), settings.port),
+                default_server_name(),
+                self.store.clone(),
+            )
         };
         let mut note = None;
         let server =

@@ -132,6 +132,27 @@ pub struct ServerConfig {
 
 /// Sessions a server runs at once unless configured.
 pub const DEFAULT_MAX_SESSIONS: usize = 4;
+/// Seconds a peer has to complete its handshake unless configured.
+pub const DEFAULT_HANDSHAKE_TIMEOUT_S: f64 = 5.0;
+/// Seconds a streaming peer may take to deliver one message unless configured.
+pub const DEFAULT_IDLE_TIMEOUT_S: f64 = 10.0;
+
+impl ServerConfig {
+    /// A server on `bind` named `name` with the default deadlines and session cap, no
+    /// unauthenticated listener and no RTMP/SRT ingest (set the fields to change them).
+    pub fn new(bind: SocketAddr, name: String, store: PairingStore) -> Self {
+        Self {
+            bind,
+            name,
+            store,
+            handshake_timeout: Duration::from_secs_f64(DEFAULT_HANDSHAKE_TIMEOUT_S),
+            idle_timeout: Duration::from_secs_f64(DEFAULT_IDLE_TIMEOUT_S),
+            legacy_bind: None,
+            ingest_urls: Vec::new(),
+            max_sessions: DEFAULT_MAX_SESSIONS,
+        }
+    }
+}
 
 /// What the server tells its owner (CLI or GUI).
 #[derive(Debug, Clone)]

@@ -6,6 +6,10 @@ use std::path::{Path, PathBuf};
 
 use super::card::ModelCard;
 
+/// The shipped model that content adaptation starts from (`adapt`, SRVC's base) and that the
+/// learning and fill benches measure, when none is named.
+pub const DEFAULT_MODEL: &str = "fmen-tiny-x4";
+
 #[derive(Debug, Clone)]
 pub enum ModelSource {
     Builtin,

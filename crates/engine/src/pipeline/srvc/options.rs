@@ -26,7 +26,7 @@ pub struct SrvcOptions {
 impl Default for SrvcOptions {
     fn default() -> Self {
         Self {
-            base: "fmen-tiny-x4".into(),
+            base: crate::sr::registry::DEFAULT_MODEL.into(),
             scale: 4,
             crf: 28,
             segment_s: 5.0,
