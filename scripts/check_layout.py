@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """The layout rules the build holds (`make layout`, part of `make check`; ARCHITECTURE.md):
 
-1. no file-level import cycles in the Rust code (a file that uses a name defined in another
-   file imports that file; a name re-exported by a `mod.rs`/`lib.rs` is followed to the file
-   that defines it, so a module's face does not make a circle of its own);
+1. no file-level import cycles in the Rust code: a file that uses a name defined in another
+   file imports that file, except a module using what an enclosing module defines (Rust's
+   nesting: `super::` from `live/views.rs` into `live/mod.rs`); a `pub use` only publishes
+   names, and a name re-exported by a `mod.rs`/`lib.rs` is followed to the file that defines
+   it, so a module's face does not make a circle of its own;
 2. no `tch`, `torch_sys` or `ffmpeg_next` paths in pipeline code (crates/engine/src/pipeline/):
    libtorch belongs to `sr`, FFmpeg to `media`;
-3. no source file over 500 lines outside tests (tests/ folders and `tests.rs` files).
+3. no source file over 500 lines outside tests (tests/ folders and `tests.rs` files);
+4. the engine's layers: `frame`/`nvidia` < `sr`, `media` (which never import each other) <
+   `pipeline` < `live`; a module imports only from its own layer or below.
 
 Prints every breach with its files and exits 1; prints a one-line summary and exits 0 otherwise.
 Functions over 80 lines are clippy's `too_many_lines` (Cargo.toml, clippy.toml)."""
@@ -26,10 +30,16 @@ CRATES = {
 }
 PIPELINE = ROOT / "crates/engine/src/pipeline"
 FORBIDDEN_IN_PIPELINE = re.compile(r"\b(tch|torch_sys|ffmpeg_next)::")
+ENGINE = ROOT / "crates/engine/src"
+# the engine's top-level modules by layer (lib.rs, the crate's face, is above them all)
+ENGINE_LAYERS = {"frame": 0, "nvidia": 0, "sr": 1, "media": 1, "pipeline": 2, "live": 3}
 
 
 def is_test_file(path: Path) -> bool:
     return "tests" in path.relative_to(ROOT).parts or path.name == "tests.rs"
+
+
+TEST_CFG = re.compile(r"#\[cfg\((all\()?test\b.*\)\]$")
 
 
 def production_text(path: Path) -> str:
@@ -42,7 +52,7 @@ def production_text(path: Path) -> str:
     i = 0
     while i < len(lines):
         line = lines[i]
-        if not skipping and line.strip() == "#[cfg(test)]" and i + 1 < len(lines) and re.match(
+        if not skipping and TEST_CFG.match(line.strip()) and i + 1 < len(lines) and re.match(
             r"\s*(pub(\(\w+\))?\s+)?mod \w+\s*\{", lines[i + 1]
         ):
             skipping, depth = True, 0
@@ -129,6 +139,9 @@ class Resolver:
                     base = base[:-1]
                 segs = segs[1:]
             return crate, base + segs
+        if module_file(CRATES[crate], here + segs[:1]) is not None:
+            # 2018 paths: a bare name that is a child module of this one
+            return crate, here + segs
         return None, None
 
     def reexports_of(self, path: Path) -> dict:
@@ -172,6 +185,15 @@ def rust_files():
         yield from sorted(p for p in src.rglob("*.rs"))
 
 
+def encloses(outer: Path, inner: Path) -> bool:
+    """`outer` is the file of a module that `inner`'s module is nested in (its `mod.rs`, a
+    `NAME.rs` beside the folder `NAME/`, or the crate root): using what an enclosing module
+    defines is Rust's nesting, not an import between peers."""
+    if outer.name in ("mod.rs", "lib.rs", "main.rs"):
+        return outer.parent in inner.parents
+    return outer.with_suffix("") in inner.parents
+
+
 def import_graph():
     resolver, graph = Resolver(), {}
     for path in rust_files():
@@ -180,7 +202,10 @@ def import_graph():
         text = production_text(path)
         paths = []
         for m in USE.finditer(text):
-            paths += expand_use_tree(m.group(1))
+            # `pub use` publishes a name, it does not use it: followed when resolving, not an
+            # import of its own (a module's face re-exporting its children is no circle)
+            if not m.group(0).lstrip().startswith("pub"):
+                paths += expand_use_tree(m.group(1))
         for m in INLINE.finditer(USE.sub("", text)):
             paths.append(m.group(1) + m.group(2))
         edges = set()
@@ -192,7 +217,7 @@ def import_graph():
             if target_crate is None:
                 continue
             target = resolver.resolve(target_crate, absolute)
-            if target is not None and target != path:
+            if target is not None and target != path and not encloses(target, path):
                 edges.add(target)
         graph[path] = edges
     return graph
@@ -232,9 +257,34 @@ def cycles(graph: dict) -> list:
     return out
 
 
+def engine_module(path: Path):
+    if ENGINE not in path.parents:
+        return None
+    top = path.relative_to(ENGINE).parts[0].removesuffix(".rs")
+    return top if top in ENGINE_LAYERS else None
+
+
+def layer_breaches(graph: dict) -> list:
+    """Imports that run up the engine's layers, or between `sr` and `media`."""
+    out = []
+    for source, targets in graph.items():
+        low = engine_module(source)
+        for target in targets:
+            high = engine_module(target)
+            if low is None or high is None or low == high:
+                continue
+            if ENGINE_LAYERS[high] >= ENGINE_LAYERS[low]:
+                out.append(
+                    f"{source.relative_to(ROOT)} -> {target.relative_to(ROOT)}: `{low}` may not "
+                    f"import `{high}` (engine layers: frame/nvidia < sr, media < pipeline < live)"
+                )
+    return out
+
+
 def main() -> int:
     problems = []
     graph = import_graph()
+    problems += layer_breaches(graph)
     for component in cycles(graph):
         names = [str(p.relative_to(ROOT)) for p in component]
         ties = [
@@ -266,7 +316,8 @@ def main() -> int:
     edges = sum(len(e) for e in graph.values())
     print(
         f"layout: ok ({len(files)} files, {edges} file imports, no cycles, "
-        f"pipeline free of tch/ffmpeg_next, no file over {MAX_FILE_LINES} lines)"
+        f"engine layers kept, pipeline free of tch/ffmpeg_next, no file over {MAX_FILE_LINES} "
+        "lines)"
     )
     return 0
 

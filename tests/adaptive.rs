@@ -15,7 +15,7 @@ use stronglive_engine::pipeline::{
     deaf_sender, IngestItem, LiveSession, LiveSessionConfig, RecordSwitch, SessionOptions,
     TierLadder,
 };
-use stronglive_engine::sr::bicubic::Bicubic;
+use stronglive_engine::sr::baseline::Bicubic;
 use stronglive_engine::sr::{ComputeDevice, SrError, SrModel, Tensor, Upscaler};
 
 /// Bicubic after sleeping `base x load` milliseconds.

@@ -10,8 +10,9 @@ use clap::Args;
 use stronglive_engine::sr::{
     card::{Evaluation, ModelCard},
     images::{evaluate_image, list_images, load_rgb8, to_unit, Score},
+    load::card_and_weights,
     load_model,
-    model::{card_and_weights, gflops_per_frame},
+    model::gflops_per_frame,
     registry::{ModelRegistry, ModelSource},
     ComputeDevice, DevicePreference, Tensor, Upscaler,
 };

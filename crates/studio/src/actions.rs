@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use eframe::egui;
 
-use super::{CompareMode, StudioApp, Tab};
+use super::live::CompareMode;
+use super::{StudioApp, Tab};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum StudioAction {

@@ -10,21 +10,21 @@ use crate::media::roundtrip::h264_round_trip;
 use crate::media::{MediaError, VideoDecoder};
 use crate::sr::color::{frame_to_rgb_cpu, frames_to_rgb_batch, rgb_batch_to_frames};
 use crate::sr::quality::quantize;
-use crate::sr::train::LrDegradation;
+use crate::sr::train::{DegradeError, LrDegradation};
 use crate::sr::{SrError, Tensor};
 
 /// LR batches through a real libx264 encode/decode at a CRF drawn from `crf_range`, on half
 /// the batches (the other half stay clean so the model still sees pristine input).
 pub fn h264_degradation((lo, hi): (u8, u8)) -> LrDegradation {
-    let apply = move |lr: &Tensor, random: u64| -> Result<Tensor, String> {
+    let apply = move |lr: &Tensor, random: u64| -> Result<Tensor, DegradeError> {
         if random % 2 == 0 {
             return Ok(lr.shallow_clone());
         }
         let crf = lo + ((random >> 8) % u64::from(hi - lo + 1)) as u8;
         let color = ColorInfo::default_for_height(540);
-        let frames = rgb_batch_to_frames(lr, color).map_err(|e| e.to_string())?;
-        let back = h264_round_trip(&frames, crf).map_err(|e| e.to_string())?;
-        let rgb = frames_to_rgb_batch(&back).map_err(|e| e.to_string())?;
+        let frames = rgb_batch_to_frames(lr, color)?;
+        let back = h264_round_trip(&frames, crf)?;
+        let rgb = frames_to_rgb_batch(&back)?;
         Ok(quantize(&rgb))
     };
     LrDegradation {

@@ -1,19 +1,8 @@
-//! Bicubic interpolation: the model-free baseline every network is measured against (and the
-//! fallback when no model is wanted). Same kernel as PyTorch's `interpolate(mode="bicubic")`.
+//! Bicubic interpolation, the arithmetic: the model-free baseline every network is measured
+//! against (as a model: `baseline`), and the skip connection of the networks that add their
+//! output to it. Same kernel as PyTorch's `interpolate(mode="bicubic")`.
 
 use tch::Tensor;
-
-use super::{ComputeDevice, SrError, SrModel};
-
-pub struct Bicubic {
-    scale: u32,
-}
-
-impl Bicubic {
-    pub fn new(scale: u32, _device: &ComputeDevice) -> Self {
-        Self { scale }
-    }
-}
 
 /// PyTorch's cubic convolution constant (`upsample_bicubic2d`).
 const CUBIC_A: f64 = -0.75;
@@ -102,26 +91,6 @@ pub fn upscale_bicubic_pil(rgb: &Tensor, scale: u32) -> Tensor {
         f64::from(scale),
         f64::from(scale),
     )
-}
-
-impl SrModel for Bicubic {
-    fn name(&self) -> &str {
-        "bicubic"
-    }
-    fn scale(&self) -> u32 {
-        self.scale
-    }
-    fn forward(&self, rgb: &Tensor) -> Result<Tensor, SrError> {
-        // the baseline everything is measured against is computed as defined: in fp32 even on
-        // a bf16 device (bf16's 8 significant bits would move its output by a code value)
-        if rgb.kind() != tch::Kind::Float {
-            return Ok(upscale_bicubic(&rgb.to_kind(tch::Kind::Float), self.scale));
-        }
-        Ok(upscale_bicubic(rgb, self.scale))
-    }
-    fn receptive_margin(&self) -> u32 {
-        2
-    }
 }
 
 #[cfg(test)]

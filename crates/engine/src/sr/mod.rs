@@ -5,11 +5,13 @@
 //! back as YUV planes at the output size. `Upscaler` strings those steps together.
 
 pub mod adapt;
+pub mod baseline;
 pub mod bicubic;
 pub mod card;
 pub mod color;
 pub mod device;
 pub mod images;
+pub mod load;
 pub mod model;
 pub mod nets;
 pub mod quality;
@@ -21,7 +23,8 @@ pub mod train;
 pub mod upscaler;
 
 pub use device::{cpu_has_native_bf16, ComputeDevice, DevicePreference, DeviceTarget, Precision};
-pub use model::{load_model, SrModel};
+pub use load::load_model;
+pub use model::SrModel;
 /// The engine's image type (N x C x H x W), passed between `sr` and its callers.
 pub use tch::Tensor;
 pub use upscaler::Upscaler;

@@ -58,7 +58,7 @@ pub fn forward_tiled(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sr::{bicubic::Bicubic, ComputeDevice};
+    use crate::sr::{baseline::Bicubic, ComputeDevice};
     use tch::{Device, Kind};
 
     #[test]

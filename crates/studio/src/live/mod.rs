@@ -5,6 +5,7 @@
 //! What the user chose ([`LiveSettings`]) is saved with the window; what the running service
 //! reports ([`LiveState`]) is rebuilt from its events and never saved.
 
+mod compare;
 mod metrics_panel;
 mod pairing_panel;
 mod views;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use eframe::egui;
 
 use super::{Notifications, StudioAction};
+pub use compare::CompareMode;
 use metrics_panel::MetricsHistory;
 pub use pairing_panel::qr_image;
 use stronglive_engine::frame::YuvFrame;
@@ -24,21 +26,6 @@ use stronglive_engine::live::server::ServerEvent;
 use stronglive_engine::live::service::{ListenerSettings, LiveCommand, LiveEvent, LiveService};
 use stronglive_engine::pipeline::live::metrics::MetricsSnapshot;
 pub use views::ViewTransform;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum CompareMode {
-    SideBySide,
-    Split,
-}
-
-impl CompareMode {
-    pub fn toggled(self) -> Self {
-        match self {
-            CompareMode::SideBySide => CompareMode::Split,
-            CompareMode::Split => CompareMode::SideBySide,
-        }
-    }
-}
 
 /// The Live tab's choices that outlive the window (saved by eframe under the same keys as
 /// before the settings had their own struct).

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use eframe::egui;
 
-use super::{CompareMode, LiveFrame, LiveTab};
+use super::compare::CompareMode;
+use super::{LiveFrame, LiveTab};
 use crate::video::{paint_video, UvRect, VideoCallback, VideoSlot};
 use crate::StudioAction;
 use stronglive_engine::frame::YuvFrame;

@@ -26,7 +26,9 @@ use crate::sr::{
 /// An extra degradation of the LR batch (B x 3 x h x w, 0..1, CPU), e.g. H.264 compression; the
 /// `u64` is a fresh random number for its own choices. Supplied by the caller because the SR
 /// engine does not link FFmpeg.
-pub type DegradeFn = dyn Fn(&Tensor, u64) -> Result<Tensor, String> + Send + Sync;
+pub type DegradeFn = dyn Fn(&Tensor, u64) -> Result<Tensor, DegradeError> + Send + Sync;
+/// Why a degradation failed: the caller's own error (an FFmpeg one for H.264), kept whole.
+pub type DegradeError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Clone)]
 pub struct LrDegradation {
@@ -317,7 +319,8 @@ impl Run<'_> {
         );
         let mut lr_img = downscale_bicubic(&hr, self.scale);
         if let Some(d) = &self.opts.degradation {
-            lr_img = (d.apply)(&lr_img, self.rng.next()).map_err(SrError::Training)?;
+            lr_img = (d.apply)(&lr_img, self.rng.next())
+                .map_err(|e| SrError::Training(e.to_string()))?;
         }
         let sr = self.net.forward_t(&lr_img.to_device(device), true);
         let loss = (sr - hr.to_device(device)).abs().mean(Kind::Float);
