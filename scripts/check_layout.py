@@ -10,7 +10,8 @@
    libtorch belongs to `sr`, FFmpeg to `media`;
 3. no source file over 500 lines outside tests (tests/ folders and `tests.rs` files);
 4. the engine's layers: `frame`/`nvidia` < `sr`, `media` (which never import each other) <
-   `pipeline` < `live`; a module imports only from its own layer or below.
+   `pipeline` < `live`; a module imports only from its own layer or below;
+5. no source folder with more than 15 files (a folder that grows past it is two ideas).
 
 Prints every breach with its files and exits 1; prints a one-line summary and exits 0 otherwise.
 Functions over 80 lines are clippy's `too_many_lines` (Cargo.toml, clippy.toml)."""
@@ -21,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_FILE_LINES = 500
+MAX_FOLDER_FILES = 15
 # crate name as written in paths -> the folder of its source, its root file
 CRATES = {
     "stronglive_wire": ROOT / "crates/wire/src",
@@ -308,6 +310,15 @@ def main() -> int:
             problems.append(
                 f"{path.relative_to(ROOT)}: {lines} lines, over the {MAX_FILE_LINES}-line budget"
             )
+    folders = {}
+    for path in files:
+        folders.setdefault(path.parent, []).append(path)
+    for folder, members in sorted(folders.items()):
+        if len(members) > MAX_FOLDER_FILES:
+            problems.append(
+                f"{folder.relative_to(ROOT)}/: {len(members)} source files, over the "
+                f"{MAX_FOLDER_FILES}-file budget (split it by idea)"
+            )
     for p in problems:
         print(f"layout: {p}")
     if problems:
@@ -317,7 +328,7 @@ def main() -> int:
     print(
         f"layout: ok ({len(files)} files, {edges} file imports, no cycles, "
         f"engine layers kept, pipeline free of tch/ffmpeg_next, no file over {MAX_FILE_LINES} "
-        "lines)"
+        f"lines, no folder over {MAX_FOLDER_FILES} files)"
     )
     return 0
 

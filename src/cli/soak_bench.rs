@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use stronglive_engine::live::pairing::{PairingSecret, PairingStore, PairingUri};
 use stronglive_engine::live::sender::{send_stream, SendOptions};
 use stronglive_engine::live::server::{upscaling_sessions, LiveServer, ServerConfig, ServerEvent};
-use stronglive_engine::pipeline::live::adapt::LearnOptions;
+use stronglive_engine::pipeline::live::adapt::AdaptOptions;
 use stronglive_engine::pipeline::{RecordSwitch, SessionOptions};
 use stronglive_engine::sr::registry::ModelRegistry;
 use stronglive_engine::sr::ComputeDevice;
@@ -95,7 +95,7 @@ fn soak(seconds: u32, model: Option<&str>, device: &ComputeDevice, scratch: &Pat
     );
     let takes = scratch.join("takes");
     let options = SessionOptions {
-        learn: Some(LearnOptions::default()),
+        learn: Some(AdaptOptions::default()),
         ..SessionOptions::plain(RecordSwitch::new(Some(takes.clone())))
     };
     let (events_tx, events) = crossbeam_channel::unbounded();

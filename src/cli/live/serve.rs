@@ -20,7 +20,7 @@ use stronglive_engine::live::server::{
     DEFAULT_HANDSHAKE_TIMEOUT_S, DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_SESSIONS,
 };
 use stronglive_engine::pipeline::{
-    LearnOptions, PatchAsk, RecordSwitch, SessionOptions, SessionReport, DEFAULT_SR_QUEUE,
+    AdaptOptions, PatchAsk, RecordSwitch, SessionOptions, SessionReport, DEFAULT_SR_QUEUE,
 };
 use stronglive_engine::sr::registry::{adapted_models_dir, ModelRegistry};
 use stronglive_engine::sr::{load_model, ComputeDevice, DevicePreference, Precision};
@@ -109,7 +109,7 @@ pub struct ServeArgs {
     learn_duty: f64,
 }
 
-fn learn_options(args: &ServeArgs) -> Result<Option<LearnOptions>> {
+fn learn_options(args: &ServeArgs) -> Result<Option<AdaptOptions>> {
     if !args.learn {
         return Ok(None);
     }
@@ -119,10 +119,10 @@ fn learn_options(args: &ServeArgs) -> Result<Option<LearnOptions>> {
             args.learn_duty
         );
     }
-    Ok(Some(LearnOptions {
+    Ok(Some(AdaptOptions {
         duty_cycle: args.learn_duty,
         save_dir: adapted_models_dir(),
-        ..LearnOptions::default()
+        ..AdaptOptions::default()
     }))
 }
 

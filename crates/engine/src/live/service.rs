@@ -22,7 +22,7 @@ use super::server::{
     DEFAULT_PORT,
 };
 use crate::pipeline::live::metrics::{MetricsSnapshot, SessionMetrics};
-use crate::pipeline::{DisplaySlot, LearnOptions, RecordSwitch, SessionOptions};
+use crate::pipeline::{AdaptOptions, DisplaySlot, RecordSwitch, SessionOptions};
 use crate::sr::registry::adapted_models_dir;
 use crate::sr::registry::ModelRegistry;
 use crate::sr::{ComputeDevice, DevicePreference, SrError};
@@ -276,9 +276,9 @@ impl Worker {
             ..SessionOptions::plain(self.record.clone())
         };
         let learning = SessionOptions {
-            learn: Some(LearnOptions {
+            learn: Some(AdaptOptions {
                 save_dir: adapted_models_dir(),
-                ..LearnOptions::default()
+                ..AdaptOptions::default()
             }),
             ..plain.clone()
         };

@@ -16,7 +16,7 @@ pub mod training_data;
 
 pub use job::{JobError, JobEvent, JobReport, JobStart, Progress};
 pub use live::{
-    deaf_sender, DisplayFrame, DisplaySlot, HrPatch, IngestItem, LearnOptions, LiveSession,
+    deaf_sender, AdaptOptions, DisplayFrame, DisplaySlot, HrPatch, IngestItem, LiveSession,
     LiveSessionConfig, PatchAsk, RecordSwitch, RecordedStream, SenderControl, SenderRequest,
     SessionOptions, SessionProblem, SessionReport, SessionStartError, TierLadder, DEFAULT_SR_QUEUE,
 };

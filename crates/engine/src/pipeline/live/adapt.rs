@@ -1,7 +1,7 @@
-//! The learning stage of a live session (`serve --learn`): HR patches from the sender are
-//! paired with the decoded frames they were cut from, a copy of the live model is fine-tuned on
-//! them in the background, and weights that prove better on held-out patches are offered to the
-//! SR stage, which swaps them in between two frames. `sr::adapt` owns the maths; this file owns
+//! The adaptation stage of a live session (scene learning, `serve --learn`): HR patches from
+//! the sender are paired with the decoded frames they were cut from, a copy of the live model is
+//! fine-tuned on them in the background, and weights that prove better on held-out patches are
+//! offered to the SR stage, which swaps them in between two frames. `sr::adapt` owns the maths; this file owns
 //! the thread, its CPU share and what it reports.
 
 use std::path::{Path, PathBuf};
@@ -24,7 +24,7 @@ use crate::sr::Upscaler;
 use crate::pipeline::live::metrics::SessionMetrics;
 use crate::pipeline::live::patches::{PatchDesk, PatchRate, PatchRefused, PATCH_PLAN_PERIOD};
 use crate::pipeline::live::port::HrPatch;
-use crate::pipeline::live::report::{LearningProblem, SessionProblem, StageOutcome};
+use crate::pipeline::live::report::{AdaptProblem, SessionProblem, StageOutcome};
 use crate::pipeline::scene_cut::SceneCuts;
 use crate::pipeline::stage::{spawn_stage, Stage};
 
@@ -33,7 +33,7 @@ const PATCH_QUEUE: usize = 16;
 
 /// How a session learns.
 #[derive(Debug, Clone)]
-pub struct LearnOptions {
+pub struct AdaptOptions {
     pub adapt: AdaptConfig,
     /// Memory for training pairs (all of them together).
     pub pair_memory_bytes: usize,
@@ -43,7 +43,7 @@ pub struct LearnOptions {
     pub save_dir: Option<PathBuf>,
 }
 
-impl Default for LearnOptions {
+impl Default for AdaptOptions {
     fn default() -> Self {
         Self {
             adapt: AdaptConfig::default(),
@@ -55,7 +55,7 @@ impl Default for LearnOptions {
 }
 
 /// A patch and the decoded frame it belongs to, on their way to the learner.
-pub(crate) struct PatchForLearning {
+pub(crate) struct PatchForAdapt {
     pub frame: Arc<YuvFrame>,
     /// The scene its frame belongs to (cuts seen before it by the decode stage).
     pub scene: u64,
@@ -94,7 +94,7 @@ impl WeightSlot {
 }
 
 /// What the learner leaves when the session ends.
-pub(crate) struct LearnOutcome {
+pub(crate) struct AdaptOutcome {
     /// The adapted weights in use at the end, with the generic model's card, when they differ
     /// from the generic ones.
     pub adapted: Option<(Weights, ModelCard)>,
@@ -120,7 +120,7 @@ pub(crate) struct Learner {
 
 impl Learner {
     /// Learn until the session's patches stop coming (the decode stage ended).
-    pub(crate) fn run(mut self, rx: Receiver<PatchForLearning>) -> LearnOutcome {
+    pub(crate) fn run(mut self, rx: Receiver<PatchForAdapt>) -> AdaptOutcome {
         let mut error = None;
         loop {
             // Block while there is nothing to learn from; otherwise take what has arrived.
@@ -197,7 +197,7 @@ impl Learner {
             .update_learning(|l| l.patches_asked_per_s = per_second);
     }
 
-    fn add(&mut self, item: PatchForLearning) {
+    fn add(&mut self, item: PatchForAdapt) {
         if item.scene != self.slot.scene() {
             // Its frame shows a scene that is gone (or one this learner has not caught up with).
             self.metrics.on_patch_refused();
@@ -215,10 +215,7 @@ impl Learner {
         }
     }
 
-    fn pair(
-        &self,
-        item: &PatchForLearning,
-    ) -> Result<crate::sr::adapt::TrainingPair, PatchRefusal> {
+    fn pair(&self, item: &PatchForAdapt) -> Result<crate::sr::adapt::TrainingPair, PatchRefusal> {
         let patch = &item.patch;
         let hr = decode_patch(&patch.data)?;
         let size = hr.size();
@@ -291,7 +288,7 @@ impl Learner {
         Ok(())
     }
 
-    fn outcome(self, error: Option<SrError>) -> LearnOutcome {
+    fn outcome(self, error: Option<SrError>) -> AdaptOutcome {
         let learning = self.metrics.snapshot().learning.unwrap_or_default();
         let stats = Some(format!(
             "{} pairs, {} steps, model v{}, {:+.2} dB vs generic on held-out patches",
@@ -302,7 +299,7 @@ impl Learner {
             let live = self.tuner.live_weights();
             (live.copy_as(live.version), self.tuner.base_card().clone())
         });
-        LearnOutcome {
+        AdaptOutcome {
             adapted,
             stats,
             error,
@@ -311,24 +308,24 @@ impl Learner {
 }
 
 /// A running learner, as the session holds it.
-pub(crate) struct LearningStage {
+pub(crate) struct AdaptStage {
     pub stage: Stage<StageOutcome>,
     /// The decode stage's side: recent frames and the patch channel.
-    pub feed: LearningFeed,
+    pub feed: AdaptFeed,
     /// Where the SR stage finds new weights.
     pub weights: Arc<WeightSlot>,
 }
 
 /// Start the learner's thread; `None` (with a warning) when the model cannot learn (bicubic,
 /// a TorchScript module).
-pub(crate) fn start_learning(
+pub(crate) fn start_adapting(
     id: u64,
     label: &str,
-    options: &LearnOptions,
+    options: &AdaptOptions,
     upscaler: &Upscaler,
     metrics: &Arc<SessionMetrics>,
     patches: &Arc<PatchDesk>,
-) -> Result<Option<LearningStage>, std::io::Error> {
+) -> Result<Option<AdaptStage>, std::io::Error> {
     let Some(network) = upscaler.model().as_network() else {
         tracing::warn!(
             "{}: model {} cannot learn; patches are only counted",
@@ -360,13 +357,13 @@ pub(crate) fn start_learning(
         scene: 0,
     };
     let (tx, rx) = bounded(PATCH_QUEUE);
-    let feed = LearningFeed::new(tx, Arc::clone(&slot));
+    let feed = AdaptFeed::new(tx, Arc::clone(&slot));
     let save_dir = options.save_dir.clone();
     let stage = spawn_stage(format!("learn-{id}"), move || {
         let outcome = learner.run(rx);
         keep_learned(id, outcome, save_dir.as_deref())
     })?;
-    Ok(Some(LearningStage {
+    Ok(Some(AdaptStage {
         stage,
         feed,
         weights: slot,
@@ -374,14 +371,12 @@ pub(crate) fn start_learning(
 }
 
 /// Save the adapted weights (when they beat the generic model) as a user model.
-fn keep_learned(session: u64, outcome: LearnOutcome, save_dir: Option<&Path>) -> StageOutcome {
+fn keep_learned(session: u64, outcome: AdaptOutcome, save_dir: Option<&Path>) -> StageOutcome {
     let mut result = StageOutcome::default();
     if let Some(e) = outcome.error {
         result
             .problems
-            .push(SessionProblem::Learning(LearningProblem::Training(
-                Arc::new(e),
-            )));
+            .push(SessionProblem::Adapt(AdaptProblem::Training(Arc::new(e))));
     }
     let (Some((weights, base)), Some(dir)) = (outcome.adapted, save_dir) else {
         return result;
@@ -395,17 +390,15 @@ fn keep_learned(session: u64, outcome: LearnOutcome, save_dir: Option<&Path>) ->
         Ok(card) => result.adapted_model = Some(card),
         Err(e) => result
             .problems
-            .push(SessionProblem::Learning(LearningProblem::SaveModel(
-                Arc::new(e),
-            ))),
+            .push(SessionProblem::Adapt(AdaptProblem::SaveModel(Arc::new(e)))),
     }
     result
 }
 
 /// The decode stage's side of learning: recent decoded frames (a patch arrives just after the
 /// frame it was cut from) and the channel to the learner.
-pub(crate) struct LearningFeed {
-    tx: Sender<PatchForLearning>,
+pub(crate) struct AdaptFeed {
+    tx: Sender<PatchForAdapt>,
     /// Recent frames with the scene each belongs to.
     recent: std::collections::VecDeque<(Arc<YuvFrame>, u64)>,
     cuts: SceneCuts,
@@ -415,8 +408,8 @@ pub(crate) struct LearningFeed {
 /// Decoded frames kept for pairing: two seconds at 30 fps.
 const RECENT_FRAMES: usize = 60;
 
-impl LearningFeed {
-    fn new(tx: Sender<PatchForLearning>, slot: Arc<WeightSlot>) -> Self {
+impl AdaptFeed {
+    fn new(tx: Sender<PatchForAdapt>, slot: Arc<WeightSlot>) -> Self {
         Self {
             tx,
             recent: std::collections::VecDeque::with_capacity(RECENT_FRAMES),
@@ -453,7 +446,7 @@ impl LearningFeed {
             });
         };
         self.tx
-            .try_send(PatchForLearning {
+            .try_send(PatchForAdapt {
                 frame: Arc::clone(frame),
                 scene: *scene,
                 patch: patch.clone(),

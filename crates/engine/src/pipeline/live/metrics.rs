@@ -39,7 +39,7 @@ pub struct Totals {
 
 /// Live learning (`serve --learn`): what the trainer has done so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct LearningStats {
+pub struct AdaptStats {
     /// Patches that became training pairs.
     pub pairs_used: u64,
     /// Patches per second the learner asks the sender for now.
@@ -80,7 +80,7 @@ pub struct MetricsSnapshot {
     pub output_size: (u32, u32),
     pub totals: Totals,
     /// `Some` when the session learns from the sender's patches.
-    pub learning: Option<LearningStats>,
+    pub learning: Option<AdaptStats>,
     /// The last bitrate the rate controller asked the sender for, and why.
     pub bitrate_asked: Option<(u64, String)>,
     /// The last stream size the rate controller asked the sender for, and why.
@@ -116,7 +116,7 @@ struct State {
     record_queue_depth: usize,
     input_size: (u32, u32),
     output_size: (u32, u32),
-    learning: Option<LearningStats>,
+    learning: Option<AdaptStats>,
     bitrate_asked: Option<(u64, String)>,
     stream_size_asked: Option<((u16, u16), String)>,
     /// The model SR switched to (`None`: the session's first), why, and how many switches.
@@ -285,8 +285,8 @@ impl SessionMetrics {
     }
 
     /// Change the learning figures (turning learning on for the session).
-    pub fn update_learning(&self, f: impl FnOnce(&mut LearningStats)) {
-        self.with(|s| f(s.learning.get_or_insert_with(LearningStats::default)));
+    pub fn update_learning(&self, f: impl FnOnce(&mut AdaptStats)) {
+        self.with(|s| f(s.learning.get_or_insert_with(AdaptStats::default)));
     }
 
     pub fn totals(&self) -> Totals {

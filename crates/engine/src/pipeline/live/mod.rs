@@ -18,7 +18,7 @@ pub mod takes;
 pub mod tiers;
 mod upscaling;
 
-pub use adapt::LearnOptions;
+pub use adapt::AdaptOptions;
 pub use handoff::{DisplayFrame, DisplaySlot};
 pub use patches::PatchAsk;
 pub use port::{deaf_sender, HrPatch, IngestItem, SenderControl, SenderRequest};

@@ -70,7 +70,7 @@ pub enum SessionProblem {
     #[error("{0}")]
     StagePanicked(StagePanic),
     #[error("learning: {0}")]
-    Learning(LearningProblem),
+    Adapt(AdaptProblem),
 }
 
 /// Why a session refused its sender's stream.
@@ -105,7 +105,7 @@ pub enum FrameOutputError {
 
 /// What went wrong with learning from the sender's patches (the session went on without it).
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum LearningProblem {
+pub enum AdaptProblem {
     #[error("{0}")]
     Training(Arc<SrError>),
     #[error("cannot swap weights: {0}")]

@@ -14,7 +14,7 @@ use crate::media::h264::EncodedUnit;
 use crate::media::ingest::StreamDescription;
 use crate::sr::SrError;
 
-use crate::pipeline::live::adapt::{start_learning, LearnOptions, WeightSlot};
+use crate::pipeline::live::adapt::{start_adapting, AdaptOptions, WeightSlot};
 use crate::pipeline::live::handoff::{DisplaySlot, NewestWinsQueue, QueueProducer};
 use crate::pipeline::live::metrics::SessionMetrics;
 use crate::pipeline::live::patches::{PatchAsk, PatchDesk, DEFAULT_PATCH_SIDE};
@@ -64,7 +64,7 @@ pub struct SessionOptions {
     /// and any that come are refused). Learning asks on its own when this is `None`.
     pub patches: Option<PatchAsk>,
     /// Learn from the sender's HR patches (`None`: patches are only counted and recorded).
-    pub learn: Option<LearnOptions>,
+    pub learn: Option<AdaptOptions>,
     /// Super-resolve every frame, however long the queue gets (false: frames that others wait
     /// behind are filled cheaply, so output keeps the input's pace).
     pub sr_every_frame: bool,
@@ -152,7 +152,7 @@ impl LiveSession {
         let recorders = RecorderInputs::spawn(&config, &mut stages)?;
         let (learning_feed, weights) = match (&options.learn, &patch_desk) {
             (Some(learn), Some(desk)) => {
-                match start_learning(id, &config.label, learn, upscaler, &metrics, desk)? {
+                match start_adapting(id, &config.label, learn, upscaler, &metrics, desk)? {
                     Some(l) => {
                         stages.push(l.stage);
                         (Some(l.feed), Some(l.weights))

@@ -19,9 +19,7 @@ use crate::pipeline::live::adapt::WeightSlot;
 use crate::pipeline::live::fill::Filler;
 use crate::pipeline::live::handoff::{DisplayFrame, DisplaySlot, NewestWinsQueue};
 use crate::pipeline::live::metrics::SessionMetrics;
-use crate::pipeline::live::report::{
-    FrameOutputError, LearningProblem, SessionProblem, StageOutcome,
-};
+use crate::pipeline::live::report::{AdaptProblem, FrameOutputError, SessionProblem, StageOutcome};
 use crate::pipeline::live::takes::Recorder;
 use crate::pipeline::live::tiers::TierLadder;
 
@@ -83,9 +81,9 @@ impl Upscaling {
         if let Err(e) = network.set_weights(generic) {
             outcome
                 .problems
-                .push(SessionProblem::Learning(LearningProblem::SwapWeights(
-                    Arc::new(e),
-                )));
+                .push(SessionProblem::Adapt(AdaptProblem::SwapWeights(Arc::new(
+                    e,
+                ))));
             return;
         }
         self.model_in_use = format!(
@@ -122,13 +120,11 @@ impl Upscaling {
                     self.model_in_use
                 ));
             }
-            Err(e) => {
-                outcome
-                    .problems
-                    .push(SessionProblem::Learning(LearningProblem::SwapWeights(
-                        Arc::new(e),
-                    )))
-            }
+            Err(e) => outcome
+                .problems
+                .push(SessionProblem::Adapt(AdaptProblem::SwapWeights(Arc::new(
+                    e,
+                )))),
         }
     }
 

@@ -14,7 +14,7 @@ use crate::media::h264::{EncodedUnit, H264StreamDecoder};
 use crate::media::ingest::StreamDescription;
 use stronglive_wire::annexb;
 
-use crate::pipeline::live::adapt::LearningFeed;
+use crate::pipeline::live::adapt::AdaptFeed;
 use crate::pipeline::live::controller::{Ask, ControlLoop, RateDecision};
 use crate::pipeline::live::handoff::QueueProducer;
 use crate::pipeline::live::metrics::SessionMetrics;
@@ -45,7 +45,7 @@ pub(super) struct Decoding {
     errors_seen: u64,
     frames_seen: u64,
     outcome: StageOutcome,
-    pub(super) learning: Option<LearningFeed>,
+    pub(super) learning: Option<AdaptFeed>,
     /// Asks the sender for fewer bits or a smaller picture when the session falls behind (see
     /// `controller`); made at the first stream config and kept across the sender's
     /// reconfigurations (which its own requests cause).
