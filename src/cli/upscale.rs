@@ -326,7 +326,8 @@ fn run_job(
 fn job_bar(bars: &MultiProgress, input: &Path) -> ProgressBar {
     let bar = bars.add(ProgressBar::new(0));
     bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} frames {msg} ETA {eta}")
+        // {msg} carries the job's own fps and ETA (pipeline::job), the figures the studio shows
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} frames {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
@@ -364,7 +365,8 @@ fn show_event(event: &JobEvent, input: &Path, bar: &ProgressBar, bars: &MultiPro
                 bar.set_length(p.frames_done);
             }
             bar.set_position(p.frames_done);
-            bar.set_message(format!("{:.1} fps", p.fps));
+            let eta = p.eta.map_or("-".into(), |d| format!("{}s", d.as_secs()));
+            bar.set_message(format!("{:.1} fps ETA {eta}", p.fps));
         }
     }
 }
