@@ -78,7 +78,7 @@ def probe(clip):
 
 
 def encoder_args(encoder):
-    # the engine's offline defaults (src/media/encode.rs)
+    # the engine's offline defaults (crates/engine/src/media/encode.rs)
     if encoder == "libx264":
         return ["-c:v", "libx264", "-preset", "fast", "-crf", "20"]
     if encoder == "libx265":

@@ -23,8 +23,12 @@ pub enum WireError {
     Closed(&'static str),
     #[error("network error: {0}")]
     Io(std::io::Error),
-    #[error("{0}")]
-    Rejected(String),
+    /// A well-formed message that has no place at this point of the exchange.
+    #[error("unexpected {message} from a {peer}")]
+    Unexpected {
+        message: &'static str,
+        peer: &'static str,
+    },
     #[error("server stopping")]
     Stopping,
 }

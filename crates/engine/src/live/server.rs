@@ -359,10 +359,10 @@ fn pump_protocol(
             Message::Stats { .. } => continue,
             Message::Bye { reason } => return Ok(SessionEnd::PeerBye { reason }),
             other => {
-                return Err(WireError::Rejected(format!(
-                    "unexpected {} from a client",
-                    other.name()
-                )))
+                return Err(WireError::Unexpected {
+                    message: other.name(),
+                    peer: "client",
+                })
             }
         };
         if !session.ingest(item) {

@@ -44,7 +44,7 @@ pub enum PairingError {
     #[error("{}: {reason}", path.display())]
     Store { path: PathBuf, reason: String },
     #[error("no random numbers from the operating system: {0}")]
-    Random(String),
+    Random(getrandom::Error),
     #[error("no paired device matches {0:?} (see `stronglive pair --list`)")]
     UnknownDevice(String),
 }

@@ -47,7 +47,7 @@ impl PairingSecret {
 /// Operating-system randomness (getrandom), for secrets, nonces and device ids.
 pub fn random_bytes<const N: usize>() -> Result<[u8; N], PairingError> {
     let mut out = [0u8; N];
-    getrandom::fill(&mut out).map_err(|e| PairingError::Random(e.to_string()))?;
+    getrandom::fill(&mut out).map_err(PairingError::Random)?;
     Ok(out)
 }
 

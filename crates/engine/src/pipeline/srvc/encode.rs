@@ -6,7 +6,7 @@
 //! trained on that segment's decoded LR frames against its HR frames, the top changes that fit
 //! the stream's share of the bits quantised, applied exactly as the decoder will, and scored
 //! with those weights; (3) the LR file remuxed with the model stream attached. The output
-//! appears whole or not at all. `srvc_frames` does the reading and writing of pass 1 and 2.
+//! appears whole or not at all. `frames` does the reading and writing of pass 1 and 2.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

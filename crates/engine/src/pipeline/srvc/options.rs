@@ -1,5 +1,5 @@
 //! What `srvc encode` is asked to make and how it fails: shared by the encoder, its video
-//! passes (`srvc_frames`) and `srvc eval`.
+//! passes (`frames`) and `srvc eval`.
 
 use std::path::PathBuf;
 
