@@ -216,7 +216,7 @@ fn encoder_side_reconstruction(
     srvc_file: &Path,
     stream: &[u8],
 ) -> Vec<stronglive_engine::frame::YuvFrame> {
-    use stronglive_engine::pipeline::srvc::playback::{pts_us, SrvcPlayback};
+    use stronglive_engine::pipeline::srvc::playback::SrvcPlayback;
     use stronglive_engine::sr::{DevicePreference, Precision, Upscaler};
     let preference: DevicePreference = "cpu".parse().unwrap();
     let device = ComputeDevice::select(preference.with_precision(Precision::Fp32)).unwrap();
@@ -226,7 +226,7 @@ fn encoder_side_reconstruction(
     let time_base = lr.time_base();
     let mut frames = Vec::new();
     while let Some(frame) = lr.next_frame().unwrap() {
-        if let Some(weights) = playback.weights_at(pts_us(frame.pts, time_base)) {
+        if let Some(weights) = playback.weights_at(time_base.pts_us(frame.pts)) {
             let network = upscaler.model().as_network().unwrap();
             network.set_weights(&weights).unwrap();
         }

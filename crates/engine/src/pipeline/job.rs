@@ -4,7 +4,7 @@
 //! jobs (`offline`) and content-adaptive compression (`srvc::job`) both speak it, so a runner
 //! sends a request and draws events, nothing more.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::media::{EncoderAttempt, MediaError};
@@ -79,6 +79,18 @@ pub struct JobReport {
     pub fps: f64,
 }
 
+impl JobReport {
+    /// The report of a job that finished `frames` frames in `elapsed`.
+    pub fn finished(start: JobStart, frames: u64, elapsed: Duration) -> Self {
+        Self {
+            start,
+            frames,
+            elapsed,
+            fps: frame_rate(frames, elapsed),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     #[error(transparent)]
@@ -107,6 +119,16 @@ pub enum JobError {
         need_mib: u64,
         available_mib: u64,
     },
+}
+
+impl JobError {
+    /// For `map_err`: an SR failure (device, model, frame) while working on `path`.
+    pub fn sr_at(path: &Path) -> impl Fn(SrError) -> JobError + Copy + '_ {
+        move |source| JobError::Sr {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }
 
 impl From<SrvcEncodeError> for JobError {

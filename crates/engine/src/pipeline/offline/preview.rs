@@ -53,10 +53,7 @@ pub fn preview_frame(
         path: input.to_path_buf(),
         what: "no frame decoded".into(),
     })?;
-    let sr_error = |source| JobError::Sr {
-        path: input.to_path_buf(),
-        source,
-    };
+    let sr_error = JobError::sr_at(input);
     let device = ComputeDevice::select(device).map_err(sr_error)?;
     let bicubic = Upscaler::new(
         load_model("bicubic", 4, &device).map_err(sr_error)?,

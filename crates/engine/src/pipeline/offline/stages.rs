@@ -15,7 +15,7 @@ use crate::sr::{SrError, Upscaler};
 
 use crate::pipeline::job::JobError;
 use crate::pipeline::offline::sr_lanes::{LaneStopped, LaneWork, SrLanes};
-use crate::pipeline::srvc::playback::{pts_us, SrvcPlayback};
+use crate::pipeline::srvc::playback::SrvcPlayback;
 use crate::pipeline::stage::Flow;
 
 /// What a stage returns: its result, or the job's error.
@@ -92,7 +92,7 @@ pub(super) fn srvc_work(
     time_base: TimeBase,
 ) -> LaneWork {
     Box::new(move |frame| {
-        if let Some(weights) = playback.weights_at(pts_us(frame.pts, time_base)) {
+        if let Some(weights) = playback.weights_at(time_base.pts_us(frame.pts)) {
             let network = upscaler
                 .model()
                 .as_network()
@@ -177,10 +177,7 @@ fn forward_pending(
                     .next_result()
                     .expect("a pending frame is in a lane")
                     .map_err(|e| lane_error(path, e))?;
-                DemuxItem::Frame(result.map_err(|source| JobError::Sr {
-                    path: path.to_path_buf(),
-                    source,
-                })?)
+                DemuxItem::Frame(result.map_err(JobError::sr_at(path))?)
             }
         };
         if tx.send(Flow::Item(item)).is_err() {

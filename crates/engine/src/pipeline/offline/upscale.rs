@@ -11,7 +11,7 @@ use crossbeam_channel::bounded;
 
 use crate::media::chunks::ChunkRange;
 use crate::media::{self, EncoderChoice, MediaWriter, OutputPlan, Quality, VideoDecoder};
-use crate::sr::{load_model, ComputeDevice, DevicePreference, Precision, SrError, Upscaler};
+use crate::sr::{load_model, ComputeDevice, DevicePreference, Precision, Upscaler};
 
 use crate::pipeline::srvc::playback::{model_stream_of, SrvcPlayback, SrvcPlaybackError};
 
@@ -101,13 +101,10 @@ impl OfflineJob {
         &self,
         device: &ComputeDevice,
     ) -> Result<(Box<dyn crate::sr::model::SrModel>, Option<SrvcPlayback>), JobError> {
-        let sr_error = |source| JobError::Sr {
-            path: self.input.clone(),
-            source,
-        };
         let Some(bytes) = model_stream_of(&self.input)? else {
             return Ok((
-                load_model(&self.model, self.scale, device).map_err(sr_error)?,
+                load_model(&self.model, self.scale, device)
+                    .map_err(JobError::sr_at(&self.input))?,
                 None,
             ));
         };
@@ -142,7 +139,8 @@ impl OfflineJob {
         on_event: &mut dyn FnMut(JobEvent),
     ) -> Result<JobReport, JobError> {
         self.check_paths()?;
-        let mut device = ComputeDevice::select(self.device).map_err(|e| self.sr_error(e))?;
+        let mut device =
+            ComputeDevice::select(self.device).map_err(JobError::sr_at(&self.input))?;
         if let Some(reason) = &device.fallback_reason {
             tracing::info!("SR on CPU: {reason}");
         }
@@ -207,20 +205,7 @@ impl OfflineJob {
             )));
         }
         let frames = self.join_stages(decode, sr, encode)?;
-        let elapsed = started.elapsed();
-        Ok(JobReport {
-            start,
-            frames,
-            elapsed,
-            fps: frame_rate(frames, elapsed),
-        })
-    }
-
-    fn sr_error(&self, source: SrError) -> JobError {
-        JobError::Sr {
-            path: self.input.clone(),
-            source,
-        }
+        Ok(JobReport::finished(start, frames, started.elapsed()))
     }
 
     /// The input's decoder, positioned at the chunk's key frame; `device` goes to fp32 for a
@@ -241,7 +226,7 @@ impl OfflineJob {
                 *device = device
                     .clone()
                     .with_precision(Precision::Fp32)
-                    .map_err(|e| self.sr_error(e))?;
+                    .map_err(JobError::sr_at(&self.input))?;
             } else {
                 tracing::warn!(
                     "{}: 10-bit input in bf16 (asked for): SR output has 8-bit precision",
@@ -360,16 +345,13 @@ impl OfflineJob {
         plan: LanePlan,
         device: &ComputeDevice,
     ) -> Result<SrLanes, JobError> {
-        let sr_error = |source| JobError::Sr {
-            path: self.input.clone(),
-            source,
-        };
         let mut works = vec![match srvc {
             Some((playback, time_base)) => srvc_work(upscaler, playback, time_base),
             None => upscale_work(upscaler),
         }];
         for _ in 1..plan.lanes {
-            let model = load_model(&self.model, self.scale, device).map_err(sr_error)?;
+            let model = load_model(&self.model, self.scale, device)
+                .map_err(JobError::sr_at(&self.input))?;
             works.push(upscale_work(Upscaler::new(model, device.clone())));
         }
         SrLanes::start(works, plan.threads_each).map_err(|e| JobError::Internal {

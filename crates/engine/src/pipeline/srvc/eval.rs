@@ -13,7 +13,7 @@ use crate::sr::quality::{psnr_y, ssim_y};
 use crate::sr::{load_model, ComputeDevice, SrError, Upscaler};
 
 use crate::pipeline::srvc::encode::{srvc_encode, SrvcEncodeError, SrvcOptions, SrvcReport};
-use crate::pipeline::srvc::playback::{model_stream_of, pts_us, SrvcPlayback};
+use crate::pipeline::srvc::playback::{model_stream_of, SrvcPlayback};
 use crate::pipeline::training_data::crop_to_scale_grid;
 
 /// The ways of sending the HR video that are compared.
@@ -207,7 +207,7 @@ fn quality(
     let cpu = ComputeDevice::cpu().device;
     while let (Some(truth), Some(frame)) = (hr.next_frame()?, cand.next_frame()?) {
         if let (Some(p), Some(up)) = (playback.as_mut(), upscaler) {
-            if let Some(w) = p.weights_at(pts_us(frame.pts, time_base)) {
+            if let Some(w) = p.weights_at(time_base.pts_us(frame.pts)) {
                 let network = up.model().as_network().expect("SRVC runs a network");
                 network.set_weights(&w).map_err(sr_err)?;
             }

@@ -14,7 +14,6 @@ use crate::sr::srvc::trainer::FramePair;
 
 use crate::pipeline::scene_cut::SceneCuts;
 use crate::pipeline::srvc::options::{SrvcEncodeError, SrvcOptions};
-use crate::pipeline::srvc::playback::pts_us;
 use crate::pipeline::training_data::crop_to_scale_grid;
 
 /// Frames of a segment kept for training and scoring (RGB tensors; memory bounded).
@@ -168,7 +167,7 @@ impl SegmentFrames {
         let Some(first) = self.next_pair()? else {
             return Ok(None);
         };
-        let start_us = pts_us(first.0.pts, lr_base);
+        let start_us = lr_base.pts_us(first.0.pts);
         let mut segment = SegmentPairs {
             start_us,
             starts_scene: std::mem::replace(&mut self.scene_starts, false),
@@ -177,7 +176,7 @@ impl SegmentFrames {
         };
         let mut pair = Some(first);
         while let Some((lr, hr)) = pair {
-            let at = pts_us(lr.pts, lr_base);
+            let at = lr_base.pts_us(lr.pts);
             let cut = self.cuts.observe(&lr);
             if (cut || at - start_us >= self.segment_us) && segment.frames > 0 {
                 self.scene_starts = cut;

@@ -28,10 +28,7 @@ impl SrvcJob {
         cancel: &AtomicBool,
         on_event: &mut dyn FnMut(JobEvent),
     ) -> Result<JobReport, JobError> {
-        let device = ComputeDevice::select(self.device).map_err(|source| JobError::Sr {
-            path: self.input.clone(),
-            source,
-        })?;
+        let device = ComputeDevice::select(self.device).map_err(JobError::sr_at(&self.input))?;
         let info = crate::media::probe(&self.input)?;
         let (w, h) = (info.video.width, info.video.height);
         let total_frames = info.video.frame_count;
@@ -64,13 +61,7 @@ impl SrvcJob {
                 ));
             },
         )?;
-        let elapsed = started.elapsed();
-        Ok(JobReport {
-            start,
-            frames,
-            elapsed,
-            fps: frame_rate(frames, elapsed),
-        })
+        Ok(JobReport::finished(start, frames, started.elapsed()))
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use crate::media::attachment::read_attachment;
-use crate::media::{MediaError, TimeBase};
+use crate::media::MediaError;
 use crate::sr::model::{SrModel, Weights};
 use crate::sr::srvc::{apply, FlatWeights, Segment, StreamError, StreamHeader, StreamReader};
 use crate::sr::SrError;
@@ -44,11 +44,6 @@ pub struct SrvcSummary {
     pub bytes: usize,
     pub segments: usize,
     pub damaged_segments: usize,
-}
-
-/// A frame's pts in microseconds (what segment starts are measured in).
-pub fn pts_us(pts: Option<i64>, time_base: TimeBase) -> i64 {
-    time_base.pts_us(pts)
 }
 
 /// The stream's bytes, if `path` carries one.
